@@ -1,0 +1,126 @@
+"""Build stable-baselines3 agents (PPO, A2C, SAC) from YAML configs, and load saved ones.
+
+An agent config (``configs/agents/ppo.yaml``)::
+
+    algo: ppo                 # ppo | a2c | sac
+    policy: PerLearnerPolicy  # or MlpPolicy (SB3's)
+    total_timesteps: 60000    # default budget of `mel-gym train`
+    n_envs: 4                 # parallel envs (SB3 DummyVecEnv)
+    hyperparams:              # keyword arguments of the SB3 class
+      learning_rate: 3.0e-4
+      policy_kwargs: {log_std_init: -1.5, net_arch: [64, 64], activation_fn: tanh}
+
+Unknown keys are errors that name the key and list the allowed ones.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch.nn as nn
+import yaml
+from stable_baselines3 import A2C, PPO, SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.vec_env import VecEnv
+
+from agents.policies import PerLearnerPolicy
+from mel_gym.config import ConfigError, read_yaml
+from mel_gym.envs.observation import GLOBAL_FEATURES, PER_LEARNER_FEATURES
+from mel_gym.paths import configs_dir
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
+TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "hyperparams")
+
+
+def agent_config_path(name_or_path: str | Path) -> Path:
+    """``ppo`` -> configs/agents/ppo.yaml; a path is returned as is."""
+    text = str(name_or_path)
+    preset = configs_dir() / "agents" / f"{text}.yaml"
+    return preset if preset.is_file() else Path(text)
+
+
+def load_agent_config(name_or_path: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Read and check an agent config (preset name, YAML path or dict)."""
+    config = dict(name_or_path) if isinstance(name_or_path, Mapping) else read_yaml(agent_config_path(name_or_path))
+    unknown = sorted(set(config) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown agent config key '{unknown[0]}'; allowed keys: {list(TOP_LEVEL_KEYS)}")
+    algo = str(config.get("algo", "ppo")).lower()
+    if algo not in ALGOS:
+        raise ConfigError(f"agent config key 'algo' = {algo!r} is not one of {sorted(ALGOS)}")
+    hyper = dict(config.get("hyperparams") or {})
+    allowed = set(inspect.signature(ALGOS[algo].__init__).parameters) - {"self", "policy", "env"}
+    bad = sorted(set(hyper) - allowed)
+    if bad:
+        raise ConfigError(f"unknown {algo} hyperparameter 'hyperparams.{bad[0]}'; allowed: {sorted(allowed)}")
+    for key in ("total_timesteps", "n_envs"):
+        value = config.get(key, 1)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"agent config key '{key}' = {value!r} must be an integer >= 1")
+    return {
+        "algo": algo,
+        "policy": config.get("policy", "MlpPolicy"),
+        "total_timesteps": int(config.get("total_timesteps", 50_000)),
+        "n_envs": int(config.get("n_envs", 1)),
+        "hyperparams": hyper,
+    }
+
+
+def _policy_kwargs(raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    kwargs = dict(raw or {})
+    act = kwargs.get("activation_fn")
+    if isinstance(act, str):
+        if act not in ACTIVATIONS:
+            raise ConfigError(f"hyperparams.policy_kwargs.activation_fn = {act!r} is not one of {sorted(ACTIVATIONS)}")
+        kwargs["activation_fn"] = ACTIVATIONS[act]
+    return kwargs
+
+
+def build_agent(
+    config: Mapping[str, Any], env: VecEnv, seed: int | None = None, tensorboard_log: str | None = None,
+    device: str = "cpu", verbose: int = 0,
+) -> BaseAlgorithm:
+    """An untrained SB3 agent for ``env`` from a checked config (see :func:`load_agent_config`).
+
+    ``policy: PerLearnerPolicy`` selects :class:`agents.policies.PerLearnerPolicy`; its layout (K learners,
+    features per learner, globals) is read from the env's ``problem``.
+    """
+    config = load_agent_config(config)
+    hyper = dict(config["hyperparams"])
+    policy_kwargs = _policy_kwargs(hyper.pop("policy_kwargs", None))
+    policy: Any = config["policy"]
+    if policy == "PerLearnerPolicy":
+        if config["algo"] == "sac":
+            raise ConfigError("policy PerLearnerPolicy is an actor-critic policy for algo ppo or a2c, not sac")
+        problem = env.get_attr("problem")[0]
+        policy = PerLearnerPolicy
+        policy_kwargs.update(
+            num_learners=problem.num_learners,
+            num_features=len(PER_LEARNER_FEATURES),
+            num_globals=len(GLOBAL_FEATURES),
+        )
+    return ALGOS[config["algo"]](
+        policy, env, seed=seed, tensorboard_log=tensorboard_log, device=device, verbose=verbose,
+        policy_kwargs=policy_kwargs, **hyper,
+    )
+
+
+def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:
+    """Load a saved agent; the algorithm comes from ``run.yaml`` beside it (written by ``mel-gym train``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved agent at '{path}'")
+    meta = path.parent / "run.yaml"
+    if meta.is_file():
+        algo = yaml.safe_load(meta.read_text()).get("agent", {}).get("algo", "ppo")
+        return ALGOS[algo].load(path, device=device)
+    errors = []
+    for name, cls in ALGOS.items():
+        try:
+            return cls.load(path, device=device)
+        except Exception as err:  # noqa: BLE001 - try the next algorithm, report all if none fits
+            errors.append(f"{name}: {err}")
+    raise ValueError(f"could not load '{path}' as any of {sorted(ALGOS)}: {errors}")

@@ -1,0 +1,1 @@
+"""Experiment entry points behind the ``mel-gym`` CLI: train, evaluate, run (the main job), download."""

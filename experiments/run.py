@@ -1,0 +1,71 @@
+"""``mel-gym run``: the main job. Train an agent on the default scenario, then compare it with the baselines.
+
+Reads a run config (``configs/run/default.yaml``) and writes into its ``out_dir``: the trained agent and its
+TensorBoard logs (``agent/``), ``results.csv`` and ``results.json`` (one row per policy and episode),
+``table.md`` (the printed table) and ``accuracy.png`` (test accuracy per global cycle, per policy).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.sb3 import load_agent_config
+from mel_gym.config import ConfigError, read_yaml
+from mel_gym.paths import configs_dir
+from experiments.common import DEFAULT_ENV_ID, make_env
+from experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
+from experiments.train import train
+
+RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "out_dir", "evaluation",
+            "quick")
+
+
+def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
+    preset = configs_dir() / "run" / f"{name_or_path}.yaml"
+    config = read_yaml(preset if preset.is_file() else Path(name_or_path))
+    unknown = sorted(set(config) - set(RUN_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown run config key '{unknown[0]}'; allowed keys: {list(RUN_KEYS)}")
+    return config
+
+
+def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
+        progress_bar: bool = True) -> dict[str, Any]:
+    """Train, evaluate, write the outputs and print the table; returns the summary rows and paths."""
+    cfg = load_run_config(config)
+    evaluation = dict(cfg.get("evaluation") or {})
+    timesteps, episodes = cfg.get("timesteps"), int(evaluation.get("episodes", 10))
+    if quick:
+        timesteps = cfg.get("quick", {}).get("timesteps", 2048)
+        episodes = cfg.get("quick", {}).get("episodes", 2)
+    out = Path(out_dir or cfg.get("out_dir", "runs/main"))
+    env_id = cfg.get("env_id", DEFAULT_ENV_ID)
+    env_kwargs = dict(cfg.get("env_kwargs") or {})
+    scenario = cfg.get("scenario", "default")
+
+    print(f"[mel-gym run] training {cfg.get('agent', 'ppo')} on {env_id} (scenario {scenario}) "
+          f"for {timesteps} steps -> {out / 'agent'}", flush=True)
+    trained = train(env_id, agent=cfg.get("agent", "ppo"), scenario=scenario, env_kwargs=env_kwargs,
+                    timesteps=timesteps, n_envs=cfg.get("n_envs"), seed=int(cfg.get("seed", 0)),
+                    runs_dir=out, name="agent", progress_bar=progress_bar)
+    print(f"[mel-gym run] trained in {trained.seconds:.0f} s; evaluating on {episodes} held-out seeds", flush=True)
+
+    specs = [str(trained.model_path)] + list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
+    labels = [load_agent_config(cfg.get("agent", "ppo"))["algo"]] + specs[1:]
+    start = time.perf_counter()
+    results = evaluate(specs, env_id, episodes=episodes, seed=int(evaluation.get("seed", 10_000)), scenario=scenario,
+                       env_kwargs=env_kwargs, labels=labels)
+    rows = summarize(results)
+    target = make_env(env_id, scenario, env_kwargs).unwrapped.scenario.target_accuracy
+    table = format_table(rows, target)
+    write_csv(out / "results.csv", results)
+    write_json(out / "results.json", results, {"train_seconds": round(trained.seconds, 1), "timesteps": timesteps})
+    plot_accuracy(out / "accuracy.png", results, title=f"{env_id} ({scenario}), {episodes} held-out seeds")
+    (out / "table.md").write_text(table + "\n")
+    print(table)
+    print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
+          f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
+          f"TensorBoard: tensorboard --logdir {trained.run_dir / 'tb'}", flush=True)
+    return {"rows": rows, "out_dir": out, "model_path": trained.model_path}

@@ -1,0 +1,165 @@
+"""The flat observation of the task-allocation envs, and its documented decoder.
+
+Layout (K learners; each per-learner feature is a block of K values, learner order):
+
+| block | feature             | value                                             | unit of the raw quantity  |
+|-------|---------------------|---------------------------------------------------|---------------------------|
+| 0     | spectral efficiency | R_k / W / 10, rate of the coming cycle at the default power and bandwidth | bit/s/Hz |
+| 1     | CPU                 | f_k / max CPU frequency of the scenario           | Hz                        |
+| 2     | log capacity        | ln(c_k / (d/K)) / beta clipped to [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k) | samples |
+| 3     | battery             | remaining / capacity (1 without batteries; 0 = left) | J                      |
+| 4     | x position          | x_k / cell radius (orchestrator at the origin)    | m                         |
+| 5     | y position          | y_k / cell radius                                 | m                         |
+| 6     | previous share      | d_k / d of the last cycle (0 after reset)         | samples                   |
+| 7     | task cap            | largest d_k / d (1 in PL; local data / d in FL)   | samples                   |
+| 8K    | cycle               | cycles run / horizon                              |                           |
+| 8K+1  | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
+| 8K+2  | test accuracy       | last test accuracy                                |                           |
+
+The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
+k could finish in one cycle at a reference tau_ref = max_local_iterations / 4, relative to an equal share,
+on the scale of the action map. It is the feature the HA-Sync optimiser computes, given to learning agents
+because an MLP learns it slowly (LEARNABILITY.md); -2 marks a learner that cannot even exchange the model.
+
+:class:`ObservationCodec` encodes and decodes this layout; baselines decide from the decoded arrays only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+PER_LEARNER_FEATURES = (
+    "spectral_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_cap",
+)
+_BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
+LOG_CAPACITY_CLIP = 2.0
+GLOBAL_FEATURES = ("cycle", "test_loss", "test_accuracy")
+SPECTRAL_EFFICIENCY_SCALE = 10.0  # bit/s/Hz
+#: log2(1 + SNR) <= 1024 for any float64 SNR, so the spectral-efficiency feature never exceeds this.
+SPECTRAL_EFFICIENCY_MAX = 1024.0 / SPECTRAL_EFFICIENCY_SCALE
+#: The test-loss feature is clipped here (a loss of 10 ln(classes) nats is a diverged model).
+LOSS_FEATURE_MAX = 10.0
+
+
+@dataclass
+class DecodedObservation:
+    """Named arrays recovered from observations of shape (..., size); per-learner arrays are (..., K)."""
+
+    rate_bps: np.ndarray
+    cpu_hz: np.ndarray
+    battery_fraction: np.ndarray
+    position_m: np.ndarray  # (..., K, 2)
+    previous_share: np.ndarray
+    task_cap: np.ndarray  # samples
+    cycle: np.ndarray  # (...,) cycles run
+    test_loss: np.ndarray  # (...,) nats
+    test_accuracy: np.ndarray  # (...,)
+
+    @property
+    def available(self) -> np.ndarray:
+        """Learners that can still take part (battery not empty)."""
+        return self.battery_fraction > 0
+
+
+@dataclass(frozen=True)
+class ObservationCodec:
+    """Scenario constants that scale the observation (see the module table)."""
+
+    num_learners: int
+    bandwidth_hz: float
+    max_cpu_hz: float
+    cell_radius_m: float
+    samples_per_cycle: int
+    max_task_cap: int
+    horizon_cycles: int
+    num_classes: int
+    action_beta: float
+
+    @property
+    def size(self) -> int:
+        return len(PER_LEARNER_FEATURES) * self.num_learners + len(GLOBAL_FEATURES)
+
+    def space(self) -> spaces.Box:
+        """Box with the tightest bounds known in advance."""
+        K = self.num_learners
+        low = np.zeros(self.size, dtype=np.float32)
+        high = np.zeros(self.size, dtype=np.float32)
+
+        def bounds(name: str, lo: float, hi: float) -> None:
+            j = _BLOCK[name]
+            low[j * K : (j + 1) * K], high[j * K : (j + 1) * K] = lo, hi
+
+        bounds("spectral_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
+        bounds("cpu", 0.0, 1.0)
+        bounds("log_capacity", -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
+        bounds("battery", 0.0, 1.0)
+        bounds("x", -1.0, 1.0)
+        bounds("y", -1.0, 1.0)
+        bounds("previous_share", 0.0, 1.0)
+        bounds("task_cap", 0.0, self.max_task_cap / self.samples_per_cycle)
+        g = len(PER_LEARNER_FEATURES) * K
+        high[g] = 1.0  # cycle
+        high[g + 1] = LOSS_FEATURE_MAX
+        high[g + 2] = 1.0  # accuracy
+        return spaces.Box(low=low, high=high, dtype=np.float32)
+
+    def encode(
+        self,
+        rate_bps: np.ndarray,
+        cpu_hz: np.ndarray,
+        capacity: np.ndarray,
+        battery_fraction: np.ndarray,
+        position_m: np.ndarray,
+        previous_share: np.ndarray,
+        task_cap: np.ndarray,
+        cycle: np.ndarray,
+        test_loss: np.ndarray,
+        test_accuracy: np.ndarray,
+    ) -> np.ndarray:
+        """(n, size) float32 from per-learner (n, K) arrays (positions (n, K, 2)) and per-env (n,) arrays.
+
+        ``capacity`` is c_k in samples (see the module table).
+        """
+        with np.errstate(divide="ignore"):
+            log_capacity = np.log(capacity / (self.samples_per_cycle / self.num_learners)) / self.action_beta
+        per_learner = [
+            rate_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
+            cpu_hz / self.max_cpu_hz,
+            np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
+            battery_fraction,
+            position_m[..., 0] / self.cell_radius_m,
+            position_m[..., 1] / self.cell_radius_m,
+            previous_share,
+            task_cap / self.samples_per_cycle,
+        ]
+        globals_ = [
+            np.minimum(cycle / self.horizon_cycles, 1.0),
+            np.minimum(test_loss / math.log(self.num_classes), LOSS_FEATURE_MAX),
+            test_accuracy,
+        ]
+        obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
+        return obs.astype(np.float32)
+
+    def decode(self, obs: np.ndarray) -> DecodedObservation:
+        """Invert :meth:`encode` for observations of shape (..., size)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape[-1] != self.size:
+            raise ValueError(f"observation has {obs.shape[-1]} entries, expected {self.size} for K={self.num_learners}")
+        K = self.num_learners
+        block = lambda name: obs[..., _BLOCK[name] * K : (_BLOCK[name] + 1) * K]  # noqa: E731
+        g = obs[..., len(PER_LEARNER_FEATURES) * K :]
+        return DecodedObservation(
+            rate_bps=block("spectral_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
+            cpu_hz=block("cpu") * self.max_cpu_hz,
+            battery_fraction=block("battery"),
+            position_m=np.stack([block("x"), block("y")], axis=-1) * self.cell_radius_m,
+            previous_share=block("previous_share"),
+            task_cap=np.round(block("task_cap") * self.samples_per_cycle),
+            cycle=np.round(g[..., 0] * self.horizon_cycles),
+            test_loss=g[..., 1] * math.log(self.num_classes),
+            test_accuracy=g[..., 2],
+        )

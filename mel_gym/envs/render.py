@@ -1,0 +1,43 @@
+"""Rendering of the task-allocation envs: a text table (``ansi``) and a map of the cell (``rgb_array``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mel_gym.envs.observation import DecodedObservation
+
+
+def render_ansi(decoded: DecodedObservation, tau: int | None) -> str:
+    """A table of learners: distance, rate, CPU, battery and previous share, then the global state."""
+    lines = [f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
+             f"test acc {float(decoded.test_accuracy):.3f}  test loss {float(decoded.test_loss):.3f}",
+             " k  dist_m  rate_Mbps  cpu_GHz  battery  share"]
+    distance = np.linalg.norm(decoded.position_m, axis=-1)
+    for k in range(distance.shape[-1]):
+        lines.append(f"{k:2d} {distance[k]:7.1f} {decoded.rate_bps[k] / 1e6:10.2f} {decoded.cpu_hz[k] / 1e9:8.2f} "
+                     f"{decoded.battery_fraction[k]:8.2f} {decoded.previous_share[k]:6.3f}")
+    return "\n".join(lines)
+
+
+def render_rgb(decoded: DecodedObservation, tau: int | None, cell_radius_m: float) -> np.ndarray:
+    """(H, W, 3) uint8 map: the orchestrator at the centre, learners coloured by CPU, sized by their share."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 4), dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    pos = decoded.position_m
+    alive = decoded.available
+    size = 20 + 600 * decoded.previous_share
+    ax.scatter(pos[alive, 0], pos[alive, 1], s=size[alive], c=decoded.cpu_hz[alive] / 1e9, cmap="viridis",
+               vmin=0.5, vmax=2.5, edgecolors="k")
+    ax.scatter(pos[~alive, 0], pos[~alive, 1], s=20, c="lightgray", marker="x")
+    ax.scatter([0], [0], s=120, c="red", marker="^")
+    ax.set_xlim(-cell_radius_m, cell_radius_m)
+    ax.set_ylim(-cell_radius_m, cell_radius_m)
+    ax.set_aspect("equal")
+    ax.set_title(f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
+                 f"acc {float(decoded.test_accuracy):.2f}", fontsize=9)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()

@@ -1,0 +1,1 @@
+"""The embedded FL trainer in torch: data sets, partitions, stacked models, kernels, aggregation."""

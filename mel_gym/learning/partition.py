@@ -1,0 +1,94 @@
+"""How training samples reach learners.
+
+FL: each learner holds a fixed local pool for the whole episode (IID, Dirichlet label skew or label shards,
+drawn at reset). PL: the orchestrator draws fresh samples from its pool every cycle and sends learner k its
+d_k of them. Either way a cycle ends up as a padded index table (n_envs, K, max d_k) into the data set.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def iid_partition(rng: np.random.Generator, num_samples: int, num_learners: int) -> list[np.ndarray]:
+    """Shuffle and cut into ``num_learners`` pools of (almost) equal size."""
+    return [np.sort(part) for part in np.array_split(rng.permutation(num_samples), num_learners)]
+
+
+def dirichlet_partition(
+    rng: np.random.Generator, labels: np.ndarray, num_learners: int, alpha: float, min_size: int = 1
+) -> list[np.ndarray]:
+    """Label skew: for each class, split its samples over learners with proportions ~ Dir(alpha).
+
+    Redraws (up to 100 times) until every learner holds at least ``min_size`` samples.
+    """
+    classes = np.unique(labels)
+    for _ in range(100):
+        pools: list[list[np.ndarray]] = [[] for _ in range(num_learners)]
+        for c in classes:
+            members = rng.permutation(np.flatnonzero(labels == c))
+            cuts = (np.cumsum(rng.dirichlet(np.full(num_learners, alpha))) * len(members)).astype(int)[:-1]
+            for k, part in enumerate(np.split(members, cuts)):
+                pools[k].append(part)
+        out = [np.sort(np.concatenate(p)) for p in pools]
+        if min(len(p) for p in out) >= min_size:
+            return out
+    raise ValueError(
+        f"dirichlet partition: could not give each of {num_learners} learners {min_size} sample(s) with "
+        f"alpha={alpha}; raise learning.dirichlet_alpha or lower num_learners"
+    )
+
+
+def shard_partition(
+    rng: np.random.Generator, labels: np.ndarray, num_learners: int, shards_per_learner: int
+) -> list[np.ndarray]:
+    """McMahan et al.'s pathological non-IID split: sort by label, cut into shards, deal each learner some."""
+    num_shards = num_learners * shards_per_learner
+    if num_shards > len(labels):
+        raise ValueError(
+            f"shard partition: {num_shards} shards (num_learners x learning.shards_per_learner) exceed "
+            f"{len(labels)} training samples"
+        )
+    order = np.argsort(labels, kind="stable")
+    shards = np.array_split(order, num_shards)
+    deal = rng.permutation(num_shards).reshape(num_learners, shards_per_learner)
+    return [np.sort(np.concatenate([shards[s] for s in row])) for row in deal]
+
+
+def make_partition(
+    rng: np.random.Generator, labels: np.ndarray, num_learners: int, kind: str, alpha: float, shards_per_learner: int
+) -> list[np.ndarray]:
+    """Dispatch on ``kind`` in {"iid", "dirichlet", "shards"}."""
+    if kind == "iid":
+        return iid_partition(rng, len(labels), num_learners)
+    if kind == "dirichlet":
+        return dirichlet_partition(rng, labels, num_learners, alpha)
+    if kind == "shards":
+        return shard_partition(rng, labels, num_learners, shards_per_learner)
+    raise ValueError(f"unknown partition '{kind}'; choose iid, dirichlet or shards")
+
+
+def pack_pools(pools: Sequence[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad index pools into a (len(pools), width) int64 table (padding 0) and their sizes (len(pools),)."""
+    table = np.zeros((len(pools), width), dtype=np.int64)
+    sizes = np.zeros(len(pools), dtype=np.int64)
+    for k, pool in enumerate(pools):
+        table[k, : len(pool)] = pool
+        sizes[k] = len(pool)
+    return table, sizes
+
+
+def slice_consecutive(order: np.ndarray, task_size: np.ndarray) -> np.ndarray:
+    """Give learner k the next ``task_size[..., k]`` entries of ``order`` (..., n), in learner order.
+
+    Returns a (..., K, max d_k) table; entries past each learner's d_k are 0 (use the sizes as a mask).
+    """
+    width = max(int(task_size.max(initial=0)), 1)
+    offset = np.cumsum(task_size, axis=-1) - task_size  # (..., K)
+    position = offset[..., None] + np.arange(width)  # (..., K, width)
+    valid = np.arange(width) < task_size[..., None]
+    position = np.where(valid, position, 0)
+    picked = np.take_along_axis(order[..., None, :], position, axis=-1) if order.ndim > 1 else order[position]
+    return np.where(valid, picked, 0)

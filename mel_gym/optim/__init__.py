@@ -1,0 +1,1 @@
+"""Optimisation solvers for MEL allocation problems (used by the baselines in ``agents``)."""

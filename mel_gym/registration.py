@@ -1,0 +1,20 @@
+"""Registers mel_gym's env IDs with Gymnasium (namespace ``mel_gym``) when ``mel_gym`` is imported.
+
+Gymnasium 1.x has no plugin entry points: ``import mel_gym`` (or ``gym.make("mel_gym:mel_gym/<Env>")``,
+which imports it) is what makes the IDs known.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENV_IDS = {
+    "mel_gym/TaskAllocation-v0": "mel_gym.envs.task_allocation:TaskAllocationEnv",
+}
+
+
+def register_envs() -> None:
+    """Register every mel_gym env ID (idempotent)."""
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point)

@@ -1,0 +1,282 @@
+"""The batched MEL simulator: a Decision in, an Outcome out, for n_envs worlds of K learners at once.
+
+One :meth:`MELSimulator.step` is one global cycle of length T in every env:
+
+1. times and energies of every learner from the decision and the current channel (``mel_gym.world``);
+2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, its battery lasts the
+   cycle and its local training stays finite; a straggler (t_k > T) contributes nothing that cycle but
+   still spends the energy of its planned work (its upload capped at T seconds);
+3. participants train locally (tau_k iterations on d_k samples; PL: fresh samples sent by the orchestrator,
+   FL: a fresh subset of the learner's own pool), the orchestrator averages the finished ones weighted by
+   d_k (FedAvg) and evaluates the new global model on the held-out split;
+4. batteries drain, the cycle counter advances and block fading is redrawn for the next cycle.
+
+Envs, baselines, tests and notebooks all drive the simulator through these plain dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from mel_gym.config import Scenario, load_scenario
+from mel_gym.learning.datasets import load_dataset
+from mel_gym.learning.model import MLPSpec, Weights
+from mel_gym.learning.partition import make_partition, pack_pools, slice_consecutive
+from mel_gym.learning.trainer import FLTrainer, resolve_device
+from mel_gym.world.compute import compute_energy_j, compute_time_s
+from mel_gym.world.state import World
+from mel_gym.world.timing import DEADLINE_RTOL, CycleCoefficients
+
+
+@dataclass
+class Decision:
+    """What the orchestrator decides for one cycle; arrays (n_envs, K).
+
+    Attributes:
+        task_sizes: d_k, samples learner k trains on (int >= 0; 0 = not taking part).
+        local_iterations: tau_k, local iterations (int >= 0; the same for all k in synchronous MEL).
+        tx_power_w: transmit power in W; None = the scenario's.
+        bandwidth_hz: bandwidth in Hz; None = the scenario's.
+        cpu_hz: CPU frequency in Hz; None = the learner's own (its maximum).
+    """
+
+    task_sizes: np.ndarray
+    local_iterations: np.ndarray
+    tx_power_w: np.ndarray | None = None
+    bandwidth_hz: np.ndarray | None = None
+    cpu_hz: np.ndarray | None = None
+
+
+@dataclass
+class Outcome:
+    """What happened in one cycle; arrays (n_envs, K) unless noted. Times in s, energies in J."""
+
+    participants: np.ndarray  # bool: d_k > 0
+    finished: np.ndarray  # bool: contributed to aggregation
+    stragglers: np.ndarray  # bool: took part but missed the deadline T
+    depleted: np.ndarray  # bool: battery ran out during this cycle (the learner leaves)
+    diverged: np.ndarray  # bool: local training produced non-finite weights (dropped)
+    task_sizes: np.ndarray  # int d_k as run
+    local_iterations: np.ndarray  # int tau_k as run
+    rate_bps: np.ndarray  # link rate of this cycle
+    time_send_s: np.ndarray
+    time_compute_s: np.ndarray
+    time_return_s: np.ndarray
+    time_s: np.ndarray  # total t_k (0 for non-participants)
+    energy_compute_j: np.ndarray
+    energy_transmit_j: np.ndarray
+    energy_j: np.ndarray
+    loss_before: np.ndarray  # (n_envs,) test loss before the cycle, nats
+    accuracy_before: np.ndarray  # (n_envs,)
+    loss_after: np.ndarray  # (n_envs,)
+    accuracy_after: np.ndarray  # (n_envs,)
+    cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
+
+    def env(self, i: int) -> "Outcome":
+        """The outcome of env ``i`` alone (leading axis of length 1)."""
+        return Outcome(**{f.name: getattr(self, f.name)[i : i + 1] for f in fields(self)})
+
+
+class MELSimulator:
+    """Batched MEL physics plus the embedded FL trainer.
+
+    Args:
+        scenario: a :class:`Scenario` or anything :func:`load_scenario` takes.
+        n_envs: number of independent worlds stepped together.
+        device: torch device of the trainer ("cpu", "cuda", "auto").
+    """
+
+    def __init__(self, scenario: Scenario | str = "default", n_envs: int = 1, device: str | torch.device = "cpu"):
+        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        if n_envs < 1:
+            raise ValueError(f"n_envs={n_envs} must be >= 1")
+        s = self.scenario
+        self.n_envs = n_envs
+        self.num_learners = s.num_learners
+        self.device = resolve_device(device)
+        ln = s.learning
+        dataset = load_dataset(ln.dataset, ln.data_dir, ln.test_fraction, ln.split_seed)
+        self.spec = MLPSpec.build(dataset.num_features, ln.hidden_layers, dataset.num_classes)
+        self.trainer = FLTrainer(
+            self.spec, dataset, self.device, ln.learning_rate, ln.local_batch_size, ln.kernel,
+            ln.max_test_samples, ln.split_seed,
+        )
+        self._train_labels = np.asarray(dataset.y_train)
+        n_train = self.trainer.num_train_samples
+        if s.samples_per_cycle > n_train:
+            raise ValueError(
+                f"scenario key 'samples_per_cycle' = {s.samples_per_cycle} exceeds the {n_train} training samples "
+                f"of data set '{dataset.name}': must be <= {n_train}"
+            )
+        if s.mode == "fl" and n_train < s.num_learners:
+            raise ValueError(f"FL needs at least one sample per learner: {n_train} < num_learners {s.num_learners}")
+        self.model_bits = float(self.spec.num_parameters * ln.bits_per_parameter)
+        self.sample_bits = float((dataset.num_features + 1) * ln.bits_per_feature)
+        self.world = World(s, n_envs)
+        self._rng_world: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
+        self._rng_data: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
+        self.global_weights: Weights = self.trainer.init_global([np.random.default_rng(0)] * n_envs)
+        self.loss = np.zeros(n_envs)
+        self.accuracy = np.zeros(n_envs)
+        # FL: each learner's local pool, padded (n_envs, K, max pool) with sizes (n_envs, K); PL: all d.
+        self.pool_index = np.zeros((n_envs, s.num_learners, 1), dtype=np.int64)
+        self.pool_size = np.full((n_envs, s.num_learners), s.samples_per_cycle if s.mode == "pl" else 0, dtype=np.int64)
+        self._fl_width = int(np.ceil(n_train / s.num_learners)) if s.mode == "fl" else 1
+
+    # ------------------------------------------------------------------------------------------------ reset
+    def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
+        """Start fresh episodes in ``env_ids`` (all envs by default), one seed each.
+
+        Each seed is split into independent streams for the world (placement, channels, CPUs, batteries),
+        the data (partitions and per-cycle samples) and the model initialisation.
+        """
+        env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
+        if len(seeds) != len(env_ids):
+            raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
+        streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(3) for s in seeds]
+        rng_world = [np.random.default_rng(st[0]) for st in streams]
+        rng_data = [np.random.default_rng(st[1]) for st in streams]
+        rng_init = [np.random.default_rng(st[2]) for st in streams]
+        for i, rw, rd in zip(env_ids, rng_world, rng_data):
+            self._rng_world[i], self._rng_data[i] = rw, rd
+        self.world.reset(env_ids, rng_world)
+        if self.scenario.mode == "fl":
+            self._reset_pools(env_ids, rng_data)
+        fresh = self.trainer.init_global(rng_init)
+        ids = torch.as_tensor(env_ids, device=self.device)
+        for (gw, gb), (fw, fb) in zip(self.global_weights, fresh):
+            gw[ids] = fw
+            gb[ids] = fb
+        loss, acc = self.trainer.evaluate([(w[ids], b[ids]) for w, b in self.global_weights])
+        self.loss[env_ids], self.accuracy[env_ids] = loss, acc
+
+    def _reset_pools(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
+        ln = self.scenario.learning
+        tables = []
+        for i, rng in zip(env_ids, rngs):
+            pools = make_partition(rng, self._train_labels, self.num_learners, ln.partition, ln.dirichlet_alpha,
+                                   ln.shards_per_learner)
+            tables.append(pools)
+        width = max(self._fl_width, max(len(p) for pools in tables for p in pools))
+        if width > self.pool_index.shape[2]:
+            grown = np.zeros((self.n_envs, self.num_learners, width), dtype=np.int64)
+            grown[:, :, : self.pool_index.shape[2]] = self.pool_index
+            self.pool_index = grown
+        for i, pools in zip(env_ids, tables):
+            self.pool_index[i], self.pool_size[i] = pack_pools(pools, self.pool_index.shape[2])
+
+    # ------------------------------------------------------------------------------------------------ physics
+    @property
+    def task_caps(self) -> np.ndarray:
+        """(n_envs, K) the largest d_k each learner can take: d in PL, its local pool in FL."""
+        return self.pool_size
+
+    def coefficients(self, decision: Decision | None = None) -> CycleCoefficients:
+        """C0, C1, C2 of the current cycle for the decision's resources (scenario defaults if None)."""
+        power = None if decision is None else decision.tx_power_w
+        bandwidth = None if decision is None else decision.bandwidth_hz
+        cpu = self.world.state.cpu_hz if decision is None or decision.cpu_hz is None else decision.cpu_hz
+        rate = self.world.rate_bps(power, bandwidth)
+        return CycleCoefficients.from_physics(
+            rate, rate, cpu, self.model_bits, self.sample_bits, self.scenario.compute.cycles_per_sample,
+            sends_data=self.scenario.mode == "pl",
+        )
+
+    def _validate(self, decision: Decision) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.n_envs, self.num_learners)
+        checked = []
+        for name in ("task_sizes", "local_iterations"):
+            value = np.asarray(getattr(decision, name))
+            if value.shape != shape:
+                raise ValueError(f"Decision.{name} has shape {value.shape}, expected (n_envs, K) = {shape}")
+            if not np.all(np.isfinite(value)) or np.any(value < 0) or np.any(value != np.round(value)):
+                raise ValueError(f"Decision.{name} must hold integers >= 0, got {value}")
+            checked.append(value.astype(np.int64))
+        task_sizes, iterations = checked
+        for name in ("tx_power_w", "bandwidth_hz", "cpu_hz"):
+            value = getattr(decision, name)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float64)
+                if value.shape != shape or not np.all(np.isfinite(value)) or np.any(value < 0):
+                    raise ValueError(f"Decision.{name} must be finite, >= 0 and of shape {shape}")
+        over = task_sizes > self.task_caps
+        if np.any(over):
+            i, k = np.argwhere(over)[0]
+            raise ValueError(
+                f"Decision.task_sizes[{i}, {k}] = {task_sizes[i, k]} exceeds the learner's cap "
+                f"{self.task_caps[i, k]} ({'samples per cycle d' if self.scenario.mode == 'pl' else 'its local data'})"
+            )
+        if self.scenario.mode == "pl" and np.any(task_sizes.sum(axis=1) > self.scenario.samples_per_cycle):
+            raise ValueError(
+                f"Decision.task_sizes sum to {task_sizes.sum(axis=1)} per env, more than samples_per_cycle = "
+                f"{self.scenario.samples_per_cycle}"
+            )
+        dead = (task_sizes > 0) & ~self.world.state.alive
+        if np.any(dead):
+            raise ValueError(f"Decision.task_sizes gives samples to learners whose battery is empty: {np.argwhere(dead).tolist()}")
+        return task_sizes, iterations
+
+    # ------------------------------------------------------------------------------------------------ step
+    def step(self, decision: Decision) -> Outcome:
+        """Run one global cycle in every env (see the module docstring)."""
+        task_sizes, iterations = self._validate(decision)
+        s, st = self.scenario, self.world.state
+        cpu = st.cpu_hz if decision.cpu_hz is None else np.asarray(decision.cpu_hz, dtype=np.float64)
+        power = self.world.default_tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
+        rate = self.world.rate_bps(decision.tx_power_w, decision.bandwidth_hz)
+        participants = task_sizes > 0
+        iterations = np.where(participants, iterations, 0)
+
+        send_bits = self.model_bits + (task_sizes * self.sample_bits if s.mode == "pl" else 0.0)
+        with np.errstate(divide="ignore"):
+            t_send = np.where(participants, send_bits / rate, 0.0)
+            t_return = np.where(participants, self.model_bits / rate, 0.0)
+        t_compute = np.where(participants, compute_time_s(iterations, task_sizes, s.compute.cycles_per_sample, cpu), 0.0)
+        time_s = t_send + t_compute + t_return
+        e_compute = np.where(participants, compute_energy_j(iterations, task_sizes, s.compute.cycles_per_sample, cpu,
+                                                            s.compute.kappa), 0.0)
+        # A learner transmits for at most the cycle (a dead link would otherwise cost infinite energy).
+        e_transmit = np.where(participants, power * np.minimum(t_return, s.cycle_deadline_s), 0.0)
+        energy = e_compute + e_transmit
+
+        stragglers = participants & (time_s > s.cycle_deadline_s * (1.0 + DEADLINE_RTOL))
+        depleted = participants & self.world.drain(energy)
+        trains = participants & ~stragglers & ~depleted
+
+        sample_index = self._draw_samples(task_sizes)
+        local = self.trainer.local_train(
+            self.global_weights, self.num_learners, sample_index, np.where(trains, task_sizes, 0),
+            np.where(trains, iterations, 0),
+        )
+        diverged = trains & ~self.trainer.finite(local).reshape(task_sizes.shape)
+        finished = trains & ~diverged
+        loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
+        self.global_weights = self.trainer.aggregate(self.global_weights, local, np.where(finished, task_sizes, 0).astype(np.float64))
+        self.loss, self.accuracy = self.trainer.evaluate(self.global_weights)
+        cycle = st.cycle.copy()
+        self.world.advance(self._rng_world)
+        return Outcome(
+            participants=participants, finished=finished, stragglers=stragglers, depleted=depleted, diverged=diverged,
+            task_sizes=task_sizes, local_iterations=iterations, rate_bps=rate,
+            time_send_s=t_send, time_compute_s=t_compute, time_return_s=t_return, time_s=time_s,
+            energy_compute_j=e_compute, energy_transmit_j=e_transmit, energy_j=energy,
+            loss_before=loss_before, accuracy_before=acc_before, loss_after=self.loss.copy(),
+            accuracy_after=self.accuracy.copy(), cycle=cycle,
+        )
+
+    def _draw_samples(self, task_sizes: np.ndarray) -> np.ndarray:
+        """(n_envs, K, max d_k) indices into the training split for this cycle (draws do not depend on d_k)."""
+        if self.scenario.mode == "pl":
+            n_train = self.trainer.num_train_samples
+            order = np.stack([rng.permutation(n_train)[: self.scenario.samples_per_cycle] for rng in self._rng_data])
+            return slice_consecutive(order, task_sizes)
+        # FL: a fresh random order of each learner's own pool; learner k uses the first d_k of it.
+        width = max(int(task_sizes.max(initial=0)), 1)
+        keys = np.stack([rng.random(self.pool_index.shape[1:]) for rng in self._rng_data])
+        keys = np.where(np.arange(self.pool_index.shape[2]) < self.pool_size[..., None], keys, np.inf)
+        order = np.argsort(keys, axis=-1, kind="stable")[..., :width]
+        return np.take_along_axis(self.pool_index, order, axis=-1)

@@ -1,0 +1,67 @@
+"""Per-learner cycle time in MEL, in the compact form t_k = C2_k tau d_k + C1_k d_k + C0_k (MEL_MODEL.md §1).
+
+C2_k = C_m / f_k (s per sample per iteration), C1_k = S_d / R_k in PL and 0 in FL (s per sample sent),
+C0_k = S_m / R_k^down + S_m / R_k^up (s to exchange the model). Arrays are (n_envs, K) or any broadcastable shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class CycleCoefficients:
+    """C0 (s), C1 (s/sample) and C2 (s/sample/iteration) per learner; shapes (..., K)."""
+
+    c0: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+
+    @classmethod
+    def from_physics(
+        cls,
+        rate_down_bps: np.ndarray,
+        rate_up_bps: np.ndarray,
+        cpu_hz: np.ndarray,
+        model_bits: float,
+        sample_bits: float,
+        cycles_per_sample: float,
+        sends_data: bool,
+    ) -> "CycleCoefficients":
+        """Coefficients from rates (bit/s), CPU (Hz), model and sample sizes (bits) and C_m (cycles)."""
+        with np.errstate(divide="ignore"):
+            inv_down = np.where(rate_down_bps > 0, 1.0 / np.maximum(rate_down_bps, 1e-300), np.inf)
+            inv_up = np.where(rate_up_bps > 0, 1.0 / np.maximum(rate_up_bps, 1e-300), np.inf)
+        c0 = model_bits * (inv_down + inv_up)
+        c1 = sample_bits * inv_down if sends_data else np.zeros_like(c0)
+        c2 = cycles_per_sample / np.asarray(cpu_hz, dtype=np.float64)
+        return cls(c0=c0, c1=c1, c2=np.broadcast_to(c2, c0.shape).copy())
+
+    def time_s(self, iterations: np.ndarray, task_size: np.ndarray) -> np.ndarray:
+        """t_k for ``iterations`` (tau) and ``task_size`` (d_k); a learner with d_k = 0 takes 0 s."""
+        d = np.asarray(task_size, dtype=np.float64)
+        t = self.c2 * iterations * d + self.c1 * d + self.c0
+        return np.where(d > 0, t, 0.0)
+
+
+#: Relative slack on the deadline so that float rounding never turns an exact fit into a miss.
+DEADLINE_RTOL = 1e-9
+
+
+def max_sync_iterations(
+    coeffs: CycleCoefficients, task_size: np.ndarray, deadline_s: float, cap: int
+) -> np.ndarray:
+    """Largest common tau (0..cap) such that every learner with d_k > 0 meets the deadline; shape (...,).
+
+    tau_k^max = floor((T - C0_k - C1_k d_k) / (C2_k d_k)); tau = min over participants, 0 if any participant
+    cannot even exchange its model and data in time, ``cap`` if nobody takes part.
+    """
+    d = np.asarray(task_size, dtype=np.float64)
+    budget = deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_learner = np.where(d > 0, np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0))), np.inf)
+    per_learner = np.where((d > 0) & (budget < 0), -1.0, per_learner)
+    tau = np.min(per_learner, axis=-1)
+    return np.clip(tau, 0, cap).astype(np.int64)

@@ -1,0 +1,25 @@
+"""Shared fixtures: small scenarios that keep the suite fast."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mel_gym  # noqa: F401 - registers the env IDs
+
+torch.set_num_threads(1)
+
+ENV_ID = "mel_gym/TaskAllocation-v0"
+
+#: Overrides of the default preset for a tiny, fast scenario (4 learners, 5 cycles).
+SMALL = {
+    "num_learners": 4,
+    "samples_per_cycle": 400,
+    "horizon_cycles": 5,
+    "max_local_iterations": 20,
+}
+
+
+@pytest.fixture
+def small_overrides() -> dict:
+    return dict(SMALL)

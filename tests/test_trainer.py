@@ -1,0 +1,120 @@
+"""The trainer's kernels against autograd, FedAvg and evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from mel_gym.learning.datasets import load_dataset
+from mel_gym.learning.kernels import KERNELS, choose_kernel
+from mel_gym.learning.model import MLPSpec, forward_logits, stack_models
+from mel_gym.learning.trainer import FLTrainer, resolve_device
+
+
+def _problem(spec: MLPSpec, B: int, width: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    weights = stack_models([spec.init_numpy(rng) for _ in range(B)], torch.device("cpu"))
+    n = 300
+    x = torch.from_numpy(rng.random((n, spec.layer_sizes[0]), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, spec.layer_sizes[-1], n))
+    index = torch.from_numpy(rng.integers(0, n, (B, width)))
+    count = torch.from_numpy(rng.integers(0, width + 1, B))
+    count[0] = width  # one learner with a full task
+    tau = torch.from_numpy(rng.integers(1, 6, B))
+    tau[B - 1] = 0  # one idle learner (the only learner when B = 1)
+    return weights, x, y, index, count, tau
+
+
+@pytest.mark.parametrize("layers", [(16, 10), (16, 12, 10), (20, 15, 12, 10)])
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_kernels_agree_with_autograd(layers, batch_size):
+    spec = MLPSpec(layers)
+    weights, x, y, index, count, tau = _problem(spec, B=6, width=25)
+    original = [(w.clone(), b.clone()) for w, b in weights]
+    reference = KERNELS["autograd"](weights, x, y, index, count, tau, 0.3, batch_size)
+    for name in ("stacked", "loop"):
+        got = KERNELS[name](weights, x, y, index, count, tau, 0.3, batch_size)
+        for (w, b), (rw, rb) in zip(got, reference):
+            assert torch.allclose(w, rw, atol=1e-5, rtol=1e-5), name
+            assert torch.allclose(b, rb, atol=1e-5, rtol=1e-5), name
+    # inputs untouched; idle and empty learners keep their weights, the others move
+    assert all(torch.equal(w, w0) and torch.equal(b, b0) for (w, b), (w0, b0) in zip(weights, original))
+    idle = (tau == 0) | (count == 0)
+    for (w, _), (w0, _) in zip(reference, weights):
+        assert torch.equal(w[idle], w0[idle])
+        assert not torch.equal(w[~idle], w0[~idle])
+
+
+def test_one_local_iteration_is_one_full_batch_gradient_step():
+    spec = MLPSpec((5, 3))
+    weights, x, y, index, count, tau = _problem(spec, B=1, width=8)
+    count[:] = 8
+    tau[:] = 1
+    new = KERNELS["stacked"](weights, x, y, index, count, tau, 0.5, None)
+    w = weights[0][0][0].clone().requires_grad_()
+    b = weights[0][1][0].clone().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(x[index[0]] @ w + b, y[index[0]])
+    gw, gb = torch.autograd.grad(loss, (w, b))
+    assert torch.allclose(new[0][0][0], w - 0.5 * gw, atol=1e-6)
+    assert torch.allclose(new[0][1][0], b - 0.5 * gb, atol=1e-6)
+
+
+def _trainer(**kw):
+    ds = load_dataset("digits")
+    return FLTrainer(MLPSpec.build(64, [16], 10), ds, torch.device("cpu"), learning_rate=0.5, **kw)
+
+
+def test_fedavg_weights_by_task_size_and_skips_zero_weight():
+    tr = _trainer()
+    g = tr.init_global([np.random.default_rng(0), np.random.default_rng(1)])
+    local = [(w.repeat_interleave(3, 0).clone(), b.repeat_interleave(3, 0).clone()) for w, b in g]
+    for w, b in local:
+        w[1] += 1.0
+        w[2] += float("nan")  # a diverged learner with weight 0 must not poison the average
+    agg = tr.aggregate(g, local, np.array([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0]]))
+    assert torch.allclose(agg[0][0][0], g[0][0][0] + 0.75)  # (1*w + 3*(w+1)) / 4
+    assert torch.equal(agg[0][0][1], g[0][0][1])  # env 1: nobody finished -> model kept
+    assert tr.finite(local).tolist() == [True, True, False, True, True, True]
+
+
+def test_evaluate_matches_a_plain_forward_pass():
+    tr = _trainer(max_test_samples=100)
+    g = tr.init_global([np.random.default_rng(3)])
+    loss, acc = tr.evaluate(g)
+    logits = forward_logits([(w[0:1], b[0:1]) for w, b in g], tr.x_test)[0]
+    assert loss[0] == pytest.approx(torch.nn.functional.cross_entropy(logits, tr.y_test).item(), rel=1e-5)
+    assert acc[0] == pytest.approx((logits.argmax(1) == tr.y_test).float().mean().item())
+    assert len(tr.x_test) == 100
+    chunked = tr.evaluate(g, chunk_elements=1)
+    assert np.allclose(chunked[0], loss)
+
+
+def test_training_reduces_test_loss():
+    tr = _trainer()
+    g = tr.init_global([np.random.default_rng(0)])
+    before, _ = tr.evaluate(g)
+    K = 4
+    index = np.arange(K * 200).reshape(1, K, 200)
+    local = tr.local_train(g, K, index, np.full((1, K), 200), np.full((1, K), 60))
+    after, acc = tr.evaluate(tr.aggregate(g, local, np.full((1, K), 200.0)))
+    assert after[0] < 0.5 * before[0] and acc[0] > 0.8, (before, after, acc)
+
+
+def test_kernel_choice_and_device_errors():
+    cpu = torch.device("cpu")
+    digits = MLPSpec((64, 32, 10)).flops_per_sample_step
+    paper = MLPSpec((784, 300, 124, 60, 10)).flops_per_sample_step
+    assert choose_kernel("auto", cpu, digits, 100) == "stacked"
+    assert choose_kernel("auto", cpu, paper, 200) == "loop"
+    assert choose_kernel("auto", torch.device("cuda"), paper, 200) == "stacked"
+    assert choose_kernel("loop", cpu, digits, 1) == "loop"
+    assert MLPSpec((784, 300, 124, 60, 10)).num_parameters == 280_934
+    with pytest.raises(ValueError, match="kernel"):
+        _trainer(kernel="fast")
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+        assert resolve_device("auto").type == "cpu"
