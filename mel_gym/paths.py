@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
 from pathlib import Path
 
 
 def configs_dir() -> Path:
-    """The ``configs/`` folder: inside an installed wheel (``mel_gym/configs``) or the source checkout."""
-    try:
-        packaged = Path(str(resources.files("mel_gym.configs")))
-        if (packaged / "scenarios").is_dir():
-            return packaged
-    except ModuleNotFoundError:  # editable install: the mapping of configs/ -> mel_gym.configs is wheel-only
-        pass
-    return Path(__file__).resolve().parent.parent / "configs"
+    """The ``configs/`` folder: ``mel_gym/configs`` in an installed wheel, else the source checkout's."""
+    package = Path(__file__).resolve().parent
+    packaged = package / "configs"  # pyproject maps the repository's configs/ here when it builds a wheel
+    return packaged if (packaged / "scenarios").is_dir() else package.parent / "configs"
 
 
 def scenario_preset_names() -> list[str]:

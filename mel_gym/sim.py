@@ -16,7 +16,7 @@ Envs, baselines, tests and notebooks all drive the simulator through these plain
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -76,10 +76,6 @@ class Outcome:
     accuracy_after: np.ndarray  # (n_envs,)
     cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
 
-    def env(self, i: int) -> "Outcome":
-        """The outcome of env ``i`` alone (leading axis of length 1)."""
-        return Outcome(**{f.name: getattr(self, f.name)[i : i + 1] for f in fields(self)})
-
 
 class MELSimulator:
     """Batched MEL physics plus the embedded FL trainer.
@@ -117,9 +113,11 @@ class MELSimulator:
         self.model_bits = float(self.spec.num_parameters * ln.bits_per_parameter)
         self.sample_bits = float((dataset.num_features + 1) * ln.bits_per_feature)
         self.world = World(s, n_envs)
-        self._rng_world: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
-        self._rng_data: list[np.random.Generator] = [np.random.default_rng(0)] * n_envs
-        self.global_weights: Weights = self.trainer.init_global([np.random.default_rng(0)] * n_envs)
+        # Placeholders until reset() gives every env its own streams.
+        self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
+        self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
+        self._was_reset = np.zeros(n_envs, dtype=bool)
+        self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
         self.accuracy = np.zeros(n_envs)
         # FL: each learner's local pool, padded (n_envs, K, max pool) with sizes (n_envs, K); PL: all d.
@@ -153,6 +151,7 @@ class MELSimulator:
             gb[ids] = fb
         loss, acc = self.trainer.evaluate([(w[ids], b[ids]) for w, b in self.global_weights])
         self.loss[env_ids], self.accuracy[env_ids] = loss, acc
+        self._was_reset[env_ids] = True
 
     def _reset_pools(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
         ln = self.scenario.learning
@@ -187,6 +186,8 @@ class MELSimulator:
         )
 
     def _validate(self, decision: Decision) -> tuple[np.ndarray, np.ndarray]:
+        if not self._was_reset.all():
+            raise RuntimeError(f"call reset() for envs {np.flatnonzero(~self._was_reset).tolist()} before step()")
         shape = (self.n_envs, self.num_learners)
         checked = []
         for name in ("task_sizes", "local_iterations"):

@@ -149,3 +149,10 @@ def test_same_seed_same_trajectory_and_envs_are_independent():
 def test_samples_per_cycle_above_the_data_is_an_error():
     with pytest.raises(ValueError, match="'samples_per_cycle' = 5000 exceeds"):
         _sim(samples_per_cycle=5000)
+
+
+def test_step_before_reset_is_an_error():
+    sim = _sim(n_envs=2)
+    sim.reset([1], env_ids=[0])
+    with pytest.raises(RuntimeError, match=r"call reset\(\) for envs \[1\]"):
+        _run(sim, np.full((2, 4), 10), np.ones((2, 4), int))
