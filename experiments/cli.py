@@ -1,4 +1,4 @@
-"""The ``mel-gym`` command line: train, evaluate, run, download, scenario."""
+"""The ``mel-gym`` command line: train, evaluate, run, bench, download, scenario."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     result = train(args.env_id, agent=args.agent, scenario=args.scenario, env_kwargs=parse_env_kwargs(args.env_kwarg),
                    timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed, runs_dir=args.runs_dir,
                    name=args.name, device=args.device, checkpoint_every=args.checkpoint_every,
-                   progress_bar=not args.no_progress)
+                   progress_bar=not args.no_progress, vec_env=args.vec_env)
     print(f"trained {result.timesteps} steps in {result.seconds:.0f} s; agent saved to {result.model_path}; "
           f"TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}")
 
@@ -50,6 +50,15 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from experiments.run import run
 
     run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress)
+
+
+def _cmd_bench(args: argparse.Namespace) -> None:
+    from experiments.bench import format_report, run_bench, write_report
+
+    report = run_bench(quick=args.quick, device=args.device, torch_threads=args.torch_threads)
+    print(format_report(report))
+    if args.json:
+        write_report(args.json, report)
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
@@ -82,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", default="ppo", help="agent config: ppo, ppo-mlp, a2c, sac (configs/agents) or a YAML path")
     p.add_argument("--timesteps", type=int, default=None, help="env steps (default: the agent config's)")
     p.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the agent config's)")
+    p.add_argument("--vec-env", choices=["native", "dummy"], default="native",
+                   help="native: the n envs as one batched simulator (default); dummy: SB3's DummyVecEnv")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", default="runs", help="parent folder of the run (default runs/)")
     p.add_argument("--name", default=None, help="run folder name (default ALGO-ENV-TIMESTAMP)")
@@ -106,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/main)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("bench", help="measure trainer and vector-env speed against loop baselines, in one run")
+    p.add_argument("--quick", action="store_true", help="a reduced run (under 5 minutes on 2 cores)")
+    p.add_argument("--json", default=None, help="write the measurements as JSON here")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("download", help="download a data set that is not shipped (needs internet)")
     p.add_argument("dataset", choices=["mnist"])

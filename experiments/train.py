@@ -19,6 +19,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from agents.sb3 import build_agent, load_agent_config
 from experiments.callbacks import MELMetricsCallback
 from experiments.common import DEFAULT_ENV_ID, env_label
+from mel_gym.envs.sb3_adapter import make_sb3_vec_env
 
 
 @dataclass
@@ -44,6 +45,7 @@ def train(
     progress_bar: bool = True,
     torch_threads: int | None = 1,
     verbose: int = 0,
+    vec_env: str = "native",
 ) -> TrainResult:
     """Train ``agent`` (a config name under configs/agents, a YAML path or a dict) on ``env_id``.
 
@@ -51,8 +53,9 @@ def train(
         timesteps / n_envs: override the agent config's ``total_timesteps`` / ``n_envs``.
         seed: seeds the agent and the training envs (env i gets seed + i).
         checkpoint_every: save a checkpoint every this many env steps (0 = never).
-        torch_threads: torch intra-op threads for this process (None = leave as is); 1 is fastest for the
-            small networks and batches here.
+        torch_threads: torch intra-op threads for this process (None = leave as is).
+        vec_env: "native" (the n_envs sub-envs run as one batched simulator, :func:`make_sb3_vec_env`) or
+            "dummy" (SB3's DummyVecEnv over single envs, stepped one after the other).
     """
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
@@ -67,8 +70,13 @@ def train(
     kwargs = dict(env_kwargs or {}, device=device)
     if scenario is not None:
         kwargs["scenario"] = scenario
-    venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
-                        monitor_kwargs={"info_keywords": ("test_accuracy",)})
+    if vec_env == "native":
+        venv = make_sb3_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
+    elif vec_env == "dummy":
+        venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
+                            monitor_kwargs={"info_keywords": ("test_accuracy",)})
+    else:
+        raise ValueError(f"vec_env={vec_env!r}: choose 'native' or 'dummy'")
     model = build_agent(config, venv, seed=seed, tensorboard_log=str(run_dir / "tb"), device=device, verbose=verbose)
     callbacks: list[Any] = [MELMetricsCallback()]
     if checkpoint_every > 0:
@@ -82,7 +90,7 @@ def train(
     venv.close()
     meta = {
         "env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,
-        "seed": seed, "train_seconds": round(seconds, 1), "device": device,
+        "seed": seed, "train_seconds": round(seconds, 1), "device": device, "vec_env": vec_env,
     }
     (run_dir / "run.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return TrainResult(run_dir=run_dir, model_path=model_path, timesteps=timesteps, seconds=seconds)

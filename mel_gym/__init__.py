@@ -11,4 +11,14 @@ __version__ = "0.1.0"
 
 register_envs()
 
-__all__ = ["ConfigError", "Decision", "ENV_IDS", "MELSimulator", "Outcome", "Scenario", "load_scenario", "__version__"]
+
+def __getattr__(name: str):
+    # make_sb3_vec_env imports stable-baselines3: load it only when asked for.
+    if name == "make_sb3_vec_env":
+        from mel_gym.envs.sb3_adapter import make_sb3_vec_env
+
+        return make_sb3_vec_env
+    raise AttributeError(f"module 'mel_gym' has no attribute {name!r}")
+
+__all__ = ["ConfigError", "Decision", "ENV_IDS", "MELSimulator", "Outcome", "Scenario", "load_scenario",
+           "make_sb3_vec_env", "__version__"]

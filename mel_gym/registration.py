@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import gymnasium as gym
 
+#: env ID -> (entry point, native vector entry point)
 ENV_IDS = {
-    "mel_gym/TaskAllocation-v0": "mel_gym.envs.task_allocation:TaskAllocationEnv",
+    "mel_gym/TaskAllocation-v0": (
+        "mel_gym.envs.task_allocation:TaskAllocationEnv",
+        "mel_gym.envs.vector:TaskAllocationVectorEnv",
+    ),
 }
 
 
 def register_envs() -> None:
-    """Register every mel_gym env ID (idempotent)."""
-    for env_id, entry_point in ENV_IDS.items():
+    """Register every mel_gym env ID with its native vector env (idempotent)."""
+    for env_id, (entry_point, vector_entry_point) in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point)
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)

@@ -248,16 +248,22 @@ class MELSimulator:
         depleted = participants & self.world.drain(energy)
         trains = participants & ~stragglers & ~depleted
 
-        sample_index = self._draw_samples(task_sizes)
+        learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
+        sample_index = self._draw_samples(task_sizes, learns)
         local = self.trainer.local_train(
-            self.global_weights, self.num_learners, sample_index, np.where(trains, task_sizes, 0),
-            np.where(trains, iterations, 0),
+            self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
+            np.where(learns, iterations, 0),
         )
-        diverged = trains & ~self.trainer.finite(local).reshape(task_sizes.shape)
+        diverged = np.zeros_like(learns)
+        diverged.reshape(-1)[local.rows] = ~self.trainer.finite(local)
         finished = trains & ~diverged
         loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
         self.global_weights = self.trainer.aggregate(self.global_weights, local, np.where(finished, task_sizes, 0).astype(np.float64))
-        self.loss, self.accuracy = self.trainer.evaluate(self.global_weights)
+        changed = np.flatnonzero((finished & learns).any(axis=1))  # other envs kept their model: same loss
+        if changed.size:
+            ids = torch.from_numpy(changed).to(self.device)
+            self.loss[changed], self.accuracy[changed] = self.trainer.evaluate(
+                [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
         cycle = st.cycle.copy()
         self.world.advance(self._rng_world)
         return Outcome(
@@ -269,14 +275,15 @@ class MELSimulator:
             accuracy_after=self.accuracy.copy(), cycle=cycle,
         )
 
-    def _draw_samples(self, task_sizes: np.ndarray) -> np.ndarray:
-        """(n_envs, K, max d_k) indices into the training split for this cycle (draws do not depend on d_k)."""
+    def _draw_samples(self, task_sizes: np.ndarray, trains: np.ndarray) -> np.ndarray:
+        """(n_envs, K, width) indices into the training split for this cycle's learners that train (rows of the
+        others are 0). The draws do not depend on the decision: same seed, same data for every policy."""
         if self.scenario.mode == "pl":
             n_train = self.trainer.num_train_samples
             order = np.stack([rng.permutation(n_train)[: self.scenario.samples_per_cycle] for rng in self._rng_data])
-            return slice_consecutive(order, task_sizes)
+            return slice_consecutive(order, task_sizes, keep=trains)
         # FL: a fresh random order of each learner's own pool; learner k uses the first d_k of it.
-        width = max(int(task_sizes.max(initial=0)), 1)
+        width = max(int(np.where(trains, task_sizes, 0).max(initial=0)), 1)
         keys = np.stack([rng.random(self.pool_index.shape[1:]) for rng in self._rng_data])
         keys = np.where(np.arange(self.pool_index.shape[2]) < self.pool_size[..., None], keys, np.inf)
         order = np.argsort(keys, axis=-1, kind="stable")[..., :width]

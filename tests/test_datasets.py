@@ -127,3 +127,6 @@ def test_slice_consecutive_hands_out_disjoint_slices():
     order = np.array([[9, 8, 7, 6, 5, 4]])
     table = slice_consecutive(order, np.array([[2, 0, 3]]))
     assert table.tolist() == [[[9, 8, 0], [0, 0, 0], [7, 6, 5]]]
+    # rows of learners that do not train stay empty but do not move the others' slices
+    kept = slice_consecutive(order, np.array([[2, 0, 3]]), keep=np.array([[False, True, True]]))
+    assert kept.tolist() == [[[0, 0, 0], [0, 0, 0], [7, 6, 5]]]

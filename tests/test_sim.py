@@ -121,7 +121,7 @@ def test_fl_mode_uses_local_pools():
         assert len(np.unique(labels[pool])) <= 4  # one label-sorted shard of 1/4 of the data
     c = sim.coefficients()
     assert np.all(c.c1 == 0)
-    index = sim._draw_samples(np.array([[5, 5, 5, 5]]))
+    index = sim._draw_samples(np.array([[5, 5, 5, 5]]), np.ones((1, 4), bool))
     for k in range(4):
         assert set(index[0, k].tolist()) <= set(sim.pool_index[0, k, : caps[k]].tolist())
     out = _run(sim, [[5, 5, 5, 5]], [[1, 1, 1, 1]])

@@ -9,7 +9,7 @@ import torch
 from mel_gym.learning.datasets import load_dataset
 from mel_gym.learning.kernels import KERNELS, choose_kernel
 from mel_gym.learning.model import MLPSpec, forward_logits, stack_models
-from mel_gym.learning.trainer import FLTrainer, resolve_device
+from mel_gym.learning.trainer import FLTrainer, LocalModels, resolve_device
 
 
 def _problem(spec: MLPSpec, B: int, width: int, seed: int = 0):
@@ -68,14 +68,30 @@ def _trainer(**kw):
 def test_fedavg_weights_by_task_size_and_skips_zero_weight():
     tr = _trainer()
     g = tr.init_global([np.random.default_rng(0), np.random.default_rng(1)])
-    local = [(w.repeat_interleave(3, 0).clone(), b.repeat_interleave(3, 0).clone()) for w, b in g]
-    for w, b in local:
-        w[1] += 1.0
-        w[2] += float("nan")  # a diverged learner with weight 0 must not poison the average
-    agg = tr.aggregate(g, local, np.array([[1.0, 3.0, 0.0], [0.0, 0.0, 0.0]]))
-    assert torch.allclose(agg[0][0][0], g[0][0][0] + 0.75)  # (1*w + 3*(w+1)) / 4
-    assert torch.equal(agg[0][0][1], g[0][0][1])  # env 1: nobody finished -> model kept
-    assert tr.finite(local).tolist() == [True, True, False, True, True, True]
+    # env 0: learner 0 trained to w + 1 (weight 3), learner 1 did not train (holds w, weight 1),
+    # learner 2 diverged (NaN, weight 0); env 1: nobody finished.
+    rows = np.array([0, 2, 3])
+    local = LocalModels(rows, [(torch.stack([w[0] + 1.0, w[0] + float("nan"), w[1] + 5.0]),
+                                torch.stack([b[0], b[0], b[1]])) for w, b in g])
+    assert tr.finite(local).tolist() == [True, False, True]
+    agg = tr.aggregate(g, local, np.array([[3.0, 1.0, 0.0], [0.0, 0.0, 0.0]]))
+    assert torch.allclose(agg[0][0][0], g[0][0][0] + 0.75)  # (3*(w+1) + 1*w) / 4
+    assert torch.equal(agg[0][0][1], g[0][0][1])  # env 1 keeps its model
+    assert all(bool(torch.isfinite(w).all()) for w, _ in agg)
+
+
+def test_local_train_materialises_only_learners_that_train():
+    tr = _trainer()
+    g = tr.init_global([np.random.default_rng(0), np.random.default_rng(1)])
+    counts = np.array([[50, 0, 50], [50, 50, 50]])
+    taus = np.array([[2, 2, 0], [1, 0, 3]])
+    index = np.random.default_rng(0).integers(0, tr.num_train_samples, (2, 3, 50))
+    local = tr.local_train(g, 3, index, counts, taus)
+    assert local.rows.tolist() == [0, 3, 5]
+    # row 5 (env 1, learner 2) equals training env 1's global model alone on its samples
+    alone = KERNELS["autograd"]([(w[1:2], b[1:2]) for w, b in g], tr.x_train, tr.y_train,
+                                torch.from_numpy(index[1, 2:3]), torch.tensor([50]), torch.tensor([3]), 0.5)
+    assert torch.allclose(local.weights[0][0][2], alone[0][0][0], atol=1e-5)
 
 
 def test_evaluate_matches_a_plain_forward_pass():

@@ -150,6 +150,11 @@ class TaskAllocationCore:
                 "test_loss": self.sim.loss.copy()}
 
 
+def episode_seed(np_random: np.random.Generator) -> int:
+    """The simulator seed of a new episode, drawn from the env's Gymnasium generator (``self.np_random``)."""
+    return int(np_random.integers(2**63))
+
+
 def _scalar_info(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:
     """Env ``i``'s slice of a batched info dict, with Python scalars for per-env values."""
     out = {}
@@ -245,8 +250,7 @@ class TaskAllocationEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        episode_seed = int(self.np_random.integers(2**63))
-        self.core.reset([episode_seed])
+        self.core.reset([episode_seed(self.np_random)])
         self._needs_reset = False
         self._last_obs, self._last_tau = self.core.observe()[0], None
         return self._last_obs, _scalar_info(self.core.reset_info())

@@ -37,9 +37,11 @@ class MLPSpec:
 
     @property
     def flops_per_sample_step(self) -> int:
-        """Multiply-adds x 2 for forward and backward of one sample (about 6 x weights)."""
+        """FLOPs of one SGD step per sample: forward (2 x weights), weight gradients (2 x weights) and input
+        gradients of every layer but the first (2 x their weights); biases and activations neglected."""
         sizes = self.layer_sizes
-        return 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+        weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+        return 4 * sum(weights) + 2 * sum(weights[1:])
 
     def init_numpy(self, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
         """One model, float32: He-uniform U(-sqrt(6/fan_in), sqrt(6/fan_in)) weights into ReLU layers,
@@ -70,11 +72,6 @@ def stack_models(models: Sequence[list[tuple[np.ndarray, np.ndarray]]], device: 
 
 def clone_weights(weights: Weights) -> Weights:
     return [(w.clone(), b.clone()) for w, b in weights]
-
-
-def repeat_weights(weights: Weights, repeats: int) -> Weights:
-    """(n, ...) -> (n * repeats, ...): model i is copied to rows i*repeats .. (i+1)*repeats-1."""
-    return [(w.repeat_interleave(repeats, dim=0), b.repeat_interleave(repeats, dim=0)) for w, b in weights]
 
 
 def forward_logits(weights: Weights, x: torch.Tensor) -> torch.Tensor:

@@ -80,15 +80,21 @@ def pack_pools(pools: Sequence[np.ndarray], width: int) -> tuple[np.ndarray, np.
     return table, sizes
 
 
-def slice_consecutive(order: np.ndarray, task_size: np.ndarray) -> np.ndarray:
-    """Give learner k the next ``task_size[..., k]`` entries of ``order`` (..., n), in learner order.
+def slice_consecutive(order: np.ndarray, task_size: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Give learner k the next ``task_size[..., k]`` entries of ``order`` (n_envs, n), in learner order.
 
-    Returns a (..., K, max d_k) table; entries past each learner's d_k are 0 (use the sizes as a mask).
+    Returns an (n_envs, K, width) table; entries past each learner's d_k are 0 (use the sizes as a mask).
+    With ``keep`` (bool, like ``task_size``), only those learners' rows are filled (the others are 0 and
+    do not widen the table), but everybody's slice stays where the full split puts it.
     """
-    width = max(int(task_size.max(initial=0)), 1)
-    offset = np.cumsum(task_size, axis=-1) - task_size  # (..., K)
-    position = offset[..., None] + np.arange(width)  # (..., K, width)
-    valid = np.arange(width) < task_size[..., None]
-    position = np.where(valid, position, 0)
-    picked = np.take_along_axis(order[..., None, :], position, axis=-1) if order.ndim > 1 else order[position]
-    return np.where(valid, picked, 0)
+    keep = np.ones(task_size.shape, dtype=bool) if keep is None else keep
+    width = max(int(np.where(keep, task_size, 0).max(initial=0)), 1)
+    table = np.zeros((*task_size.shape, width), dtype=np.int64)
+    env, learner = np.nonzero(keep & (task_size > 0))
+    if env.size:
+        offset = (np.cumsum(task_size, axis=-1) - task_size)[env, learner]
+        size = task_size[env, learner]
+        valid = np.arange(width) < size[:, None]  # (rows, width)
+        position = np.where(valid, offset[:, None] + np.arange(width), 0)
+        table[env, learner] = np.where(valid, order[env[:, None], position], 0)
+    return table

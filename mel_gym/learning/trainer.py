@@ -2,13 +2,13 @@
 
 ``init_global(rngs) -> global``, ``local_train(global, ...) -> local``, ``aggregate(global, local, weights)
 -> global`` and ``evaluate(global) -> (loss, accuracy)``; global models are stacked per env (n_envs, ...),
-local models per learner (n_envs * K, ...), env-major. The trainer holds only constants (data on the
+local models only for the learners that trained (:class:`LocalModels`: rows env * K + k and (R, ...)). The trainer holds only constants (data on the
 device, the model shape, the kernel choice); the simulator holds the weights.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from mel_gym.learning.datasets import Dataset
 from mel_gym.learning.kernels import KERNELS, choose_kernel
-from mel_gym.learning.model import MLPSpec, Weights, forward_logits, repeat_weights, stack_models, weights_finite
+from mel_gym.learning.model import MLPSpec, Weights, forward_logits, stack_models, weights_finite
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -32,6 +32,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available here; use 'cpu' or 'auto'")
     return resolved
+
+
+class LocalModels(NamedTuple):
+    """The learners that trained this cycle: flat rows (env * K + k), shape (R,), and their models (R, ...)."""
+
+    rows: np.ndarray
+    weights: Weights
 
 
 class FLTrainer:
@@ -96,57 +103,65 @@ class FLTrainer:
         return choose_kernel(self.kernel, self.device, self.spec.flops_per_sample_step, per_step)
 
     def local_train(
-        self, global_weights: Weights, num_learners: int, sample_index: np.ndarray, sample_count: np.ndarray, iterations: np.ndarray
-    ) -> Weights:
-        """Broadcast each env's global model to its K learners and train them locally.
+        self, global_weights: Weights, num_learners: int, sample_index: np.ndarray, sample_count: np.ndarray,
+        iterations: np.ndarray,
+    ) -> LocalModels:
+        """Copy each env's global model to its learners that train (d_k > 0 and tau_k > 0) and train them.
 
         Args:
             global_weights: stacked (n_envs, ...).
             num_learners: K.
-            sample_index: (n_envs, K, D) int indices into the training split; past d_k ignored.
+            sample_index: (n_envs, K, D) int indices into the training split; entries past d_k are ignored.
             sample_count: (n_envs, K) d_k.
-            iterations: (n_envs, K) tau_k (0 = the learner keeps the global model).
+            iterations: (n_envs, K) tau_k.
         Returns:
-            local models stacked (n_envs * K, ...), env-major.
+            the trained learners' rows (flat env * K + k) and their local models. Learners that do not
+            train would return the global model unchanged, so they are not materialised.
         """
-        n_envs = sample_count.shape[0]
-        local = repeat_weights(global_weights, num_learners)
-        kernel = KERNELS[self.kernel_for(sample_count)]
+        counts, taus = sample_count.reshape(-1), iterations.reshape(-1)
+        rows = np.flatnonzero((counts > 0) & (taus > 0))
+        if rows.size == 0:
+            return LocalModels(rows, [])
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)  # noqa: E731
-        return kernel(
-            local,
-            self.x_train,
-            self.y_train,
-            to(sample_index.reshape(n_envs * num_learners, -1)),
-            to(sample_count.reshape(-1)),
-            to(iterations.reshape(-1)),
-            self.learning_rate,
-            self.batch_size,
+        env_of_row = to(rows // num_learners)
+        local = [(w.index_select(0, env_of_row), b.index_select(0, env_of_row)) for w, b in global_weights]
+        kernel = KERNELS[self.kernel_for(sample_count)]
+        weights = kernel(
+            local, self.x_train, self.y_train, to(sample_index.reshape(counts.size, -1)[rows]), to(counts[rows]),
+            to(taus[rows]), self.learning_rate, self.batch_size,
+            in_place=True,  # ``local`` is a fresh copy of the global models
         )
+        return LocalModels(rows, weights)
 
-    def finite(self, weights: Weights) -> np.ndarray:
-        """(B,) bool numpy: models whose parameters are all finite (diverged ones are not)."""
-        return weights_finite(weights).cpu().numpy()
+    def finite(self, local: "LocalModels") -> np.ndarray:
+        """(R,) bool: local models whose parameters are all finite (diverged ones are not)."""
+        if local.rows.size == 0:
+            return np.ones(0, dtype=bool)
+        return weights_finite(local.weights).cpu().numpy()
 
-    def aggregate(self, global_weights: Weights, local_weights: Weights, agg_weights: np.ndarray) -> Weights:
-        """FedAvg: per env, sum_k w_k * local_k / sum_k w_k; an env whose weights sum to 0 keeps its model.
+    def aggregate(self, global_weights: Weights, local: "LocalModels", agg_weights: np.ndarray) -> Weights:
+        """FedAvg: per env, the average of its finished learners' models weighted by ``agg_weights``.
 
-        ``agg_weights`` (n_envs, K) >= 0 (d_k of learners that finished, 0 for the rest). Learners with
-        weight 0 never contribute, even if their local model holds NaN.
+        ``agg_weights`` (n_envs, K) >= 0: d_k of learners that finished, 0 for the rest. Finished learners
+        that did not train hold the global model, so the average is global + sum_k alpha_k (local_k - global)
+        over the trained rows, alpha_k = w_k / sum_j w_j. An env whose weights sum to 0 keeps its model;
+        rows with weight 0 never contribute, even if their model holds NaN.
         """
-        n_envs, num_learners = agg_weights.shape
-        total = agg_weights.sum(axis=1, keepdims=True)
-        share = np.divide(agg_weights, total, out=np.zeros_like(agg_weights, dtype=np.float64), where=total > 0)
-        alpha = torch.from_numpy(share.astype(np.float32)).to(self.device)  # (n_envs, K)
-        keep = torch.from_numpy(total[:, 0] <= 0).to(self.device)
-        used = (alpha > 0).reshape(-1)
+        total = agg_weights.sum(axis=1)
+        alpha = np.divide(agg_weights, total[:, None], out=np.zeros_like(agg_weights, dtype=np.float64),
+                          where=total[:, None] > 0).reshape(-1)
+        used = np.flatnonzero(alpha[local.rows] > 0)
+        if used.size == 0:
+            return global_weights
+        num_learners = agg_weights.shape[1]
+        env = torch.from_numpy(local.rows[used] // num_learners).to(self.device)
+        scale = torch.from_numpy(alpha[local.rows[used]].astype(np.float32)).to(self.device)
+        pick = torch.from_numpy(used).to(self.device)
         out = []
-        for (gw, gb), (lw, lb) in zip(global_weights, local_weights):
-            lw = torch.where(used.view(-1, 1, 1), lw, 0.0).view(n_envs, num_learners, *lw.shape[1:])
-            lb = torch.where(used.view(-1, 1), lb, 0.0).view(n_envs, num_learners, -1)
-            w = torch.einsum("nk,nkio->nio", alpha, lw)
-            b = torch.einsum("nk,nko->no", alpha, lb)
-            out.append((torch.where(keep.view(-1, 1, 1), gw, w), torch.where(keep.view(-1, 1), gb, b)))
+        for (gw, gb), (lw, lb) in zip(global_weights, local.weights):
+            dw = (lw.index_select(0, pick) - gw.index_select(0, env)) * scale.view(-1, 1, 1)
+            db = (lb.index_select(0, pick) - gb.index_select(0, env)) * scale.view(-1, 1)
+            out.append((gw.index_add(0, env, dw), gb.index_add(0, env, db)))
         return out
 
     @torch.no_grad()

@@ -1,0 +1,278 @@
+"""``mel-gym bench``: speed and memory of the embedded trainer and the native vector env, measured in one run.
+
+1. Trainer throughput in learner-steps/s (one SGD step of one learner): the batched trainer against a
+   per-learner loop of ``torch.nn`` modules with ``torch.optim.SGD`` (how Flower, FedML and FLSim run
+   clients), on three workloads; and the trainer's achieved GFLOP/s.
+2. The sgemm peak of this machine (a large float32 matrix product), measured in the same run.
+3. Env-steps/s of the native vector env against ``gymnasium.vector.SyncVectorEnv`` over single envs, on
+   the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
+   every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound).
+4. Peak resident memory of the process.
+
+All ratios compare numbers taken in the same process a few seconds apart; repeat a run to see the noise.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import mel_gym  # noqa: F401 - registers the env IDs
+from mel_gym.learning.datasets import Dataset
+from mel_gym.learning.model import MLPSpec
+from mel_gym.learning.trainer import FLTrainer, resolve_device
+
+ENV_ID = "mel_gym/TaskAllocation-v0"
+
+
+@dataclass(frozen=True)
+class TrainerWorkload:
+    """K learners, each running ``iterations`` local iterations over its task in minibatches of ``batch_size``
+    (None: full batch). Task sizes are proportional to CPU frequencies {0.7, 1.0, 1.4, 2.4} GHz when
+    ``heterogeneous``, else equal; they sum to ``samples``."""
+
+    name: str
+    layers: tuple[int, ...]
+    learners: int
+    samples: int
+    batch_size: int | None
+    iterations: int
+    heterogeneous: bool = False
+
+    def task_sizes(self) -> np.ndarray:
+        if not self.heterogeneous:
+            return np.full(self.learners, self.samples // self.learners)
+        freqs = np.resize([0.7, 1.0, 1.4, 2.4], self.learners)
+        return np.floor(freqs / freqs.sum() * self.samples).astype(np.int64)
+
+    def steps_per_round(self) -> int:
+        sizes = self.task_sizes()
+        per_iteration = np.ones_like(sizes) if self.batch_size is None else np.ceil(sizes / self.batch_size)
+        return int(np.sum(per_iteration) * self.iterations)
+
+    def flops_per_round(self) -> float:
+        return float(MLPSpec(self.layers).flops_per_sample_step * self.task_sizes().sum() * self.iterations)
+
+
+def trainer_workloads(quick: bool) -> list[TrainerWorkload]:
+    return [
+        TrainerWorkload("digits-mlp-minibatch", (64, 32, 10), 20, 1000, 10, 2),
+        TrainerWorkload("mnist-mlp-minibatch", (784, 128, 64, 32, 16, 10), 20, 1000, 10, 2),
+        # the seed's network with full-batch tasks of the seed's size: d = 60,000 over 20 learners
+        TrainerWorkload("paper-net-full-batch", (784, 300, 124, 60, 10), 20, 60_000, None, 1 if quick else 2,
+                        heterogeneous=True),
+    ]
+
+
+def _synthetic_dataset(features: int, classes: int, n: int, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, features), dtype=np.float32)
+    y = rng.integers(0, classes, n)
+    return Dataset("synthetic", x, y, x[:256], y[:256], classes)
+
+
+def _best_of(fn: Callable[[], None], repeats: int) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up call, seconds."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_trainer(w: TrainerWorkload, device: torch.device, repeats: int) -> dict[str, Any]:
+    """One FL round (K learners' local training) with the batched trainer and with a per-learner loop."""
+    spec = MLPSpec(w.layers)
+    sizes = w.task_sizes()
+    data = _synthetic_dataset(w.layers[0], w.layers[-1], int(sizes.sum()))
+    trainer = FLTrainer(spec, data, device, learning_rate=0.05, batch_size=w.batch_size)
+    # As in a PL cycle, learner k gets d_k fresh samples drawn at random from the orchestrator's pool; both
+    # implementations take the same index lists and gather the samples inside the timed round.
+    order = np.random.default_rng(1).permutation(int(sizes.sum()))
+    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    index = np.zeros((1, w.learners, int(sizes.max())), dtype=np.int64)
+    for k in range(w.learners):
+        index[0, k, : sizes[k]] = order[start[k] : start[k] + sizes[k]]
+    index_t = [torch.from_numpy(index[0, k, : sizes[k]]).to(device) for k in range(w.learners)]
+    global_weights = trainer.init_global([np.random.default_rng(0)])
+    counts, iterations = sizes[None], np.full((1, w.learners), w.iterations)
+
+    def batched() -> None:
+        trainer.local_train(global_weights, w.learners, index, counts, iterations)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # The reference: one nn.Module and one torch.optim.SGD per client, trained one after the other.
+    def make_module() -> nn.Module:
+        layers: list[nn.Module] = []
+        for l, (a, b) in enumerate(zip(w.layers[:-1], w.layers[1:])):
+            layers.append(nn.Linear(a, b))
+            if l < len(w.layers) - 2:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers).to(device)
+
+    clients = [make_module() for _ in range(w.learners)]
+    optimizers = [torch.optim.SGD(c.parameters(), lr=0.05) for c in clients]
+    # Every client starts from the batched trainer's global model, so both compute the same round.
+    linear_names = [name for name, module in clients[0].named_children() if isinstance(module, nn.Linear)]
+    global_state = {}
+    for name, (gw, gb) in zip(linear_names, global_weights):
+        global_state[f"{name}.weight"] = gw[0].t().contiguous()
+        global_state[f"{name}.bias"] = gb[0].clone()
+    x_all, y_all = trainer.x_train, trainer.y_train
+    loss_fn = nn.CrossEntropyLoss()
+
+    def loop() -> None:
+        for k, (client, opt) in enumerate(zip(clients, optimizers)):
+            client.load_state_dict(global_state)
+            xs, ys = x_all[index_t[k]], y_all[index_t[k]]
+            step = int(sizes[k]) if w.batch_size is None else w.batch_size
+            for _ in range(w.iterations):
+                for s in range(0, int(sizes[k]), step):
+                    opt.zero_grad()
+                    loss_fn(client(xs[s : s + step]), ys[s : s + step]).backward()
+                    opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    t_batched, t_loop = _best_of(batched, repeats), _best_of(loop, repeats)
+    # Same inputs, same algorithm: the last client's model after the loop equals the batched learner's.
+    local = trainer.local_train(global_weights, w.learners, index, counts, iterations)
+    last_client = dict(clients[-1].named_children())
+    diff = max(float((lw[-1] - last_client[name].weight.detach().t()).abs().max())
+               for name, (lw, _) in zip(linear_names, local.weights))
+    steps = w.steps_per_round()
+    return {
+        "workload": w.name, "layers": list(w.layers), "learners": w.learners, "samples_per_round": int(sizes.sum()),
+        "batch_size": w.batch_size, "iterations": w.iterations, "kernel": trainer.kernel_for(counts),
+        "loop_steps_per_s": steps / t_loop, "batched_steps_per_s": steps / t_batched, "speedup": t_loop / t_batched,
+        "gflops": w.flops_per_round() / t_batched / 1e9, "loop_gflops": w.flops_per_round() / t_loop / 1e9,
+        "max_abs_weight_diff": diff,
+    }
+
+
+def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """float32 GFLOP/s of an n x n matrix product (2 n^3 FLOPs), best of ``repeats``."""
+    a = torch.rand(n, n, device=device)
+    b = torch.rand(n, n, device=device)
+    out = torch.empty(n, n, device=device)
+
+    def mm() -> None:
+        torch.mm(a, b, out=out)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    return 2 * n**3 / _best_of(mm, repeats) / 1e9
+
+
+def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: int, device: str) -> float:
+    kwargs: dict[str, Any] = {"scenario": preset}
+    if mode == "vector_entry_point":
+        kwargs["device"] = device
+    env = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    env.reset(seed=0)
+    K = env.single_action_space.shape[0]
+    rng = np.random.default_rng(0)
+    zeros = np.zeros((num_envs, K), np.float32)
+
+    def act() -> np.ndarray:
+        return zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32)
+
+    env.step(act())  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        env.step(act())
+    elapsed = time.perf_counter() - start
+    env.close()
+    return num_envs * steps / elapsed
+
+
+def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
+    """(preset, num_envs, policy, batched steps to time)."""
+    cases = []
+    for n in (1, 16, 64, 256):
+        for policy in ("equal", "random"):
+            cases.append(("default", n, policy, (8 if n <= 16 else 3) if quick else (20 if n <= 16 else 6)))
+    paper_envs = (1, 16) if quick else (1, 16, 64, 256)
+    for n in paper_envs:
+        cases.append(("paper", n, "equal", 1))
+    return cases
+
+
+def bench_vector_env(quick: bool, device: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows = []
+    for preset, n, policy, steps in vector_env_cases(quick):
+        native = _env_steps_per_s("vector_entry_point", preset, n, policy, steps, device)
+        sync = _env_steps_per_s("sync", preset, n, policy, max(1, steps // 2 if n >= 64 else steps), "cpu")
+        rows.append({"preset": preset, "num_envs": n, "policy": policy, "native_steps_per_s": native,
+                     "sync_steps_per_s": sync, "speedup": native / sync})
+        log(f"  vector env {preset:8s} N={n:<4d} {policy:7s} native {native:9.1f}  sync {sync:8.1f}  "
+            f"x{native / sync:.1f}")
+    return rows
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def run_bench(quick: bool = False, device: str = "cpu", torch_threads: int | None = None,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every measurement; returns the report (see the module docstring)."""
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    dev = resolve_device(device)
+    started = time.perf_counter()
+    log(f"mel-gym bench ({'quick' if quick else 'full'}) on {dev} ({platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    peak = sgemm_peak_gflops(dev, n=2048 if quick else 4096)
+    log(f"  sgemm peak {peak:.1f} GFLOP/s")
+    trainer_rows = []
+    for w in trainer_workloads(quick):
+        row = bench_trainer(w, dev, repeats=3 if quick else 5)
+        trainer_rows.append(row)
+        log(f"  trainer {w.name:22s} loop {row['loop_steps_per_s']:9.0f}  batched {row['batched_steps_per_s']:9.0f} "
+            f"learner-steps/s  x{row['speedup']:.1f}  {row['gflops']:.1f} GFLOP/s ({row['kernel']} kernel)")
+    vector_rows = bench_vector_env(quick, str(dev), log)
+    report = {
+        "quick": quick, "device": str(dev), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+        "machine": platform.platform(), "sgemm_peak_gflops": peak, "trainer": trainer_rows,
+        "vector_env": vector_rows, "peak_rss_mb": peak_rss_mb(),
+        "seconds": time.perf_counter() - started,
+    }
+    log(f"  peak RSS {report['peak_rss_mb']:.0f} MB; {report['seconds']:.0f} s in all")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Markdown tables of a bench report."""
+    lines = [f"Device: {report['device']}, torch {report['torch']}, {report['torch_threads']} threads; "
+             f"sgemm peak {report['sgemm_peak_gflops']:.1f} GFLOP/s; peak RSS {report['peak_rss_mb']:.0f} MB.", "",
+             "| trainer workload | loop learner-steps/s | batched learner-steps/s | speedup | GFLOP/s (% of sgemm) |",
+             "|---|---|---|---|---|"]
+    for r in report["trainer"]:
+        share = 100 * r["gflops"] / report["sgemm_peak_gflops"]
+        lines.append(f"| {r['workload']} | {r['loop_steps_per_s']:,.0f} | {r['batched_steps_per_s']:,.0f} | "
+                     f"{r['speedup']:.1f}x | {r['gflops']:.1f} ({share:.0f}%) |")
+    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup |",
+              "|---|---|---|---|---|---|"]
+    for r in report["vector_env"]:
+        lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
+                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x |")
+    return "\n".join(lines)
+
+
+def write_report(path: str | Path, report: dict[str, Any]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=1))
