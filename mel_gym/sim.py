@@ -250,15 +250,12 @@ class MELSimulator:
 
         learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
         sample_index = self._draw_samples(task_sizes, learns)
-        local = self.trainer.local_train(
-            self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
-            np.where(learns, iterations, 0),
-        )
-        diverged = np.zeros_like(learns)
-        diverged.reshape(-1)[local.rows] = ~self.trainer.finite(local)
-        finished = trains & ~diverged
         loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
-        self.global_weights = self.trainer.aggregate(self.global_weights, local, np.where(finished, task_sizes, 0).astype(np.float64))
+        self.global_weights, diverged = self.trainer.round(
+            self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
+            np.where(learns, iterations, 0), np.where(trains, task_sizes, 0).astype(np.float64),
+        )
+        finished = trains & ~diverged
         changed = np.flatnonzero((finished & learns).any(axis=1))  # other envs kept their model: same loss
         if changed.size:
             ids = torch.from_numpy(changed).to(self.device)

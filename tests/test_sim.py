@@ -101,13 +101,16 @@ def test_battery_depletion_removes_the_learner():
 
 
 def test_diverging_local_training_is_dropped_and_reported():
-    sim = _sim(learning={"learning_rate": 100.0})
+    sim = _sim(learning={"learning_rate": 100.0})  # the largest step size a scenario accepts
     sim.reset([0])
-    for _ in range(3):
-        out = _run(sim, [[100, 100, 100, 100]], [[2, 2, 2, 2]])
-        assert np.all(np.isfinite(out.loss_after))
-        assert not np.any(out.finished & out.diverged)
+    out = _run(sim, [[100, 100, 100, 100]], [[2, 2, 2, 2]])
+    assert np.all(np.isfinite(out.loss_after))  # huge, but the model stays finite
+    sim.trainer.learning_rate = 1e30  # force an overflow to inf/NaN in local training
+    out = _run(sim, [[100, 100, 100, 100]], [[2, 2, 2, 2]])
+    assert out.diverged.any()
+    assert not np.any(out.finished & out.diverged)
     assert all(bool(torch.isfinite(w).all()) for w, _ in sim.global_weights)
+    assert np.all(np.isfinite(out.loss_after))
 
 
 def test_fl_mode_uses_local_pools():

@@ -134,3 +134,22 @@ def test_kernel_choice_and_device_errors():
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
         assert resolve_device("auto").type == "cpu"
+
+
+def test_round_in_chunks_equals_train_then_aggregate_and_drops_divergence():
+    tr = _trainer()
+    g = tr.init_global([np.random.default_rng(0), np.random.default_rng(1)])
+    rng = np.random.default_rng(2)
+    counts = rng.integers(0, 60, (2, 5))
+    taus = rng.integers(0, 4, (2, 5))
+    index = rng.integers(0, tr.num_train_samples, (2, 5, 60))
+    agg = counts.astype(float)
+    whole = tr.aggregate(g, tr.local_train(g, 5, index, counts, taus), agg)
+    for max_bytes in (1, 1 << 30):  # one learner per chunk, and everything at once
+        new, diverged = tr.round(g, 5, index, counts, taus, agg, max_bytes=max_bytes)
+        assert not diverged.any()
+        for (w, b), (ww, wb) in zip(new, whole):
+            assert torch.allclose(w, ww, atol=1e-6) and torch.allclose(b, wb, atol=1e-6)
+    wild = FLTrainer(MLPSpec.build(64, [16], 10), load_dataset("digits"), torch.device("cpu"), learning_rate=1e30)
+    new, diverged = wild.round(g, 5, index, counts, np.full((2, 5), 50), agg, max_bytes=1)
+    assert diverged.any() and all(bool(torch.isfinite(w).all()) for w, _ in new)

@@ -104,7 +104,7 @@ class FLTrainer:
 
     def local_train(
         self, global_weights: Weights, num_learners: int, sample_index: np.ndarray, sample_count: np.ndarray,
-        iterations: np.ndarray,
+        iterations: np.ndarray, rows: np.ndarray | None = None,
     ) -> LocalModels:
         """Copy each env's global model to its learners that train (d_k > 0 and tau_k > 0) and train them.
 
@@ -114,12 +114,14 @@ class FLTrainer:
             sample_index: (n_envs, K, D) int indices into the training split; entries past d_k are ignored.
             sample_count: (n_envs, K) d_k.
             iterations: (n_envs, K) tau_k.
+            rows: train only these flat rows (env * K + k); default: every learner that trains.
         Returns:
-            the trained learners' rows (flat env * K + k) and their local models. Learners that do not
-            train would return the global model unchanged, so they are not materialised.
+            the trained learners' rows and their local models. Learners that do not train would return the
+            global model unchanged, so they are not materialised.
         """
         counts, taus = sample_count.reshape(-1), iterations.reshape(-1)
-        rows = np.flatnonzero((counts > 0) & (taus > 0))
+        if rows is None:
+            rows = np.flatnonzero((counts > 0) & (taus > 0))
         if rows.size == 0:
             return LocalModels(rows, [])
         to = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(self.device)  # noqa: E731
@@ -133,36 +135,69 @@ class FLTrainer:
         )
         return LocalModels(rows, weights)
 
-    def finite(self, local: "LocalModels") -> np.ndarray:
+    def finite(self, local: LocalModels) -> np.ndarray:
         """(R,) bool: local models whose parameters are all finite (diverged ones are not)."""
         if local.rows.size == 0:
             return np.ones(0, dtype=bool)
         return weights_finite(local.weights).cpu().numpy()
 
-    def aggregate(self, global_weights: Weights, local: "LocalModels", agg_weights: np.ndarray) -> Weights:
+    def aggregate(self, global_weights: Weights, local: LocalModels, agg_weights: np.ndarray) -> Weights:
         """FedAvg: per env, the average of its finished learners' models weighted by ``agg_weights``.
 
         ``agg_weights`` (n_envs, K) >= 0: d_k of learners that finished, 0 for the rest. Finished learners
-        that did not train hold the global model, so the average is global + sum_k alpha_k (local_k - global)
-        over the trained rows, alpha_k = w_k / sum_j w_j. An env whose weights sum to 0 keeps its model;
-        rows with weight 0 never contribute, even if their model holds NaN.
+        that did not train hold the global model, so the average is
+        global + sum_k w_k (local_k - global) / sum_j w_j over the trained rows. An env whose weights sum to 0
+        keeps its model; rows with weight 0 never contribute, even if their model holds NaN.
         """
-        total = agg_weights.sum(axis=1)
-        alpha = np.divide(agg_weights, total[:, None], out=np.zeros_like(agg_weights, dtype=np.float64),
-                          where=total[:, None] > 0).reshape(-1)
-        used = np.flatnonzero(alpha[local.rows] > 0)
+        sums = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in global_weights]
+        self._add_weighted_deltas(sums, global_weights, local, agg_weights.reshape(-1), agg_weights.shape[1])
+        return self._apply_deltas(global_weights, sums, agg_weights.sum(axis=1))
+
+    def round(
+        self, global_weights: Weights, num_learners: int, sample_index: np.ndarray, sample_count: np.ndarray,
+        iterations: np.ndarray, agg_weights: np.ndarray, max_bytes: int = 256 << 20,
+    ) -> tuple[Weights, np.ndarray]:
+        """Local training and FedAvg in one pass, in chunks of learners so that memory stays bounded.
+
+        Same arguments as :meth:`local_train` and :meth:`aggregate`; a chunk holds at most ``max_bytes`` of
+        local models and gathered samples. A learner whose local model is not finite is dropped from the
+        average. Returns the new global models and the (n_envs, K) mask of such diverged learners.
+        """
+        counts, taus = sample_count.reshape(-1), iterations.reshape(-1)
+        rows = np.flatnonzero((counts > 0) & (taus > 0))
+        weights = agg_weights.reshape(-1).astype(np.float64)
+        diverged = np.zeros(counts.size, dtype=bool)
+        per_row = 4 * (self.spec.num_parameters + int(counts.max(initial=0)) * self.spec.layer_sizes[0])
+        chunk = max(1, max_bytes // max(per_row, 1))
+        sums = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in global_weights]
+        for start in range(0, rows.size, chunk):
+            local = self.local_train(global_weights, num_learners, sample_index, sample_count, iterations,
+                                     rows[start : start + chunk])
+            bad = local.rows[~self.finite(local)]
+            diverged[bad] = True
+            weights[bad] = 0.0
+            self._add_weighted_deltas(sums, global_weights, local, weights, num_learners)
+        totals = weights.reshape(agg_weights.shape).sum(axis=1)
+        return self._apply_deltas(global_weights, sums, totals), diverged.reshape(agg_weights.shape)
+
+    def _add_weighted_deltas(self, sums: Weights, global_weights: Weights, local: LocalModels,
+                             row_weights: np.ndarray, num_learners: int) -> None:
+        """sums[env] += w_row * (local_row - global[env]) for the rows of ``local`` with weight > 0."""
+        used = np.flatnonzero(row_weights[local.rows] > 0)
         if used.size == 0:
-            return global_weights
-        num_learners = agg_weights.shape[1]
+            return
         env = torch.from_numpy(local.rows[used] // num_learners).to(self.device)
-        scale = torch.from_numpy(alpha[local.rows[used]].astype(np.float32)).to(self.device)
+        scale = torch.from_numpy(row_weights[local.rows[used]].astype(np.float32)).to(self.device)
         pick = torch.from_numpy(used).to(self.device)
-        out = []
-        for (gw, gb), (lw, lb) in zip(global_weights, local.weights):
-            dw = (lw.index_select(0, pick) - gw.index_select(0, env)) * scale.view(-1, 1, 1)
-            db = (lb.index_select(0, pick) - gb.index_select(0, env)) * scale.view(-1, 1)
-            out.append((gw.index_add(0, env, dw), gb.index_add(0, env, db)))
-        return out
+        for (sw, sb), (gw, gb), (lw, lb) in zip(sums, global_weights, local.weights):
+            sw.index_add_(0, env, (lw.index_select(0, pick) - gw.index_select(0, env)) * scale.view(-1, 1, 1))
+            sb.index_add_(0, env, (lb.index_select(0, pick) - gb.index_select(0, env)) * scale.view(-1, 1))
+
+    def _apply_deltas(self, global_weights: Weights, sums: Weights, totals: np.ndarray) -> Weights:
+        """global + sums / total per env; envs with total 0 keep their model."""
+        inverse = np.divide(1.0, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
+        inv = torch.from_numpy(inverse.astype(np.float32)).to(self.device)
+        return [(gw + sw * inv.view(-1, 1, 1), gb + sb * inv.view(-1, 1)) for (gw, gb), (sw, sb) in zip(global_weights, sums)]
 
     @torch.no_grad()
     def evaluate(self, global_weights: Weights, chunk_elements: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
