@@ -7,13 +7,14 @@
 3. Env-steps/s of the native vector env against ``gymnasium.vector.SyncVectorEnv`` over single envs, on
    the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
    every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound).
-4. Peak resident memory of the process.
+4. Peak resident memory of the process, and how much resident memory each vector env added.
 
 All ratios compare numbers taken in the same process a few seconds apart; repeat a run to see the noise.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import platform
 import resource
@@ -177,7 +178,20 @@ def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
     return 2 * n**3 / _best_of(mm, repeats) / 1e9
 
 
-def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: int, device: str) -> float:
+def current_rss_mb() -> float | None:
+    """Resident memory of this process now (Linux /proc), MiB; None where unavailable."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * resource.getpagesize() / 2**20
+
+
+def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: int,
+                     device: str) -> tuple[float, float | None]:
+    """(env-steps/s, MiB of resident memory the env added) for one vectorisation mode."""
+    gc.collect()
+    rss_before = current_rss_mb()
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
@@ -195,8 +209,10 @@ def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: 
     for _ in range(steps):
         env.step(act())
     elapsed = time.perf_counter() - start
+    rss_after = current_rss_mb()
     env.close()
-    return num_envs * steps / elapsed
+    grown = None if rss_before is None or rss_after is None else rss_after - rss_before
+    return num_envs * steps / elapsed, grown
 
 
 def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
@@ -214,10 +230,11 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
 def bench_vector_env(quick: bool, device: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
     rows = []
     for preset, n, policy, steps in vector_env_cases(quick):
-        native = _env_steps_per_s("vector_entry_point", preset, n, policy, steps, device)
-        sync = _env_steps_per_s("sync", preset, n, policy, max(1, steps // 2 if n >= 64 else steps), "cpu")
+        native, native_mb = _env_steps_per_s("vector_entry_point", preset, n, policy, steps, device)
+        sync, sync_mb = _env_steps_per_s("sync", preset, n, policy, max(1, steps // 2 if n >= 64 else steps), "cpu")
         rows.append({"preset": preset, "num_envs": n, "policy": policy, "native_steps_per_s": native,
-                     "sync_steps_per_s": sync, "speedup": native / sync})
+                     "sync_steps_per_s": sync, "speedup": native / sync, "native_added_rss_mb": native_mb,
+                     "sync_added_rss_mb": sync_mb})
         log(f"  vector env {preset:8s} N={n:<4d} {policy:7s} native {native:9.1f}  sync {sync:8.1f}  "
             f"x{native / sync:.1f}")
     return rows
@@ -265,11 +282,13 @@ def format_report(report: dict[str, Any]) -> str:
         share = 100 * r["gflops"] / report["sgemm_peak_gflops"]
         lines.append(f"| {r['workload']} | {r['loop_steps_per_s']:,.0f} | {r['batched_steps_per_s']:,.0f} | "
                      f"{r['speedup']:.1f}x | {r['gflops']:.1f} ({share:.0f}%) |")
-    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup | "
+              "memory added, native / sync (MiB) |", "|---|---|---|---|---|---|---|"]
+    mib = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
     for r in report["vector_env"]:
         lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
-                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x |")
+                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x | "
+                     f"{mib(r['native_added_rss_mb'])} / {mib(r['sync_added_rss_mb'])} |")
     return "\n".join(lines)
 
 

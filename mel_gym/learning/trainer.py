@@ -34,6 +34,22 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+_DEVICE_TENSORS: dict[tuple, tuple[torch.Tensor, ...]] = {}
+
+
+def _device_tensors(dataset: Dataset, device: torch.device, max_test_samples: int, split_seed: int) -> tuple[torch.Tensor, ...]:
+    """x_train, y_train, x_test, y_test on ``device``, shared by every trainer of this process that uses the same
+    (cached, read-only) data set: many envs in one process hold the data once. Nothing writes to them."""
+    key = (id(dataset), str(device), max_test_samples, split_seed)
+    if key not in _DEVICE_TENSORS:
+        test = np.arange(len(dataset.x_test))
+        if len(test) > max_test_samples:
+            test = np.sort(np.random.default_rng(split_seed).choice(len(test), max_test_samples, replace=False))
+        arrays = (dataset.x_train, dataset.y_train, dataset.x_test[test], dataset.y_test[test])
+        _DEVICE_TENSORS[key] = tuple(torch.from_numpy(np.array(a)).to(device) for a in arrays)
+    return _DEVICE_TENSORS[key]
+
+
 class LocalModels(NamedTuple):
     """The learners that trained this cycle: flat rows (env * K + k), shape (R,), and their models (R, ...)."""
 
@@ -78,13 +94,7 @@ class FLTrainer:
         self.learning_rate = float(learning_rate)
         self.batch_size = batch_size
         self.kernel = kernel
-        self.x_train = torch.from_numpy(np.array(dataset.x_train)).to(device)
-        self.y_train = torch.from_numpy(np.array(dataset.y_train)).to(device)
-        test = np.arange(len(dataset.x_test))
-        if len(test) > max_test_samples:
-            test = np.sort(np.random.default_rng(split_seed).choice(len(test), max_test_samples, replace=False))
-        self.x_test = torch.from_numpy(np.array(dataset.x_test[test])).to(device)
-        self.y_test = torch.from_numpy(np.array(dataset.y_test[test])).to(device)
+        self.x_train, self.y_train, self.x_test, self.y_test = _device_tensors(dataset, device, max_test_samples, split_seed)
         self.num_classes = dataset.num_classes
 
     @property
@@ -155,20 +165,22 @@ class FLTrainer:
 
     def round(
         self, global_weights: Weights, num_learners: int, sample_index: np.ndarray, sample_count: np.ndarray,
-        iterations: np.ndarray, agg_weights: np.ndarray, max_bytes: int = 256 << 20,
+        iterations: np.ndarray, agg_weights: np.ndarray, max_bytes: int | None = None,
     ) -> tuple[Weights, np.ndarray]:
         """Local training and FedAvg in one pass, in chunks of learners so that memory stays bounded.
 
-        Same arguments as :meth:`local_train` and :meth:`aggregate`; a chunk holds at most ``max_bytes`` of
-        local models and gathered samples. A learner whose local model is not finite is dropped from the
+        Same arguments as :meth:`local_train` and :meth:`aggregate`. A chunk's local models and their
+        temporaries take at most ``max_bytes`` (default: 32 MiB on CPU, where small chunks stay in cache,
+        1 GiB on GPUs, where big batches pay). A learner whose local model is not finite is dropped from the
         average. Returns the new global models and the (n_envs, K) mask of such diverged learners.
         """
         counts, taus = sample_count.reshape(-1), iterations.reshape(-1)
         rows = np.flatnonzero((counts > 0) & (taus > 0))
         weights = agg_weights.reshape(-1).astype(np.float64)
         diverged = np.zeros(counts.size, dtype=bool)
-        per_row = 4 * (self.spec.num_parameters + int(counts.max(initial=0)) * self.spec.layer_sizes[0])
-        chunk = max(1, max_bytes // max(per_row, 1))
+        if max_bytes is None:
+            max_bytes = (32 << 20) if self.device.type == "cpu" else (1 << 30)
+        chunk = max(1, max_bytes // (3 * 4 * self.spec.num_parameters))  # model, delta, temporaries; float32
         sums = [(torch.zeros_like(w), torch.zeros_like(b)) for w, b in global_weights]
         for start in range(0, rows.size, chunk):
             local = self.local_train(global_weights, num_learners, sample_index, sample_count, iterations,
