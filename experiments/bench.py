@@ -7,9 +7,10 @@
 3. Env-steps/s of the native vector env against ``gymnasium.vector.SyncVectorEnv`` over single envs, on
    the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
    every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound).
-4. Peak resident memory of the process, and how much resident memory each vector env added.
+4. Peak resident memory of the process (after the trainer part and at the end).
 
-All ratios compare numbers taken in the same process a few seconds apart; repeat a run to see the noise.
+Every ratio compares two implementations timed in turns in the same process (best of a few rounds), so that a
+slow spell of the machine hits both; repeat a run to see the remaining noise.
 """
 
 from __future__ import annotations
@@ -82,15 +83,23 @@ def _synthetic_dataset(features: int, classes: int, n: int, seed: int = 0) -> Da
     return Dataset("synthetic", x, y, x[:256], y[:256], classes)
 
 
-def _best_of(fn: Callable[[], None], repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up call, seconds."""
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _best_times(fns: dict[str, Callable[[], None]], repeats: int, total: bool = False) -> dict[str, float]:
+    """Wall time (s) of each function: the best of ``repeats`` rounds (``total``: the sum over them), after
+    one warm-up call each.
+
+    The functions take turns within a round, so that a slow spell of the machine hits all of them alike. Use
+    ``total`` when successive calls do different work (env steps): every function then goes through the
+    same sequence of calls.
+    """
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (sum(t) if total else min(t)) for name, t in times.items()}
 
 
 def bench_trainer(w: TrainerWorkload, device: torch.device, repeats: int) -> dict[str, Any]:
@@ -148,7 +157,8 @@ def bench_trainer(w: TrainerWorkload, device: torch.device, repeats: int) -> dic
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    t_batched, t_loop = _best_of(batched, repeats), _best_of(loop, repeats)
+    times = _best_times({"batched": batched, "loop": loop}, repeats)
+    t_batched, t_loop = times["batched"], times["loop"]
     # Same inputs, same algorithm: the last client's model after the loop equals the batched learner's.
     local = trainer.local_train(global_weights, w.learners, index, counts, iterations)
     last_client = dict(clients[-1].named_children())
@@ -175,23 +185,11 @@ def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    return 2 * n**3 / _best_of(mm, repeats) / 1e9
+    return 2 * n**3 / _best_times({"mm": mm}, repeats)["mm"] / 1e9
 
 
-def current_rss_mb() -> float | None:
-    """Resident memory of this process now (Linux /proc), MiB; None where unavailable."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    return pages * resource.getpagesize() / 2**20
-
-
-def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: int,
-                     device: str) -> tuple[float, float | None]:
-    """(env-steps/s, MiB of resident memory the env added) for one vectorisation mode."""
-    gc.collect()
-    rss_before = current_rss_mb()
+def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, device: str) -> Callable[[], None]:
+    """A function that steps a freshly reset vector env once with equal-allocation or random actions."""
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
@@ -201,42 +199,37 @@ def _env_steps_per_s(mode: str, preset: str, num_envs: int, policy: str, steps: 
     rng = np.random.default_rng(0)
     zeros = np.zeros((num_envs, K), np.float32)
 
-    def act() -> np.ndarray:
-        return zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32)
+    def step() -> None:
+        env.step(zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32))
 
-    env.step(act())  # warm-up
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(act())
-    elapsed = time.perf_counter() - start
-    rss_after = current_rss_mb()
-    env.close()
-    grown = None if rss_before is None or rss_after is None else rss_after - rss_before
-    return num_envs * steps / elapsed, grown
+    return step
 
 
 def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
-    """(preset, num_envs, policy, batched steps to time)."""
+    """(preset, num_envs, policy, timed steps per mode)."""
     cases = []
     for n in (1, 16, 64, 256):
         for policy in ("equal", "random"):
-            cases.append(("default", n, policy, (8 if n <= 16 else 3) if quick else (20 if n <= 16 else 6)))
-    paper_envs = (1, 16) if quick else (1, 16, 64, 256)
-    for n in paper_envs:
-        cases.append(("paper", n, "equal", 1))
+            cases.append(("default", n, policy, (8 if n <= 16 else 3) if quick else (25 if n <= 16 else 6)))
+    for n in (1, 16) if quick else (1, 16, 64, 256):
+        cases.append(("paper", n, "equal", 1 if quick or n >= 64 else 2))
     return cases
 
 
 def bench_vector_env(quick: bool, device: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Native vector env against SyncVectorEnv, stepped in turns through the same steps (:func:`_best_times`)."""
     rows = []
     for preset, n, policy, steps in vector_env_cases(quick):
-        native, native_mb = _env_steps_per_s("vector_entry_point", preset, n, policy, steps, device)
-        sync, sync_mb = _env_steps_per_s("sync", preset, n, policy, max(1, steps // 2 if n >= 64 else steps), "cpu")
+        fns = {mode: _vector_env_step_fn(mode, preset, n, policy, device if mode != "sync" else "cpu")
+               for mode in ("vector_entry_point", "sync")}
+        spent = _best_times(fns, steps, total=True)  # same seeds and actions: the same steps in both modes
+        native, sync = n * steps / spent["vector_entry_point"], n * steps / spent["sync"]
         rows.append({"preset": preset, "num_envs": n, "policy": policy, "native_steps_per_s": native,
-                     "sync_steps_per_s": sync, "speedup": native / sync, "native_added_rss_mb": native_mb,
-                     "sync_added_rss_mb": sync_mb})
+                     "sync_steps_per_s": sync, "speedup": native / sync})
         log(f"  vector env {preset:8s} N={n:<4d} {policy:7s} native {native:9.1f}  sync {sync:8.1f}  "
             f"x{native / sync:.1f}")
+        del fns
+        gc.collect()
     return rows
 
 
@@ -261,14 +254,16 @@ def run_bench(quick: bool = False, device: str = "cpu", torch_threads: int | Non
         trainer_rows.append(row)
         log(f"  trainer {w.name:22s} loop {row['loop_steps_per_s']:9.0f}  batched {row['batched_steps_per_s']:9.0f} "
             f"learner-steps/s  x{row['speedup']:.1f}  {row['gflops']:.1f} GFLOP/s ({row['kernel']} kernel)")
+    peak_after_trainer = peak_rss_mb()
     vector_rows = bench_vector_env(quick, str(dev), log)
     report = {
         "quick": quick, "device": str(dev), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "machine": platform.platform(), "sgemm_peak_gflops": peak, "trainer": trainer_rows,
-        "vector_env": vector_rows, "peak_rss_mb": peak_rss_mb(),
+        "vector_env": vector_rows, "peak_rss_mb": peak_rss_mb(), "peak_rss_mb_after_trainer": peak_after_trainer,
         "seconds": time.perf_counter() - started,
     }
-    log(f"  peak RSS {report['peak_rss_mb']:.0f} MB; {report['seconds']:.0f} s in all")
+    log(f"  peak RSS {report['peak_rss_mb']:.0f} MB ({peak_after_trainer:.0f} MB after the trainer part); "
+        f"{report['seconds']:.0f} s in all")
     return report
 
 
@@ -282,13 +277,11 @@ def format_report(report: dict[str, Any]) -> str:
         share = 100 * r["gflops"] / report["sgemm_peak_gflops"]
         lines.append(f"| {r['workload']} | {r['loop_steps_per_s']:,.0f} | {r['batched_steps_per_s']:,.0f} | "
                      f"{r['speedup']:.1f}x | {r['gflops']:.1f} ({share:.0f}%) |")
-    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup | "
-              "memory added, native / sync (MiB) |", "|---|---|---|---|---|---|---|"]
-    mib = lambda v: "-" if v is None else f"{v:,.0f}"  # noqa: E731
+    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup |",
+              "|---|---|---|---|---|---|"]
     for r in report["vector_env"]:
         lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
-                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x | "
-                     f"{mib(r['native_added_rss_mb'])} / {mib(r['sync_added_rss_mb'])} |")
+                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x |")
     return "\n".join(lines)
 
 
