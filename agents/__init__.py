@@ -1,6 +1,7 @@
 """Policies that drive mel_gym envs: optimisation baselines and SB3 agents, all answering ``predict``."""
 
-from agents.baselines import EqualAllocation, HASync, RandomPolicy
-from agents.policy import Policy, make_policy
+from agents.baselines import EqualAllocation, HAAsync, HASync, Joint, RandomPolicy, ResourceOnly, TaskOnly
+from agents.policy import BASELINE_NAMES, Policy, make_policy
 
-__all__ = ["EqualAllocation", "HASync", "Policy", "RandomPolicy", "make_policy"]
+__all__ = ["BASELINE_NAMES", "EqualAllocation", "HAAsync", "HASync", "Joint", "Policy", "RandomPolicy",
+           "ResourceOnly", "TaskOnly", "make_policy"]

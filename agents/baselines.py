@@ -6,13 +6,16 @@ scenario's public constants (``problem``: T, d, S_m, S_d, C_m, ...), never hidde
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from mel_gym.envs.action_maps import action_from_shares, representable
-from mel_gym.envs.task_allocation import TaskAllocationProblem
+from mel_gym.envs.action_maps import representable
+from mel_gym.envs.core import AllocationProblem
+from mel_gym.envs.observation import DecodedObservation
+from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only
 from mel_gym.optim.task_allocation import integer_max_tau
 
 
@@ -33,47 +36,101 @@ class _ObservationPolicy:
 
 
 class EqualAllocation(_ObservationPolicy):
-    """Heterogeneity-unaware allocation (HU/ETA): d_k = d / K for every learner still in the game."""
+    """Heterogeneity-unaware allocation (HU/ETA): d_k = d / K for every learner still in the game; in
+    JointAllocation also full power, an equal bandwidth share and the top CPU frequency."""
 
-    def __init__(self, problem: TaskAllocationProblem):
+    def __init__(self, problem: AllocationProblem):
         self.problem = problem
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        # a = 0 for everyone: equal weights; the env gives nothing to learners whose battery is empty.
-        return np.zeros(self.problem.num_learners, dtype=np.float32)
+        decoded = self.problem.decode(obs)
+        shares = decoded.available / max(int(decoded.available.sum()), 1)
+        return self.problem.encode_action(decoded, shares)
 
 
-class HASync(_ObservationPolicy):
-    """Heterogeneity-aware synchronous allocation (HA-Sync): the integer optimum of max tau.
+class _PlanningPolicy(_ObservationPolicy):
+    """A policy that solves an allocation problem per observation and encodes the plan as the action.
 
-    Rates and CPU frequencies come from the observation; see :mod:`mel_gym.optim.task_allocation` for the
-    solver (bisection in PL, closed form in FL, exact integer recovery). Learners whose optimal share is too
-    small for the action map to express (below max share x exp(-2 beta)) are left out and the problem is
-    solved again without them.
+    Learners whose planned share is too small for the action map to express (below max share x exp(-2 beta))
+    are left out and the problem is solved again without them.
     """
 
-    def __init__(self, problem: TaskAllocationProblem):
+    def __init__(self, problem: AllocationProblem):
         self.problem = problem
 
-    def plan(self, obs: np.ndarray) -> tuple[int, np.ndarray]:
-        """(tau, integer task sizes d_k) for one observation."""
-        p = self.problem
-        decoded = p.decode(obs)
-        coeffs = p.coefficients(decoded)
-        caps = np.where(decoded.available, decoded.task_cap, 0.0)
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:  # pragma: no cover
+        raise NotImplementedError
+
+    def plan(self, obs: np.ndarray) -> JointPlan:
+        """The integer plan (tau, task sizes d_k and resources) for one observation."""
+        decoded = self.problem.decode(obs)
+        excluded = ~decoded.available
         while True:
-            tau, task_sizes = integer_max_tau(coeffs, p.deadline_s, p.samples_per_cycle, p.max_local_iterations, caps)
-            shares = task_sizes / max(task_sizes.sum(), 1)
-            tiny = (shares > 0) & ~representable(shares, p.action_beta)
+            plan = self._solve(decoded, excluded)
+            shares = plan.task_sizes / max(plan.task_sizes.sum(), 1)
+            tiny = (shares > 0) & ~representable(shares, self.problem.action_beta)
             if not np.any(tiny):
-                return tau, task_sizes
-            caps = np.where(tiny, 0.0, caps)
+                return plan
+            excluded = excluded | tiny
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        tau, task_sizes = self.plan(obs)
-        if task_sizes.sum() == 0:
-            return np.full(self.problem.num_learners, -1.0, dtype=np.float32)
-        return action_from_shares(task_sizes / task_sizes.sum(), self.problem.action_beta)
+        plan = self.plan(obs)
+        decoded = self.problem.decode(obs)
+        total = plan.task_sizes.sum()
+        if total == 0:
+            return np.full(self.problem.action_blocks * self.problem.num_learners, -1.0, dtype=np.float32)
+        return self.problem.encode_action(decoded, plan.task_sizes / total, plan.power_w,
+                                          plan.bandwidth_hz / self.problem.total_bandwidth_hz, plan.cpu_hz)
+
+
+class HASync(_PlanningPolicy):
+    """Heterogeneity-aware synchronous allocation (HA-Sync): the integer optimum of max tau at full power, an
+    equal bandwidth share and the top CPU frequency.
+
+    Rates, CPU frequencies and batteries come from the observation; see :mod:`mel_gym.optim.task_allocation`
+    for the solver (bisection in PL, closed form in FL without caps or energy limits, exact integer recovery).
+    Energy limits (per-cycle cap, battery) bound each learner's task like its deadline does.
+    """
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        p = self.problem
+        caps = np.where(excluded, 0.0, decoded.task_cap)
+        tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.deadline_s, p.samples_per_cycle,
+                                          p.max_local_iterations, caps, p.energy_budget(decoded))
+        K = p.num_learners
+        return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+
+
+class TaskOnly(HASync):
+    """Task-only optimisation for JointAllocation (the seed's Fig. 3 baseline): HA-Sync's tasks, with full
+    power, equal bandwidth and the top CPU frequency; energy caps and batteries bound the tasks."""
+
+
+class HAAsync(HASync):
+    """Heterogeneity-aware asynchronous allocation (HA-Async) for AsyncTaskAllocation.
+
+    Minimising the staleness max_k tau_k - min_k tau_k under the deadline, relaxed, has optimum 0: every
+    deadline tight at one common tau, which is unique (tau_k(d_k) decreases in d_k and sum d_k = d) and is
+    HA-Sync's relaxed solution (:func:`mel_gym.optim.task_allocation.relaxed_min_staleness`). The integer
+    recovery is HA-Sync's; the env then lets every learner run its own largest tau_k, so the integer
+    staleness comes only from rounding.
+    """
+
+
+class Joint(_PlanningPolicy):
+    """Joint task and resource allocation (power, bandwidth, CPU): :func:`mel_gym.optim.joint_allocation.solve_joint`."""
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        inst = self.problem.joint_instance(decoded)
+        return solve_joint(replace(inst, task_cap=np.where(excluded, 0.0, inst.task_cap)))
+
+
+class ResourceOnly(_PlanningPolicy):
+    """Equal tasks with power, bandwidth and CPU optimised: :func:`mel_gym.optim.joint_allocation.solve_resource_only`."""
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        inst = self.problem.joint_instance(decoded)
+        return solve_resource_only(replace(inst, available=inst.available & ~excluded))
 
 
 class RandomPolicy:
@@ -94,4 +151,4 @@ class RandomPolicy:
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["EqualAllocation", "HASync", "RandomPolicy"]
+__all__ = ["EqualAllocation", "HAAsync", "HASync", "Joint", "RandomPolicy", "ResourceOnly", "TaskOnly"]

@@ -23,23 +23,25 @@ class Policy(Protocol):
 
 
 #: Baseline names accepted by :func:`make_policy` and ``mel-gym evaluate --policy``.
-BASELINE_NAMES = ("equal", "ha-sync", "random")
+BASELINE_NAMES = ("equal", "ha-sync", "ha-async", "task-only", "resource-only", "joint", "random")
 
 
 def make_policy(spec: str, env: gym.Env, seed: int = 0, device: str = "cpu") -> Policy:
-    """A policy from a baseline name (``equal``, ``ha-sync``, ``random``) or a saved SB3 agent (``.zip`` path).
+    """A policy from a baseline name (see ``BASELINE_NAMES``) or a saved SB3 agent (``.zip`` path).
 
     Baselines are built from ``env.unwrapped.problem`` (public constants) and decide from observations only.
     """
-    from agents.baselines import EqualAllocation, HASync, RandomPolicy
+    from agents import baselines
 
     problem = env.unwrapped.problem
-    if spec == "equal":
-        return EqualAllocation(problem)
-    if spec == "ha-sync":
-        return HASync(problem)
+    planners = {"equal": baselines.EqualAllocation, "ha-sync": baselines.HASync, "ha-async": baselines.HAAsync,
+                "task-only": baselines.TaskOnly, "resource-only": baselines.ResourceOnly, "joint": baselines.Joint}
+    if spec in planners:
+        if spec in ("resource-only", "joint") and problem.action_blocks != 4:
+            raise ValueError(f"policy {spec!r} sets power, bandwidth and CPU: use it with JointAllocation-v0")
+        return planners[spec](problem)
     if spec == "random":
-        return RandomPolicy(env.action_space, seed=seed)
+        return baselines.RandomPolicy(env.action_space, seed=seed)
     path = Path(spec)
     if path.suffix == ".zip" or path.is_file():
         from agents.sb3 import load_agent

@@ -98,6 +98,8 @@ class ChannelConfig:
     power_law_gain_db: float = param(-40.0, unit="dB", low=-150.0, high=0.0, doc="g0 at 1 m (power-law model)")
     power_law_exponent: float = param(3.0, low=1.0, high=8.0, doc="path-loss exponent (power-law model)")
     shadowing_std_db: float = param(8.0, unit="dB", low=0.0, high=30.0, doc="log-normal shadowing, per episode")
+    power_range_db: float = param(30.0, unit="dB", low=0.0, high=100.0,
+                                  doc="JointAllocation: transmit power is chosen in [P - range, P] (dB scale)")
     fading: str = param("rayleigh", choices=("rayleigh", "none"), doc="small-scale block fading per cycle")
 
 
@@ -109,6 +111,7 @@ class ComputeConfig:
     cycles_per_sample: float = param(8.0e4, unit="cycles", low=0.0, low_open=True,
                                      doc="C_m: CPU cycles per sample per local iteration")
     kappa: float = param(1e-28, unit="J/(cycle Hz^2)", low=0.0, doc="effective switched capacitance")
+    min_cpu_hz: float = param(0.3e9, unit="Hz", low=1e6, doc="JointAllocation: lowest CPU frequency a learner can run")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,18 @@ class EnergyConfig:
     battery_min_j: float | None = param(None, unit="J", low=0.0, low_open=True,
                                         doc="battery capacity drawn U[min, max] per learner; null = no battery")
     battery_max_j: float | None = param(None, unit="J", low=0.0, low_open=True, doc="see battery_min_j")
+    cycle_cap_j: float | None = param(None, unit="J", low=0.0, low_open=True,
+                                      doc="per-learner energy cap of one cycle (E_max); null = none")
+
+
+@dataclass(frozen=True)
+class AggregationConfig:
+    """AsyncTaskAllocation: how models that ran different numbers of local iterations are averaged."""
+
+    staleness_weighting: str = param("data", choices=("data", "polynomial", "work"),
+                                     doc="data: d_k; polynomial: d_k (1 + s_k)^-exponent; work: d_k tau_k")
+    staleness_exponent: float = param(0.5, low=0.0, doc="exponent of the polynomial staleness weighting")
+    max_staleness: int | None = param(None, low=0, doc="cap tau_k at min_j tau_j + this; null = no bound")
 
 
 @dataclass(frozen=True)
@@ -175,6 +190,7 @@ class Scenario:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    aggregation: AggregationConfig = field(default_factory=AggregationConfig)
 
     def __post_init__(self) -> None:
         _check_cross_field(self)
@@ -186,6 +202,11 @@ class Scenario:
     @property
     def battery_enabled(self) -> bool:
         return self.energy.battery_min_j is not None
+
+    @property
+    def total_bandwidth_hz(self) -> float:
+        """Bandwidth shared by all learners in JointAllocation: K x channel.bandwidth_hz."""
+        return self.num_learners * self.channel.bandwidth_hz
 
 
 def _check_cross_field(s: Scenario) -> None:
@@ -206,6 +227,11 @@ def _check_cross_field(s: Scenario) -> None:
         raise ConfigError("scenario key 'terminate_on_target' is true but 'target_accuracy' is null; set both")
     if len(s.compute.cpu_freqs_hz) == 0:
         raise ConfigError("scenario key 'compute.cpu_freqs_hz' must list at least one frequency (Hz)")
+    if s.compute.min_cpu_hz > min(s.compute.cpu_freqs_hz):
+        raise ConfigError(
+            f"scenario key 'compute.min_cpu_hz' = {s.compute.min_cpu_hz:g} must be <= the lowest of "
+            f"compute.cpu_freqs_hz = {min(s.compute.cpu_freqs_hz):g} (Hz)"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------

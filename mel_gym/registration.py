@@ -14,6 +14,14 @@ ENV_IDS = {
         "mel_gym.envs.task_allocation:TaskAllocationEnv",
         "mel_gym.envs.vector:TaskAllocationVectorEnv",
     ),
+    "mel_gym/AsyncTaskAllocation-v0": (
+        "mel_gym.envs.async_allocation:AsyncTaskAllocationEnv",
+        "mel_gym.envs.vector:AsyncTaskAllocationVectorEnv",
+    ),
+    "mel_gym/JointAllocation-v0": (
+        "mel_gym.envs.joint_allocation:JointAllocationEnv",
+        "mel_gym.envs.vector:JointAllocationVectorEnv",
+    ),
 }
 
 

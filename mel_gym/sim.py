@@ -3,12 +3,13 @@
 One :meth:`MELSimulator.step` is one global cycle of length T in every env:
 
 1. times and energies of every learner from the decision and the current channel (``mel_gym.world``);
-2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, its battery lasts the
-   cycle and its local training stays finite; a straggler (t_k > T) contributes nothing that cycle but
-   still spends the energy of its planned work (its upload capped at T seconds);
+2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, stays within the
+   per-cycle energy cap, its battery lasts the cycle and its local training stays finite; a straggler
+   (t_k > T) contributes nothing that cycle but still spends the energy of its planned work (its upload
+   capped at T seconds; a learner over the energy cap stops there and spends the cap);
 3. participants train locally (tau_k iterations on d_k samples; PL: fresh samples sent by the orchestrator,
    FL: a fresh subset of the learner's own pool), the orchestrator averages the finished ones weighted by
-   d_k (FedAvg) and evaluates the new global model on the held-out split;
+   d_k (FedAvg, or the decision's aggregation weights) and evaluates the new global model;
 4. batteries drain, the cycle counter advances and block fading is redrawn for the next cycle.
 
 Envs, baselines, tests and notebooks all drive the simulator through these plain dataclasses.
@@ -42,6 +43,7 @@ class Decision:
         tx_power_w: transmit power in W; None = the scenario's.
         bandwidth_hz: bandwidth in Hz; None = the scenario's.
         cpu_hz: CPU frequency in Hz; None = the learner's own (its maximum).
+        aggregation_weights: weight of each learner's model in the average (>= 0); None = d_k (FedAvg).
     """
 
     task_sizes: np.ndarray
@@ -49,6 +51,7 @@ class Decision:
     tx_power_w: np.ndarray | None = None
     bandwidth_hz: np.ndarray | None = None
     cpu_hz: np.ndarray | None = None
+    aggregation_weights: np.ndarray | None = None
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Outcome:
     finished: np.ndarray  # bool: contributed to aggregation
     stragglers: np.ndarray  # bool: took part but missed the deadline T
     depleted: np.ndarray  # bool: battery ran out during this cycle (the learner leaves)
+    over_cap: np.ndarray  # bool: the cycle's energy would exceed the per-cycle cap E_max (stopped at the cap)
     diverged: np.ndarray  # bool: local training produced non-finite weights (dropped)
     task_sizes: np.ndarray  # int d_k as run
     local_iterations: np.ndarray  # int tau_k as run
@@ -174,12 +178,12 @@ class MELSimulator:
         """(n_envs, K) the largest d_k each learner can take: d in PL, its local pool in FL."""
         return self.pool_size
 
-    def coefficients(self, decision: Decision | None = None) -> CycleCoefficients:
-        """C0, C1, C2 of the current cycle for the decision's resources (scenario defaults if None)."""
-        power = None if decision is None else decision.tx_power_w
-        bandwidth = None if decision is None else decision.bandwidth_hz
-        cpu = self.world.state.cpu_hz if decision is None or decision.cpu_hz is None else decision.cpu_hz
-        rate = self.world.rate_bps(power, bandwidth)
+    def coefficients(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
+                     cpu_hz: np.ndarray | None = None) -> CycleCoefficients:
+        """C0, C1, C2 of the current cycle for these resources (None: the scenario's power and bandwidth, the
+        learners' own CPU frequencies)."""
+        cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
+        rate = self.world.rate_bps(tx_power_w, bandwidth_hz)
         return CycleCoefficients.from_physics(
             rate, rate, cpu, self.model_bits, self.sample_bits, self.scenario.compute.cycles_per_sample,
             sends_data=self.scenario.mode == "pl",
@@ -198,7 +202,7 @@ class MELSimulator:
                 raise ValueError(f"Decision.{name} must hold integers >= 0, got {value}")
             checked.append(value.astype(np.int64))
         task_sizes, iterations = checked
-        for name in ("tx_power_w", "bandwidth_hz", "cpu_hz"):
+        for name in ("tx_power_w", "bandwidth_hz", "cpu_hz", "aggregation_weights"):
             value = getattr(decision, name)
             if value is not None:
                 value = np.asarray(value, dtype=np.float64)
@@ -243,17 +247,22 @@ class MELSimulator:
         # A learner transmits for at most the cycle (a dead link would otherwise cost infinite energy).
         e_transmit = np.where(participants, power * np.minimum(t_return, s.cycle_deadline_s), 0.0)
         energy = e_compute + e_transmit
+        cap = s.energy.cycle_cap_j
+        over_cap = participants & (energy > cap * (1.0 + DEADLINE_RTOL)) if cap is not None else np.zeros_like(participants)
+        if cap is not None:  # a learner stops when it reaches the cap: it spends the cap and contributes nothing
+            energy = np.minimum(energy, cap)
 
         stragglers = participants & (time_s > s.cycle_deadline_s * (1.0 + DEADLINE_RTOL))
         depleted = participants & self.world.drain(energy)
-        trains = participants & ~stragglers & ~depleted
+        trains = participants & ~stragglers & ~depleted & ~over_cap
 
         learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
         sample_index = self._draw_samples(task_sizes, learns)
         loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
+        weights = task_sizes if decision.aggregation_weights is None else decision.aggregation_weights
         self.global_weights, diverged = self.trainer.round(
             self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
-            np.where(learns, iterations, 0), np.where(trains, task_sizes, 0).astype(np.float64),
+            np.where(learns, iterations, 0), np.where(trains, weights, 0).astype(np.float64),
         )
         finished = trains & ~diverged
         changed = np.flatnonzero((finished & learns).any(axis=1))  # other envs kept their model: same loss
@@ -265,6 +274,7 @@ class MELSimulator:
         self.world.advance(self._rng_world)
         return Outcome(
             participants=participants, finished=finished, stragglers=stragglers, depleted=depleted, diverged=diverged,
+            over_cap=over_cap,
             task_sizes=task_sizes, local_iterations=iterations, rate_bps=rate,
             time_send_s=t_send, time_compute_s=t_compute, time_return_s=t_return, time_s=time_s,
             energy_compute_j=e_compute, energy_transmit_j=e_transmit, energy_j=energy,

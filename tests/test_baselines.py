@@ -8,6 +8,7 @@ import pytest
 from scipy.optimize import minimize
 
 from agents import EqualAllocation, HASync, RandomPolicy, make_policy
+from mel_gym.envs.action_maps import shares_from_action
 from conftest import ENV_ID, SMALL
 from mel_gym.optim.task_allocation import equal_allocation_tau, integer_max_tau, relaxed_max_tau, relaxed_task_sizes
 from mel_gym.world.timing import CycleCoefficients, max_sync_iterations
@@ -107,7 +108,7 @@ def _episode(env, policy, seed):
     taus, planned, done = [], [], False
     while not done:
         if isinstance(policy, HASync):
-            planned.append(policy.plan(obs)[0])
+            planned.append(policy.plan(obs).tau)
         action, _ = policy.predict(obs)
         obs, _, terminated, truncated, info = env.step(action)
         taus.append(info["tau"])
@@ -137,7 +138,8 @@ def test_baselines_predict_single_and_batched_observations():
         assert single.shape == (4,) and single.dtype == np.float32 and state is None
         assert env.action_space.contains(single)
         assert policy.predict(batch)[0].shape == (2, 4)
-    assert np.all(EqualAllocation(env.unwrapped.problem).predict(obs)[0] == 0)
+    equal = EqualAllocation(env.unwrapped.problem).predict(obs)[0]
+    assert np.allclose(shares_from_action(equal, np.ones(4, bool), 3.0), 0.25)
     a1 = RandomPolicy(env.action_space, seed=5).predict(obs)[0]
     assert np.array_equal(a1, RandomPolicy(env.action_space, seed=5).predict(obs)[0])
 

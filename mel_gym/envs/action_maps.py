@@ -68,3 +68,28 @@ def representable(shares: np.ndarray, beta: float) -> np.ndarray:
     """(..., K) bool: positive shares the action map can express exactly (>= max share * exp(-2 beta))."""
     top = np.max(shares, axis=-1, keepdims=True)
     return (shares > 0) & (shares >= top * np.exp(-2.0 * beta) * (1 + 1e-9))
+
+
+def power_from_action(action: np.ndarray, max_power_w: float, range_db: float) -> np.ndarray:
+    """Transmit power in W on a dB scale: a = 1 is P_max, a = -1 is P_max - range_db."""
+    return max_power_w * np.power(10.0, (np.clip(action, -1.0, 1.0) - 1.0) / 2.0 * range_db / 10.0)
+
+
+def action_from_power(power_w: np.ndarray, max_power_w: float, range_db: float) -> np.ndarray:
+    """Inverse of :func:`power_from_action` (clipped to [-1, 1])."""
+    with np.errstate(divide="ignore"):
+        a = 1.0 + 2.0 * 10.0 * np.log10(np.maximum(power_w, 1e-300) / max_power_w) / max(range_db, 1e-12)
+    return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+
+def cpu_from_action(action: np.ndarray, min_cpu_hz: float, max_cpu_hz: np.ndarray) -> np.ndarray:
+    """CPU frequency in Hz, linear: a = -1 is f_min, a = 1 the learner's own top frequency."""
+    low = np.minimum(min_cpu_hz, max_cpu_hz)
+    return low + (np.clip(action, -1.0, 1.0) + 1.0) / 2.0 * (max_cpu_hz - low)
+
+
+def action_from_cpu(cpu_hz: np.ndarray, min_cpu_hz: float, max_cpu_hz: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`cpu_from_action` (clipped to [-1, 1])."""
+    low = np.minimum(min_cpu_hz, max_cpu_hz)
+    span = np.maximum(max_cpu_hz - low, 1e-9)
+    return np.clip(2.0 * (cpu_hz - low) / span - 1.0, -1.0, 1.0).astype(np.float32)

@@ -7,7 +7,7 @@ Layout (K learners; each per-learner feature is a block of K values, learner ord
 | 0     | spectral efficiency | R_k / W / 10, rate of the coming cycle at the default power and bandwidth | bit/s/Hz |
 | 1     | CPU                 | f_k / max CPU frequency of the scenario           | Hz                        |
 | 2     | log capacity        | ln(c_k / (d/K)) / beta clipped to [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k) | samples |
-| 3     | battery             | remaining / capacity (1 without batteries; 0 = left) | J                      |
+| 3     | battery             | remaining / the scenario's largest capacity (1 without batteries; 0 = left) | J |
 | 4     | x position          | x_k / cell radius (orchestrator at the origin)    | m                         |
 | 5     | y position          | y_k / cell radius                                 | m                         |
 | 6     | previous share      | d_k / d of the last cycle (0 after reset)         | samples                   |
@@ -52,6 +52,7 @@ class DecodedObservation:
     rate_bps: np.ndarray
     cpu_hz: np.ndarray
     battery_fraction: np.ndarray
+    battery_j: np.ndarray  # remaining energy (inf without batteries)
     position_m: np.ndarray  # (..., K, 2)
     previous_share: np.ndarray
     task_cap: np.ndarray  # samples
@@ -78,6 +79,7 @@ class ObservationCodec:
     horizon_cycles: int
     num_classes: int
     action_beta: float
+    battery_scale_j: float | None = None  # the scenario's largest battery capacity; None = no batteries
 
     @property
     def size(self) -> int:
@@ -112,7 +114,7 @@ class ObservationCodec:
         rate_bps: np.ndarray,
         cpu_hz: np.ndarray,
         capacity: np.ndarray,
-        battery_fraction: np.ndarray,
+        battery_j: np.ndarray,
         position_m: np.ndarray,
         previous_share: np.ndarray,
         task_cap: np.ndarray,
@@ -122,15 +124,16 @@ class ObservationCodec:
     ) -> np.ndarray:
         """(n, size) float32 from per-learner (n, K) arrays (positions (n, K, 2)) and per-env (n,) arrays.
 
-        ``capacity`` is c_k in samples (see the module table).
+        ``capacity`` is c_k in samples (see the module table), ``battery_j`` the remaining energy in J.
         """
+        battery = np.ones_like(battery_j) if self.battery_scale_j is None else battery_j / self.battery_scale_j
         with np.errstate(divide="ignore"):
             log_capacity = np.log(capacity / (self.samples_per_cycle / self.num_learners)) / self.action_beta
         per_learner = [
             rate_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
             cpu_hz / self.max_cpu_hz,
             np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
-            battery_fraction,
+            battery,
             position_m[..., 0] / self.cell_radius_m,
             position_m[..., 1] / self.cell_radius_m,
             previous_share,
@@ -156,6 +159,8 @@ class ObservationCodec:
             rate_bps=block("spectral_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
             cpu_hz=block("cpu") * self.max_cpu_hz,
             battery_fraction=block("battery"),
+            battery_j=(np.full_like(block("battery"), np.inf) if self.battery_scale_j is None
+                       else block("battery") * self.battery_scale_j),
             position_m=np.stack([block("x"), block("y")], axis=-1) * self.cell_radius_m,
             previous_share=block("previous_share"),
             task_cap=np.round(block("task_cap") * self.samples_per_cycle),

@@ -1,7 +1,7 @@
 """Native Gymnasium vector env: N task-allocation envs stepped as one batched simulator step.
 
-``gym.make_vec("mel_gym/TaskAllocation-v0", num_envs=N, vectorization_mode="vector_entry_point")`` returns a
-:class:`TaskAllocationVectorEnv`. Sub-env i behaves exactly like ``gym.make("mel_gym/TaskAllocation-v0")``
+``gym.make_vec(ID, num_envs=N, vectorization_mode="vector_entry_point")`` returns a :class:`MELVectorEnv`
+subclass for that ID. Sub-env i behaves exactly like ``gym.make(ID)``
 reset with the same seed (``reset(seed=s)`` seeds sub-env i with s + i, as Gymnasium's vector envs do): the
 physics and data draws are per-env streams, so only float rounding of the batched training can differ.
 
@@ -19,7 +19,7 @@ the sub-envs that have it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,10 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mel_gym.config import Scenario, load_scenario
-from mel_gym.envs.task_allocation import TaskAllocationCore, episode_seed
+from mel_gym.envs.core import AllocationCore, episode_seed
+from mel_gym.envs.async_allocation import AsyncTaskAllocationCore
+from mel_gym.envs.joint_allocation import JointAllocationCore
+from mel_gym.envs.task_allocation import TaskAllocationCore
 
 
 def vector_info(info: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
@@ -51,26 +54,29 @@ def merge_info(base: dict[str, Any], extra: dict[str, Any], mask: np.ndarray) ->
     return base
 
 
-class TaskAllocationVectorEnv(VectorEnv):
-    """``num_envs`` TaskAllocation-v0 envs in one batched :class:`TaskAllocationCore`.
+class MELVectorEnv(VectorEnv):
+    """``num_envs`` envs in one batched :class:`AllocationCore` (``core_class``); one subclass per env ID.
 
     Args:
         num_envs: N.
-        scenario, device, **overrides: as for :class:`mel_gym.envs.TaskAllocationEnv`; ``device`` is where the
-            batched trainer runs ("cpu", "cuda", "auto").
+        scenario, device, **overrides: as for the single env; ``device`` is where the batched trainer runs
+            ("cpu", "cuda", "auto").
         autoreset_mode: an :class:`AutoresetMode` or its value (see the module docstring).
     """
 
-    def __init__(self, num_envs: int = 1, scenario: Scenario | str | dict = "default", *, device: str | torch.device = "cpu",
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
-                 **overrides: Any):
+    core_class: ClassVar[type[AllocationCore]]
+    default_scenario: ClassVar[str] = "default"
+
+    def __init__(self, num_envs: int = 1, scenario: Scenario | str | dict | None = None, *,
+                 device: str | torch.device = "cpu", autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 render_mode: str | None = None, **overrides: Any):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r}: the vector env does not render; use the single env")
         self.num_envs = int(num_envs)
-        self.scenario = load_scenario(scenario, overrides)
-        self.core = TaskAllocationCore(self.scenario, n_envs=self.num_envs, device=device)
+        self.scenario = load_scenario(self.default_scenario if scenario is None else scenario, overrides)
+        self.core = self.core_class(self.scenario, n_envs=self.num_envs, device=device)
         self.problem = self.core.problem
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
@@ -157,3 +163,22 @@ class TaskAllocationVectorEnv(VectorEnv):
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
+
+
+class TaskAllocationVectorEnv(MELVectorEnv):
+    """Native vector env of TaskAllocation-v0."""
+
+    core_class = TaskAllocationCore
+
+
+class AsyncTaskAllocationVectorEnv(MELVectorEnv):
+    """Native vector env of AsyncTaskAllocation-v0."""
+
+    core_class = AsyncTaskAllocationCore
+
+
+class JointAllocationVectorEnv(MELVectorEnv):
+    """Native vector env of JointAllocation-v0."""
+
+    core_class = JointAllocationCore
+    default_scenario = "joint"

@@ -50,18 +50,42 @@ class CycleCoefficients:
 DEADLINE_RTOL = 1e-9
 
 
-def max_sync_iterations(
-    coeffs: CycleCoefficients, task_size: np.ndarray, deadline_s: float, cap: int
+def max_iterations(
+    coeffs: CycleCoefficients,
+    task_size: np.ndarray,
+    deadline_s: float,
+    cap: int,
+    energy_per_iteration: np.ndarray | None = None,
+    energy_fixed: np.ndarray | None = None,
+    energy_limit: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Largest common tau (0..cap) such that every learner with d_k > 0 meets the deadline; shape (...,).
+    """Largest tau_k (0..cap) each learner with d_k > 0 can run; shape (..., K), int.
 
-    tau_k^max = floor((T - C0_k - C1_k d_k) / (C2_k d_k)); tau = min over participants, 0 if any participant
-    cannot even exchange its model and data in time, ``cap`` if nobody takes part.
+    Deadline: tau_k <= (T - C0_k - C1_k d_k) / (C2_k d_k). Energy, when ``energy_limit`` is given:
+    ``energy_fixed`` + tau_k ``energy_per_iteration`` <= ``energy_limit`` (J). A learner that cannot even
+    exchange its model and data in time, or whose fixed energy exceeds its limit, gets -1; a learner without
+    a task gets ``cap``.
     """
     d = np.asarray(task_size, dtype=np.float64)
     budget = deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
     with np.errstate(divide="ignore", invalid="ignore"):
-        per_learner = np.where(d > 0, np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0))), np.inf)
-    per_learner = np.where((d > 0) & (budget < 0), -1.0, per_learner)
-    tau = np.min(per_learner, axis=-1)
-    return np.clip(tau, 0, cap).astype(np.int64)
+        tau = np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0)))
+        infeasible = budget < 0
+        if energy_limit is not None:
+            e_budget = energy_limit * (1.0 + DEADLINE_RTOL) - energy_fixed
+            tau_e = np.where(energy_per_iteration > 0, np.floor(e_budget / energy_per_iteration), np.inf)
+            tau = np.minimum(tau, tau_e)
+            infeasible |= e_budget < 0
+    tau = np.clip(np.nan_to_num(tau, nan=-1.0, posinf=cap), 0, cap)
+    tau = np.where(infeasible, -1, tau)
+    return np.where(d > 0, tau, cap).astype(np.int64)
+
+
+def max_sync_iterations(
+    coeffs: CycleCoefficients, task_size: np.ndarray, deadline_s: float, cap: int, **energy: np.ndarray
+) -> np.ndarray:
+    """Largest common tau (0..cap) such that every learner with d_k > 0 meets the deadline (and its energy
+    limit, with the keywords of :func:`max_iterations`); shape (...,). 0 if any participant cannot even
+    exchange its model and data in time; ``cap`` if nobody takes part."""
+    per_learner = max_iterations(coeffs, task_size, deadline_s, cap, **energy)
+    return np.maximum(per_learner.min(axis=-1), 0).astype(np.int64)

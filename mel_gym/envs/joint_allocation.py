@@ -1,0 +1,72 @@
+"""JointAllocation-v0: task sizes plus transmit power, bandwidth and CPU frequency of every learner."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mel_gym.envs.action_maps import cpu_from_action, power_from_action, shares_from_action, task_sizes_from_action
+from mel_gym.envs.core import AllocationCore, MELEnv
+from mel_gym.sim import Decision
+
+
+class JointAllocationCore(AllocationCore):
+    """Four blocks of K action values -> tasks, powers, bandwidths, CPU frequencies -> the largest common tau
+    that every participant's deadline, energy cap and battery allow."""
+
+    action_blocks = 4
+
+    def resources(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K)."""
+        s, st, p = self.scenario, self.sim.world.state, self.problem
+        a_task, a_power, a_band, a_cpu = np.split(actions, 4, axis=1)
+        task_sizes = task_sizes_from_action(a_task, st.alive, s.action_beta, s.samples_per_cycle, self.sim.task_caps)
+        power = power_from_action(a_power, p.tx_power_w, p.power_range_db)
+        bandwidth = shares_from_action(a_band, st.alive, s.action_beta) * p.total_bandwidth_hz
+        cpu = cpu_from_action(a_cpu, p.min_cpu_hz, st.cpu_hz)
+        return task_sizes, power, bandwidth, cpu
+
+    def decide(self, actions: np.ndarray) -> Decision:
+        task_sizes, power, bandwidth, cpu = self.resources(actions)
+        tau = np.maximum(self.iteration_limits(task_sizes, power, bandwidth, cpu).min(axis=1), 0)
+        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
+                        tx_power_w=power, bandwidth_hz=bandwidth, cpu_hz=cpu)
+
+    def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
+        return {"tx_power_w": decision.tx_power_w, "bandwidth_hz": decision.bandwidth_hz, "cpu_hz": decision.cpu_hz}
+
+
+class JointAllocationEnv(MELEnv):
+    """Synchronous MEL with joint task and resource allocation, a per-cycle energy cap and draining batteries.
+
+    ## Action space
+
+    ``Box(-1, 1, (4K,), float32)``: four blocks of K values.
+
+    | block | indices     | maps to                                                                  |
+    |-------|-------------|--------------------------------------------------------------------------|
+    | 0     | 0 .. K-1    | task shares, as TaskAllocation-v0 (weights exp(beta a), -1 drops)         |
+    | 1     | K .. 2K-1   | transmit power P_k = P_max 10^((a - 1)/2 x range_dB / 10): a = 1 is P_max  |
+    | 2     | 2K .. 3K-1  | bandwidth shares of the total K x W (weights exp(beta a), -1 gives none)  |
+    | 3     | 3K .. 4K-1  | CPU f_k = f_min + (a + 1)/2 (f_max,k - f_min): a = 1 is the learner's top |
+
+    P_max = ``channel.tx_power_dbm``, range_dB = ``channel.power_range_db``, W = ``channel.bandwidth_hz``,
+    f_min = ``compute.min_cpu_hz``. tau is then the largest integer every learner with a task can run within
+    the deadline, the per-cycle energy cap ``energy.cycle_cap_j`` and its remaining battery (energy
+    kappa f^2 tau d_k C_m + P_k S_m / R_k). A learner with an empty battery has left: the observation shows
+    battery 0 and the maps give it no task and no bandwidth.
+
+    ## Observation, reward, episode
+
+    As TaskAllocation-v0 (``Box(float32, (8K + 3,))``); the spectral efficiency is the rate at full power and
+    an equal bandwidth share, from which ``env.unwrapped.problem.channel_gain`` recovers the channel gain, and
+    the battery block is the remaining energy over the scenario's largest battery. The default scenario is
+    the ``joint`` preset (8x8 digits, an energy cap of 0.02 J per cycle, batteries of 0.3-0.6 J).
+
+    ## Info
+
+    TaskAllocation-v0's plus ``tx_power_w``, ``bandwidth_hz`` and ``cpu_hz`` per learner; ``over_cap`` marks
+    learners whose planned energy exceeded the cap (they stop there and contribute nothing).
+    """
+
+    core_class = JointAllocationCore
+    default_scenario = "joint"
