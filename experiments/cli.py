@@ -1,9 +1,10 @@
-"""The ``mel-gym`` command line: train, evaluate, run, bench, download, scenario."""
+"""The ``mel-gym`` command line: train, evaluate, run, bench, reproduce, download, scenario."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from experiments.common import DEFAULT_ENV_ID, parse_env_kwargs
@@ -59,6 +60,19 @@ def _cmd_bench(args: argparse.Namespace) -> None:
     print(format_report(report))
     if args.json:
         write_report(args.json, report)
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> None:
+    import json
+
+    from experiments.reproduce import json_payload, reproduce
+
+    results = reproduce(args.figure, quick=args.quick, datasets=args.dataset or None, seeds=args.seeds,
+                        cycles=args.cycles, seed=args.seed, targets=args.targets, relative=args.relative,
+                        scenario=args.scenario, env_kwargs=parse_env_kwargs(args.env_kwarg), out_dir=args.out)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(json_payload(results), indent=1, allow_nan=False))
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
@@ -124,6 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("reproduce", help="the seed's Fig. 2 (HA-Sync vs equal) or Fig. 3 (joint vs task-/resource-only)")
+    p.add_argument("figure", choices=["fig2", "fig3"])
+    p.add_argument("--quick", action="store_true", help="MNIST-5k only, 25 cycles (under 5 minutes on 2 cores)")
+    p.add_argument("--dataset", action="append", choices=["mnist5k", "fashion-mnist", "mnist"],
+                   help="data set(s) (default: mnist5k, and fashion-mnist when its Debian package is installed)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds averaged (default 3)")
+    p.add_argument("--cycles", type=int, default=None, help="global cycles (default 60, quick 25)")
+    p.add_argument("--seed", type=int, default=0, help="seed i runs on env seed SEED + i")
+    p.add_argument("--targets", type=float, nargs="+", default=None, help="accuracy targets (default: the seed's, "
+                   "or relative to the best accuracy reached when those are out of reach)")
+    p.add_argument("--relative", action="store_true", help="always use targets relative to the best accuracy")
+    p.add_argument("--scenario", default=None, help="replace the seed's setting with this preset or YAML (checks)")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="override a scenario key")
+    p.add_argument("--out", default="runs/reproduce", help="folder of the plots (default runs/reproduce)")
+    p.add_argument("--json", default=None, help="write the result as JSON here")
+    p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("download", help="download a data set that is not shipped (needs internet)")
     p.add_argument("dataset", choices=["mnist"])

@@ -201,18 +201,19 @@ def _unpack(x: np.ndarray, inst: JointInstance, ids: np.ndarray) -> JointPlan:
 
 
 def slack(inst: JointInstance, plan: JointPlan, ids: np.ndarray, margin: float = 0.0) -> np.ndarray:
-    """Deadline and energy slack of learners ``ids`` (>= 0 when feasible), relative to T and E."""
-    d = plan.task_sizes[ids]
-    rate = inst.rate(plan.bandwidth_hz[ids], plan.power_w[ids])
+    """Deadline and energy slack of learners ``ids`` (>= 0 when feasible), relative to T and to E_k."""
+    d = plan.task_sizes
+    rate = inst.rate(plan.bandwidth_hz, plan.power_w)
     with np.errstate(divide="ignore"):
-        exchange = np.where(rate > 0, inst.model_bits / rate, 1e9)
-    time = 2 * exchange + d * inst.sample_bits * np.where(rate > 0, 1 / np.maximum(rate, 1e-300), 1e9) + \
-        plan.tau * d * inst.cycles_per_sample / plan.cpu_hz[ids]
-    energy = inst.kappa * plan.cpu_hz[ids] ** 2 * plan.tau * d * inst.cycles_per_sample + plan.power_w[ids] * exchange
-    limit = inst.energy_limit_j[ids]
+        per_bit = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), 1e9)
+    exchange = inst.model_bits * per_bit
+    time = 2 * exchange + d * inst.sample_bits * per_bit + plan.tau * d * inst.cycles_per_sample / plan.cpu_hz
+    energy = inst.kappa * plan.cpu_hz**2 * plan.tau * d * inst.cycles_per_sample + plan.power_w * exchange
+    limit = inst.energy_limit_j
+    finite = np.isfinite(limit)
     t_slack = (inst.deadline_s * (1 - margin) - time) / inst.deadline_s
-    e_slack = np.where(np.isfinite(limit), (limit * (1 - margin) - energy) / np.where(np.isfinite(limit), limit, 1.0), 1.0)
-    return np.concatenate([t_slack, e_slack])
+    e_slack = np.where(finite, (limit * (1 - margin) - energy) / np.where(finite, limit, 1.0), 1.0)
+    return np.concatenate([t_slack[ids], e_slack[ids]])
 
 
 def refine_slsqp(inst: JointInstance, start: JointPlan, optimise_tasks: bool = True, iterations: int = 200) -> JointPlan:

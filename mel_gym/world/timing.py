@@ -67,8 +67,8 @@ def max_iterations(
     a task gets ``cap``.
     """
     d = np.asarray(task_size, dtype=np.float64)
-    budget = deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # a learner without task or bandwidth: inf x 0
+        budget = deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
         tau = np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0)))
         infeasible = budget < 0
         if energy_limit is not None:

