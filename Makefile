@@ -37,10 +37,11 @@ $(COMPAT_STAMP): pyproject.toml
 	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev]" "gymnasium==$(GYM_MIN)"
 	touch $(COMPAT_STAMP)
 
-# The Gymnasium-facing tests (registration, checkers, spaces, baselines, SB3 training) on the oldest Gymnasium.
+# The Gymnasium-facing tests (registration, checkers, spaces, vector envs, baselines, SB3 training) on the
+# oldest Gymnasium.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q tests/test_env.py tests/test_baselines.py tests/test_agents.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_vector.py tests/test_baselines.py tests/test_agents.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) runs build *.egg-info

@@ -7,7 +7,7 @@ context) and one shared head turns it into that learner's action mean, so every 
 the same rule. The critic reads the pooled learner embedding and the globals.
 
 Shapes: obs (B, F*K + G) -> per-learner input (B, K, F + G) -> embedding (B, K, H) -> pooled (B, H);
-actor latent (B, K*H) -> action mean (B, K); critic latent (B, H).
+actor latent (B, K*H) -> action mean (B, A*K); critic latent (B, H).
 """
 
 from __future__ import annotations
@@ -62,15 +62,17 @@ class PerLearnerExtractor(nn.Module):
 
 
 class PerLearnerHead(nn.Module):
-    """Shared Linear(H, 1) applied to each learner's latent: (B, K*H) -> (B, K)."""
+    """Shared Linear(H, A) applied to each learner's latent: (B, K*H) -> (B, A*K), block-major (all learners'
+    first action value, then all learners' second, ...), as the envs lay out their actions."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, blocks: int = 1):
         super().__init__()
         self.hidden = hidden
-        self.linear = nn.Linear(hidden, 1)
+        self.linear = nn.Linear(hidden, blocks)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.linear(latent.view(latent.shape[0], -1, self.hidden)).squeeze(-1)
+        out = self.linear(latent.view(latent.shape[0], -1, self.hidden))  # (B, K, A)
+        return out.transpose(1, 2).reshape(latent.shape[0], -1)
 
 
 class PerLearnerPolicy(ActorCriticPolicy):
@@ -83,12 +85,14 @@ class PerLearnerPolicy(ActorCriticPolicy):
     def __init__(self, observation_space: spaces.Box, action_space: spaces.Box, lr_schedule: Any, *,
                  num_learners: int, num_features: int, num_globals: int, hidden: int = 64, **kwargs: Any):
         expected = num_learners * num_features + num_globals
-        if observation_space.shape != (expected,) or action_space.shape != (num_learners,):
+        actions = action_space.shape[0] if len(action_space.shape) == 1 else -1
+        if observation_space.shape != (expected,) or actions % num_learners or actions <= 0:
             raise ValueError(
                 f"PerLearnerPolicy(K={num_learners}, F={num_features}, G={num_globals}) needs observations of "
-                f"shape ({expected},) and actions ({num_learners},), got {observation_space.shape} and "
+                f"shape ({expected},) and actions of a multiple of K, got {observation_space.shape} and "
                 f"{action_space.shape}"
             )
+        self._blocks = actions // num_learners
         self._layout = dict(num_learners=num_learners, num_features=num_features, num_globals=num_globals,
                             hidden=hidden)
         kwargs.setdefault("activation_fn", nn.Tanh)
@@ -101,7 +105,7 @@ class PerLearnerPolicy(ActorCriticPolicy):
         super()._build(lr_schedule)
         # Replace the dense K*H -> K mean layer with the shared per-learner head, initialised small so that
         # the untrained policy starts near a = 0 (equal allocation), then rebuild the optimizer over it.
-        self.action_net = PerLearnerHead(self._layout["hidden"])
+        self.action_net = PerLearnerHead(self._layout["hidden"], self._blocks)
         nn.init.orthogonal_(self.action_net.linear.weight, gain=0.01)
         nn.init.zeros_(self.action_net.linear.bias)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)

@@ -82,6 +82,20 @@ def test_per_learner_policy_is_permutation_equivariant():
                          num_learners=4, num_features=8, num_globals=3)
 
 
+def test_per_learner_policy_on_the_joint_action_layout():
+    env = make_sb3_vec_env("mel_gym/JointAllocation-v0", n_envs=1, seed=0, **TINY)
+    model = build_agent("ppo", env, seed=0)
+    K = TINY["num_learners"]
+    obs = torch.rand(2, 8 * K + 3)
+    perm = torch.tensor([1, 0, 3, 2])
+    permuted = torch.cat([obs[:, : 8 * K].reshape(2, 8, K)[:, :, perm].reshape(2, 8 * K), obs[:, 8 * K :]], dim=1)
+    with torch.no_grad():
+        mean = model.policy.get_distribution(obs).distribution.mean.reshape(2, 4, K)
+        mean_p = model.policy.get_distribution(permuted).distribution.mean.reshape(2, 4, K)
+    assert mean.shape == (2, 4, K) and torch.allclose(mean[:, :, perm], mean_p, atol=1e-6)  # every block follows
+    model.learn(64)
+
+
 def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
     """A few thousand steps of real training on the native batched env through the SB3 adapter: the learned
     split beats equal allocation's tau."""
