@@ -15,7 +15,7 @@ import numpy as np
 from mel_gym.envs.action_maps import representable
 from mel_gym.envs.core import AllocationProblem
 from mel_gym.envs.observation import DecodedObservation
-from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only
+from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
 from mel_gym.optim.task_allocation import integer_max_tau
 
 
@@ -101,9 +101,15 @@ class HASync(_PlanningPolicy):
         return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
 
 
-class TaskOnly(HASync):
-    """Task-only optimisation for JointAllocation (the seed's Fig. 3 baseline): HA-Sync's tasks, with full
-    power, equal bandwidth and the top CPU frequency; energy caps and batteries bound the tasks."""
+class TaskOnly(_PlanningPolicy):
+    """Task-only optimisation for JointAllocation (the seed's Fig. 3 baseline): the joint problem with the
+    resources fixed at full power, an equal bandwidth share and the top CPU frequency
+    (:func:`mel_gym.optim.joint_allocation.solve_task_only`); energy caps and batteries bound the tasks. It is
+    HA-Sync with energy limits, solved through the joint model (the tests check that both agree)."""
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        inst = self.problem.joint_instance(decoded)
+        return solve_task_only(replace(inst, task_cap=np.where(excluded, 0.0, inst.task_cap)))
 
 
 class HAAsync(HASync):

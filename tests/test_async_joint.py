@@ -228,7 +228,9 @@ def test_joint_baselines_in_the_env():
     assert sum(taus["joint"]) >= sum(taus["task-only"]) and sum(taus["joint"]) >= sum(taus["resource-only"])
     assert sum(taus["task-only"]) >= sum(taus["equal"])
     assert isinstance(make_policy("ha-async", gym.make(ASYNC, **SMALL)), HAAsync)
-    assert isinstance(make_policy("task-only", env), HASync)
+    obs, _ = env.reset(seed=7)  # task-only through the joint model == HA-Sync with energy limits
+    assert make_policy("task-only", env).plan(obs).tau == HASync(problem).plan(obs).tau
+    assert np.array_equal(make_policy("task-only", env).predict(obs)[0][:4], HASync(problem).predict(obs)[0][:4])
     with pytest.raises(ValueError, match="JointAllocation"):
         make_policy("joint", gym.make("mel_gym/TaskAllocation-v0", **SMALL))
 

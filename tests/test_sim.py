@@ -63,6 +63,7 @@ def test_a_straggler_contributes_nothing():
     without.reset([4])
     a = _run(with_straggler, [[100, 100, 100, 100]], [[3, 3, 3, 10_000]])
     b = _run(without, [[100, 100, 100, 0]], [[3, 3, 3, 0]])
+    assert b.finished[0].tolist() == [True, True, True, False]  # learner 3 had no task
     assert a.stragglers[0].tolist() == [False, False, False, True]
     assert a.finished[0].tolist() == [True, True, True, False]
     for (wa, ba), (wb, bb) in zip(with_straggler.global_weights, without.global_weights):

@@ -150,11 +150,12 @@ def best_power_and_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: 
     x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
     v1, v2 = value(x1)[0], value(x2)[0]
     for _ in range(iterations):
-        left = v1 >= v2  # the maximum lies in [lo, x2]
+        left = v1 >= v2  # the maximum lies in [lo, x2]: x1 becomes the new x2; else x2 becomes the new x1
         hi, lo = np.where(left, x2, hi), np.where(left, lo, x1)
-        x1_new, x2_new = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
-        v_new1, v_new2 = value(x1_new)[0], value(x2_new)[0]
-        x1, x2, v1, v2 = x1_new, x2_new, v_new1, v_new2
+        x_new = np.where(left, hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo))
+        v_new = value(x_new)[0]
+        x1, x2 = np.where(left, x_new, x2), np.where(left, x1, x_new)
+        v1, v2 = np.where(left, v_new, v2), np.where(left, v1, v_new)
     candidates = [value(x) for x in (x1, x2, np.full_like(lo, math.log(inst.p_max_w)),
                                      np.full_like(lo, math.log(inst.p_min_w)))]
     best = candidates[0]
