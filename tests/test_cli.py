@@ -17,7 +17,7 @@ MEL_GYM = str(Path(sys.executable).parent / "mel-gym")
 SMALL_ARGS = ["--env-kwarg", "num_learners=4", "--env-kwarg", "samples_per_cycle=400", "--env-kwarg", "horizon_cycles=4"]
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["run"], ["download"], ["scenario"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["run"], ["bench"], ["reproduce"], ["download"], ["scenario"]])
 def test_help_of_every_command(command):
     out = subprocess.run([MEL_GYM, *command, "--help"], capture_output=True, text=True, check=True)
     assert "usage: mel-gym" in out.stdout
