@@ -6,7 +6,8 @@
 2. The sgemm peak of this machine (a large float32 matrix product), measured in the same run.
 3. Env-steps/s of the native vector env against ``gymnasium.vector.SyncVectorEnv`` over single envs, on
    the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
-   every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound).
+   every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound), with the
+   training GFLOP/s each mode reaches (how close it runs to the FLOP limit).
 4. Peak resident memory of the process (after the trainer part and at the end).
 
 Every ratio compares two implementations timed in turns in the same process (best of a few rounds), so that a
@@ -30,7 +31,8 @@ import torch
 from torch import nn
 
 import mel_gym  # noqa: F401 - registers the env IDs
-from mel_gym.learning.datasets import Dataset
+from mel_gym.config import load_scenario
+from mel_gym.learning.datasets import DATASET_SHAPES, Dataset
 from mel_gym.learning.model import MLPSpec
 from mel_gym.learning.trainer import FLTrainer, resolve_device
 
@@ -188,21 +190,33 @@ def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
     return 2 * n**3 / _best_times({"mm": mm}, repeats)["mm"] / 1e9
 
 
-def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, device: str) -> Callable[[], None]:
-    """A function that steps a freshly reset vector env once with equal-allocation or random actions."""
+def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, device: str,
+                        flops: list[float]) -> Callable[[], None]:
+    """A function that steps a freshly reset vector env once with equal-allocation or random actions, and
+    appends that step's training FLOPs (tau x sum d_k x FLOPs per sample step, over the sub-envs) to ``flops``."""
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
     env = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     env.reset(seed=0)
     K = env.single_action_space.shape[0]
+    per_sample = _flops_per_sample_step(preset)
     rng = np.random.default_rng(0)
     zeros = np.zeros((num_envs, K), np.float32)
 
     def step() -> None:
-        env.step(zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32))
+        _, _, _, _, info = env.step(zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32))
+        work = info["tau"] * info["task_sizes"].sum(axis=1) * info["_tau"] if "tau" in info else np.zeros(1)
+        flops.append(float(np.sum(work)) * per_sample)
 
     return step
+
+
+def _flops_per_sample_step(preset: str) -> int:
+    """FLOPs of one SGD step per sample of a scenario preset's model."""
+    learning = load_scenario(preset).learning
+    features, classes = DATASET_SHAPES[learning.dataset]
+    return MLPSpec.build(features, learning.hidden_layers, classes).flops_per_sample_step
 
 
 def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
@@ -220,14 +234,18 @@ def bench_vector_env(quick: bool, device: str, log: Callable[[str], None]) -> li
     """Native vector env against SyncVectorEnv, stepped in turns through the same steps (:func:`_best_times`)."""
     rows = []
     for preset, n, policy, steps in vector_env_cases(quick):
-        fns = {mode: _vector_env_step_fn(mode, preset, n, policy, device if mode != "sync" else "cpu")
+        flops: dict[str, list[float]] = {"vector_entry_point": [], "sync": []}
+        fns = {mode: _vector_env_step_fn(mode, preset, n, policy, device if mode != "sync" else "cpu", flops[mode])
                for mode in ("vector_entry_point", "sync")}
         spent = _best_times(fns, steps, total=True)  # same seeds and actions: the same steps in both modes
         native, sync = n * steps / spent["vector_entry_point"], n * steps / spent["sync"]
+        # training work per second (the warm-up step is not timed): how close each mode runs to the FLOP limit
+        gflops = {mode: sum(flops[mode][1:]) / spent[mode] / 1e9 for mode in fns}
         rows.append({"preset": preset, "num_envs": n, "policy": policy, "native_steps_per_s": native,
-                     "sync_steps_per_s": sync, "speedup": native / sync})
+                     "sync_steps_per_s": sync, "speedup": native / sync,
+                     "native_train_gflops": gflops["vector_entry_point"], "sync_train_gflops": gflops["sync"]})
         log(f"  vector env {preset:8s} N={n:<4d} {policy:7s} native {native:9.1f}  sync {sync:8.1f}  "
-            f"x{native / sync:.1f}")
+            f"x{native / sync:.1f}  training GFLOP/s {gflops['vector_entry_point']:.1f} / {gflops['sync']:.1f}")
         del fns
         gc.collect()
     return rows
@@ -277,11 +295,12 @@ def format_report(report: dict[str, Any]) -> str:
         share = 100 * r["gflops"] / report["sgemm_peak_gflops"]
         lines.append(f"| {r['workload']} | {r['loop_steps_per_s']:,.0f} | {r['batched_steps_per_s']:,.0f} | "
                      f"{r['speedup']:.1f}x | {r['gflops']:.1f} ({share:.0f}%) |")
-    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| preset | N | actions | native env-steps/s | SyncVectorEnv env-steps/s | speedup | "
+              "training GFLOP/s native / sync |", "|---|---|---|---|---|---|---|"]
     for r in report["vector_env"]:
         lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
-                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x |")
+                     f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x | "
+                     f"{r['native_train_gflops']:.1f} / {r['sync_train_gflops']:.1f} |")
     return "\n".join(lines)
 
 
