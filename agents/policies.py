@@ -79,7 +79,7 @@ class PerLearnerPolicy(ActorCriticPolicy):
     """Actor-critic with weights shared across learners (see the module docstring).
 
     Extra ``policy_kwargs``: ``num_learners`` (K), ``num_features`` (F per learner), ``num_globals`` (G),
-    ``hidden`` (H, default 64). :func:`agents.sb3.build_agent` fills K, F and G from the env.
+    ``hidden`` (H, default 64). :func:`mel_gym.agents.sb3.build_agent` fills K, F and G from the env.
     """
 
     def __init__(self, observation_space: spaces.Box, action_space: spaces.Box, lr_schedule: Any, *,

@@ -31,7 +31,7 @@ def make_policy(spec: str, env: gym.Env, seed: int = 0, device: str = "cpu") -> 
 
     Baselines are built from ``env.unwrapped.problem`` (public constants) and decide from observations only.
     """
-    from agents import baselines
+    from mel_gym.agents import baselines
 
     problem = env.unwrapped.problem
     planners = {"equal": baselines.EqualAllocation, "ha-sync": baselines.HASync, "ha-async": baselines.HAAsync,
@@ -44,7 +44,7 @@ def make_policy(spec: str, env: gym.Env, seed: int = 0, device: str = "cpu") -> 
         return baselines.RandomPolicy(env.action_space, seed=seed)
     path = Path(spec)
     if path.suffix == ".zip" or path.is_file():
-        from agents.sb3 import load_agent
+        from mel_gym.agents.sb3 import load_agent
 
         return load_agent(path, device=device)
     raise ValueError(f"unknown policy {spec!r}: use one of {list(BASELINE_NAMES)} or a path to a saved agent (.zip)")

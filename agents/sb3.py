@@ -25,7 +25,7 @@ from stable_baselines3 import A2C, PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
-from agents.policies import PerLearnerPolicy
+from mel_gym.agents.policies import PerLearnerPolicy
 from mel_gym.config import ConfigError, read_yaml
 from mel_gym.envs.observation import GLOBAL_FEATURES, PER_LEARNER_FEATURES
 from mel_gym.paths import configs_dir
@@ -85,7 +85,7 @@ def build_agent(
 ) -> BaseAlgorithm:
     """An untrained SB3 agent for ``env`` from a checked config (see :func:`load_agent_config`).
 
-    ``policy: PerLearnerPolicy`` selects :class:`agents.policies.PerLearnerPolicy`; its layout (K learners,
+    ``policy: PerLearnerPolicy`` selects :class:`mel_gym.agents.policies.PerLearnerPolicy`; its layout (K learners,
     features per learner, globals) is read from the env's ``problem``.
     """
     config = load_agent_config(config)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from experiments.common import DEFAULT_ENV_ID, parse_env_kwargs
+from mel_gym.experiments.common import DEFAULT_ENV_ID, parse_env_kwargs
 
 
 def _add_env_args(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,7 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from experiments.train import train
+    from mel_gym.experiments.train import train
 
     result = train(args.env_id, agent=args.agent, scenario=args.scenario, env_kwargs=parse_env_kwargs(args.env_kwarg),
                    timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed, runs_dir=args.runs_dir,
@@ -30,8 +30,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
-    from experiments.common import make_env
+    from mel_gym.experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
+    from mel_gym.experiments.common import make_env
 
     env_kwargs = parse_env_kwargs(args.env_kwarg)
     policies = args.policy or ["equal", "ha-sync", "random"]
@@ -48,13 +48,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    from experiments.run import run
+    from mel_gym.experiments.run import run
 
     run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress)
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
-    from experiments.bench import format_report, run_bench, write_report
+    from mel_gym.experiments.bench import format_report, run_bench, write_report
 
     report = run_bench(quick=args.quick, device=args.device, torch_threads=args.torch_threads)
     print(format_report(report))
@@ -65,7 +65,7 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     import json
 
-    from experiments.reproduce import json_payload, reproduce
+    from mel_gym.experiments.reproduce import json_payload, reproduce
 
     results = reproduce(args.figure, quick=args.quick, datasets=args.dataset or None, seeds=args.seeds,
                         cycles=args.cycles, seed=args.seed, targets=args.targets, relative=args.relative,

@@ -15,8 +15,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from agents.policy import Policy, make_policy
-from experiments.common import DEFAULT_ENV_ID, make_env
+from mel_gym.agents.policy import Policy, make_policy
+from mel_gym.experiments.common import DEFAULT_ENV_ID, make_env
 
 RESULT_FIELDS = ("policy", "env_id", "seed", "return", "final_accuracy", "cycles_to_target", "mean_tau")
 

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 
-from agents.policy import make_policy
+from mel_gym.agents.policy import make_policy
 from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
 
 

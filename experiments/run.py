@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.sb3 import load_agent_config
+from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.config import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
-from experiments.common import DEFAULT_ENV_ID, make_env
-from experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
-from experiments.train import train
+from mel_gym.experiments.common import DEFAULT_ENV_ID, make_env
+from mel_gym.experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
+from mel_gym.experiments.train import train
 
 RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "out_dir", "evaluation",
             "quick")

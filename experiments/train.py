@@ -16,9 +16,9 @@ import yaml
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from agents.sb3 import build_agent, load_agent_config
-from experiments.callbacks import MELMetricsCallback
-from experiments.common import DEFAULT_ENV_ID, env_label
+from mel_gym.agents.sb3 import build_agent, load_agent_config
+from mel_gym.experiments.callbacks import MELMetricsCallback
+from mel_gym.experiments.common import DEFAULT_ENV_ID, env_label
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
 
 

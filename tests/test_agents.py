@@ -8,9 +8,9 @@ import pytest
 import torch
 from stable_baselines3.common.env_util import make_vec_env
 
-from agents import make_policy
-from agents.policies import PerLearnerPolicy
-from agents.sb3 import build_agent, load_agent, load_agent_config
+from mel_gym.agents import make_policy
+from mel_gym.agents.policies import PerLearnerPolicy
+from mel_gym.agents.sb3 import build_agent, load_agent, load_agent_config
 from conftest import ENV_ID
 from mel_gym import make_sb3_vec_env
 from mel_gym.config import ConfigError

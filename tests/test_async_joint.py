@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from scipy.optimize import minimize
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from agents import HAAsync, HASync, Joint, ResourceOnly, TaskOnly, make_policy
+from mel_gym.agents import HAAsync, HASync, Joint, ResourceOnly, TaskOnly, make_policy
 from mel_gym.config import ConfigError
 from mel_gym.envs.action_maps import action_from_cpu, action_from_power, cpu_from_action, power_from_action
 from mel_gym.envs.async_allocation import staleness_weights

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from agents import EqualAllocation, HASync, RandomPolicy, make_policy
+from mel_gym.agents import EqualAllocation, HASync, RandomPolicy, make_policy
 from mel_gym.envs.action_maps import shares_from_action
 from conftest import ENV_ID, SMALL
 from mel_gym.optim.task_allocation import equal_allocation_tau, integer_max_tau, relaxed_max_tau, relaxed_task_sizes

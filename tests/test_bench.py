@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from experiments.bench import TrainerWorkload, bench_trainer, format_report
-from experiments.cli import main
+from mel_gym.experiments.bench import TrainerWorkload, bench_trainer, format_report
+from mel_gym.experiments.cli import main
 
 
 def test_batched_trainer_and_the_module_loop_compute_the_same_round():

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
-from experiments.common import parse_env_kwargs
+from mel_gym.experiments.cli import main
+from mel_gym.experiments.common import parse_env_kwargs
 
 MEL_GYM = str(Path(sys.executable).parent / "mel-gym")
 SMALL_ARGS = ["--env-kwarg", "num_learners=4", "--env-kwarg", "samples_per_cycle=400", "--env-kwarg", "horizon_cycles=4"]

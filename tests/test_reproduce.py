@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from experiments.cli import main
-from experiments.reproduce import FIGURES, choose_targets, cycles_to
+from mel_gym.experiments.cli import main
+from mel_gym.experiments.reproduce import FIGURES, choose_targets, cycles_to
 
 
 def test_cycles_to_target_and_target_choice():
