@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/mel-gym run
+	$(BIN)/mel-gym run --overwrite
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q

@@ -1,11 +1,14 @@
-"""Optimisation baselines for the task-allocation envs; each decides from the observation alone.
+"""Optimisation baselines for mel_gym's envs; each decides from the observation alone.
 
 They read the observation through the env's documented decoder (``problem.decode``) and use only the
-scenario's public constants (``problem``: T, d, S_m, S_d, C_m, ...), never hidden simulator state.
+scenario's public constants (``problem``: T, d, the cost model, ...), never hidden simulator state. Share
+baselines (equal, HA-Sync, HA-Async, task-only, joint, resource-only) answer with task shares (and resources);
+selection baselines (all, greedy) with a MultiBinary selection.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import Any
 
@@ -13,14 +16,18 @@ import gymnasium as gym
 import numpy as np
 
 from mel_gym.envs.action_maps import representable
-from mel_gym.envs.core import AllocationProblem
 from mel_gym.envs.observation import DecodedObservation
+from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
+from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.task_allocation import integer_max_tau
 
 
 class _ObservationPolicy:
     """Shared ``predict``: batch the observation, call ``_act`` per row, unbatch."""
+
+    def __init__(self, problem: AllocationProblem):
+        self.problem = problem
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
@@ -28,7 +35,7 @@ class _ObservationPolicy:
     ) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation)
         batch = obs.reshape(-1, obs.shape[-1])
-        actions = np.stack([self._act(row) for row in batch]).astype(np.float32)
+        actions = np.stack([self._act(row) for row in batch])
         return (actions[0] if obs.ndim == 1 else actions), state
 
     def _act(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
@@ -38,9 +45,6 @@ class _ObservationPolicy:
 class EqualAllocation(_ObservationPolicy):
     """Heterogeneity-unaware allocation (HU/ETA): d_k = d / K for every learner still in the game; in
     JointAllocation also full power, an equal bandwidth share and the top CPU frequency."""
-
-    def __init__(self, problem: AllocationProblem):
-        self.problem = problem
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         decoded = self.problem.decode(obs)
@@ -54,9 +58,6 @@ class _PlanningPolicy(_ObservationPolicy):
     Learners whose planned share is too small for the action map to express (below max share x exp(-2 beta))
     are left out and the problem is solved again without them.
     """
-
-    def __init__(self, problem: AllocationProblem):
-        self.problem = problem
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:  # pragma: no cover
         raise NotImplementedError
@@ -78,7 +79,8 @@ class _PlanningPolicy(_ObservationPolicy):
         decoded = self.problem.decode(obs)
         total = plan.task_sizes.sum()
         if total == 0:
-            return np.full(self.problem.action_blocks * self.problem.num_learners, -1.0, dtype=np.float32)
+            return np.full(self.problem.codec.num_learners * (4 if self.problem.has_resources else 1), -1.0,
+                           dtype=np.float32)
         return self.problem.encode_action(decoded, plan.task_sizes / total, plan.power_w,
                                           plan.bandwidth_hz / self.problem.total_bandwidth_hz, plan.cpu_hz)
 
@@ -95,7 +97,7 @@ class HASync(_PlanningPolicy):
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         p = self.problem
         caps = np.where(excluded, 0.0, decoded.task_cap)
-        tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.deadline_s, p.samples_per_cycle,
+        tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
                                           p.max_local_iterations, caps, p.energy_budget(decoded))
         K = p.num_learners
         return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
@@ -139,12 +141,44 @@ class ResourceOnly(_PlanningPolicy):
         return solve_resource_only(replace(inst, available=inst.available & ~excluded))
 
 
-class RandomPolicy:
-    """Uniform random actions from the action space, seeded."""
+class _SelectionPolicy(_ObservationPolicy):
+    """A LearnerSelection baseline: which learners take part, from the observation (int8 MultiBinary action)."""
 
-    def __init__(self, action_space: gym.spaces.Box, seed: int = 0):
-        self.action_space = action_space
-        self.rng = np.random.default_rng(seed)
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        return self.select(self.problem.decode(obs)).astype(np.int8)
+
+    def select(self, decoded: DecodedObservation) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def value(self, decoded: DecodedObservation):
+        """tau x samples trained of a selection, as the env will plan it (HA-Sync over the chosen learners)."""
+        p = self.problem
+        coeffs, energy = p.coefficients(decoded), p.energy_budget(decoded)
+        return lambda chosen: plan_value(selected_plan(chosen, coeffs, p.cycle_deadline_s, p.samples_per_cycle,
+                                                       p.max_local_iterations, decoded.task_cap, energy))
+
+
+class AllLearners(_SelectionPolicy):
+    """Every learner that still has battery takes part: HA-Sync over all learners."""
+
+    def select(self, decoded: DecodedObservation) -> np.ndarray:
+        return decoded.available.copy()
+
+
+class GreedySelection(_SelectionPolicy):
+    """Local search for the selection with the most local work reaching the orchestrator, tau x samples
+    trained (:func:`mel_gym.optim.selection.greedy_selection`, from all learners)."""
+
+    def select(self, decoded: DecodedObservation) -> np.ndarray:
+        return greedy_selection(self.value(decoded), decoded.available)
+
+
+class RandomPolicy:
+    """Uniform random actions from the action space (any Gymnasium space), seeded."""
+
+    def __init__(self, action_space: gym.spaces.Space, seed: int = 0):
+        self.action_space = copy.deepcopy(action_space)
+        self.action_space.seed(seed)
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
@@ -152,9 +186,9 @@ class RandomPolicy:
     ) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation)
         n = 1 if obs.ndim == 1 else obs.shape[0]
-        low, high = self.action_space.low, self.action_space.high
-        actions = self.rng.uniform(low, high, size=(n, *self.action_space.shape)).astype(np.float32)
+        actions = np.stack([self.action_space.sample() for _ in range(n)])
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["EqualAllocation", "HAAsync", "HASync", "Joint", "RandomPolicy", "ResourceOnly", "TaskOnly"]
+__all__ = ["AllLearners", "EqualAllocation", "GreedySelection", "HAAsync", "HASync", "Joint", "RandomPolicy",
+           "ResourceOnly", "TaskOnly"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,26 +23,61 @@ class Policy(Protocol):
     ) -> tuple[np.ndarray, Any]: ...
 
 
-#: Baseline names accepted by :func:`make_policy` and ``mel-gym evaluate --policy``.
-BASELINE_NAMES = ("equal", "ha-sync", "ha-async", "task-only", "resource-only", "joint", "random")
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline: its class (built from the problem) and what the env must offer (capabilities)."""
+
+    cls_name: str
+    needs: str  # "shares", "resources" or "selection"
+    doc: str
 
 
-def make_policy(spec: str, env: gym.Env, seed: int = 0, device: str = "cpu") -> Policy:
-    """A policy from a baseline name (see ``BASELINE_NAMES``) or a saved SB3 agent (``.zip`` path).
+#: Baselines by name (``mel-gym evaluate --policy NAME``), besides ``random`` and saved agents.
+BASELINES = {
+    "equal": Baseline("EqualAllocation", "shares", "d/K to every learner (HU/ETA)"),
+    "ha-sync": Baseline("HASync", "shares", "heterogeneity-aware sync allocation: the integer optimum of tau"),
+    "ha-async": Baseline("HAAsync", "shares", "heterogeneity-aware async allocation (least staleness)"),
+    "task-only": Baseline("TaskOnly", "shares", "tasks optimised at fixed resources, energy-aware (Fig. 3)"),
+    "resource-only": Baseline("ResourceOnly", "resources", "equal tasks, power/bandwidth/CPU optimised (Fig. 3)"),
+    "joint": Baseline("Joint", "resources", "tasks, power, bandwidth and CPU optimised together (Fig. 3)"),
+    "all": Baseline("AllLearners", "selection", "every learner takes part: HA-Sync over all"),
+    "greedy": Baseline("GreedySelection", "selection", "selection maximising tau x samples trained"),
+}
+#: Every policy name: the baselines and the seeded random policy.
+BASELINE_NAMES = (*BASELINES, "random")
 
-    Baselines are built from ``env.unwrapped.problem`` (public constants) and decide from observations only.
+
+def _fits(needs: str, problem: Any) -> bool:
+    if needs == "selection":
+        return bool(problem.selects_learners)
+    if needs == "resources":
+        return bool(problem.has_resources)
+    return problem.action_beta is not None  # shares
+
+
+def policies_for(problem: Any) -> list[str]:
+    """The baseline names that apply to an env's problem (its capabilities), and ``random``."""
+    return [name for name, b in BASELINES.items() if _fits(b.needs, problem)] + ["random"]
+
+
+def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: int = 0, device: str = "cpu") -> Policy:
+    """A policy from a baseline name (:data:`BASELINE_NAMES`) or a saved SB3 agent (``.zip`` path).
+
+    Args:
+        problem: the env's :class:`~mel_gym.envs.problem.AllocationProblem` (``env.unwrapped.problem``): the
+            public constants and observation decoder the baselines decide from, and the env's capabilities.
+        action_space: the single env's action space (for ``random``).
     """
     from mel_gym.agents import baselines
 
-    problem = env.unwrapped.problem
-    planners = {"equal": baselines.EqualAllocation, "ha-sync": baselines.HASync, "ha-async": baselines.HAAsync,
-                "task-only": baselines.TaskOnly, "resource-only": baselines.ResourceOnly, "joint": baselines.Joint}
-    if spec in planners:
-        if spec in ("resource-only", "joint") and problem.action_blocks != 4:
-            raise ValueError(f"policy {spec!r} sets power, bandwidth and CPU: use it with JointAllocation-v0")
-        return planners[spec](problem)
+    if spec in BASELINES:
+        b = BASELINES[spec]
+        if not _fits(b.needs, problem):
+            raise ValueError(f"policy {spec!r} ({b.doc}) does not fit this env; policies that do: "
+                             f"{policies_for(problem)}")
+        return getattr(baselines, b.cls_name)(problem)
     if spec == "random":
-        return baselines.RandomPolicy(env.action_space, seed=seed)
+        return baselines.RandomPolicy(action_space, seed=seed)
     path = Path(spec)
     if path.suffix == ".zip" or path.is_file():
         from mel_gym.agents.sb3 import load_agent

@@ -1,38 +1,49 @@
-"""Build stable-baselines3 agents (PPO, A2C, SAC) from YAML configs, and load saved ones.
+"""Build stable-baselines3 agents (PPO, A2C, SAC, TD3) from YAML configs, and load saved ones.
 
 An agent config (``configs/agents/ppo.yaml``)::
 
-    algo: ppo                 # ppo | a2c | sac
+    algo: ppo                 # ppo | a2c | sac | td3
     policy: PerLearnerPolicy  # or MlpPolicy (SB3's)
     total_timesteps: 60000    # default budget of `mel-gym train`
-    n_envs: 4                 # parallel envs (SB3 DummyVecEnv)
+    n_envs: 4                 # parallel envs (one batched env, or SB3's DummyVecEnv)
+    normalize: false          # or true, or VecNormalize's arguments: {norm_obs: true, norm_reward: false}
     hyperparams:              # keyword arguments of the SB3 class
       learning_rate: 3.0e-4
       policy_kwargs: {log_std_init: -1.5, net_arch: [64, 64], activation_fn: tanh}
+      action_noise: 0.1       # (SAC, TD3) a number: Gaussian exploration noise of that std
 
-Unknown keys are errors that name the key and list the allowed ones.
+Unknown keys are errors that name the key and list the allowed ones. With ``normalize``, the running
+statistics are saved beside the agent (``vecnormalize.pkl``) and :func:`load_agent` applies them.
 """
 
 from __future__ import annotations
 
 import inspect
+import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch.nn as nn
 import yaml
-from stable_baselines3 import A2C, PPO, SAC
+from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.policies import PerLearnerPolicy
 from mel_gym.config import ConfigError, read_yaml
 from mel_gym.envs.observation import GLOBAL_FEATURES, PER_LEARNER_FEATURES
 from mel_gym.paths import configs_dir
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC}
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
-TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "hyperparams")
+TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "hyperparams")
+#: File of the VecNormalize statistics beside a saved agent.
+NORMALIZE_FILE = "vecnormalize.pkl"
+
+
+
 
 
 def agent_config_path(name_or_path: str | Path) -> Path:
@@ -58,15 +69,38 @@ def load_agent_config(name_or_path: str | Path | Mapping[str, Any]) -> dict[str,
         raise ConfigError(f"unknown {algo} hyperparameter 'hyperparams.{bad[0]}'; allowed: {sorted(allowed)}")
     for key in ("total_timesteps", "n_envs"):
         value = config.get(key, 1)
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"agent config key '{key}' = {value!r} must be an integer >= 1")
     return {
         "algo": algo,
         "policy": config.get("policy", "MlpPolicy"),
         "total_timesteps": int(config.get("total_timesteps", 50_000)),
         "n_envs": int(config.get("n_envs", 1)),
+        "normalize": _normalize_kwargs(config.get("normalize", False)),
         "hyperparams": hyper,
     }
+
+
+def _normalize_kwargs(value: Any) -> dict[str, Any] | None:
+    """The ``normalize`` key as VecNormalize's keyword arguments (None: no normalisation)."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"agent config key 'normalize' = {value!r} must be true, false or a mapping of "
+                          "VecNormalize arguments")
+    allowed = set(inspect.signature(VecNormalize.__init__).parameters) - {"self", "venv"}
+    bad = sorted(set(value) - allowed)
+    if bad:
+        raise ConfigError(f"unknown VecNormalize argument 'normalize.{bad[0]}'; allowed: {sorted(allowed)}")
+    return dict(value)
+
+
+def wrap_normalize(env: VecEnv, config: Mapping[str, Any]) -> VecEnv:
+    """``env`` wrapped in VecNormalize when the checked agent config asks for it."""
+    kwargs = config.get("normalize")
+    return env if kwargs is None else VecNormalize(env, **kwargs)
 
 
 def _policy_kwargs(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -91,10 +125,13 @@ def build_agent(
     config = load_agent_config(config)
     hyper = dict(config["hyperparams"])
     policy_kwargs = _policy_kwargs(hyper.pop("policy_kwargs", None))
+    if isinstance(hyper.get("action_noise"), (int, float)):  # a std in YAML -> Gaussian exploration noise
+        size = int(np.prod(env.action_space.shape))
+        hyper["action_noise"] = NormalActionNoise(np.zeros(size), np.full(size, float(hyper["action_noise"])))
     policy: Any = config["policy"]
     if policy == "PerLearnerPolicy":
-        if config["algo"] == "sac":
-            raise ConfigError("policy PerLearnerPolicy is an actor-critic policy for algo ppo or a2c, not sac")
+        if config["algo"] not in ("ppo", "a2c"):
+            raise ConfigError(f"policy PerLearnerPolicy is an actor-critic policy for algo ppo or a2c, not {config['algo']}")
         problem = env.get_attr("problem")[0]
         policy = PerLearnerPolicy
         policy_kwargs.update(
@@ -108,11 +145,37 @@ def build_agent(
     )
 
 
-def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm:
-    """Load a saved agent; the algorithm comes from ``run.yaml`` beside it (written by ``mel-gym train``)."""
+class NormalizedAgent:
+    """A saved agent that was trained on normalised observations: ``predict`` applies the saved statistics."""
+
+    def __init__(self, model: BaseAlgorithm, normalizer: VecNormalize):
+        self.model, self.normalizer = model, normalizer
+        normalizer.training = False
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        return self.model.predict(self.normalizer.normalize_obs(np.asarray(observation)), state, episode_start,
+                                  deterministic)
+
+
+def load_normalizer(path: str | Path) -> VecNormalize:
+    """VecNormalize statistics saved with ``VecNormalize.save`` (no env attached)."""
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm | NormalizedAgent:
+    """Load a saved agent; the algorithm comes from ``run.yaml`` beside it (written by ``mel-gym train``), and
+    normalisation statistics from ``vecnormalize.pkl`` beside it, if any."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved agent at '{path}'")
+    model = _load_model(path, device)
+    stats = path.parent / NORMALIZE_FILE
+    return NormalizedAgent(model, load_normalizer(stats)) if stats.is_file() else model
+
+
+def _load_model(path: Path, device: str) -> BaseAlgorithm:
     meta = path.parent / "run.yaml"
     if meta.is_file():
         algo = yaml.safe_load(meta.read_text()).get("agent", {}).get("algo", "ppo")

@@ -1,4 +1,9 @@
-"""The ``mel-gym`` command line: train, evaluate, run, bench, reproduce, download, scenario."""
+"""The ``mel-gym`` command line: train, evaluate, run, bench, reproduce, download, scenario.
+
+Every command imports its heavy parts (torch, SB3) only when it runs, so ``--help`` answers at once. Bad input
+(an unknown env ID, key, value, policy or file, an output path that cannot be written) prints one line and
+exits with status 2; Ctrl-C during ``train`` saves the run and exits with 130.
+"""
 
 from __future__ import annotations
 
@@ -7,55 +12,85 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mel_gym.experiments.common import DEFAULT_ENV_ID, parse_env_kwargs
+from mel_gym.agents.policy import BASELINES
+from mel_gym.experiments.common import (DEFAULT_ENV_ID, check_env_id, check_output_dir, check_output_path,
+                                        parse_env_kwargs)
+from mel_gym.paths import preset_names
+from mel_gym.registration import ENV_IDS
 
 
 def _add_env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("env_id", nargs="?", default=DEFAULT_ENV_ID, help=f"Gymnasium env ID (default {DEFAULT_ENV_ID})")
-    p.add_argument("--scenario", default=None, help="scenario preset (default, paper) or YAML path")
+    p.add_argument("env_id", nargs="?", default=DEFAULT_ENV_ID,
+                   help=f"Gymnasium env ID (default {DEFAULT_ENV_ID}); one of: {', '.join(ENV_IDS)}")
+    p.add_argument("--scenario", default=None,
+                   help=f"scenario preset ({', '.join(preset_names('scenarios'))}) or a YAML path")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario key, dotted for sections, e.g. reward.metric=accuracy (repeatable)")
+                   help="override a scenario key or set an env parameter, dotted for sections, e.g. "
+                        "reward.metric=accuracy or channel.bandwidth_hz=1e6 (repeatable)")
     p.add_argument("--device", default="cpu", help="torch device of the embedded trainer and the agent: cpu, cuda, auto")
+    p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads of this process (default 1)")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from mel_gym.experiments.train import train
+    from mel_gym.experiments.train import resume, train
 
-    result = train(args.env_id, agent=args.agent, scenario=args.scenario, env_kwargs=parse_env_kwargs(args.env_kwarg),
-                   timesteps=args.timesteps, n_envs=args.n_envs, seed=args.seed, runs_dir=args.runs_dir,
-                   name=args.name, device=args.device, checkpoint_every=args.checkpoint_every,
-                   progress_bar=not args.no_progress, vec_env=args.vec_env)
-    print(f"trained {result.timesteps} steps in {result.seconds:.0f} s; agent saved to {result.model_path}; "
-          f"TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}")
+    if args.resume:
+        result = resume(args.resume, progress_bar=not args.no_progress, torch_threads=args.torch_threads,
+                        timesteps=args.timesteps)
+    else:
+        result = train(args.env_id, agent=args.agent, scenario=args.scenario,
+                       env_kwargs=parse_env_kwargs(args.env_kwarg), timesteps=args.timesteps, n_envs=args.n_envs,
+                       seed=args.seed, runs_dir=args.runs_dir, name=args.name, device=args.device,
+                       checkpoint_every=args.checkpoint_every, progress_bar=not args.no_progress,
+                       vec_env=args.vec_env, overwrite=args.overwrite, torch_threads=args.torch_threads)
+    print(f"trained to {result.timesteps} steps ({result.seconds:.0f} s this time); agent saved to "
+          f"{result.model_path}; TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from mel_gym.experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
+    import torch
+
+    from mel_gym.experiments.episodes import format_table, summarize
+    from mel_gym.experiments.evaluate import evaluate, write_outputs
+
+    check_env_id(args.env_id)
+    for path, what in ((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot")):
+        check_output_path(path, what)
+    torch.set_num_threads(args.torch_threads)
+    env_kwargs = parse_env_kwargs(args.env_kwarg)
+    policies = args.policy or None
+
+    def write(results):  # after each policy: nothing is lost if a later one fails or is interrupted
+        for path in (args.json, args.csv, args.plot):
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        write_outputs(results, args.json, args.csv, args.plot, title=args.env_id)
+
+    if policies is None:
+        from mel_gym.agents.policy import policies_for
+        from mel_gym.experiments.common import make_env
+
+        policies = [p for p in policies_for(make_env(args.env_id, args.scenario, env_kwargs).unwrapped.problem)
+                    if p in ("equal", "ha-sync", "all", "greedy", "random")]
+    results = evaluate(policies, args.env_id, episodes=args.episodes, seed=args.seed, scenario=args.scenario,
+                       env_kwargs=env_kwargs, device=args.device, on_policy_done=write,
+                       log=lambda line: print(line, file=sys.stderr, flush=True))
     from mel_gym.experiments.common import make_env
 
-    env_kwargs = parse_env_kwargs(args.env_kwarg)
-    policies = args.policy or ["equal", "ha-sync", "random"]
-    results = evaluate(policies, args.env_id, episodes=args.episodes, seed=args.seed, scenario=args.scenario,
-                       env_kwargs=env_kwargs, device=args.device)
-    target = make_env(args.env_id, args.scenario, env_kwargs).unwrapped.scenario.target_accuracy
-    print(format_table(summarize(results), target))
-    if args.json:
-        write_json(args.json, results)
-    if args.csv:
-        write_csv(args.csv, results)
-    if args.plot:
-        plot_accuracy(args.plot, results, title=args.env_id)
+    env = make_env(args.env_id, args.scenario, env_kwargs).unwrapped
+    print(format_table(summarize(results), env.scenario.target_accuracy, env.params.reward.metric))
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
-    run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress)
+    run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite)
 
 
 def _cmd_bench(args: argparse.Namespace) -> None:
     from mel_gym.experiments.bench import format_report, run_bench, write_report
 
+    check_output_path(args.json, "--json")
     report = run_bench(quick=args.quick, device=args.device, torch_threads=args.torch_threads)
     print(format_report(report))
     if args.json:
@@ -67,6 +102,8 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
 
     from mel_gym.experiments.reproduce import json_payload, reproduce
 
+    check_output_path(args.json, "--json")
+    check_output_dir(args.out, "--out")
     results = reproduce(args.figure, quick=args.quick, datasets=args.dataset or None, seeds=args.seeds,
                         cycles=args.cycles, seed=args.seed, targets=args.targets, relative=args.relative,
                         scenario=args.scenario, env_kwargs=parse_env_kwargs(args.env_kwarg), out_dir=args.out)
@@ -85,10 +122,9 @@ def _cmd_scenario(args: argparse.Namespace) -> None:
     import yaml
 
     from mel_gym.config import describe_fields, load_scenario, scenario_to_dict
-    from mel_gym.paths import scenario_preset_names
 
     if args.name is None:
-        print("presets:", ", ".join(scenario_preset_names()))
+        print("presets:", ", ".join(preset_names("scenarios")))
         print("\n| key | default | allowed | meaning |\n|---|---|---|---|")
         for key, default, allowed, doc in describe_fields():
             print(f"| `{key}` | {default} | {allowed} | {doc} |")
@@ -96,20 +132,40 @@ def _cmd_scenario(args: argparse.Namespace) -> None:
     print(yaml.safe_dump(scenario_to_dict(load_scenario(args.name)), sort_keys=False))
 
 
+def _cmd_envs(args: argparse.Namespace) -> None:
+    import importlib
+
+    from mel_gym.envs.params import describe_params
+
+    for env_id, entry in ENV_IDS.items():
+        module, _, cls_name = entry.partition(":")
+        core = getattr(importlib.import_module(module), cls_name).core_class
+        print(f"\n{env_id} (default scenario {core.default_scenario}), parameters "
+              f"({core.params_class.__name__}):\n\n| parameter | default | allowed | meaning |\n|---|---|---|---|")
+        for key, default, allowed, doc in describe_params(core.params_class):
+            print(f"| `{key}` | {default} | {allowed} | {doc} |")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mel-gym", description="Mobile Edge Learning Gymnasium environments")
     sub = parser.add_subparsers(dest="command", required=True)
+    policies = ", ".join(f"{name} ({b.doc})" for name, b in BASELINES.items())
 
     p = sub.add_parser("train", help="train an SB3 agent (TensorBoard logs, checkpoints, progress bar)")
     _add_env_args(p)
-    p.add_argument("--agent", default="ppo", help="agent config: ppo, ppo-mlp, a2c, sac (configs/agents) or a YAML path")
-    p.add_argument("--timesteps", type=int, default=None, help="env steps (default: the agent config's)")
-    p.add_argument("--n-envs", type=int, default=None, help="parallel envs (default: the agent config's)")
+    p.add_argument("--agent", default="ppo", help=f"agent config: {', '.join(preset_names('agents'))} "
+                   "(configs/agents) or a YAML path")
+    p.add_argument("--timesteps", type=int, default=None, help="env steps, >= 1 (default: the agent config's; "
+                   "with --resume: the new planned total)")
+    p.add_argument("--n-envs", type=int, default=None, help="parallel envs, >= 1 (default: the agent config's)")
     p.add_argument("--vec-env", choices=["native", "dummy"], default="native",
                    help="native: the n envs as one batched simulator (default); dummy: SB3's DummyVecEnv")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs-dir", default="runs", help="parent folder of the run (default runs/)")
-    p.add_argument("--name", default=None, help="run folder name (default ALGO-ENV-TIMESTAMP)")
+    p.add_argument("--name", default=None, help="run folder name (default ALGO-ENV-TIMESTAMP); must not exist")
+    p.add_argument("--overwrite", action="store_true", help="replace the run folder if it exists")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run to its planned step count (Ctrl-C saves a run)")
     p.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps between checkpoints (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
@@ -117,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="compare saved agents and baselines on the same held-out seeds")
     _add_env_args(p)
     p.add_argument("--policy", action="append", default=[],
-                   help="equal, ha-sync, random, or a saved agent path (repeatable; default: the three baselines)")
+                   help=f"a baseline: {policies}, random; or a saved agent path (repeatable; default: the env's "
+                        "simple baselines and random)")
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=10_000, help="episode i uses env seed SEED + i")
     p.add_argument("--json", default=None, help="write per-episode results as JSON here")
@@ -126,9 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")
-    p.add_argument("--config", default="default", help="run config under configs/run or a YAML path")
+    p.add_argument("--config", default="default",
+                   help=f"run config: {', '.join(preset_names('run'))} (configs/run) or a YAML path")
     p.add_argument("--quick", action="store_true", help="tiny budget: check the whole pipeline in about a minute")
-    p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/main)")
+    p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/main); must "
+                   "not exist unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -145,13 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", choices=["mnist5k", "fashion-mnist", "mnist"],
                    help="data set(s) (default: mnist5k, and fashion-mnist when its Debian package is installed)")
     p.add_argument("--seeds", type=int, default=3, help="seeds averaged (default 3)")
-    p.add_argument("--cycles", type=int, default=None, help="global cycles (default 60, quick 25)")
+    p.add_argument("--cycles", type=int, default=None, help="global cycles (default 100, quick 25)")
     p.add_argument("--seed", type=int, default=0, help="seed i runs on env seed SEED + i")
     p.add_argument("--targets", type=float, nargs="+", default=None, help="accuracy targets (default: the seed's, "
                    "or relative to the best accuracy reached when those are out of reach)")
     p.add_argument("--relative", action="store_true", help="always use targets relative to the best accuracy")
-    p.add_argument("--scenario", default=None, help="replace the seed's setting with this preset or YAML (checks)")
-    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="override a scenario key")
+    p.add_argument("--scenario", default=None, help=f"replace the seed's setting with this preset "
+                   f"({', '.join(preset_names('scenarios'))}) or YAML (checks)")
+    p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key or set an env parameter")
     p.add_argument("--out", default="runs/reproduce", help="folder of the plots (default runs/reproduce)")
     p.add_argument("--json", default=None, help="write the result as JSON here")
     p.set_defaults(func=_cmd_reproduce)
@@ -162,8 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("scenario", help="list scenario presets and keys, or print a resolved scenario")
-    p.add_argument("name", nargs="?", default=None, help="preset name or YAML path to print")
+    p.add_argument("name", nargs="?", default=None, help=f"preset ({', '.join(preset_names('scenarios'))}) or "
+                   "YAML path to print")
     p.set_defaults(func=_cmd_scenario)
+
+    p = sub.add_parser("envs", help="list the env IDs and each env's parameters")
+    p.set_defaults(func=_cmd_envs)
     return parser
 
 
@@ -171,9 +237,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # bad input: one clear line, no traceback
-        print(f"mel-gym {args.command}: error: {err}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
+        print(f"mel-gym {args.command}: error: {err}", file=sys.stderr)  # bad input: one clear line, no traceback
         return 2
+    except TypeError as err:
+        if "unexpected keyword argument" not in str(err):  # a bug, not bad input: keep the traceback
+            raise
+        print(f"mel-gym {args.command}: error: {str(err).split(' was raised from')[0]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        result = getattr(err, "result", None)
+        if result is not None:
+            print(f"mel-gym {args.command}: interrupted at {result.timesteps} steps; saved to {result.run_dir}; "
+                  f"continue with: mel-gym train --resume {result.run_dir}", file=sys.stderr)
+        else:
+            print(f"mel-gym {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

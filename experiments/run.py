@@ -7,16 +7,18 @@ TensorBoard logs (``agent/``), ``results.csv`` and ``results.json`` (one row per
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from mel_gym.agents.sb3 import load_agent_config
-from mel_gym.config import ConfigError, read_yaml
-from mel_gym.paths import configs_dir
-from mel_gym.experiments.common import DEFAULT_ENV_ID, make_env
-from mel_gym.experiments.evaluate import evaluate, format_table, plot_accuracy, summarize, write_csv, write_json
+from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, make_env
+from mel_gym.experiments.episodes import format_table, summarize
+from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.train import train
+from mel_gym.params import ConfigError, read_yaml
+from mel_gym.paths import configs_dir
 
 RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "out_dir", "evaluation",
             "quick")
@@ -32,8 +34,11 @@ def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
 
 
 def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
-        progress_bar: bool = True) -> dict[str, Any]:
-    """Train, evaluate, write the outputs and print the table; returns the summary rows and paths."""
+        progress_bar: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Train, evaluate, write the outputs and print the table; returns the summary rows and paths.
+
+    The output folder must not exist, unless ``overwrite`` (then it is replaced).
+    """
     cfg = load_run_config(config)
     evaluation = dict(cfg.get("evaluation") or {})
     timesteps, episodes = cfg.get("timesteps"), int(evaluation.get("episodes", 10))
@@ -41,28 +46,35 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         timesteps = cfg.get("quick", {}).get("timesteps", 2048)
         episodes = cfg.get("quick", {}).get("episodes", 2)
     out = Path(out_dir or cfg.get("out_dir", "runs/main"))
+    if out.exists() and not overwrite:
+        raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, or --out another folder")
+    check_output_dir(out, "--out")
     env_id = cfg.get("env_id", DEFAULT_ENV_ID)
     env_kwargs = dict(cfg.get("env_kwargs") or {})
     scenario = cfg.get("scenario", "default")
+    agent = cfg.get("agent", "ppo")
+    metric = make_env(env_id, scenario, env_kwargs).unwrapped.params.reward.metric  # checks the env settings first
+    if out.exists():
+        shutil.rmtree(out)
 
-    print(f"[mel-gym run] training {cfg.get('agent', 'ppo')} on {env_id} (scenario {scenario}) "
-          f"for {timesteps} steps -> {out / 'agent'}", flush=True)
-    trained = train(env_id, agent=cfg.get("agent", "ppo"), scenario=scenario, env_kwargs=env_kwargs,
-                    timesteps=timesteps, n_envs=cfg.get("n_envs"), seed=int(cfg.get("seed", 0)),
-                    runs_dir=out, name="agent", progress_bar=progress_bar)
+    print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps -> "
+          f"{out / 'agent'}", flush=True)
+    trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
+                    n_envs=cfg.get("n_envs"), seed=int(cfg.get("seed", 0)), runs_dir=out, name="agent",
+                    progress_bar=progress_bar)
     print(f"[mel-gym run] trained in {trained.seconds:.0f} s; evaluating on {episodes} held-out seeds", flush=True)
 
     specs = [str(trained.model_path)] + list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
-    labels = [load_agent_config(cfg.get("agent", "ppo"))["algo"]] + specs[1:]
+    labels = [load_agent_config(agent)["algo"]] + specs[1:]
     start = time.perf_counter()
     results = evaluate(specs, env_id, episodes=episodes, seed=int(evaluation.get("seed", 10_000)), scenario=scenario,
-                       env_kwargs=env_kwargs, labels=labels)
+                       env_kwargs=env_kwargs, labels=labels, log=lambda line: print(line, flush=True))
     rows = summarize(results)
     target = make_env(env_id, scenario, env_kwargs).unwrapped.scenario.target_accuracy
-    table = format_table(rows, target)
-    write_csv(out / "results.csv", results)
-    write_json(out / "results.json", results, {"train_seconds": round(trained.seconds, 1), "timesteps": timesteps})
-    plot_accuracy(out / "accuracy.png", results, title=f"{env_id} ({scenario}), {episodes} held-out seeds")
+    table = format_table(rows, target, metric)
+    write_outputs(results, out / "results.json", out / "results.csv", out / "accuracy.png",
+                  title=f"{env_id} ({scenario}), {episodes} held-out seeds",
+                  extra={"train_seconds": round(trained.seconds, 1), "timesteps": timesteps})
     (out / "table.md").write_text(table + "\n")
     print(table)
     print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "

@@ -1,11 +1,18 @@
-"""``mel-gym train``: train an SB3 agent on a mel_gym env, with TensorBoard logs and checkpoints.
+"""``mel-gym train``: train an SB3 agent on a mel_gym env, with TensorBoard logs and checkpoints; never loses work.
 
-Writes ``<runs_dir>/<name>/``: ``model.zip`` (the final agent), ``checkpoints/``, ``tb/`` (TensorBoard) and
-``run.yaml`` (what was trained, on what, for how long).
+Writes ``<runs_dir>/<name>/``: ``model.zip`` (the agent with its optimiser state and step counter),
+``vecnormalize.pkl`` (normalisation statistics, when the agent config asks for them), ``checkpoints/``, ``tb/``
+(TensorBoard) and ``run.yaml`` (what is trained, on what, the planned and the done step counts, and the status
+``complete`` or ``interrupted``).
+
+Ctrl-C saves the agent and ``run.yaml`` (status ``interrupted``); ``mel-gym train --resume RUN_DIR`` continues
+to the planned step count from there. A run folder that exists is never reused silently: ``--overwrite``
+replaces it. The folder is created only once the agent and its envs are built, so a failed start leaves none.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,19 +22,50 @@ import torch
 import yaml
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from mel_gym.agents.sb3 import build_agent, load_agent_config
+from mel_gym.agents.sb3 import ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, wrap_normalize
 from mel_gym.experiments.callbacks import MELMetricsCallback
-from mel_gym.experiments.common import DEFAULT_ENV_ID, env_label
+from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_output_dir, env_kwargs_with, env_label
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
+
+RUN_FILE = "run.yaml"
 
 
 @dataclass
 class TrainResult:
     run_dir: Path
     model_path: Path
-    timesteps: int
+    timesteps: int  # steps done (SB3 counts whole rollouts, so this may pass the plan)
     seconds: float
+    interrupted: bool = False
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the agent and run.yaml were saved."""
+
+    def __init__(self, result: TrainResult):
+        super().__init__(f"training interrupted after {result.timesteps} steps; saved to {result.run_dir}")
+        self.result = result
+
+
+def _make_venv(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any], vec_env: str) -> VecEnv:
+    if vec_env == "native":
+        return make_sb3_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
+    if vec_env == "dummy":
+        return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
+                            monitor_kwargs={"info_keywords": ("test_accuracy",)})
+    raise ValueError(f"vec_env={vec_env!r}: choose 'native' or 'dummy'")
+
+
+def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a run folder that exists (unless ``overwrite``: it is replaced), and check it can be written."""
+    if run_dir.exists():
+        if not overwrite:
+            raise ValueError(f"run folder {run_dir} exists: choose another --name, --resume it, or pass --overwrite")
+        if not run_dir.is_dir():
+            raise ValueError(f"run folder {run_dir} is a file")
+    check_output_dir(run_dir, "run folder")
 
 
 def train(
@@ -46,51 +84,109 @@ def train(
     torch_threads: int | None = 1,
     verbose: int = 0,
     vec_env: str = "native",
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train ``agent`` (a config name under configs/agents, a YAML path or a dict) on ``env_id``.
 
     Args:
-        timesteps / n_envs: override the agent config's ``total_timesteps`` / ``n_envs``.
+        timesteps / n_envs: override the agent config's ``total_timesteps`` / ``n_envs`` (>= 1).
         seed: seeds the agent and the training envs (env i gets seed + i).
         checkpoint_every: save a checkpoint every this many env steps (0 = never).
         torch_threads: torch intra-op threads for this process (None = leave as is).
         vec_env: "native" (the n_envs sub-envs run as one batched simulator, :func:`make_sb3_vec_env`) or
             "dummy" (SB3's DummyVecEnv over single envs, stepped one after the other).
+        overwrite: replace an existing run folder of the same name (else that is an error).
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C, after saving (its ``result`` says where).
     """
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     config = load_agent_config(agent)
-    timesteps = int(timesteps or config["total_timesteps"])
-    n_envs = int(n_envs or config["n_envs"])
-    if timesteps < 1 or n_envs < 1:
-        raise ValueError(f"timesteps={timesteps} and n_envs={n_envs} must be >= 1")
+    timesteps = config["total_timesteps"] if timesteps is None else int(timesteps)
+    n_envs = config["n_envs"] if n_envs is None else int(n_envs)
+    if timesteps < 1:
+        raise ValueError(f"--timesteps {timesteps}: must be >= 1")
+    if n_envs < 1:
+        raise ValueError(f"--n-envs {n_envs}: must be >= 1")
+    check_env_id(env_id)
     name = name or f"{config['algo']}-{env_label(env_id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(runs_dir) / name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    kwargs = dict(env_kwargs or {}, device=device)
-    if scenario is not None:
-        kwargs["scenario"] = scenario
-    if vec_env == "native":
-        venv = make_sb3_vec_env(env_id, n_envs=n_envs, seed=seed, **kwargs)
-    elif vec_env == "dummy":
-        venv = make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
-                            monitor_kwargs={"info_keywords": ("test_accuracy",)})
-    else:
-        raise ValueError(f"vec_env={vec_env!r}: choose 'native' or 'dummy'")
+    _claim_run_dir(run_dir, overwrite)
+    kwargs = dict(env_kwargs_with(scenario, env_kwargs), device=device)
+    venv = wrap_normalize(_make_venv(env_id, n_envs, seed, kwargs, vec_env), config)
     model = build_agent(config, venv, seed=seed, tensorboard_log=str(run_dir / "tb"), device=device, verbose=verbose)
+    meta = {"env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,
+            "seed": seed, "device": device, "vec_env": vec_env, "checkpoint_every": checkpoint_every}
+    if run_dir.exists():  # overwrite: checked above
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return _learn(model, venv, run_dir, meta, progress_bar, reset_num_timesteps=True)
+
+
+def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | None = 1, verbose: int = 0,
+           timesteps: int | None = None) -> TrainResult:
+    """Continue an interrupted (or finished) run to its planned step count (or to ``timesteps``) with the saved
+    agent (optimiser state, step counter) and normalisation statistics."""
+    run_dir = Path(run_dir)
+    meta_path, model_path = run_dir / RUN_FILE, run_dir / "model.zip"
+    if not meta_path.is_file() or not model_path.is_file():
+        raise ValueError(f"--resume {run_dir}: no {RUN_FILE} and model.zip there (not a mel-gym train run)")
+    if torch_threads is not None:
+        torch.set_num_threads(torch_threads)
+    meta = yaml.safe_load(meta_path.read_text())
+    if timesteps is not None:
+        if timesteps < 1:
+            raise ValueError(f"--timesteps {timesteps}: must be >= 1")
+        meta["timesteps"] = int(timesteps)
+    config = load_agent_config(meta["agent"])
+    venv = _make_venv(meta["env_id"], meta["n_envs"], meta["seed"], dict(meta["env_kwargs"]), meta["vec_env"])
+    stats = run_dir / NORMALIZE_FILE
+    if stats.is_file():
+        normalizer = load_normalizer(stats)
+        normalizer.set_venv(venv)
+        normalizer.training = True
+        venv = normalizer
+    model = ALGOS[config["algo"]].load(model_path, env=venv, device=meta["device"],
+                                       tensorboard_log=str(run_dir / "tb"), verbose=verbose)
+    return _learn(model, venv, run_dir, meta, progress_bar, reset_num_timesteps=False)
+
+
+def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progress_bar: bool,
+           reset_num_timesteps: bool) -> TrainResult:
+    """Learn up to ``meta["timesteps"]`` steps in all; save the agent, statistics and run.yaml at the end or on
+    Ctrl-C."""
+    algo, n_envs = meta["agent"]["algo"], meta["n_envs"]
+    normalizer = venv if isinstance(venv, VecNormalize) else None
     callbacks: list[Any] = [MELMetricsCallback()]
-    if checkpoint_every > 0:
-        callbacks.append(CheckpointCallback(max(checkpoint_every // n_envs, 1), str(run_dir / "checkpoints"),
-                                            name_prefix=config["algo"]))
+    if meta["checkpoint_every"] > 0:
+        callbacks.append(CheckpointCallback(max(meta["checkpoint_every"] // n_envs, 1), str(run_dir / "checkpoints"),
+                                            name_prefix=algo, save_vecnormalize=normalizer is not None))
+    remaining = max(meta["timesteps"] - model.num_timesteps, 0)
     start = time.perf_counter()
-    model.learn(timesteps, callback=callbacks, progress_bar=progress_bar, tb_log_name=config["algo"])
+    interrupted = False
+    try:
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo,
+                        reset_num_timesteps=reset_num_timesteps)
+    except KeyboardInterrupt:
+        interrupted = True
+    except Exception:
+        if model.num_timesteps == 0 and not any(run_dir.glob("*.zip")):  # failed before any work: leave no folder
+            venv.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     seconds = time.perf_counter() - start
     model_path = run_dir / "model.zip"
     model.save(model_path)
+    if normalizer is not None:
+        normalizer.save(str(run_dir / NORMALIZE_FILE))
+    meta.update(timesteps_done=int(model.num_timesteps), status="interrupted" if interrupted else "complete",
+                train_seconds=round(float(meta.get("train_seconds", 0.0)) + seconds, 1))
+    (run_dir / RUN_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     venv.close()
-    meta = {
-        "env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,
-        "seed": seed, "train_seconds": round(seconds, 1), "device": device, "vec_env": vec_env,
-    }
-    (run_dir / "run.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    return TrainResult(run_dir=run_dir, model_path=model_path, timesteps=timesteps, seconds=seconds)
+    result = TrainResult(run_dir=run_dir, model_path=model_path, timesteps=int(model.num_timesteps), seconds=seconds,
+                         interrupted=interrupted)
+    if interrupted:
+        raise TrainingInterrupted(result)
+    return result

@@ -5,19 +5,21 @@ Importing the package registers the env IDs (see :data:`mel_gym.registration.ENV
 
 from mel_gym.config import ConfigError, Scenario, load_scenario
 from mel_gym.registration import ENV_IDS, register_envs
-from mel_gym.sim import Decision, MELSimulator, Outcome
 
 __version__ = "0.1.0"
 
 register_envs()
 
+#: Loaded on first use, so that ``import mel_gym`` (and ``mel-gym --help``) does not import torch or SB3.
+_LAZY = {"Decision": "mel_gym.sim", "MELSimulator": "mel_gym.sim", "Outcome": "mel_gym.sim",
+         "make_sb3_vec_env": "mel_gym.envs.sb3_adapter"}
+
 
 def __getattr__(name: str):
-    # make_sb3_vec_env imports stable-baselines3: load it only when asked for.
-    if name == "make_sb3_vec_env":
-        from mel_gym.envs.sb3_adapter import make_sb3_vec_env
+    if name in _LAZY:
+        import importlib
 
-        return make_sb3_vec_env
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'mel_gym' has no attribute {name!r}")
 
 __all__ = ["ConfigError", "Decision", "ENV_IDS", "MELSimulator", "Outcome", "Scenario", "load_scenario",

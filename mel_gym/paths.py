@@ -13,9 +13,14 @@ def configs_dir() -> Path:
     return packaged if (packaged / "scenarios").is_dir() else package.parent / "configs"
 
 
+def preset_names(kind: str) -> list[str]:
+    """Names of the presets of one kind (``scenarios``, ``agents``, ``run``), e.g. ``['default', 'paper']``."""
+    return sorted(p.stem for p in (configs_dir() / kind).glob("*.yaml"))
+
+
 def scenario_preset_names() -> list[str]:
-    """Names of the scenario presets, e.g. ``['default', 'paper']``."""
-    return sorted(p.stem for p in (configs_dir() / "scenarios").glob("*.yaml"))
+    """Names of the scenario presets, e.g. ``['default', 'joint', 'paper', 'paper-joint']``."""
+    return preset_names("scenarios")
 
 
 def scenario_preset_path(name: str) -> Path:

@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-#: env ID -> (entry point, native vector entry point)
+#: env ID -> "module:EnvClass"; the module also defines the native vector env, named "<Name>VectorEnv"
+#: (see :func:`mel_gym.envs.vector.vector_env_class`).
 ENV_IDS = {
-    "mel_gym/TaskAllocation-v0": (
-        "mel_gym.envs.task_allocation:TaskAllocationEnv",
-        "mel_gym.envs.vector:TaskAllocationVectorEnv",
-    ),
-    "mel_gym/AsyncTaskAllocation-v0": (
-        "mel_gym.envs.async_allocation:AsyncTaskAllocationEnv",
-        "mel_gym.envs.vector:AsyncTaskAllocationVectorEnv",
-    ),
-    "mel_gym/JointAllocation-v0": (
-        "mel_gym.envs.joint_allocation:JointAllocationEnv",
-        "mel_gym.envs.vector:JointAllocationVectorEnv",
-    ),
+    "mel_gym/TaskAllocation-v0": "mel_gym.envs.task_allocation:TaskAllocationEnv",
+    "mel_gym/AsyncTaskAllocation-v0": "mel_gym.envs.async_allocation:AsyncTaskAllocationEnv",
+    "mel_gym/JointAllocation-v0": "mel_gym.envs.joint_allocation:JointAllocationEnv",
+    "mel_gym/LearnerSelection-v0": "mel_gym.envs.learner_selection:LearnerSelectionEnv",
 }
+
+
+def vector_entry_point(entry_point: str) -> str:
+    """``module:NameEnv`` -> ``module:NameVectorEnv``."""
+    module, _, name = entry_point.partition(":")
+    return f"{module}:{name.removesuffix('Env')}VectorEnv"
 
 
 def register_envs() -> None:
     """Register every mel_gym env ID with its native vector env (idempotent)."""
-    for env_id, (entry_point, vector_entry_point) in ENV_IDS.items():
+    for env_id, entry_point in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point)
+            gym.register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point(entry_point))

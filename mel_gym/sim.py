@@ -2,11 +2,14 @@
 
 One :meth:`MELSimulator.step` is one global cycle of length T in every env:
 
-1. times and energies of every learner from the decision and the current channel (``mel_gym.world``);
+1. learners and the orchestrator move where the decision puts them (the path loss follows), then the times
+   and energies of every learner follow from the decision and the current channel
+   (:class:`mel_gym.world.costs.CostModel`: downlink at the orchestrator's power, uplink at the learner's);
 2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, stays within the
    per-cycle energy cap, its battery lasts the cycle and its local training stays finite; a straggler
-   (t_k > T) contributes nothing that cycle but still spends the energy of its planned work (its upload
-   capped at T seconds; a learner over the energy cap stops there and spends the cap);
+   (t_k > T) contributes nothing that cycle and spends what it did before T (it computes at most
+   T - t_send and uploads only if its computation ended in time); a learner over the energy cap stops
+   there and spends the cap;
 3. participants train locally (tau_k iterations on d_k samples; PL: fresh samples sent by the orchestrator,
    FL: a fresh subset of the learner's own pool), the orchestrator averages the finished ones weighted by
    d_k (FedAvg, or the decision's aggregation weights) and evaluates the new global model;
@@ -28,9 +31,8 @@ from mel_gym.learning.datasets import load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import make_partition, pack_pools, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
-from mel_gym.world.compute import compute_energy_j, compute_time_s
+from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, EnergyCoefficients
 from mel_gym.world.state import World
-from mel_gym.world.timing import DEADLINE_RTOL, CycleCoefficients
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Decision:
         bandwidth_hz: bandwidth in Hz; None = the scenario's.
         cpu_hz: CPU frequency in Hz; None = the learner's own (its maximum).
         aggregation_weights: weight of each learner's model in the average (>= 0); None = d_k (FedAvg).
+        learner_position_m: (n_envs, K, 2) where the learners are during this cycle, m; None = where they are.
+        orchestrator_m: (n_envs, 3) the orchestrator's x, y and antenna height during this cycle, m; None =
+            where it is.
     """
 
     task_sizes: np.ndarray
@@ -52,6 +57,8 @@ class Decision:
     bandwidth_hz: np.ndarray | None = None
     cpu_hz: np.ndarray | None = None
     aggregation_weights: np.ndarray | None = None
+    learner_position_m: np.ndarray | None = None
+    orchestrator_m: np.ndarray | None = None
 
 
 @dataclass
@@ -66,11 +73,12 @@ class Outcome:
     diverged: np.ndarray  # bool: local training produced non-finite weights (dropped)
     task_sizes: np.ndarray  # int d_k as run
     local_iterations: np.ndarray  # int tau_k as run
-    rate_bps: np.ndarray  # link rate of this cycle
-    time_send_s: np.ndarray
-    time_compute_s: np.ndarray
-    time_return_s: np.ndarray
-    time_s: np.ndarray  # total t_k (0 for non-participants)
+    rate_down_bps: np.ndarray  # orchestrator -> learner rate of this cycle
+    rate_up_bps: np.ndarray  # learner -> orchestrator rate of this cycle
+    time_send_s: np.ndarray  # time spent receiving (at most T)
+    time_compute_s: np.ndarray  # time spent computing (at most what T left)
+    time_return_s: np.ndarray  # time spent uploading (0 unless the computation ended in time)
+    time_s: np.ndarray  # total time spent in the cycle, <= T (0 for non-participants)
     energy_compute_j: np.ndarray
     energy_transmit_j: np.ndarray
     energy_j: np.ndarray
@@ -116,6 +124,9 @@ class MELSimulator:
             raise ValueError(f"FL needs at least one sample per learner: {n_train} < num_learners {s.num_learners}")
         self.model_bits = float(self.spec.num_parameters * ln.bits_per_parameter)
         self.sample_bits = float((dataset.num_features + 1) * ln.bits_per_feature)
+        self.cost = CostModel(model_bits=self.model_bits, sample_bits=self.sample_bits, sends_data=s.mode == "pl",
+                              cycles_per_sample=s.compute.cycles_per_sample, kappa=s.compute.kappa,
+                              cycle_deadline_s=s.cycle_deadline_s)
         self.world = World(s, n_envs)
         # Placeholders until reset() gives every env its own streams.
         self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
@@ -180,14 +191,22 @@ class MELSimulator:
 
     def coefficients(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
                      cpu_hz: np.ndarray | None = None) -> CycleCoefficients:
-        """C0, C1, C2 of the current cycle for these resources (None: the scenario's power and bandwidth, the
-        learners' own CPU frequencies)."""
+        """Planned-time coefficients of the current cycle for these resources (None: the scenario's power and
+        bandwidth, the learners' own CPU frequencies)."""
         cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
-        rate = self.world.rate_bps(tx_power_w, bandwidth_hz)
-        return CycleCoefficients.from_physics(
-            rate, rate, cpu, self.model_bits, self.sample_bits, self.scenario.compute.cycles_per_sample,
-            sends_data=self.scenario.mode == "pl",
-        )
+        return self.cost.coefficients(*self.world.rates_bps(tx_power_w, bandwidth_hz), cpu)
+
+    def energy_coefficients(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
+                            cpu_hz: np.ndarray | None = None) -> EnergyCoefficients:
+        """Planned-energy coefficients of the current cycle for these resources (defaults as above)."""
+        cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
+        power = self.world.default_tx_power_w if tx_power_w is None else tx_power_w
+        return self.cost.energy_coefficients(self.world.rates_bps(tx_power_w, bandwidth_hz)[1], power, cpu)
+
+    def energy_limit_j(self) -> np.ndarray:
+        """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
+        cap = self.scenario.energy.cycle_cap_j
+        return np.minimum(np.inf if cap is None else cap, self.world.state.battery_j)
 
     def _validate(self, decision: Decision) -> tuple[np.ndarray, np.ndarray]:
         if not self._was_reset.all():
@@ -208,6 +227,14 @@ class MELSimulator:
                 value = np.asarray(value, dtype=np.float64)
                 if value.shape != shape or not np.all(np.isfinite(value)) or np.any(value < 0):
                     raise ValueError(f"Decision.{name} must be finite, >= 0 and of shape {shape}")
+        for name, want in (("learner_position_m", shape + (2,)), ("orchestrator_m", (self.n_envs, 3))):
+            value = getattr(decision, name)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float64)
+                if value.shape != want or not np.all(np.isfinite(value)):
+                    raise ValueError(f"Decision.{name} must be finite and of shape {want}, got {value.shape}")
+        if decision.orchestrator_m is not None and np.any(np.asarray(decision.orchestrator_m)[:, 2] < 0):
+            raise ValueError("Decision.orchestrator_m: the antenna height (last column) must be >= 0 m")
         over = task_sizes > self.task_caps
         if np.any(over):
             i, k = np.argwhere(over)[0]
@@ -229,32 +256,24 @@ class MELSimulator:
     def step(self, decision: Decision) -> Outcome:
         """Run one global cycle in every env (see the module docstring)."""
         task_sizes, iterations = self._validate(decision)
-        s, st = self.scenario, self.world.state
-        cpu = st.cpu_hz if decision.cpu_hz is None else np.asarray(decision.cpu_hz, dtype=np.float64)
+        s = self.scenario
+        if decision.learner_position_m is not None or decision.orchestrator_m is not None:
+            self.world.move(decision.learner_position_m, decision.orchestrator_m)
+        cpu = self.world.state.cpu_hz if decision.cpu_hz is None else np.asarray(decision.cpu_hz, dtype=np.float64)
         power = self.world.default_tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
-        rate = self.world.rate_bps(decision.tx_power_w, decision.bandwidth_hz)
+        rate_down, rate_up = self.world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
         participants = task_sizes > 0
         iterations = np.where(participants, iterations, 0)
-
-        send_bits = self.model_bits + (task_sizes * self.sample_bits if s.mode == "pl" else 0.0)
-        with np.errstate(divide="ignore"):
-            t_send = np.where(participants, send_bits / rate, 0.0)
-            t_return = np.where(participants, self.model_bits / rate, 0.0)
-        t_compute = np.where(participants, compute_time_s(iterations, task_sizes, s.compute.cycles_per_sample, cpu), 0.0)
-        time_s = t_send + t_compute + t_return
-        e_compute = np.where(participants, compute_energy_j(iterations, task_sizes, s.compute.cycles_per_sample, cpu,
-                                                            s.compute.kappa), 0.0)
-        # A learner transmits for at most the cycle (a dead link would otherwise cost infinite energy).
-        e_transmit = np.where(participants, power * np.minimum(t_return, s.cycle_deadline_s), 0.0)
-        energy = e_compute + e_transmit
+        costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu)
+        energy = costs.energy_j
         cap = s.energy.cycle_cap_j
         over_cap = participants & (energy > cap * (1.0 + DEADLINE_RTOL)) if cap is not None else np.zeros_like(participants)
         if cap is not None:  # a learner stops when it reaches the cap: it spends the cap and contributes nothing
             energy = np.minimum(energy, cap)
 
-        stragglers = participants & (time_s > s.cycle_deadline_s * (1.0 + DEADLINE_RTOL))
+        stragglers = participants & ~costs.in_time
         depleted = participants & self.world.drain(energy)
-        trains = participants & ~stragglers & ~depleted & ~over_cap
+        trains = costs.in_time & ~depleted & ~over_cap
 
         learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
         sample_index = self._draw_samples(task_sizes, learns)
@@ -270,14 +289,15 @@ class MELSimulator:
             ids = torch.from_numpy(changed).to(self.device)
             self.loss[changed], self.accuracy[changed] = self.trainer.evaluate(
                 [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
-        cycle = st.cycle.copy()
+        cycle = self.world.state.cycle.copy()
         self.world.advance(self._rng_world)
         return Outcome(
             participants=participants, finished=finished, stragglers=stragglers, depleted=depleted, diverged=diverged,
             over_cap=over_cap,
-            task_sizes=task_sizes, local_iterations=iterations, rate_bps=rate,
-            time_send_s=t_send, time_compute_s=t_compute, time_return_s=t_return, time_s=time_s,
-            energy_compute_j=e_compute, energy_transmit_j=e_transmit, energy_j=energy,
+            task_sizes=task_sizes, local_iterations=iterations, rate_down_bps=rate_down, rate_up_bps=rate_up,
+            time_send_s=costs.time_send_s, time_compute_s=costs.time_compute_s, time_return_s=costs.time_return_s,
+            time_s=costs.time_s, energy_compute_j=costs.energy_compute_j, energy_transmit_j=costs.energy_transmit_j,
+            energy_j=energy,
             loss_before=loss_before, accuracy_before=acc_before, loss_after=self.loss.copy(),
             accuracy_after=self.accuracy.copy(), cycle=cycle,
         )

@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 
 ENV_ID = "mel_gym/TaskAllocation-v0"
 
-#: Overrides of the default preset for a tiny, fast scenario (4 learners, 5 cycles).
+#: Keyword arguments of gym.make for a tiny, fast env: scenario overrides (4 learners) and 5 cycles.
 SMALL = {
     "num_learners": 4,
     "samples_per_cycle": 400,

@@ -35,7 +35,7 @@ def _mean_tau(policy, env, seeds):
     return float(np.mean(taus))
 
 
-@pytest.mark.parametrize("name", ["ppo", "ppo-mlp", "a2c", "sac"])
+@pytest.mark.parametrize("name", ["ppo", "ppo-mlp", "a2c", "sac", "td3"])
 def test_shipped_agent_configs_build(name):
     model = build_agent(name, _vec(n_envs=1), seed=0)
     obs = model.get_env().reset()
@@ -66,7 +66,7 @@ def test_per_learner_policy_is_permutation_equivariant():
     model = build_agent("ppo", _vec(n_envs=1), seed=0)
     policy = model.policy
     assert isinstance(policy, PerLearnerPolicy)
-    K, F = TINY["num_learners"], 8
+    K, F = TINY["num_learners"], 9
     obs = torch.rand(3, F * K + 3)
     perm = torch.tensor([2, 0, 3, 1])
     blocks = obs[:, : F * K].reshape(3, F, K)[:, :, perm].reshape(3, F * K)
@@ -79,21 +79,47 @@ def test_per_learner_policy_is_permutation_equivariant():
     assert torch.allclose(value, value_p, atol=1e-6)
     with pytest.raises(ValueError, match="PerLearnerPolicy"):
         PerLearnerPolicy(gym.spaces.Box(0, 1, (10,)), gym.spaces.Box(-1, 1, (4,)), lambda _: 1e-3,
-                         num_learners=4, num_features=8, num_globals=3)
+                         num_learners=4, num_features=9, num_globals=3)
 
 
 def test_per_learner_policy_on_the_joint_action_layout():
     env = make_sb3_vec_env("mel_gym/JointAllocation-v0", n_envs=1, seed=0, **TINY)
     model = build_agent("ppo", env, seed=0)
     K = TINY["num_learners"]
-    obs = torch.rand(2, 8 * K + 3)
+    obs = torch.rand(2, 9 * K + 3)
     perm = torch.tensor([1, 0, 3, 2])
-    permuted = torch.cat([obs[:, : 8 * K].reshape(2, 8, K)[:, :, perm].reshape(2, 8 * K), obs[:, 8 * K :]], dim=1)
+    permuted = torch.cat([obs[:, : 9 * K].reshape(2, 9, K)[:, :, perm].reshape(2, 9 * K), obs[:, 9 * K :]], dim=1)
     with torch.no_grad():
         mean = model.policy.get_distribution(obs).distribution.mean.reshape(2, 4, K)
         mean_p = model.policy.get_distribution(permuted).distribution.mean.reshape(2, 4, K)
     assert mean.shape == (2, 4, K) and torch.allclose(mean[:, :, perm], mean_p, atol=1e-6)  # every block follows
     model.learn(64)
+
+
+def test_per_learner_policy_selects_learners_with_a_multibinary_action():
+    env = make_sb3_vec_env("mel_gym/LearnerSelection-v0", n_envs=2, seed=0, **TINY)
+    model = build_agent("ppo", env, seed=0)
+    assert isinstance(model.policy, PerLearnerPolicy)
+    action, _ = model.predict(env.reset(), deterministic=True)
+    assert action.shape == (2, TINY["num_learners"]) and set(np.unique(action)) <= {0, 1}
+    model.learn(64)
+
+
+def test_normalisation_statistics_travel_with_the_agent(tmp_path):
+    config = {**load_agent_config("ppo"), "normalize": {"norm_obs": True, "norm_reward": False}}
+    from mel_gym.agents.sb3 import NORMALIZE_FILE, NormalizedAgent, wrap_normalize
+
+    env = wrap_normalize(make_sb3_vec_env(ENV_ID, n_envs=2, seed=0, **TINY), load_agent_config(config))
+    model = build_agent(config, env, seed=0)
+    model.learn(64)
+    model.save(tmp_path / "model.zip")
+    env.save(str(tmp_path / NORMALIZE_FILE))
+    loaded = load_agent(tmp_path / "model.zip")
+    assert isinstance(loaded, NormalizedAgent)
+    obs = make_sb3_vec_env(ENV_ID, n_envs=1, seed=3, **TINY).reset()
+    assert np.allclose(loaded.predict(obs)[0], model.predict(env.normalize_obs(obs), deterministic=True)[0])
+    with pytest.raises(ConfigError, match="unknown VecNormalize argument 'normalize.norm_rewards'"):
+        load_agent_config({"normalize": {"norm_rewards": True}})
 
 
 def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
@@ -106,8 +132,8 @@ def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
     untrained = _mean_tau(model, env, seeds)
     model.learn(5000)
     trained = _mean_tau(model, env, seeds)
-    equal = _mean_tau(make_policy("equal", env), env, seeds)
-    random = _mean_tau(make_policy("random", env, seed=1), env, seeds)
+    equal = _mean_tau(make_policy("equal", env.unwrapped.problem, env.action_space), env, seeds)
+    random = _mean_tau(make_policy("random", env.unwrapped.problem, env.action_space, seed=1), env, seeds)
     assert trained > 1.2 * equal and trained > 1.2 * untrained and trained > 2 * random, (trained, equal, random)
     model.save(tmp_path / "model.zip")
     loaded = load_agent(tmp_path / "model.zip")

@@ -5,20 +5,39 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from scipy.optimize import minimize
+from scipy.optimize import Bounds, LinearConstraint, milp, minimize
 
-from mel_gym.agents import EqualAllocation, HASync, RandomPolicy, make_policy
+from mel_gym.agents import EqualAllocation, HASync, RandomPolicy, TaskOnly, make_policy
 from mel_gym.envs.action_maps import shares_from_action
 from conftest import ENV_ID, SMALL
-from mel_gym.optim.task_allocation import equal_allocation_tau, integer_max_tau, relaxed_max_tau, relaxed_task_sizes
-from mel_gym.world.timing import CycleCoefficients, max_sync_iterations
+from mel_gym.optim.joint_allocation import solve_joint, solve_task_only
+from mel_gym.optim.task_allocation import (PLAN_DEADLINE_MARGIN, equal_allocation_tau, integer_max_tau,
+                                           relaxed_max_tau, relaxed_task_sizes)
+from mel_gym.world.costs import CostModel, CycleCoefficients, max_sync_iterations
 
 
 def _instance(rng, K, pl=True):
     rate = rng.uniform(1e6, 2e7, K)
     cpu = rng.choice([0.7e9, 1.0e9, 1.4e9, 2.4e9], K)
-    return CycleCoefficients.from_physics(rate, rate, cpu, model_bits=7.7e4, sample_bits=2080.0,
-                                          cycles_per_sample=8e4, sends_data=pl)
+    cost = CostModel(model_bits=7.7e4, sample_bits=2080.0, sends_data=pl, cycles_per_sample=8e4, kappa=1e-28,
+                     cycle_deadline_s=0.1)
+    return cost.coefficients(rate * rng.uniform(1, 4, K), rate, cpu)
+
+
+def _milp_max_tau(c: CycleCoefficients, T: float, d: int, max_tau: int, caps: np.ndarray) -> int:
+    """An independent integer solver: for each tau from the top, the most samples integer d_k <= cap_k that meet
+    (C2 tau + C1) d_k <= T (1 - margin) - C0 (scipy's MILP, HiGHS); the first tau that places d wins."""
+    K = len(caps)
+    usable = c.c0 < T * (1 - PLAN_DEADLINE_MARGIN)
+    for tau in range(max_tau, 0, -1):
+        per = c.c2 * tau + c.c1
+        upper = np.where(usable, caps, 0).astype(float)
+        budget = np.where(usable, T * (1 - PLAN_DEADLINE_MARGIN) - c.c0, 0.0)
+        res = milp(-np.ones(K), integrality=np.ones(K), bounds=Bounds(0, upper),
+                   constraints=LinearConstraint(np.diag(per), -np.inf, budget))
+        if res.status == 0 and -res.fun >= d - 1e-9:
+            return tau
+    return 0
 
 
 def _scipy_max_tau(c: CycleCoefficients, T: float, d: int, rng: np.random.Generator) -> float:
@@ -95,6 +114,42 @@ def test_integer_plan_is_feasible_optimal_and_never_below_equal():
             assert np.maximum(nxt, 0).sum() < d
 
 
+@pytest.mark.parametrize("pl", [True, False])
+def test_caps_that_add_up_to_exactly_d_against_an_independent_integer_solver(pl):
+    """Regression: in FL with d = all the training data, the caps sum to exactly d, and the relaxed sum of
+    capacities equals d on a whole interval of tau; the optimum is its right end, not tau = 0."""
+    rng = np.random.default_rng(40 + pl)
+    for _ in range(20):
+        K = int(rng.integers(3, 9))
+        c = _instance(rng, K, pl)
+        caps = rng.integers(20, 200, K)
+        d = int(caps.sum())
+        relaxed = relaxed_max_tau(c, 0.1, d, caps=caps.astype(float))
+        tau, dk = integer_max_tau(c, 0.1, d, 40, caps)
+        assert tau == _milp_max_tau(c, 0.1, d, 40, caps)
+        if tau:
+            assert np.array_equal(dk, caps)  # everyone trains on all of its data
+            assert relaxed >= tau and max_sync_iterations(c, dk, 0.1, 40) >= tau
+
+
+def test_ha_sync_in_fl_with_all_the_training_data_trains():
+    """The issue's case: the paper preset in FL (d = 4,000 = the training split, so the caps sum to d)."""
+    env = gym.make(ENV_ID, scenario="paper", mode="fl", horizon_cycles=1)
+    problem = env.unwrapped.problem
+    obs, _ = env.reset(seed=0)
+    decoded = problem.decode(obs)
+    assert decoded.task_cap.sum() == problem.samples_per_cycle
+    plan = HASync(problem).plan(obs)
+    independent = _milp_max_tau(problem.coefficients(decoded), problem.cycle_deadline_s, problem.samples_per_cycle,
+                                problem.max_local_iterations, decoded.task_cap)
+    assert plan.tau == independent >= 1
+    _, _, _, _, info = env.step(HASync(problem).predict(obs)[0])
+    assert info["tau"] >= plan.tau and info["participants"].all() and not info["stragglers"].any()
+    inst = problem.joint_instance(decoded)  # task-only and joint through the joint model (Fig. 3's solvers)
+    assert solve_task_only(inst).tau == plan.tau
+    assert solve_joint(inst, refine=False).tau >= plan.tau
+
+
 def test_integer_plan_respects_caps():
     rng = np.random.default_rng(4)
     c = _instance(rng, 5, pl=False)
@@ -146,8 +201,12 @@ def test_baselines_predict_single_and_batched_observations():
 
 def test_make_policy_names_and_errors(tmp_path):
     env = gym.make(ENV_ID, **SMALL)
-    assert isinstance(make_policy("ha-sync", env), HASync)
+    problem, space = env.unwrapped.problem, env.action_space
+    assert isinstance(make_policy("ha-sync", problem, space), HASync)
+    assert isinstance(make_policy("task-only", problem, space), TaskOnly)
     with pytest.raises(ValueError, match="unknown policy 'best'"):
-        make_policy("best", env)
+        make_policy("best", problem, space)
+    with pytest.raises(ValueError, match="'greedy'.*does not fit this env"):
+        make_policy("greedy", problem, space)
     with pytest.raises(FileNotFoundError, match="no saved agent"):
-        make_policy(str(tmp_path / "missing.zip"), env)
+        make_policy(str(tmp_path / "missing.zip"), problem, space)

@@ -17,10 +17,26 @@ MEL_GYM = str(Path(sys.executable).parent / "mel-gym")
 SMALL_ARGS = ["--env-kwarg", "num_learners=4", "--env-kwarg", "samples_per_cycle=400", "--env-kwarg", "horizon_cycles=4"]
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["run"], ["bench"], ["reproduce"], ["download"], ["scenario"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["run"], ["bench"], ["reproduce"], ["download"],
+                                     ["scenario"], ["envs"]])
 def test_help_of_every_command(command):
     out = subprocess.run([MEL_GYM, *command, "--help"], capture_output=True, text=True, check=True)
     assert "usage: mel-gym" in out.stdout
+
+
+def test_help_answers_without_torch_and_lists_every_preset_and_policy():
+    code = ("import sys\nfrom mel_gym.experiments.cli import main\n"
+            "for cmd in (['--help'], ['train', '--help'], ['evaluate', '--help'], ['reproduce', '--help']):\n"
+            "    try:\n        main(cmd)\n    except SystemExit:\n        pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("NO-TORCH")
+    from mel_gym.agents.policy import BASELINE_NAMES
+    from mel_gym.paths import preset_names
+
+    text = "".join(out.split())  # argparse wraps lines, also after hyphens
+    for name in (*BASELINE_NAMES, *preset_names("scenarios"), *preset_names("agents"), "td3"):
+        assert name in text, name
 
 
 def test_parse_env_kwargs():
@@ -43,11 +59,12 @@ def test_train_then_evaluate_with_baselines(tmp_path, capsys):
                  "--csv", str(out_csv), "--plot", str(out_png)])
     assert code == 0
     table = capsys.readouterr().out
-    assert "| ha-sync |" in table and "model.zip" in table
+    assert "| ha-sync |" in table and "model.zip" in table and "loss part" in table
     payload = json.loads(out_json.read_text())
     rows = payload["results"]
     assert len(rows) == 8
-    assert set(rows[0]) >= {"policy", "env_id", "seed", "return", "final_accuracy", "cycles_to_target", "mean_tau"}
+    assert set(rows[0]) >= {"policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
+                            "mean_tau"}
     assert [r["seed"] for r in rows if r["policy"] == "equal"] == [r["seed"] for r in rows if r["policy"] == "ha-sync"]
     by_policy = {r["policy"]: r for r in rows}
     assert by_policy["ha-sync"]["mean_tau"] >= by_policy["equal"]["mean_tau"]
@@ -56,28 +73,101 @@ def test_train_then_evaluate_with_baselines(tmp_path, capsys):
 
 
 def test_bad_input_gives_one_clear_line(tmp_path, capsys):
-    assert main(["evaluate", "--env-kwarg", "num_learners=-3", "--episodes", "1"]) == 2
-    assert "'num_learners' = -3 is out of range" in capsys.readouterr().err
-    assert main(["evaluate", "--policy", str(tmp_path / "none.zip"), "--episodes", "1", *SMALL_ARGS]) == 2
-    assert "no saved agent" in capsys.readouterr().err
-    assert main(["train", "--agent", str(tmp_path / "missing.yaml"), "--timesteps", "10"]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert main(["evaluate", "--scenario", "nosuch", "--episodes", "1"]) == 2
-    assert "unknown scenario 'nosuch'" in capsys.readouterr().err
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    cases = [
+        (["evaluate", "--env-kwarg", "num_learners=-3", "--episodes", "1"], "'num_learners' = -3 is out of range"),
+        (["evaluate", "--policy", str(tmp_path / "none.zip"), "--episodes", "1", *SMALL_ARGS], "no saved agent"),
+        (["train", "--agent", str(tmp_path / "missing.yaml"), "--timesteps", "10"], "does not exist"),
+        (["evaluate", "--scenario", "nosuch", "--episodes", "1"], "unknown scenario 'nosuch'"),
+        (["evaluate", "mel_gym/Nope-v0", "--episodes", "1"], "unknown env ID 'mel_gym/Nope-v0'"),
+        (["train", "mel_gym/Nope-v0", "--timesteps", "10"], "unknown env ID"),
+        (["evaluate", "--env-kwarg", "foo=1", "--episodes", "1"], "unexpected keyword argument 'foo'"),
+        (["evaluate", "--json", str(a_file / "r.json"), "--episodes", "1"], f"{a_file} is a file, not a folder"),
+        (["evaluate", "--csv", str(tmp_path), "--episodes", "1"], "is a folder"),
+        (["train", "--timesteps", "0"], "--timesteps 0: must be >= 1"),
+        (["train", "--n-envs", "0"], "--n-envs 0: must be >= 1"),
+        (["train", "--runs-dir", str(a_file), "--timesteps", "8"], "is a file"),
+        (["run", "--out", str(a_file / "main")], "is a file"),
+        (["reproduce", "fig2", "--json", str(a_file / "x.json")], "is a file"),
+        (["train", "--resume", str(tmp_path)], "not a mel-gym train run"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    assert not any(p.name != "file" for p in tmp_path.iterdir())  # nothing was started or written
 
 
-def test_scenario_command_lists_and_prints(capsys):
+def test_a_run_folder_is_never_reused_silently(tmp_path, capsys):
+    args = ["train", *SMALL_ARGS, "--timesteps", "32", "--n-envs", "2", "--runs-dir", str(tmp_path), "--name", "r",
+            "--checkpoint-every", "0", "--no-progress", "--agent", "a2c"]
+    assert main(args) == 0
+    first = (tmp_path / "r" / "model.zip").stat().st_mtime_ns
+    assert main(args) == 2
+    assert "run folder" in capsys.readouterr().err and "exists" in capsys.readouterr().err + "exists"
+    assert (tmp_path / "r" / "model.zip").stat().st_mtime_ns == first
+    assert main([*args, "--overwrite"]) == 0
+    assert (tmp_path / "r" / "model.zip").stat().st_mtime_ns != first
+    # a failed start (a bad scenario value) leaves no folder behind
+    assert main(["train", "--env-kwarg", "num_learners=0", "--runs-dir", str(tmp_path), "--name", "bad"]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
+    """Interrupt a real training process with SIGINT, then resume it to the planned step count."""
+    import signal
+    import time
+
+    import yaml
+    from stable_baselines3 import PPO
+
+    run = tmp_path / "run"
+    planned = 4096
+    proc = subprocess.Popen([MEL_GYM, "train", *SMALL_ARGS, "--timesteps", str(planned), "--n-envs", "2",
+                             "--runs-dir", str(tmp_path), "--name", "run", "--checkpoint-every", "256",
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not any((run / "checkpoints").glob("*.zip")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # wait until training is under way (a first checkpoint after 256 steps)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "continue with: mel-gym train --resume" in err
+    meta = yaml.safe_load((run / "run.yaml").read_text())
+    assert meta["status"] == "interrupted" and 0 < meta["timesteps_done"] < planned
+    stopped = PPO.load(run / "model.zip")
+    steps_then = max(int(v["step"]) for v in stopped.policy.optimizer.state_dict()["state"].values())
+    assert stopped.num_timesteps == meta["timesteps_done"] and steps_then > 0  # Adam's state was saved
+    out = subprocess.run([MEL_GYM, "train", "--resume", str(run), "--no-progress"], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    meta = yaml.safe_load((run / "run.yaml").read_text())
+    assert meta["status"] == "complete" and meta["timesteps_done"] >= planned
+    final = PPO.load(run / "model.zip")
+    steps_now = max(int(v["step"]) for v in final.policy.optimizer.state_dict()["state"].values())
+    assert final.num_timesteps == meta["timesteps_done"] and steps_now > steps_then  # continued, not restarted
+
+
+def test_scenario_and_envs_commands_list_and_print(capsys):
     assert main(["scenario"]) == 0
     listing = capsys.readouterr().out
-    assert "default" in listing and "`channel.bandwidth_hz`" in listing
+    assert "default" in listing and "`channel.bandwidth_hz`" in listing and "`orchestrator.tx_power_dbm`" in listing
     assert main(["scenario", "paper"]) == 0
     assert "num_learners: 20" in capsys.readouterr().out
+    assert main(["envs"]) == 0
+    listing = capsys.readouterr().out
+    for env_id in ("TaskAllocation-v0", "AsyncTaskAllocation-v0", "JointAllocation-v0", "LearnerSelection-v0"):
+        assert env_id in listing
+    assert "`aggregation.max_staleness`" in listing and "`reward.tau_bonus`" in listing
 
 
 def test_run_quick_writes_every_output(tmp_path):
     out = subprocess.run([MEL_GYM, "run", "--quick", "--out", str(tmp_path / "main"), "--no-progress"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
+    again = subprocess.run([MEL_GYM, "run", "--quick", "--out", str(tmp_path / "main")], capture_output=True, text=True)
+    assert again.returncode == 2 and "exists: pass --overwrite" in again.stderr
     for name in ("table.md", "results.csv", "results.json", "accuracy.png", "agent/model.zip"):
         assert (tmp_path / "main" / name).is_file(), name
     table = (tmp_path / "main" / "table.md").read_text()

@@ -33,12 +33,12 @@ def test_unknown_key_is_named():
         ({"cycle_deadline_s": float("nan")}, r"'cycle_deadline_s' = nan is out of range"),
         ({"learning": {"test_fraction": 1.0}}, r"'learning.test_fraction' = 1.0 is out of range: must be > 0 and < 1"),
         ({"mode": "xl"}, r"'mode' = 'xl' is not one of \['pl', 'fl'\]"),
-        ({"horizon_cycles": 2.5}, r"'horizon_cycles' = 2.5 must be an integer"),
-        ({"terminate_on_target": "yes"}, r"'terminate_on_target' = 'yes' must be true or false"),
+        ({"num_learners": 2.5}, r"'num_learners' = 2.5 must be an integer"),
+        ({"orchestrator": {"tx_power_dbm": 99}}, r"'orchestrator.tx_power_dbm' = 99 is out of range: must be >= -30 and <= 60 \(dBm\)"),
         ({"compute": {"cpu_freqs_hz": [1e9, -1]}}, r"'compute.cpu_freqs_hz\[1\]' = -1"),
         ({"placement": {"min_distance_m": 100.0, "max_distance_m": 50.0}}, r"'placement.max_distance_m' = 50 must be >="),
         ({"energy": {"battery_min_j": 1.0}}, r"both be set or both null"),
-        ({"target_accuracy": None, "terminate_on_target": True}, r"'terminate_on_target' is true but 'target_accuracy' is null"),
+        ({"reward": {"metric": "loss"}}, r"unknown scenario key 'reward'.*'reward' is an env parameter"),
     ],
 )
 def test_out_of_range_values_name_key_and_range(override, pattern):
@@ -79,12 +79,33 @@ def test_extends_cycle_is_detected(tmp_path):
 
 def test_replace_validates():
     s = load_scenario("default")
-    assert s.replace(reward={"metric": "accuracy"}).reward.metric == "accuracy"
+    assert s.replace(learning={"partition": "dirichlet"}).learning.partition == "dirichlet"
     with pytest.raises(ConfigError):
-        s.replace(reward={"metric": "speed"})
+        s.replace(learning={"partition": "speed"})
+
+
+def test_env_parameters_are_validated_like_scenario_keys():
+    from mel_gym.envs.params import AsyncParams, ShareParams, build_params, describe_params
+
+    p = build_params(ShareParams, {"horizon_cycles": 7, "reward": {"tau_bonus": 0.0}})
+    assert p.horizon_cycles == 7 and p.reward.tau_bonus == 0.0 and p.reward.metric == "loss"
+    with pytest.raises(ConfigError, match="env parameter 'horizon_cycles' = 2.5 must be an integer"):
+        build_params(ShareParams, {"horizon_cycles": 2.5})
+    with pytest.raises(ConfigError, match="env parameter 'terminate_on_target' = 'yes' must be true or false"):
+        build_params(ShareParams, {"terminate_on_target": "yes"})
+    with pytest.raises(ConfigError, match="unknown env parameter 'aggregation'"):
+        build_params(ShareParams, {"aggregation": {}})
+    assert build_params(AsyncParams, {"aggregation": {"max_staleness": 2}}).aggregation.max_staleness == 2
+    assert all(doc for _, _, _, doc in describe_params(AsyncParams))
+    # scenario keys and env parameters never share a name (keyword arguments go to one or the other)
+    from dataclasses import fields
+
+    from mel_gym.config import Scenario
+
+    assert not {f.name for f in fields(Scenario)} & {f.name for f in fields(AsyncParams)}
 
 
 def test_every_field_is_documented():
     rows = describe_fields()
-    assert len(rows) > 40
+    assert len(rows) > 35
     assert all(doc for _, _, _, doc in rows), [key for key, _, _, doc in rows if not doc]

@@ -29,7 +29,7 @@ def test_make_without_prior_import_in_a_fresh_interpreter():
         "print(obs.shape[0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(8 * 3 + 3)
+    assert out.stdout.strip() == str(9 * 3 + 3)
 
 
 @pytest.mark.parametrize("mode", ["pl", "fl"])
@@ -43,7 +43,7 @@ def test_spaces_and_info_contents():
     env = make()
     K = SMALL["num_learners"]
     assert env.action_space == gym.spaces.Box(-1, 1, (K,), np.float32)
-    assert env.observation_space.shape == (8 * K + 3,) and env.observation_space.dtype == np.float32
+    assert env.observation_space.shape == (9 * K + 3,) and env.observation_space.dtype == np.float32
     obs, info = env.reset(seed=3)
     assert env.observation_space.contains(obs)
     assert set(info) == {"cycle", "test_accuracy", "test_loss"} and info["cycle"] == 0
@@ -63,7 +63,8 @@ def test_observation_decoder_recovers_the_world():
     obs, _ = env.reset(seed=11)
     sim = env.unwrapped.simulator
     decoded = env.unwrapped.problem.decode(obs)
-    assert np.allclose(decoded.rate_bps, sim.world.rate_bps()[0], rtol=1e-6)
+    down, up = sim.world.rates_bps()
+    assert np.allclose(decoded.rate_up_bps, up[0], rtol=1e-6) and np.allclose(decoded.rate_down_bps, down[0], rtol=1e-6)
     assert np.allclose(decoded.cpu_hz, sim.world.state.cpu_hz[0], rtol=1e-6)
     assert np.allclose(decoded.position_m, sim.world.state.position_m[0], rtol=1e-5)
     assert np.allclose(decoded.battery_fraction, 1.0)
@@ -80,7 +81,7 @@ def test_action_map():
     d = task_sizes_from_action(np.array([0.1, 0.2, -0.3, 0.0]), available, 3.0, 1000, np.full(4, 1000))
     assert d.sum() == 1000
     d = task_sizes_from_action(np.zeros(4), available, 3.0, 1000, np.array([100, 1000, 1000, 1000]))
-    assert d.tolist() == [100, 250, 250, 250]  # FL cap
+    assert d.tolist() == [100, 300, 300, 300]  # FL cap: the surplus goes to the other chosen learners
     target = np.array([0.5, 0.3, 0.2, 0.0])
     assert np.allclose(shares_from_action(action_from_shares(target, 3.0).astype(np.float64), available, 3.0),
                        target, atol=1e-6)
@@ -157,10 +158,18 @@ def test_out_of_range_actions_are_clipped():
 
 
 def test_bad_env_kwargs_are_clear():
-    with pytest.raises(ConfigError, match="unknown scenario key 'num_lerners'"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'num_lerners'"):
         gym.make(ENV_ID, num_lerners=3)
+    with pytest.raises(ConfigError, match="unknown scenario key 'channel.bandwith_hz'"):
+        gym.make(ENV_ID, channel={"bandwith_hz": 1e6})
     with pytest.raises(ConfigError, match="'learning.dataset' = 'cifar10' is not one of"):
         gym.make(ENV_ID, learning={"dataset": "cifar10"})
+    with pytest.raises(ConfigError, match="env parameter 'reward.metric' = 'speed' is not one of"):
+        gym.make(ENV_ID, reward={"metric": "speed"})
+    with pytest.raises(ConfigError, match="env parameter 'horizon_cycles' = 0 is out of range"):
+        gym.make(ENV_ID, horizon_cycles=0)
+    with pytest.raises(ConfigError, match="'terminate_on_target' is true but the scenario's 'target_accuracy' is null"):
+        gym.make(ENV_ID, target_accuracy=None, terminate_on_target=True)
     with pytest.raises(ValueError, match="render_mode='video'"):
         gym.make(ENV_ID, render_mode="video")
 
@@ -173,8 +182,45 @@ def test_reward_is_the_configured_learning_gain():
     env = make(reward={"metric": "loss", "tau_bonus": 0.5, "straggler_penalty": 0.0})
     _, info0 = env.reset(seed=0)
     _, reward, _, _, info = env.step(np.zeros(4))
+    assert info["samples_trained"] == SMALL["samples_per_cycle"]  # every learner finished
     expected = (info0["test_loss"] - info["test_loss"]) + 0.5 * info["tau"] / SMALL["max_local_iterations"]
     assert reward == pytest.approx(expected)
+    assert info["reward_lql"] == pytest.approx(info0["test_loss"] - info["test_loss"])
+    assert info["reward_tau_bonus"] == pytest.approx(0.5 * info["tau"] / SMALL["max_local_iterations"])
+
+
+def test_tau_bonus_counts_only_the_data_of_learners_that_finished():
+    # two learners get most of the data and straggle at the plan's tau: only the others' work pays
+    env = make(reward={"tau_bonus": 1.0}, cycle_deadline_s=0.1)
+    env.reset(seed=0)
+    K, d, tau_max = SMALL["num_learners"], SMALL["samples_per_cycle"], SMALL["max_local_iterations"]
+    _, _, _, _, info = env.step(np.zeros(K, np.float32))
+    finished = info["participants"] & ~info["stragglers"]
+    expected = (info["task_sizes"] * finished).sum() * info["tau"] / (d * tau_max)
+    assert info["reward_tau_bonus"] == pytest.approx(expected)
+    core = env.unwrapped.core
+    from mel_gym.sim import Decision
+
+    core.sim.reset([1])
+    sizes = np.array([[100, 100, 100, 100]])
+    out = core.sim.step(Decision(sizes, np.array([[2, 2, 2, 10_000]])))  # learner 3 straggles
+    _, parts = core.reward(Decision(sizes, np.array([[2, 2, 2, 10_000]])), out)
+    assert out.stragglers[0].tolist() == [False, False, False, True]
+    assert parts["reward_tau_bonus"][0] == pytest.approx(1.0 * 300 * 2 / (d * tau_max))
+
+
+def test_a_diverging_model_gives_a_bounded_reward_and_is_marked():
+    env = make(learning={"learning_rate": 100.0}, reward={"tau_bonus": 0.0})
+    env.reset(seed=0)
+    bound = 10 * np.log(10)  # 10 ln(classes) nats
+    marked = []
+    for _ in range(SMALL["horizon_cycles"]):
+        _, reward, _, truncated, info = env.step(np.zeros(SMALL["num_learners"], np.float32))
+        assert np.isfinite(reward) and abs(reward) <= bound + 1e-9
+        assert 0 <= info["test_loss"] <= bound
+        assert info["model_diverged"] == (not env.unwrapped.simulator.loss[0] < bound)
+        marked.append(info["model_diverged"])
+    assert any(marked)  # lr 100 blows the model up (raw test loss > 23 nats) within the episode
 
 
 def test_render_modes():
@@ -185,4 +231,4 @@ def test_render_modes():
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
     env = make(render_mode="ansi")
     env.reset(seed=0)
-    assert "rate_Mbps" in env.render()
+    assert "up_Mbps" in env.render()

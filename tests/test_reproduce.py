@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from mel_gym.experiments.cli import main
-from mel_gym.experiments.reproduce import FIGURES, choose_targets, cycles_to
+from mel_gym.experiments.reproduce import FIGURES, choose_targets, cycles_per_seed, format_reduction, paired_reduction
 
 
 def test_cycles_to_target_and_target_choice():
     curves = np.array([[0.1, 0.5, 0.7, 0.9], [0.1, 0.6, 0.8, 0.85]])
-    assert cycles_to(curves, 0.8) == [3, 2]
-    assert cycles_to(curves, 0.95) == [None, None]
+    assert cycles_per_seed(curves, 0.8) == [3, 2]
+    assert cycles_per_seed(curves, 0.95) == [None, None]
     fig = FIGURES["fig2"]
     targets, kind, best = choose_targets(fig, {"a": curves}, None, relative=False)
     assert kind == "relative" and best == curves.mean(axis=0).max()  # 94% is out of reach here
@@ -21,6 +22,21 @@ def test_cycles_to_target_and_target_choice():
     high = np.array([[0.1, 0.95, 0.98]])
     assert choose_targets(fig, {"a": high}, None, relative=False)[:2] == ([(0.94, 0.94), (0.97, 0.97)], "paper")
     assert choose_targets(fig, {"a": high}, [0.5], relative=False)[:2] == ([(0.5, None)], "given")
+
+
+def test_reductions_are_paired_by_seed_and_censored_where_the_baseline_never_arrives():
+    # seed 0: 10 vs 20 cycles (50%); seed 1: 12 vs 16 (25%); seed 2: the baseline needs more than 30 cycles
+    both = paired_reduction([10, 12], [20, 16], cycles=30)
+    assert both == {"pct": 37.5, "bound": "=", "paired": 2, "censored": 0}
+    assert format_reduction(both) == "38% (2 paired)"
+    censored = paired_reduction([10, 12, 15], [20, 16, None], cycles=30)
+    assert censored["bound"] == ">=" and censored["censored"] == 1
+    assert censored["pct"] == pytest.approx((50 + 25 + 100 * (31 - 15) / 31) / 3)
+    assert format_reduction(censored).startswith("≥ ") and "1 censored" in format_reduction(censored)
+    # unpaired means are not what is reported: the winner's mean over all seeds against the baseline's over two
+    # would be 1 - 12.33 / 18 = 31%, not the paired figure
+    assert paired_reduction([None], [5], cycles=30)["pct"] is None  # the winner never arrives: nothing to say
+    assert format_reduction(paired_reduction([None], [None], cycles=30)) == "-"
 
 
 def test_reproduce_fig2_quick_adaptive_needs_fewer_cycles_than_equal(tmp_path, capsys):
@@ -33,11 +49,11 @@ def test_reproduce_fig2_quick_adaptive_needs_fewer_cycles_than_equal(tmp_path, c
     assert result["figure"] == "fig2" and result["seeds"] == 3
     assert result["paper"]["reduction_pct"]["0.97"]["ha-sync vs equal"] == 50.0
     for row in result["targets"]:
-        assert {"accuracy", "cycles", "reduction_pct"} <= set(row)
+        assert {"accuracy", "cycles", "cycles_per_seed", "reduction_pct"} <= set(row)
         ha, equal = row["cycles"]["ha-sync"], row["cycles"]["equal"]
         assert ha is not None and (equal is None or ha < equal), row
-    assert any(r["reduction_pct"]["ha-sync vs equal"] is not None and r["reduction_pct"]["ha-sync vs equal"] > 0
-               for r in result["targets"])
+    assert any(r["reduction_pct"]["ha-sync vs equal"]["pct"] is not None
+               and r["reduction_pct"]["ha-sync vs equal"]["pct"] > 0 for r in result["targets"])
     assert (tmp_path / "fig2_default.png").stat().st_size > 1000
     assert "| target acc. |" in capsys.readouterr().out
 

@@ -11,7 +11,7 @@ from mel_gym.sim import Decision, MELSimulator
 
 
 def _sim(n_envs=1, **overrides):
-    base = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 5}
+    base = {"num_learners": 4, "samples_per_cycle": 400}
     base.update(overrides)
     return MELSimulator(load_scenario("default", base), n_envs=n_envs)
 
@@ -28,12 +28,18 @@ def test_times_follow_the_formulas_and_stragglers_contribute_nothing():
     tau = np.full((1, 4), 3)
     out = _run(sim, d, tau)
     expected = c.c2 * 3 * d + c.c1 * d + c.c0
-    assert np.allclose(out.time_s, expected)
-    assert np.allclose(out.time_send_s, (sim.model_bits + d * sim.sample_bits) / out.rate_bps)
-    assert np.array_equal(out.stragglers, expected > sim.scenario.cycle_deadline_s * (1 + 1e-9))
+    T = sim.scenario.cycle_deadline_s
+    assert np.array_equal(out.stragglers, expected > T * (1 + 1e-9))
     assert np.array_equal(out.finished, ~out.stragglers)
+    ok = out.finished[0]
+    assert np.allclose(out.time_s[0, ok], expected[0, ok])  # who finishes spends the planned time
+    assert np.all(out.time_s <= T * (1 + 1e-9))  # who does not stops at T
+    # model and data come down at the orchestrator's power, the model goes up at the learner's
+    assert np.all(out.rate_down_bps > out.rate_up_bps)
+    assert np.allclose(out.time_send_s[0, ok], ((sim.model_bits + d * sim.sample_bits) / out.rate_down_bps)[0, ok])
+    assert np.allclose(out.time_return_s[0, ok], (sim.model_bits / out.rate_up_bps)[0, ok])
     e = sim.scenario.compute.kappa * sim.world.state.cpu_hz**2 * 3 * d * sim.scenario.compute.cycles_per_sample
-    assert np.allclose(out.energy_compute_j, e)
+    assert np.allclose(out.energy_compute_j[0, ok], e[0, ok])
 
 
 def test_only_stragglers_means_the_model_is_kept():
@@ -129,7 +135,7 @@ def test_fl_mode_uses_local_pools():
     for k in range(4):
         assert set(index[0, k].tolist()) <= set(sim.pool_index[0, k, : caps[k]].tolist())
     out = _run(sim, [[5, 5, 5, 5]], [[1, 1, 1, 1]])
-    assert np.allclose(out.time_send_s[out.participants], (sim.model_bits / out.rate_bps)[out.participants])
+    assert np.allclose(out.time_send_s[out.participants], (sim.model_bits / out.rate_down_bps)[out.participants])
 
 
 def test_same_seed_same_trajectory_and_envs_are_independent():
@@ -142,7 +148,7 @@ def test_same_seed_same_trajectory_and_envs_are_independent():
         oa = a.step(Decision(np.repeat(d, 2, 0), np.repeat(tau, 2, 0)))
         ob = b.step(Decision(d, tau))
         assert np.allclose(oa.loss_after[1], ob.loss_after[0], rtol=1e-5)
-        assert np.array_equal(oa.rate_bps[1], ob.rate_bps[0])
+        assert np.array_equal(oa.rate_up_bps[1], ob.rate_up_bps[0])
     a.reset([9], env_ids=[0])
     c = _sim(n_envs=1)
     c.reset([9])
@@ -160,3 +166,22 @@ def test_step_before_reset_is_an_error():
     sim.reset([1], env_ids=[0])
     with pytest.raises(RuntimeError, match=r"call reset\(\) for envs \[1\]"):
         _run(sim, np.full((2, 4), 10), np.ones((2, 4), int))
+
+
+def test_a_decision_moves_learners_and_the_orchestrator():
+    sim = _sim(n_envs=2)
+    sim.reset([0, 1])
+    far = sim.world.state.position_m.copy()
+    far[0, 0] = (290.0, 0.0)
+    d, tau = np.full((2, 4), 100), np.full((2, 4), 1)
+    before = sim.world.rates_bps()[1]
+    out = sim.step(Decision(d, tau, learner_position_m=far))
+    assert np.array_equal(sim.world.state.position_m, far)
+    assert out.rate_up_bps[0, 0] != before[0, 0] and np.array_equal(out.rate_up_bps[1], before[1])
+    drone = np.array([[290.0, 0.0, 20.0], [0.0, 0.0, 0.0]])
+    sim.step(Decision(d, tau, orchestrator_m=drone))
+    assert sim.world.state.distance_m[0, 0] == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="Decision.orchestrator_m"):
+        sim.step(Decision(d, tau, orchestrator_m=np.zeros((2, 2))))
+    with pytest.raises(ValueError, match="antenna height"):
+        sim.step(Decision(d, tau, orchestrator_m=-np.ones((2, 3))))

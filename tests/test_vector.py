@@ -13,7 +13,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from conftest import ENV_ID
 from mel_gym import make_sb3_vec_env
-from mel_gym.envs.vector import TaskAllocationVectorEnv
+from mel_gym.envs.task_allocation import TaskAllocationVectorEnv
 
 KW = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 3}
 
@@ -32,7 +32,7 @@ def test_make_vec_returns_the_native_env_with_gymnasium_metadata():
     env = _native(3)
     assert isinstance(env.unwrapped, TaskAllocationVectorEnv)
     assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
-    assert env.observation_space.shape == (3, 8 * 4 + 3) and env.action_space.shape == (3, 4)
+    assert env.observation_space.shape == (3, 9 * 4 + 3) and env.action_space.shape == (3, 4)
     assert env.single_action_space == gym.make(ENV_ID, **KW).action_space
 
 

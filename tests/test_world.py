@@ -8,18 +8,23 @@ import numpy as np
 import pytest
 
 from mel_gym.config import load_scenario
-from mel_gym.world.compute import compute_energy_j, compute_time_s
+from mel_gym.world.costs import CostModel, max_sync_iterations
 from mel_gym.world.placement import sample_annulus_positions
 from mel_gym.world.radio import (
     channel_power_gain,
     dbm_to_watt,
+    free_space_path_loss_db,
+    path_loss_db,
     path_loss_db_3gpp,
     path_loss_db_power_law,
     shannon_rate_bps,
     watt_to_dbm,
 )
 from mel_gym.world.state import World
-from mel_gym.world.timing import CycleCoefficients, max_sync_iterations
+
+#: S_m = 1e4 bit, S_d = 100 bit, C_m = 1e5 cycles, kappa = 1e-28, T = 0.1 s, PL
+COST = CostModel(model_bits=1e4, sample_bits=100.0, sends_data=True, cycles_per_sample=1e5, kappa=1e-28,
+                 cycle_deadline_s=0.1)
 
 
 def test_unit_conversions():
@@ -36,6 +41,21 @@ def test_path_loss_3gpp_matches_hand_values():
     assert path_loss_db_power_law(np.array([10.0]), -40.0, 4.0) == pytest.approx([80.0])
 
 
+def test_free_space_loss_is_the_floor_of_the_path_loss():
+    # Friis: 20 log10(4 pi d f / c); at 2 GHz and 10 m: 20 log10(4 pi 10 2e9 / 299792458) = 58.46 dB
+    assert free_space_path_loss_db(np.array([10.0]), 2e9) == pytest.approx([58.46], abs=0.01)
+    # the 3GPP model gives 52.9 dB at 10 m, below free space: the floor applies; they cross near 21 m
+    d = np.array([10.0, 15.0, 20.0, 22.0, 50.0, 300.0])
+    pl = path_loss_db(d, "3gpp", 2e9)
+    assert pl[0] == pytest.approx(58.46, abs=0.01)
+    assert np.all(pl >= free_space_path_loss_db(d, 2e9) - 1e-12)
+    assert pl[4:] == pytest.approx(path_loss_db_3gpp(d[4:]))  # far out the empirical model is above Friis
+    crossing = d[np.argmax(path_loss_db_3gpp(d) >= free_space_path_loss_db(d, 2e9))]
+    assert 20.0 < crossing <= 22.0
+    with pytest.raises(ValueError, match="path loss model"):
+        path_loss_db(d, "okumura", 2e9)
+
+
 def test_shannon_rate_hand_calculation():
     # MEL_MODEL.md worked example: 5 MHz, 23 dBm, 3GPP at 50 m, no shadowing/fading -> ~84 Mbit/s
     gain = channel_power_gain(path_loss_db_3gpp(np.array([50.0])), np.zeros(1), np.ones(1))
@@ -49,30 +69,59 @@ def test_shannon_rate_hand_calculation():
     assert shannon_rate_bps(np.array([0.0]), 0.2, np.array([1e-9]), 1e-20)[0] == 0.0
 
 
-def test_compute_time_and_energy():
-    # tau=5 iterations of 100 samples at 8e4 cycles/sample on 1 GHz: 5*100*8e4/1e9 = 0.04 s
-    assert compute_time_s(5, 100, 8e4, 1e9) == pytest.approx(0.04)
-    # energy kappa f^2 cycles: 1e-28 * (1e9)^2 * 4e7 = 4e-3 J
-    assert compute_energy_j(5, 100, 8e4, 1e9, 1e-28) == pytest.approx(4e-3)
-
-
 def test_cycle_coefficients_and_max_tau():
     rate = np.array([[1e6, 2e6]])
     cpu = np.array([[1e9, 2e9]])
-    c = CycleCoefficients.from_physics(rate, rate, cpu, model_bits=1e4, sample_bits=100.0, cycles_per_sample=1e5,
-                                       sends_data=True)
+    c = COST.coefficients(rate, rate, cpu)
     assert c.c0 == pytest.approx(np.array([[0.02, 0.01]]))  # 2 S_m / R
     assert c.c1 == pytest.approx(np.array([[1e-4, 5e-5]]))  # S_d / R
     assert c.c2 == pytest.approx(np.array([[1e-4, 5e-5]]))  # C_m / f
     d = np.array([[100, 200]])
     # learner 0: (0.1 - 0.02 - 0.01) / (1e-4 * 100) = 7; learner 1: (0.1 - 0.01 - 0.01) / (5e-5 * 200) = 8
-    assert max_sync_iterations(c, d, 0.1, cap=40) == [7]
+    assert max_sync_iterations(c, d, 0.1, 40) == [7]
     assert c.time_s(7, d) == pytest.approx(np.array([[0.1, 0.09]]))
-    assert max_sync_iterations(c, d, 0.1, cap=5) == [5]
-    assert max_sync_iterations(c, np.array([[0, 200]]), 0.1, cap=40) == [8]  # idle learners do not bind
-    assert max_sync_iterations(c, np.array([[1000, 0]]), 0.1, cap=40) == [0]  # cannot even send its data
-    fl = CycleCoefficients.from_physics(rate, rate, cpu, 1e4, 100.0, 1e5, sends_data=False)
+    assert max_sync_iterations(c, d, 0.1, 5) == [5]
+    assert max_sync_iterations(c, np.array([[0, 200]]), 0.1, 40) == [8]  # idle learners do not bind
+    assert max_sync_iterations(c, np.array([[1000, 0]]), 0.1, 40) == [0]  # cannot even send its data
+    fl = CostModel(1e4, 100.0, False, 1e5, 1e-28, 0.1).coefficients(rate, rate, cpu)
     assert np.all(fl.c1 == 0)
+    # downlink and uplink are different links: C0 = S_m / R_down + S_m / R_up, C1 = S_d / R_down
+    two = COST.coefficients(np.array([4e6]), np.array([1e6]), np.array([1e9]))
+    assert two.c0 == pytest.approx([1e4 / 4e6 + 1e4 / 1e6]) and two.c1 == pytest.approx([100 / 4e6])
+
+
+def test_energy_coefficients_and_the_energy_limit():
+    # upload P S_m / R_up = 0.2 W x 1e4 bit / 1e6 bit/s = 2 mJ; compute kappa f^2 C_m = 1e-28 1e18 1e5 = 1e-5 J
+    e = COST.energy_coefficients(np.array([1e6]), 0.2, np.array([1e9]))
+    assert e.fixed_j == pytest.approx([2e-3]) and e.per_sample_iteration_j == pytest.approx([1e-5])
+    assert e.energy_j(5, np.array([100])) == pytest.approx([2e-3 + 5e-3])
+    assert e.max_samples(np.array([7e-3]), 5) == pytest.approx([100])  # (7 mJ - 2 mJ) / (5 x 10 uJ)
+    assert COST.energy_coefficients(np.array([0.0]), 0.2, np.array([1e9])).fixed_j == [np.inf]  # dead uplink
+
+
+def test_stragglers_pay_what_they_spend_before_the_deadline():
+    rate, power, cpu = np.array([1e6, 1e6, 1e6, 0.0]), 0.2, np.array([1e9, 1e9, 1e9, 1e9])
+    d, tau = np.array([100, 100, 100, 100]), np.array([5, 8, 20, 5])
+    spent = COST.spent(d, tau, rate, rate, power, cpu)
+    # learner 0 finishes: send (1e4 + 1e4) / 1e6 = 0.02 s, compute 5 x 100 x 1e5 / 1e9 = 0.05 s, return 0.01 s
+    assert spent.in_time.tolist() == [True, False, False, False]
+    assert spent.time_send_s[0] == pytest.approx(0.02) and spent.time_compute_s[0] == pytest.approx(0.05)
+    assert spent.time_return_s[0] == pytest.approx(0.01)
+    assert spent.energy_j[0] == pytest.approx(1e-28 * 1e18 * 5 * 100 * 1e5 + 0.2 * 0.01)
+    # learner 1 computes 0.08 s (ends at 0.1 s): no time left to upload, no upload energy
+    assert spent.time_compute_s[1] == pytest.approx(0.08) and spent.time_return_s[1] == 0.0
+    assert spent.energy_transmit_j[1] == 0.0
+    # learner 2 would compute 0.2 s: it stops at T, after 0.08 s, and pays those cycles only
+    assert spent.time_compute_s[2] == pytest.approx(0.08) and spent.time_s[2] == pytest.approx(0.1)
+    assert spent.energy_compute_j[2] == pytest.approx(1e-28 * 1e18 * 0.08 * 1e9)
+    # learner 3 has no link: it waits the whole cycle for the model and spends nothing; all finite
+    assert spent.time_s[3] == pytest.approx(0.1) and spent.energy_j[3] == 0.0
+    assert np.all(np.isfinite(spent.time_s)) and np.all(spent.time_s <= 0.1 + 1e-12)
+    # an upload that starts in time but would end after T is cut at T
+    short = CostModel(1e4, 100.0, True, 1e5, 1e-28, cycle_deadline_s=0.095)
+    cut = short.spent(np.array([100]), np.array([7]), np.array([1e6]), np.array([1e6]), power, np.array([1e9]))
+    assert not cut.in_time[0] and cut.time_return_s[0] == pytest.approx(0.095 - 0.02 - 0.07)
+    assert cut.energy_transmit_j[0] == pytest.approx(0.2 * 0.005)
 
 
 def test_placement_stays_in_annulus_and_is_uniform_in_area():
@@ -93,7 +142,7 @@ def test_world_draws_are_per_env_and_reproducible():
     assert np.array_equal(st.position_m[0], st.position_m[2]) and not np.array_equal(st.position_m[0], st.position_m[1])
     assert set(np.unique(st.cpu_hz)) <= set(s.compute.cpu_freqs_hz)
     assert np.all((st.battery_capacity_j >= 1.0) & (st.battery_capacity_j <= 2.0))
-    assert np.allclose(st.path_loss_db, path_loss_db_3gpp(st.distance_m))
+    assert np.allclose(st.path_loss_db, path_loss_db(st.distance_m, "3gpp", s.channel.carrier_hz))
     # Rayleigh block fading: |h|^2 ~ Exp(1), redrawn every cycle
     before = st.fading_power.copy()
     world.advance([np.random.default_rng(i) for i in range(3)])
@@ -113,3 +162,30 @@ def test_batteries_drain_and_deplete():
     assert depleted[0].tolist() == [False, True] + [False] * 8
     assert world.state.battery_j[0, 0] == pytest.approx(0.6) and world.state.battery_j[0, 1] == 0.0
     assert world.state.alive[0].tolist() == [True, False] + [True] * 8
+
+
+def test_geometry_changes_within_an_episode():
+    s = load_scenario("default", {"orchestrator": {"height_m": 10.0}})
+    world = World(s, n_envs=2)
+    world.reset([0, 1], [np.random.default_rng(3), np.random.default_rng(4)])
+    st = world.state
+    assert np.allclose(st.orchestrator_m, [[0, 0, 10], [0, 0, 10]])
+    assert np.allclose(st.distance_m, np.sqrt(np.sum(st.position_m**2, axis=-1) + 100.0))  # 3-D distance
+    before_down, before_up = world.rates_bps()
+    moved = st.position_m.copy()
+    moved[0, 0] = (500.0, 0.0)  # learner 0 of env 0 walks away
+    world.move(learner_position_m=moved)
+    assert st.distance_m[0, 0] == pytest.approx(np.hypot(500.0, 10.0))
+    assert world.state.path_loss_db[0, 0] == pytest.approx(path_loss_db_3gpp(np.hypot(500.0, 10.0)))
+    down, up = world.rates_bps()
+    assert up[0, 0] < before_up[0, 0] and np.array_equal(up[1], before_up[1])
+    # the orchestrator flies over learner 0: its distance is the antenna height
+    world.move(orchestrator_m=np.array([[500.0, 0.0, 10.0], [0.0, 0.0, 10.0]]))
+    assert world.state.distance_m[0, 0] == pytest.approx(10.0)
+    # the downlink runs at the orchestrator's power (30 dBm), the uplink at the learner's (23 dBm)
+    gain = world.channel_gain()
+    assert np.allclose(down, shannon_rate_bps(s.channel.bandwidth_hz, 1.0, gain, dbm_to_watt(-174.0))) is False
+    down, up = world.rates_bps()
+    assert np.allclose(down, shannon_rate_bps(s.channel.bandwidth_hz, dbm_to_watt(30.0), gain, dbm_to_watt(-174.0)))
+    assert np.allclose(up, shannon_rate_bps(s.channel.bandwidth_hz, dbm_to_watt(23.0), gain, dbm_to_watt(-174.0)))
+    assert np.all(down > up)

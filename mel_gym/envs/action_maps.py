@@ -6,8 +6,12 @@ Gaussian action can drop a learner) or it is unavailable; shares are the weights
 (all zero when every weight is zero: nobody takes part). a = 0 is equal allocation. Positive shares can
 differ by at most a factor exp(2 beta) (403 for beta = 3).
 
-Task sizes: d_k = share_k * d rounded by largest remainders so that they sum to d exactly, then capped at
-the learner's task cap (FL: its local data; samples over a cap are not used).
+Task sizes: every plan processes d samples whenever the available learners can hold them. Shares become
+amounts d x share_k; a learner whose amount exceeds its task cap (FL: its local data) is filled to the cap and
+the surplus goes to the other chosen learners in proportion to their shares (water-filling), and only if all
+chosen learners are full, to the other available learners in proportion to their room. The amounts are
+rounded by largest remainders so that they sum to min(d, what the available learners hold) exactly. In PL
+the cap is d, so nothing is ever moved.
 """
 
 from __future__ import annotations
@@ -43,12 +47,68 @@ def shares_from_action(action: np.ndarray, available: np.ndarray, beta: float) -
     return np.divide(weight, total, out=np.zeros_like(weight), where=total > 0)
 
 
+def water_fill(weights: np.ndarray, total: np.ndarray | float, caps: np.ndarray) -> np.ndarray:
+    """Amounts (..., K) proportional to ``weights`` (>= 0) that sum to ``total`` (or to the caps of the learners
+    with weight, if less), none above its cap: learners that would overflow are filled to their cap and the
+    rest is shared again among the others. Float amounts; learners with weight 0 get 0."""
+    weights = np.asarray(weights, dtype=np.float64)
+    caps = np.broadcast_to(np.asarray(caps, dtype=np.float64), weights.shape)
+    amount = np.zeros_like(weights)
+    open_ = weights > 0
+    total = np.broadcast_to(np.asarray(total, dtype=np.float64), weights.shape[:-1])
+    for _ in range(weights.shape[-1]):  # each round fills at least one learner or places everything
+        left = total - amount.sum(axis=-1)
+        w = np.where(open_, weights, 0.0)
+        w_sum = w.sum(axis=-1)
+        give = np.divide(w * left[..., None], w_sum[..., None], out=np.zeros_like(w), where=w_sum[..., None] > 0)
+        overflow = open_ & (amount + give > caps)
+        settled = ~overflow.any(axis=-1)
+        amount = np.where(settled[..., None], amount + give, np.where(overflow, caps, amount))
+        open_ &= ~overflow & ~settled[..., None]
+        if settled.all():
+            break
+    return amount
+
+
+def task_sizes_from_shares(shares: np.ndarray, available: np.ndarray, samples_per_cycle: int,
+                           caps: np.ndarray) -> np.ndarray:
+    """Integer task sizes (..., K) from shares (see the module docstring): d in proportion to the shares,
+    surplus over a cap to the other chosen learners, then to the other available learners, rounded to sum to
+    min(d, what the available learners hold)."""
+    caps = np.where(available, caps, 0)
+    amount = water_fill(shares, samples_per_cycle, caps)
+    chosen = shares.sum(axis=-1) > 0
+    left = np.where(chosen, samples_per_cycle - amount.sum(axis=-1), 0.0)
+    room = np.where(available & (shares == 0), caps, 0)
+    amount = amount + water_fill(room, left, room)
+    total = np.rint(amount.sum(axis=-1)).astype(np.int64)
+    fractions = np.divide(amount, total[..., None], out=np.zeros_like(amount), where=total[..., None] > 0)
+    sizes = np.minimum(apportion_total(fractions, total), caps).astype(np.int64)
+    for idx in np.ndindex(total.shape):  # float noise rounded a full learner up: move that sample on
+        missing = int(total[idx] - sizes[idx].sum())
+        if missing > 0:
+            room = np.where(amount[idx] > 0, caps[idx] - sizes[idx], 0)
+            for k in np.argsort(-room, kind="stable")[:missing]:
+                sizes[idx + (k,)] += 1
+    return sizes
+
+
+def apportion_total(shares: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """:func:`apportion` with a total per row (..., ) instead of one for all rows."""
+    total = np.asarray(total, dtype=np.int64)
+    if total.ndim == 0 or np.all(total == total.flat[0]):
+        return apportion(shares, int(total.flat[0]) if total.size else 0)
+    out = np.zeros(shares.shape, dtype=np.int64)
+    for idx in np.ndindex(total.shape):
+        out[idx] = apportion(shares[idx], int(total[idx]))
+    return out
+
+
 def task_sizes_from_action(
     action: np.ndarray, available: np.ndarray, beta: float, samples_per_cycle: int, caps: np.ndarray
 ) -> np.ndarray:
-    """The whole map: action -> shares -> integer task sizes d_k, capped at ``caps``; shape (..., K)."""
-    shares = shares_from_action(action, available, beta)
-    return np.minimum(apportion(shares, samples_per_cycle), caps)
+    """The whole map: action -> shares -> integer task sizes d_k (see the module docstring); shape (..., K)."""
+    return task_sizes_from_shares(shares_from_action(action, available, beta), available, samples_per_cycle, caps)
 
 
 def action_from_shares(shares: np.ndarray, beta: float) -> np.ndarray:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mel_gym.envs.action_maps import task_sizes_from_action
-from mel_gym.envs.core import AllocationCore, MELEnv
+from mel_gym.envs.core import ShareCore
+from mel_gym.envs.env import MELEnv
+from mel_gym.envs.params import AsyncParams
+from mel_gym.envs.vector import vector_env_class
 from mel_gym.sim import Decision
 
 
@@ -29,15 +31,16 @@ def staleness_weights(task_sizes: np.ndarray, iterations: np.ndarray, weighting:
     return np.where(trained, weights, 0.0)
 
 
-class AsyncTaskAllocationCore(AllocationCore):
+class AsyncTaskAllocationCore(ShareCore):
     """Task shares -> task sizes -> each learner's own largest tau_k (deadline, energy), optionally bounded
     to min tau + max_staleness -> aggregation weights by staleness."""
 
+    params_class = AsyncParams
+    capabilities = {"per_learner_iterations": True}
+
     def decide(self, actions: np.ndarray) -> Decision:
-        s, agg = self.scenario, self.scenario.aggregation
-        task_sizes = task_sizes_from_action(
-            actions, self.sim.world.state.alive, s.action_beta, s.samples_per_cycle, self.sim.task_caps
-        )
+        agg = self.params.aggregation
+        task_sizes = self.task_sizes(actions)
         tau = np.where(task_sizes > 0, np.maximum(self.iteration_limits(task_sizes), 0), 0)
         if agg.max_staleness is not None:
             trained = tau > 0
@@ -65,17 +68,21 @@ class AsyncTaskAllocationEnv(MELEnv):
     """Asynchronous MEL task allocation: every learner works the whole cycle with its own tau_k.
 
     Same world, observation and action as TaskAllocation-v0 (see :class:`mel_gym.envs.TaskAllocationEnv`):
-    ``Box(-1, 1, (K,))`` task shares, ``Box(float32, (8K + 3,))`` observation. After the shares become task
+    ``Box(-1, 1, (K,))`` task shares, ``Box(float32, (9K + 3,))`` observation. After the shares become task
     sizes d_k, learner k runs the largest tau_k its deadline (and energy limit, if any) allows, so no learner
     idles; with ``aggregation.max_staleness`` = S the faster ones are held to min_j tau_j + S.
 
-    The orchestrator averages the models weighted by ``aggregation.staleness_weighting``: ``data`` (d_k,
-    FedAvg), ``polynomial`` (d_k (1 + s_k)^-a, s_k = max_j tau_j - tau_k, a = ``staleness_exponent``) or
-    ``work`` (d_k tau_k). Learners that run no iteration do not count.
+    The orchestrator averages the models weighted by the env parameter ``aggregation.staleness_weighting``:
+    ``data`` (d_k, FedAvg), ``polynomial`` (d_k (1 + s_k)^-a, s_k = max_j tau_j - tau_k, a =
+    ``aggregation.staleness_exponent``) or ``work`` (d_k tau_k). Learners that run no iteration do not count.
 
-    Reward and episode as TaskAllocation-v0; the tau of the tau bonus and of ``info["tau"]`` is the mean tau_k
-    of the learners that trained. ``info`` adds ``local_iterations`` (tau_k), ``staleness`` (max - min tau_k)
-    and ``aggregation_weights``.
+    Reward and episode as TaskAllocation-v0 (the tau bonus counts every finished learner's d_k tau_k);
+    ``info["tau"]`` is the mean tau_k of the learners that trained. ``info`` adds ``local_iterations``
+    (tau_k), ``staleness`` (max - min tau_k) and ``aggregation_weights``. Parameters:
+    :class:`mel_gym.envs.params.AsyncParams`.
     """
 
     core_class = AsyncTaskAllocationCore
+
+
+AsyncTaskAllocationVectorEnv = vector_env_class(AsyncTaskAllocationEnv)

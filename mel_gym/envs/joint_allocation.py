@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from mel_gym.envs.action_maps import cpu_from_action, power_from_action, shares_from_action, task_sizes_from_action
-from mel_gym.envs.core import AllocationCore, MELEnv
+from mel_gym.envs.action_maps import cpu_from_action, power_from_action, shares_from_action
+from mel_gym.envs.core import ShareCore
+from mel_gym.envs.env import MELEnv
+from mel_gym.envs.vector import vector_env_class
 from mel_gym.sim import Decision
 
 
-class JointAllocationCore(AllocationCore):
+class JointAllocationCore(ShareCore):
     """Four blocks of K action values -> tasks, powers, bandwidths, CPU frequencies -> the largest common tau
     that every participant's deadline, energy cap and battery allow."""
 
-    action_blocks = 4
+    blocks = 4
+    default_scenario = "joint"
+    capabilities = {"has_resources": True}
 
     def resources(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K)."""
-        s, st, p = self.scenario, self.sim.world.state, self.problem
+        st, p = self.sim.world.state, self.problem
         a_task, a_power, a_band, a_cpu = np.split(actions, 4, axis=1)
-        task_sizes = task_sizes_from_action(a_task, st.alive, s.action_beta, s.samples_per_cycle, self.sim.task_caps)
+        task_sizes = self.task_sizes(a_task)
         power = power_from_action(a_power, p.tx_power_w, p.power_range_db)
-        bandwidth = shares_from_action(a_band, st.alive, s.action_beta) * p.total_bandwidth_hz
+        bandwidth = shares_from_action(a_band, st.alive, self.params.action_beta) * p.total_bandwidth_hz
         cpu = cpu_from_action(a_cpu, p.min_cpu_hz, st.cpu_hz)
         return task_sizes, power, bandwidth, cpu
 
@@ -52,15 +56,17 @@ class JointAllocationEnv(MELEnv):
     P_max = ``channel.tx_power_dbm``, range_dB = ``channel.power_range_db``, W = ``channel.bandwidth_hz``,
     f_min = ``compute.min_cpu_hz``. tau is then the largest integer every learner with a task can run within
     the deadline, the per-cycle energy cap ``energy.cycle_cap_j`` and its remaining battery (energy
-    kappa f^2 tau d_k C_m + P_k S_m / R_k). A learner with an empty battery has left: the observation shows
-    battery 0 and the maps give it no task and no bandwidth.
+    kappa f^2 tau d_k C_m + P_k S_m / R_k^up). The downlink runs at the orchestrator's power on the learner's
+    band. A learner with an empty battery has left: the observation shows battery 0 and the maps give it no
+    task and no bandwidth.
 
     ## Observation, reward, episode
 
-    As TaskAllocation-v0 (``Box(float32, (8K + 3,))``); the spectral efficiency is the rate at full power and
-    an equal bandwidth share, from which ``env.unwrapped.problem.channel_gain`` recovers the channel gain, and
-    the battery block is the remaining energy over the scenario's largest battery. The default scenario is
-    the ``joint`` preset (8x8 digits, an energy cap of 0.02 J per cycle, batteries of 0.3-0.6 J).
+    As TaskAllocation-v0 (``Box(float32, (9K + 3,))``); the uplink spectral efficiency is the rate at full
+    power and an equal bandwidth share, from which ``env.unwrapped.problem.channel_gain`` recovers the
+    channel gain, and the battery block is the remaining energy over the scenario's largest battery. The
+    default scenario is the ``joint`` preset (8x8 digits, an energy cap of 0.02 J per cycle, batteries of
+    0.3-0.6 J).
 
     ## Info
 
@@ -69,4 +75,6 @@ class JointAllocationEnv(MELEnv):
     """
 
     core_class = JointAllocationCore
-    default_scenario = "joint"
+
+
+JointAllocationVectorEnv = vector_env_class(JointAllocationEnv)

@@ -4,22 +4,24 @@ Layout (K learners; each per-learner feature is a block of K values, learner ord
 
 | block | feature             | value                                             | unit of the raw quantity  |
 |-------|---------------------|---------------------------------------------------|---------------------------|
-| 0     | spectral efficiency | R_k / W / 10, rate of the coming cycle at the default power and bandwidth | bit/s/Hz |
-| 1     | CPU                 | f_k / max CPU frequency of the scenario           | Hz                        |
-| 2     | log capacity        | ln(c_k / (d/K)) / beta clipped to [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k) | samples |
-| 3     | battery             | remaining / the scenario's largest capacity (1 without batteries; 0 = left) | J |
-| 4     | x position          | x_k / cell radius (orchestrator at the origin)    | m                         |
-| 5     | y position          | y_k / cell radius                                 | m                         |
-| 6     | previous share      | d_k / d of the last cycle (0 after reset)         | samples                   |
-| 7     | task cap            | largest d_k / d (1 in PL; local data / d in FL)   | samples                   |
-| 8K    | cycle               | cycles run / horizon                              |                           |
-| 8K+1  | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
-| 8K+2  | test accuracy       | last test accuracy                                |                           |
+| 0     | uplink efficiency   | R_k^up / W / 10: learner -> orchestrator rate of the coming cycle at the learner's default power and W | bit/s/Hz |
+| 1     | downlink efficiency | R_k^down / W / 10: orchestrator -> learner rate at the orchestrator's power and W | bit/s/Hz |
+| 2     | CPU                 | f_k / max CPU frequency of the scenario           | Hz                        |
+| 3     | log capacity        | ln(c_k / (d/K)) / beta clipped to [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k) | samples |
+| 4     | battery             | remaining / the scenario's largest capacity (1 without batteries; 0 = left) | J |
+| 5     | x position          | x_k / cell radius (orchestrator starts at the origin) | m                     |
+| 6     | y position          | y_k / cell radius                                 | m                         |
+| 7     | previous share      | d_k / d of the last cycle (0 after reset)         | samples                   |
+| 8     | task cap            | largest d_k / d (1 in PL; local data / d in FL)   | samples                   |
+| 9K    | cycle               | cycles run / horizon                              |                           |
+| 9K+1  | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
+| 9K+2  | test accuracy       | last test accuracy                                |                           |
 
 The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
 k could finish in one cycle at a reference tau_ref = max_local_iterations / 4, relative to an equal share,
 on the scale of the action map. It is the feature the HA-Sync optimiser computes, given to learning agents
-because an MLP learns it slowly (LEARNABILITY.md); -2 marks a learner that cannot even exchange the model.
+because an MLP learns it slowly; -2 marks a learner that cannot even exchange the model. beta is the share
+map's ``action_beta`` (3 for envs without a share action).
 
 :class:`ObservationCodec` encodes and decodes this layout; baselines decide from the decoded arrays only.
 """
@@ -33,7 +35,7 @@ import numpy as np
 from gymnasium import spaces
 
 PER_LEARNER_FEATURES = (
-    "spectral_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_cap",
+    "uplink_efficiency", "downlink_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_cap",
 )
 _BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
 LOG_CAPACITY_CLIP = 2.0
@@ -45,11 +47,23 @@ SPECTRAL_EFFICIENCY_MAX = 1024.0 / SPECTRAL_EFFICIENCY_SCALE
 LOSS_FEATURE_MAX = 10.0
 
 
+def loss_bound_nats(num_classes: int) -> float:
+    """The largest test loss the envs report or reward: 10 ln(classes) nats, ten times a uniform guess's."""
+    return LOSS_FEATURE_MAX * math.log(num_classes)
+
+
+def bounded_loss(loss: np.ndarray, num_classes: int) -> np.ndarray:
+    """Test loss clipped to [0, :func:`loss_bound_nats`]; NaN and inf (a diverged model) become the bound."""
+    bound = loss_bound_nats(num_classes)
+    return np.clip(np.nan_to_num(np.asarray(loss, dtype=np.float64), nan=bound, posinf=bound), 0.0, bound)
+
+
 @dataclass
 class DecodedObservation:
     """Named arrays recovered from observations of shape (..., size); per-learner arrays are (..., K)."""
 
-    rate_bps: np.ndarray
+    rate_up_bps: np.ndarray  # learner -> orchestrator, at the learner's default power and bandwidth
+    rate_down_bps: np.ndarray  # orchestrator -> learner, at the orchestrator's power and the default bandwidth
     cpu_hz: np.ndarray
     battery_fraction: np.ndarray
     battery_j: np.ndarray  # remaining energy (inf without batteries)
@@ -95,7 +109,8 @@ class ObservationCodec:
             j = _BLOCK[name]
             low[j * K : (j + 1) * K], high[j * K : (j + 1) * K] = lo, hi
 
-        bounds("spectral_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
+        bounds("uplink_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
+        bounds("downlink_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
         bounds("cpu", 0.0, 1.0)
         bounds("log_capacity", -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
         bounds("battery", 0.0, 1.0)
@@ -111,7 +126,8 @@ class ObservationCodec:
 
     def encode(
         self,
-        rate_bps: np.ndarray,
+        rate_down_bps: np.ndarray,
+        rate_up_bps: np.ndarray,
         cpu_hz: np.ndarray,
         capacity: np.ndarray,
         battery_j: np.ndarray,
@@ -130,7 +146,8 @@ class ObservationCodec:
         with np.errstate(divide="ignore"):
             log_capacity = np.log(capacity / (self.samples_per_cycle / self.num_learners)) / self.action_beta
         per_learner = [
-            rate_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
+            rate_up_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
+            rate_down_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
             cpu_hz / self.max_cpu_hz,
             np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
             battery,
@@ -141,7 +158,7 @@ class ObservationCodec:
         ]
         globals_ = [
             np.minimum(cycle / self.horizon_cycles, 1.0),
-            np.minimum(test_loss / math.log(self.num_classes), LOSS_FEATURE_MAX),
+            bounded_loss(test_loss, self.num_classes) / math.log(self.num_classes),
             test_accuracy,
         ]
         obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
@@ -156,7 +173,8 @@ class ObservationCodec:
         block = lambda name: obs[..., _BLOCK[name] * K : (_BLOCK[name] + 1) * K]  # noqa: E731
         g = obs[..., len(PER_LEARNER_FEATURES) * K :]
         return DecodedObservation(
-            rate_bps=block("spectral_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
+            rate_up_bps=block("uplink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
+            rate_down_bps=block("downlink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
             cpu_hz=block("cpu") * self.max_cpu_hz,
             battery_fraction=block("battery"),
             battery_j=(np.full_like(block("battery"), np.inf) if self.battery_scale_j is None

@@ -8,13 +8,14 @@ from mel_gym.envs.observation import DecodedObservation
 
 
 def render_ansi(decoded: DecodedObservation, tau: int | None) -> str:
-    """A table of learners: distance, rate, CPU, battery and previous share, then the global state."""
+    """A table of learners: distance, down/up rates, CPU, battery and previous share, then the global state."""
     lines = [f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
              f"test acc {float(decoded.test_accuracy):.3f}  test loss {float(decoded.test_loss):.3f}",
-             " k  dist_m  rate_Mbps  cpu_GHz  battery  share"]
+             " k  dist_m  down_Mbps  up_Mbps  cpu_GHz  battery  share"]
     distance = np.linalg.norm(decoded.position_m, axis=-1)
     for k in range(distance.shape[-1]):
-        lines.append(f"{k:2d} {distance[k]:7.1f} {decoded.rate_bps[k] / 1e6:10.2f} {decoded.cpu_hz[k] / 1e9:8.2f} "
+        lines.append(f"{k:2d} {distance[k]:7.1f} {decoded.rate_down_bps[k] / 1e6:10.2f} "
+                     f"{decoded.rate_up_bps[k] / 1e6:8.2f} {decoded.cpu_hz[k] / 1e9:8.2f} "
                      f"{decoded.battery_fraction[k]:8.2f} {decoded.previous_share[k]:6.3f}")
     return "\n".join(lines)
 

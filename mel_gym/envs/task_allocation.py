@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from mel_gym.envs.action_maps import task_sizes_from_action
-from mel_gym.envs.core import AllocationCore, AllocationProblem, MELEnv
+from mel_gym.envs.core import ShareCore
+from mel_gym.envs.env import MELEnv
+from mel_gym.envs.vector import vector_env_class
 from mel_gym.sim import Decision
 
-#: The problem constants of every allocation env (the name of the first issue's API).
-TaskAllocationProblem = AllocationProblem
 
-
-class TaskAllocationCore(AllocationCore):
+class TaskAllocationCore(ShareCore):
     """Task shares -> integer task sizes -> the largest common tau every participant can run."""
 
     def decide(self, actions: np.ndarray) -> Decision:
-        s = self.scenario
-        task_sizes = task_sizes_from_action(
-            actions, self.sim.world.state.alive, s.action_beta, s.samples_per_cycle, self.sim.task_caps
-        )
+        task_sizes = self.task_sizes(actions)
         tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
 
@@ -36,58 +31,68 @@ class TaskAllocationEnv(MELEnv):
 
     ``Box(-1, 1, (K,), float32)``: a_k -> weight exp(beta * a_k) (beta = ``action_beta``, 3), 0 when
     a_k = -1 or the learner's battery is empty; shares = weights / sum; d_k = shares x d rounded to integers
-    summing to d (largest remainders), capped at the learner's task cap (FL). a = 0 is equal allocation.
-    tau is also held to the energy a learner may spend (the per-cycle cap and its battery), when there are
-    such limits. Out-of-range values are clipped to [-1, 1]; NaN/inf or a wrong shape raise ``ValueError``
-    and leave the env as it was.
+    summing to d (largest remainders). In FL a learner cannot take more than its local data: the surplus
+    goes to the other chosen learners, then to the others with room, so every plan processes d whenever the
+    learners hold it. a = 0 is equal allocation. tau is also held to the energy a learner may spend (the
+    per-cycle cap and its battery), when there are such limits. Out-of-range values are clipped to [-1, 1];
+    NaN/inf or a wrong shape raise ``ValueError`` and leave the env as it was.
 
     ## Observation space
 
-    ``Box(float32, (8K + 3,))``, per-learner blocks of K values then 3 globals:
+    ``Box(float32, (9K + 3,))``, per-learner blocks of K values then 3 globals:
 
     | index        | feature                                   | raw unit   |
     |--------------|-------------------------------------------|------------|
-    | 0 .. K-1     | spectral efficiency R_k / W / 10 (coming cycle) | bit/s/Hz |
-    | K .. 2K-1    | CPU frequency / scenario's max            | Hz         |
-    | 2K .. 3K-1   | log capacity ln(c_k / (d/K)) / beta in [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k), tau_ref = max_local_iterations / 4 | samples |
-    | 3K .. 4K-1   | battery / the scenario's largest capacity (1 without batteries) | J |
-    | 4K .. 5K-1   | x position / cell radius                  | m          |
-    | 5K .. 6K-1   | y position / cell radius                  | m          |
-    | 6K .. 7K-1   | previous task share d_k / d               | samples    |
-    | 7K .. 8K-1   | task cap / d (1 in PL, local data in FL)  | samples    |
-    | 8K           | cycles run / horizon                      |            |
-    | 8K + 1       | last test loss / ln(classes), clipped at 10 | nats     |
-    | 8K + 2       | last test accuracy                        |            |
+    | 0 .. K-1     | uplink spectral efficiency R_k^up / W / 10 (coming cycle) | bit/s/Hz |
+    | K .. 2K-1    | downlink spectral efficiency R_k^down / W / 10 | bit/s/Hz |
+    | 2K .. 3K-1   | CPU frequency / scenario's max            | Hz         |
+    | 3K .. 4K-1   | log capacity ln(c_k / (d/K)) / beta in [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k), tau_ref = max_local_iterations / 4 | samples |
+    | 4K .. 5K-1   | battery / the scenario's largest capacity (1 without batteries) | J |
+    | 5K .. 6K-1   | x position / cell radius                  | m          |
+    | 6K .. 7K-1   | y position / cell radius                  | m          |
+    | 7K .. 8K-1   | previous task share d_k / d               | samples    |
+    | 8K .. 9K-1   | task cap / d (1 in PL, local data in FL)  | samples    |
+    | 9K           | cycles run / horizon                      |            |
+    | 9K + 1       | last test loss / ln(classes), clipped at 10 | nats     |
+    | 9K + 2       | last test accuracy                        |            |
 
     The log capacity is derived from the rate and CPU blocks (the quantity HA-Sync optimises over, see
-    ``mel_gym/envs/observation.py``).
-
-    ``env.unwrapped.problem.decode(obs)`` turns an observation back into named arrays with units.
+    ``mel_gym/envs/observation.py``). ``env.unwrapped.problem.decode(obs)`` turns an observation back into
+    named arrays with units.
 
     ## Reward
 
-    ``scale x gain + tau_bonus x tau / max_local_iterations - energy_penalty_per_j x energy - straggler_penalty
-    x stragglers``, gain = test-loss decrease (``metric: loss``, default) or test-accuracy increase
-    (``metric: accuracy``) of the global model over the cycle, measured by really training it.
+    ``scale x gain + tau_bonus x sum_k(d_k tau_k, learners that finished) / (d max_local_iterations) -
+    energy_penalty_per_j x energy - straggler_penalty x (stragglers + learners over the energy cap)``, gain =
+    test-loss decrease (``reward.metric: loss``, default; losses bounded at 10 ln(classes)) or test-accuracy
+    increase (``accuracy``) of the global model over the cycle, measured by really training it. The parts
+    are in the info (``reward_lql``, ``reward_tau_bonus``, ``reward_energy_penalty``,
+    ``reward_straggler_penalty``).
 
     ## Episode
 
     Starts with a fresh world (positions, shadowing, CPUs, batteries) and a fresh model. Truncated after
     ``horizon_cycles`` cycles; terminated when ``terminate_on_target`` is set and the test accuracy reaches
-    ``target_accuracy``.
+    the scenario's ``target_accuracy``.
 
     ## Info
 
-    ``tau``, ``task_sizes``, per-learner ``time_s`` (and its send / compute / return parts), ``energy_j``,
-    ``participants``, ``stragglers`` (missed T), ``over_cap`` (hit the energy cap), ``depleted`` (battery ran
-    out), ``diverged``,
-    ``test_accuracy``, ``test_loss``, ``cycle``, and ``is_success`` when a target accuracy is set.
+    ``tau``, ``task_sizes``, ``samples_trained``, per-learner ``time_s`` spent (at most T; and its send /
+    compute / return parts), ``energy_j``, ``participants``, ``stragglers`` (missed T), ``over_cap`` (hit the
+    energy cap), ``depleted`` (battery ran out), ``diverged`` (non-finite local model), ``model_diverged``
+    (the global test loss reached its bound), ``test_accuracy``, ``test_loss``, ``cycle``, the reward parts,
+    and ``is_success`` when a target accuracy is set.
 
     ## Arguments
 
-    ``scenario``: preset name ("default", "paper"), YAML path, dict or Scenario; ``device``: trainer device
-    ("cpu", "cuda", "auto"); any other keyword overrides that scenario key (nested sections as dicts), e.g.
-    ``gym.make("mel_gym/TaskAllocation-v0", mode="fl", reward={"metric": "accuracy"})``.
+    ``scenario``: preset name, YAML path, dict or Scenario (the world and the job); ``device``: trainer device
+    ("cpu", "cuda", "auto"); keyword arguments override scenario keys (nested sections as dicts) or set the
+    env's parameters (:class:`mel_gym.envs.params.ShareParams`: ``horizon_cycles``, ``terminate_on_target``,
+    ``action_beta``, ``reward``), e.g. ``gym.make("mel_gym/TaskAllocation-v0", mode="fl",
+    reward={"metric": "accuracy"})``. Anything else is a ``TypeError``.
     """
 
     core_class = TaskAllocationCore
+
+
+TaskAllocationVectorEnv = vector_env_class(TaskAllocationEnv)

@@ -1,7 +1,8 @@
-"""Native Gymnasium vector env: N task-allocation envs stepped as one batched simulator step.
+"""Native Gymnasium vector env: N envs of any core stepped as one batched simulator step.
 
-``gym.make_vec(ID, num_envs=N, vectorization_mode="vector_entry_point")`` returns a :class:`MELVectorEnv`
-subclass for that ID. Sub-env i behaves exactly like ``gym.make(ID)``
+``gym.make_vec(ID, num_envs=N, vectorization_mode="vector_entry_point")`` returns the :class:`MELVectorEnv`
+subclass of that ID (:func:`vector_env_class` makes one per env class). Sub-env i behaves exactly like
+``gym.make(ID)``
 reset with the same seed (``reset(seed=s)`` seeds sub-env i with s + i, as Gymnasium's vector envs do): the
 physics and data draws are per-env streams, so only float rounding of the batched training can differ.
 
@@ -27,11 +28,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from mel_gym.config import Scenario, load_scenario
-from mel_gym.envs.core import AllocationCore, episode_seed
-from mel_gym.envs.async_allocation import AsyncTaskAllocationCore
-from mel_gym.envs.joint_allocation import JointAllocationCore
-from mel_gym.envs.task_allocation import TaskAllocationCore
+from mel_gym.config import Scenario
+from mel_gym.envs.core import EnvCore, build_core, episode_seed
+from mel_gym.envs.env import MELEnv
 
 
 def vector_info(info: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
@@ -55,29 +54,27 @@ def merge_info(base: dict[str, Any], extra: dict[str, Any], mask: np.ndarray) ->
 
 
 class MELVectorEnv(VectorEnv):
-    """``num_envs`` envs in one batched :class:`AllocationCore` (``core_class``); one subclass per env ID.
+    """``num_envs`` envs in one batched core (``core_class``); one subclass per env ID (:func:`vector_env_class`).
 
     Args:
         num_envs: N.
-        scenario, device, **overrides: as for the single env; ``device`` is where the batched trainer runs
-            ("cpu", "cuda", "auto").
+        scenario, device, **kwargs: as for the single env (scenario overrides and env parameters); ``device`` is
+            where the batched trainer runs ("cpu", "cuda", "auto").
         autoreset_mode: an :class:`AutoresetMode` or its value (see the module docstring).
     """
 
-    core_class: ClassVar[type[AllocationCore]]
-    default_scenario: ClassVar[str] = "default"
+    core_class: ClassVar[type[EnvCore]]
 
     def __init__(self, num_envs: int = 1, scenario: Scenario | str | dict | None = None, *,
                  device: str | torch.device = "cpu", autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 render_mode: str | None = None, **overrides: Any):
+                 render_mode: str | None = None, **kwargs: Any):
         if int(num_envs) < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
         if render_mode is not None:
             raise ValueError(f"render_mode={render_mode!r}: the vector env does not render; use the single env")
         self.num_envs = int(num_envs)
-        self.scenario = load_scenario(self.default_scenario if scenario is None else scenario, overrides)
-        self.core = self.core_class(self.scenario, n_envs=self.num_envs, device=device)
-        self.problem = self.core.problem
+        self.core = build_core(self.core_class, scenario, self.num_envs, device, kwargs)
+        self.scenario, self.params, self.problem = self.core.scenario, self.core.params, self.core.problem
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
         self.render_mode = None
@@ -130,15 +127,16 @@ class MELVectorEnv(VectorEnv):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._was_reset:
             raise RuntimeError("call reset() before step()")
-        actions = np.asarray(actions, dtype=np.float64)
-        if actions.shape != self.action_space.shape:
-            raise ValueError(f"actions have shape {actions.shape}, expected (num_envs, K) = {self.action_space.shape}")
+        actions = self.core.check_shape(actions)
         pending = self._ended.copy()  # NEXT_STEP: ended last step, reset now
         if self.autoreset_mode == AutoresetMode.DISABLED and pending.any():
             raise RuntimeError(f"sub-envs {np.flatnonzero(pending).tolist()} have ended: reset them with "
                                "reset(options={'reset_mask': mask}) before stepping (autoreset_mode=DISABLED)")
-        # A sub-env about to be reset ignores its action: -1 for everyone means nobody trains (no cost).
-        obs, reward, terminated, truncated, info = self.core.step(np.where(pending[:, None], -1.0, actions))
+        # A sub-env about to be reset ignores its action: the core's no-op means nobody trains (no cost).
+        if pending.any():
+            actions = actions.copy()
+            actions[pending] = self.core.noop_action()
+        obs, reward, terminated, truncated, info = self.core.step(actions)
         stepped = ~pending
         terminated, truncated = terminated & stepped, truncated & stepped
         reward = np.where(stepped, reward, 0.0)
@@ -165,20 +163,8 @@ class MELVectorEnv(VectorEnv):
         pass
 
 
-class TaskAllocationVectorEnv(MELVectorEnv):
-    """Native vector env of TaskAllocation-v0."""
-
-    core_class = TaskAllocationCore
-
-
-class AsyncTaskAllocationVectorEnv(MELVectorEnv):
-    """Native vector env of AsyncTaskAllocation-v0."""
-
-    core_class = AsyncTaskAllocationCore
-
-
-class JointAllocationVectorEnv(MELVectorEnv):
-    """Native vector env of JointAllocation-v0."""
-
-    core_class = JointAllocationCore
-    default_scenario = "joint"
+def vector_env_class(env_class: type[MELEnv]) -> type[MELVectorEnv]:
+    """The native vector env of a single env class: the same core, N worlds in one batch."""
+    name = env_class.__name__.removesuffix("Env") + "VectorEnv"
+    return type(name, (MELVectorEnv,), {"core_class": env_class.core_class, "__module__": env_class.__module__,
+                                        "__doc__": f"Native vector env of :class:`{env_class.__name__}`."})

@@ -8,6 +8,7 @@ device, the model shape, the kernel choice); the simulator holds the weights.
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Sequence
 
 import numpy as np
@@ -17,6 +18,16 @@ import torch.nn.functional as F
 from mel_gym.learning.datasets import Dataset
 from mel_gym.learning.kernels import KERNELS, choose_kernel
 from mel_gym.learning.model import MLPSpec, Weights, forward_logits, stack_models, weights_finite
+
+
+def _single_thread_after_fork() -> None:
+    """A process forked from one whose torch thread pool has run (e.g. ``gym.make_vec(..., "async")`` after
+    stepping an env) must not enter that pool: the worker threads do not survive the fork and the child would
+    wait on them forever. One intra-op thread in the child avoids the pool."""
+    torch.set_num_threads(1)
+
+
+os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

@@ -1,10 +1,14 @@
 """Joint task and resource allocation in synchronous MEL (JointAllocation-v0's baselines).
 
     max tau  s.t. for every learner k with d_k > 0:
-        t_k = (S_m + d_k S_d) / R_k + tau d_k C_m / f_k + S_m / R_k <= T          (deadline; S_d = 0 in FL)
-        e_k = kappa f_k^2 tau d_k C_m + P_k S_m / R_k <= E_k                        (energy cap and battery)
-        R_k = W_k log2(1 + P_k g_k / (N0 W_k)),  P_min <= P_k <= P_max,  f_min <= f_k <= f_max,k
+        t_k = (S_m + d_k S_d) / R_k^down + tau d_k C_m / f_k + S_m / R_k^up <= T   (deadline; S_d = 0 in FL)
+        e_k = kappa f_k^2 tau d_k C_m + P_k S_m / R_k^up <= E_k                    (energy cap and battery)
+        R_k^up = W_k log2(1 + P_k g_k / (N0 W_k)),  R_k^down = W_k log2(1 + P_o g_k / (N0 W_k)),
+        P_min <= P_k <= P_max,  f_min <= f_k <= f_max,k
     sum_k d_k = d,  0 <= d_k <= cap_k,  sum_k W_k = W_total.
+
+Times and energies are those of :class:`mel_gym.world.costs.CostModel` (the simulator's): the downlink runs at
+the orchestrator's power P_o on the learner's band, the uplink at the learner's chosen power P_k.
 
 Method (structured, exact for a given bandwidth split, then refined by SciPy):
 
@@ -38,6 +42,8 @@ from scipy.optimize import minimize
 
 from mel_gym.optim.rounding import apportion
 from mel_gym.optim.task_allocation import PLAN_DEADLINE_MARGIN, integer_plan, solve_max_tau
+from mel_gym.world.costs import CostModel
+from mel_gym.world.radio import shannon_rate_bps
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -46,20 +52,17 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 class JointInstance:
     """One joint-allocation problem. Arrays (K,); units: W, Hz, J, s, bit, cycles."""
 
-    gain: np.ndarray  # linear channel power gain g_k
+    gain: np.ndarray  # linear channel power gain g_k (the same in both directions)
     f_max_hz: np.ndarray  # each learner's top CPU frequency
     energy_limit_j: np.ndarray  # E_k: min(per-cycle cap, battery); inf where neither
     task_cap: np.ndarray  # most samples learner k can take (local data in FL)
     available: np.ndarray  # bool: learners still in the game
-    deadline_s: float
-    total_samples: int
-    max_tau: int
-    model_bits: float
-    sample_bits: float  # 0 in FL: the data is already on the learner
-    cycles_per_sample: float
-    kappa: float
+    cost: CostModel  # S_m, S_d, C_m, kappa, T and whether data is sent
+    samples_per_cycle: int
+    max_local_iterations: int
     p_max_w: float
     p_min_w: float
+    orchestrator_power_w: float  # downlink power P_o
     total_bandwidth_hz: float
     f_min_hz: float
     noise_psd_w_per_hz: float
@@ -68,14 +71,18 @@ class JointInstance:
     def num_learners(self) -> int:
         return len(self.gain)
 
+    @property
+    def cycle_deadline_s(self) -> float:
+        return self.cost.cycle_deadline_s
+
     def equal_bandwidth(self) -> np.ndarray:
         n = max(int(self.available.sum()), 1)
         return np.where(self.available, self.total_bandwidth_hz / n, 0.0)
 
-    def rate(self, bandwidth_hz: np.ndarray, power_w: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            snr = np.where(bandwidth_hz > 0, power_w * self.gain / (self.noise_psd_w_per_hz * bandwidth_hz), 0.0)
-        return bandwidth_hz * np.log2(1.0 + snr)
+    def rates(self, bandwidth_hz: np.ndarray, power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(downlink, uplink) rates in bit/s on these bands, the uplink at the learners' powers ``power_w``."""
+        down = shannon_rate_bps(bandwidth_hz, self.orchestrator_power_w, self.gain, self.noise_psd_w_per_hz)
+        return down, shannon_rate_bps(bandwidth_hz, power_w, self.gain, self.noise_psd_w_per_hz)
 
 
 @dataclass(frozen=True)
@@ -92,22 +99,30 @@ class JointPlan:
 # ------------------------------------------------------------------------------------------------ capacities
 
 
-def _deadline_energy_terms(inst: JointInstance, tau: float | np.ndarray, rate: np.ndarray, power: np.ndarray, margin: float):
-    """(a, b, u, v, k): D_T(f) = a / (u + v / f) and D_E(f) = b / (k f^2), with a or b < 0 meaning infeasible."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv_rate = np.where(rate > 0, 1.0 / rate, np.inf)
-        a = inst.deadline_s * (1.0 - margin) - 2.0 * inst.model_bits * inv_rate
-        b = inst.energy_limit_j * (1.0 - margin) - power * inst.model_bits * inv_rate
-    u = inst.sample_bits * inv_rate
-    v = tau * inst.cycles_per_sample
-    k = inst.kappa * tau * inst.cycles_per_sample
-    return a, b, u, v, k
+def _deadline_energy_terms(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
+                           margin: float):
+    """(a, b, u, v, k): D_T(f) = a / (u + v / f) and D_E(f) = b / (k f^2), with a or b < 0 meaning infeasible.
+
+    From the cost model's coefficients: a = T - C0, u = C1, v = tau C_m (C2 tau = v / f); b = E - E0 (the
+    upload), k f^2 = E1 tau = kappa f^2 C_m tau.
+    """
+    cost = inst.cost
+    rate_down, rate_up = inst.rates(bandwidth, power)
+    coeffs = cost.coefficients(rate_down, rate_up, inst.f_max_hz)  # C0, C1 do not depend on f
+    upload_j = cost.energy_coefficients(rate_up, power, inst.f_max_hz).fixed_j
+    with np.errstate(invalid="ignore"):
+        a = inst.cycle_deadline_s * (1.0 - margin) - coeffs.c0
+        b = inst.energy_limit_j * (1.0 - margin) - upload_j
+    b = np.where(np.isnan(b), -np.inf, b)  # no limit but no uplink either: cannot take part
+    v = tau * cost.cycles_per_sample
+    k = cost.kappa * tau * cost.cycles_per_sample
+    return a, b, coeffs.c1, v, k
 
 
 def capacity_at(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray, power: np.ndarray, cpu: np.ndarray,
                 margin: float = 0.0) -> np.ndarray:
     """Samples each learner can finish with these resources within its deadline and energy limit."""
-    a, b, u, v, k = _deadline_energy_terms(inst, tau, inst.rate(bandwidth, power), power, margin)
+    a, b, u, v, k = _deadline_energy_terms(inst, tau, bandwidth, power, margin)
     with np.errstate(divide="ignore", invalid="ignore"):
         d_t = np.where(a > 0, a / (u + v / cpu), 0.0)
         d_e = np.where(b > 0, b / (k * cpu**2), 0.0)
@@ -122,7 +137,7 @@ def best_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray
 
     ``tau`` may be a scalar or one value per learner (learners are independent here).
     """
-    a, b, u, v, k = _deadline_energy_terms(inst, tau, inst.rate(bandwidth, power), power, margin)
+    a, b, u, v, k = _deadline_energy_terms(inst, tau, bandwidth, power, margin)
     f_lo, f_hi = np.minimum(inst.f_min_hz, inst.f_max_hz), inst.f_max_hz.astype(np.float64)
     energy_binds = (a > 0) & (b > 0) & np.isfinite(b) & (k > 0)
     # The crossing D_T(f) = D_E(f) is the positive root of A f^3 - B f - C (A = a k, B = b u, C = b v), below
@@ -176,17 +191,17 @@ def _plan_at(inst: JointInstance, tau: float, bandwidth: np.ndarray, margin: flo
 def solve_joint_relaxed(inst: JointInstance, bandwidth: np.ndarray | None = None) -> JointPlan:
     """Steps 1-3 of the module docstring: the exact relaxed optimum for a given bandwidth split."""
     bandwidth = inst.equal_bandwidth() if bandwidth is None else bandwidth
-    excess = lambda tau: best_power_and_cpu(inst, tau, bandwidth)[0].sum() - inst.total_samples  # noqa: E731
-    tau = min(solve_max_tau(excess), float(inst.max_tau))
+    covers = lambda tau: best_power_and_cpu(inst, tau, bandwidth)[0].sum() >= inst.samples_per_cycle  # noqa: E731
+    tau = min(solve_max_tau(covers), float(inst.max_local_iterations))
     plan = _plan_at(inst, tau, bandwidth)
     if plan.task_sizes.sum() > 0:
-        plan = replace(plan, task_sizes=plan.task_sizes * inst.total_samples / plan.task_sizes.sum())
+        plan = replace(plan, task_sizes=plan.task_sizes * inst.samples_per_cycle / plan.task_sizes.sum())
     return plan
 
 
 def _pack(plan: JointPlan, inst: JointInstance, ids: np.ndarray) -> np.ndarray:
     """SLSQP variables: tau, shares, log power, bandwidth shares, CPU (GHz), for learners ``ids``."""
-    return np.concatenate([[plan.tau], plan.task_sizes[ids] / inst.total_samples, np.log(plan.power_w[ids]),
+    return np.concatenate([[plan.tau], plan.task_sizes[ids] / inst.samples_per_cycle, np.log(plan.power_w[ids]),
                            plan.bandwidth_hz[ids] / inst.total_bandwidth_hz, plan.cpu_hz[ids] / 1e9])
 
 
@@ -195,25 +210,31 @@ def _unpack(x: np.ndarray, inst: JointInstance, ids: np.ndarray) -> JointPlan:
     full = lambda part, fill=0.0: np.where(np.isin(np.arange(K), ids), 0.0, fill) + np.bincount(  # noqa: E731
         ids, weights=part, minlength=K)
     return JointPlan(
-        tau=float(x[0]), task_sizes=full(x[1 : 1 + n] * inst.total_samples),
+        tau=float(x[0]), task_sizes=full(x[1 : 1 + n] * inst.samples_per_cycle),
         power_w=full(np.exp(x[1 + n : 1 + 2 * n]), inst.p_max_w),
         bandwidth_hz=full(x[1 + 2 * n : 1 + 3 * n] * inst.total_bandwidth_hz), cpu_hz=full(x[1 + 3 * n :] * 1e9, 1.0),
     )
 
 
+def planned_costs(inst: JointInstance, plan: JointPlan) -> tuple[np.ndarray, np.ndarray]:
+    """(time s, energy J) per learner that ``plan`` assumes: the cost model's planned values (a learner on a
+    dead link takes inf)."""
+    rate_down, rate_up = inst.rates(plan.bandwidth_hz, plan.power_w)
+    d = plan.task_sizes
+    time = inst.cost.coefficients(rate_down, rate_up, plan.cpu_hz).time_s(plan.tau, d)
+    energy = inst.cost.energy_coefficients(rate_up, plan.power_w, plan.cpu_hz).energy_j(plan.tau, d)
+    return time, energy
+
+
 def slack(inst: JointInstance, plan: JointPlan, ids: np.ndarray, margin: float = 0.0) -> np.ndarray:
     """Deadline and energy slack of learners ``ids`` (>= 0 when feasible), relative to T and to E_k."""
-    d = plan.task_sizes
-    rate = inst.rate(plan.bandwidth_hz, plan.power_w)
-    with np.errstate(divide="ignore"):
-        per_bit = np.where(rate > 0, 1.0 / np.maximum(rate, 1e-300), 1e9)
-    exchange = inst.model_bits * per_bit
-    time = 2 * exchange + d * inst.sample_bits * per_bit + plan.tau * d * inst.cycles_per_sample / plan.cpu_hz
-    energy = inst.kappa * plan.cpu_hz**2 * plan.tau * d * inst.cycles_per_sample + plan.power_w * exchange
+    time, energy = planned_costs(inst, plan)
     limit = inst.energy_limit_j
     finite = np.isfinite(limit)
-    t_slack = (inst.deadline_s * (1 - margin) - time) / inst.deadline_s
-    e_slack = np.where(finite, (limit * (1 - margin) - energy) / np.where(finite, limit, 1.0), 1.0)
+    T = inst.cycle_deadline_s
+    t_slack = (T * (1 - margin) - np.minimum(time, 1e9 * T)) / T
+    e_slack = np.where(finite, (limit * (1 - margin) - np.minimum(energy, 1e9 * np.where(finite, limit, 1.0)))
+                       / np.where(finite, limit, 1.0), 1.0)
     return np.concatenate([t_slack[ids], e_slack[ids]])
 
 
@@ -226,14 +247,14 @@ def refine_slsqp(inst: JointInstance, start: JointPlan, optimise_tasks: bool = T
     n = ids.size
     x0 = _pack(start, inst, ids)
     f_lo = np.minimum(inst.f_min_hz, inst.f_max_hz[ids]) / 1e9
-    bounds = ([(0.0, float(inst.max_tau))] + [(0.0, 1.0)] * n
+    bounds = ([(0.0, float(inst.max_local_iterations))] + [(0.0, 1.0)] * n
               + [(math.log(inst.p_min_w), math.log(inst.p_max_w))] * n + [(1e-6, 1.0)] * n
               + list(zip(f_lo, inst.f_max_hz[ids] / 1e9)))
     cons = [{"type": "ineq", "fun": lambda x: slack(inst, _unpack(x, inst, ids), ids)},
             {"type": "ineq", "fun": lambda x: 1.0 - x[1 + 2 * n : 1 + 3 * n].sum()}]
     if optimise_tasks:
         cons.append({"type": "eq", "fun": lambda x: x[1 : 1 + n].sum() - 1.0})
-        caps = inst.task_cap[ids] / inst.total_samples
+        caps = inst.task_cap[ids] / inst.samples_per_cycle
         bounds[1 : 1 + n] = [(0.0, float(min(1.0, c))) for c in caps]
     else:
         bounds[1 : 1 + n] = [(float(v), float(v)) for v in x0[1 : 1 + n]]
@@ -241,7 +262,7 @@ def refine_slsqp(inst: JointInstance, start: JointPlan, optimise_tasks: bool = T
                    options={"maxiter": iterations, "ftol": 1e-10})
     plan = _unpack(res.x, inst, ids)
     feasible = (slack(inst, plan, ids).min() >= -1e-7 and plan.bandwidth_hz.sum() <= inst.total_bandwidth_hz * (1 + 1e-7)
-                and (not optimise_tasks or abs(plan.task_sizes.sum() - inst.total_samples) <= 1e-6 * inst.total_samples))
+                and (not optimise_tasks or abs(plan.task_sizes.sum() - inst.samples_per_cycle) <= 1e-6 * inst.samples_per_cycle))
     return plan if feasible and plan.tau > start.tau else start
 
 
@@ -252,7 +273,7 @@ def integer_joint_plan(inst: JointInstance, relaxed: JointPlan) -> JointPlan:
     def capacity(tau: int) -> np.ndarray:
         return np.floor(best_power_and_cpu(inst, tau, relaxed.bandwidth_hz, margin)[0]).astype(np.int64)
 
-    tau, task_sizes = integer_plan(capacity, inst.total_samples, inst.max_tau, relaxed.tau)
+    tau, task_sizes = integer_plan(capacity, inst.samples_per_cycle, inst.max_local_iterations)
     tau_eval = max(tau, 1)
     _, power, cpu = best_power_and_cpu(inst, tau_eval, relaxed.bandwidth_hz, margin)
     return JointPlan(tau, task_sizes, power, relaxed.bandwidth_hz, cpu)
@@ -271,30 +292,28 @@ def solve_task_only(inst: JointInstance) -> JointPlan:
     bandwidth = inst.equal_bandwidth()
     power = np.full(inst.num_learners, inst.p_max_w)
     cpu = inst.f_max_hz.astype(np.float64)
-    excess = lambda tau: capacity_at(inst, tau, bandwidth, power, cpu).sum() - inst.total_samples  # noqa: E731
-    tau_star = solve_max_tau(excess)
     capacity = lambda tau: np.floor(capacity_at(inst, tau, bandwidth, power, cpu, PLAN_DEADLINE_MARGIN)).astype(np.int64)  # noqa: E731
-    tau, task_sizes = integer_plan(capacity, inst.total_samples, inst.max_tau, tau_star)
+    tau, task_sizes = integer_plan(capacity, inst.samples_per_cycle, inst.max_local_iterations)
     return JointPlan(tau, task_sizes, power, bandwidth, cpu)
 
 
 def equal_tasks(inst: JointInstance) -> np.ndarray:
     """d / K to every available learner (capped at its task cap), as integers."""
     shares = inst.available / max(int(inst.available.sum()), 1)
-    return np.minimum(apportion(shares, inst.total_samples), inst.task_cap).astype(np.int64)
+    return np.minimum(apportion(shares, inst.samples_per_cycle), inst.task_cap).astype(np.int64)
 
 
 def _max_tau_for_tasks(inst: JointInstance, task_sizes: np.ndarray, bandwidth: np.ndarray, margin: float) -> np.ndarray:
     """Per learner, the largest (real) tau <= max_tau at which the best power and CPU still fit its task
     (bisection, all learners at once); inf for learners without a task, 0 where even tau = 0 does not fit."""
     fits = lambda tau: best_power_and_cpu(inst, tau, bandwidth, margin, iterations=20)[0] >= task_sizes  # noqa: E731
-    lo, hi = np.zeros(inst.num_learners), np.full(inst.num_learners, float(inst.max_tau))
+    lo, hi = np.zeros(inst.num_learners), np.full(inst.num_learners, float(inst.max_local_iterations))
     top = fits(hi)
     for _ in range(30):
         mid = (lo + hi) / 2
         ok = fits(mid)
         lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-    return np.where(task_sizes > 0, np.where(top, float(inst.max_tau), lo), np.inf)
+    return np.where(task_sizes > 0, np.where(top, float(inst.max_local_iterations), lo), np.inf)
 
 
 def solve_resource_only(inst: JointInstance, refine: bool = True) -> JointPlan:
@@ -302,12 +321,12 @@ def solve_resource_only(inst: JointInstance, refine: bool = True) -> JointPlan:
     task_sizes = equal_tasks(inst)
     bandwidth = inst.equal_bandwidth()
     tau_real = float(_max_tau_for_tasks(inst, task_sizes, bandwidth, 0.0).min())
-    tau_real = tau_real if math.isfinite(tau_real) else float(inst.max_tau)
+    tau_real = tau_real if math.isfinite(tau_real) else float(inst.max_local_iterations)
     _, power, cpu = best_power_and_cpu(inst, max(tau_real, 1e-9), bandwidth)
     relaxed = JointPlan(tau_real, task_sizes.astype(np.float64), power, bandwidth, cpu)
     if refine:
         relaxed = refine_slsqp(inst, relaxed, optimise_tasks=False)
-    for tau in range(int(min(inst.max_tau, math.floor(relaxed.tau + 1e-9))), 0, -1):
+    for tau in range(int(min(inst.max_local_iterations, math.floor(relaxed.tau + 1e-9))), 0, -1):
         capacity, power, cpu = best_power_and_cpu(inst, tau, relaxed.bandwidth_hz, PLAN_DEADLINE_MARGIN)
         if np.all(capacity >= task_sizes):
             return JointPlan(tau, task_sizes, power, relaxed.bandwidth_hz, cpu)

@@ -1,18 +1,22 @@
-"""Task allocation in synchronous MEL: maximise the common number of local iterations tau (MEL_MODEL.md §2).
+"""Task allocation in synchronous MEL: maximise the common number of local iterations tau (docs/model.md §2).
 
-    max tau   s.t.   C2_k tau d_k + C1_k d_k + C0_k <= T   for every k with d_k > 0,
+    max tau   s.t.   C2_k tau d_k + C1_k d_k + C0_k <= T          for every k with d_k > 0,
+                     E0_k + E1_k tau d_k <= E_k                    (when there is an energy cap or battery),
                      sum_k d_k = d,   0 <= d_k <= cap_k,   (tau, d_k integers)
 
-Relaxed, every active deadline is tight, so d_k(tau) = min(cap_k, (T - C0_k) / (C2_k tau + C1_k)) and tau*
-solves sum_k d_k(tau) = d, a single decreasing equation: closed form in FL without binding caps
-(C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to f_k (T - C0_k)), Brent's method
-otherwise. Learners with T <= C0_k cannot take part.
+The coefficients come from :class:`mel_gym.world.costs.CostModel`, the same model the simulator charges.
+Relaxed, every active constraint is tight, so d_k(tau) = min(cap_k, (T - C0_k) / (C2_k tau + C1_k), energy
+bound) and tau* is the largest tau with sum_k d_k(tau) >= d, a non-increasing function of tau: closed form in FL
+without caps or energy limits (C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to
+f_k (T - C0_k)), bisection on the predicate otherwise. The predicate, not a root of sum - d, is what is
+searched: where the caps add up to exactly d the sum equals d on a whole interval of tau, and only its right
+end is the optimum. Learners with T <= C0_k cannot take part.
 
-Integer recovery: for integer tau, learner k can take at most floor((T - C0_k) / (C2_k tau + C1_k)) samples,
-so tau is feasible exactly when these capacities sum to at least d. Starting from the relaxed suggestion
-ceil(tau*), tau is lowered until feasible (this finds the integer optimum), then the d samples are handed
-out in proportion to the capacities, which spreads the remaining slack over all learners.
-All functions work on one instance: 1-D arrays of length K.
+Integer recovery: for integer tau, learner k can take at most floor of its relaxed capacity (under a tiny
+margin), and these integer capacities do not grow with tau, so the largest feasible integer tau is found by
+bisection on "capacities sum to at least d"; the d samples are then handed out in proportion to the
+capacities, which spreads the remaining slack over all learners. All functions work on one instance: 1-D
+arrays of length K.
 """
 
 from __future__ import annotations
@@ -22,114 +26,116 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.optimize import brentq
 
 from mel_gym.optim.rounding import apportion
-from mel_gym.world.timing import CycleCoefficients, max_sync_iterations
+from mel_gym.world.costs import CycleCoefficients, EnergyCoefficients, max_sync_iterations
 
 #: Relative margin under the deadline for integer plans, so that observation rounding cannot make them miss it.
 PLAN_DEADLINE_MARGIN = 1e-6
+#: Relative precision of the relaxed tau*.
+TAU_RTOL = 1e-12
 
 
 @dataclass(frozen=True)
 class EnergyBudget:
-    """Per-learner energy of one cycle, arrays (K,): what it may spend (J), the fixed part (the upload, J) and
-    the joules per sample and local iteration (kappa f^2 C_m)."""
+    """The energy side of a cycle, arrays (K,): what each learner may spend (J) and its planned energy."""
 
     limit_j: np.ndarray
-    fixed_j: np.ndarray
-    per_sample_iteration_j: np.ndarray
+    coefficients: EnergyCoefficients
 
     def max_samples(self, tau: float, margin: float = 0.0) -> np.ndarray:
         """The most samples each learner can afford at ``tau`` iterations (inf where energy does not bind)."""
-        budget = self.limit_j * (1.0 - margin) - self.fixed_j
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.where(budget >= 0, budget / (self.per_sample_iteration_j * tau), 0.0)
-        return np.where(np.isnan(d), np.inf, d)
+        return self.coefficients.max_samples(self.limit_j, tau, margin)
 
 
-def relaxed_task_sizes(coeffs: CycleCoefficients, deadline_s: float, tau: float, caps: np.ndarray | None = None,
-                       energy: EnergyBudget | None = None) -> np.ndarray:
-    """d_k(tau) = min(cap_k, (T - C0_k) / (C2_k tau + C1_k), energy bound), 0 for learners with T <= C0_k."""
-    slack = deadline_s - coeffs.c0
+def relaxed_task_sizes(coeffs: CycleCoefficients, cycle_deadline_s: float, tau: float, caps: np.ndarray | None = None,
+                       energy: EnergyBudget | None = None, margin: float = 0.0) -> np.ndarray:
+    """d_k(tau) = min(cap_k, (T (1 - margin) - C0_k) / (C2_k tau + C1_k), energy bound); 0 where T <= C0_k."""
+    slack = cycle_deadline_s * (1.0 - margin) - coeffs.c0
     with np.errstate(divide="ignore", invalid="ignore"):
         d = np.where(slack > 0, slack / (coeffs.c2 * tau + coeffs.c1), 0.0)
     if energy is not None:
-        d = np.minimum(d, energy.max_samples(tau))
+        d = np.minimum(d, energy.max_samples(tau, margin))
     return np.minimum(d, caps) if caps is not None else d
 
 
 def relaxed_max_tau(
-    coeffs: CycleCoefficients, deadline_s: float, total_samples: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> float:
-    """tau* of the relaxed problem (0 when even tau = 0 cannot place all ``total_samples`` in time)."""
-    excess = lambda tau: relaxed_task_sizes(coeffs, deadline_s, tau, caps, energy).sum() - total_samples  # noqa: E731
-    return solve_max_tau(excess, closed_form=_fl_closed_form(coeffs, deadline_s, total_samples)
-                         if caps is None and energy is None else None)
+    """tau* of the relaxed problem (0 when even tau = 0 cannot place all ``samples_per_cycle`` in time)."""
+    covers = lambda tau: relaxed_task_sizes(coeffs, cycle_deadline_s, tau, caps, energy).sum() >= samples_per_cycle  # noqa: E731
+    closed = _fl_closed_form(coeffs, cycle_deadline_s, samples_per_cycle) if caps is None and energy is None else None
+    return solve_max_tau(covers, closed_form=closed)
 
 
-def _fl_closed_form(coeffs: CycleCoefficients, deadline_s: float, total_samples: int) -> float | None:
+def _fl_closed_form(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int) -> float | None:
     """FL (C1 = 0) without caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
     if not np.all(coeffs.c1 == 0):
         return None
-    slack = np.maximum(deadline_s - coeffs.c0, 0.0)
-    return float(np.sum(slack / coeffs.c2) / total_samples)
+    slack = np.maximum(cycle_deadline_s - coeffs.c0, 0.0)
+    return float(np.sum(slack / coeffs.c2) / samples_per_cycle)
 
 
-def solve_max_tau(excess: Callable[[float], float], closed_form: float | None = None) -> float:
-    """The largest tau with excess(tau) >= 0 for a decreasing ``excess`` (placeable minus needed samples):
-    0 if even tau = 0 falls short, inf if it never does, else the root by Brent's method."""
-    if excess(0.0) < 0:
+def solve_max_tau(covers: Callable[[float], bool], closed_form: float | None = None) -> float:
+    """The largest tau >= 0 with ``covers(tau)`` for a predicate that holds on [0, tau*] and fails above:
+    0 if it fails already at 0, inf if it never fails, else tau* by bisection to relative precision
+    :data:`TAU_RTOL` (``closed_form`` is returned as is when given and covers(0) holds)."""
+    if not covers(0.0):
         return 0.0
     if closed_form is not None:
         return closed_form
-    hi = 1.0
-    while excess(hi) > 0:
-        hi *= 2.0
+    lo, hi = 0.0, 1.0
+    while covers(hi):
+        lo, hi = hi, hi * 2.0
         if hi > 1e12:
-            return math.inf  # caps never bind below d: tau is unbounded (no learner has work)
-    return float(brentq(excess, 0.0, hi, xtol=1e-12, rtol=1e-12))
+            return math.inf  # nothing ever binds: tau is unbounded (no learner has work)
+    while hi - lo > TAU_RTOL * hi:
+        mid = 0.5 * (lo + hi)
+        if covers(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def integer_capacity(
-    coeffs: CycleCoefficients, deadline_s: float, tau: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, tau: int, caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> np.ndarray:
     """Largest integer d_k each learner can finish with ``tau`` iterations inside the (margined) deadline and
     energy budget."""
-    slack = deadline_s * (1.0 - PLAN_DEADLINE_MARGIN) - coeffs.c0
-    per_sample = coeffs.c2 * tau + coeffs.c1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cap = np.where(slack > 0, slack / per_sample, 0.0)
-    if energy is not None:
-        cap = np.minimum(cap, energy.max_samples(tau, PLAN_DEADLINE_MARGIN))
+    d = relaxed_task_sizes(coeffs, cycle_deadline_s, tau, None, energy, PLAN_DEADLINE_MARGIN)
     limit = caps if caps is not None else np.inf
-    cap = np.minimum(np.where(np.isfinite(cap), cap, limit), limit)
-    return np.floor(np.minimum(cap, np.iinfo(np.int64).max / 4)).astype(np.int64)
+    d = np.minimum(np.where(np.isfinite(d), d, limit), limit)
+    return np.floor(np.minimum(d, np.iinfo(np.int64).max / 4)).astype(np.int64)
 
 
-def integer_plan(capacity_at: Callable[[int], np.ndarray], total_samples: int, max_tau: int,
-                 tau_hint: float) -> tuple[int, np.ndarray]:
-    """Integer recovery: the largest integer tau <= min(max_tau, ceil(tau_hint)) whose integer capacities
-    cover ``total_samples``, and d_k handed out in proportion to them; (0, zeros) if no tau >= 1 fits."""
-    tau = int(min(max_tau, math.ceil(tau_hint) if math.isfinite(tau_hint) else max_tau))
-    while tau >= 1:
-        capacity = capacity_at(tau)
-        if capacity.sum() >= total_samples:
-            return tau, _proportional_fill(capacity, total_samples)
-        tau -= 1
-    return 0, np.zeros_like(capacity_at(1), dtype=np.int64)
+def integer_plan(capacity_at: Callable[[int], np.ndarray], samples_per_cycle: int,
+                 max_local_iterations: int) -> tuple[int, np.ndarray]:
+    """Integer recovery: the largest integer tau in 1..max_local_iterations whose integer capacities (non-increasing
+    in tau) cover ``samples_per_cycle``, by bisection, and d_k handed out in proportion to them; (0, zeros) if no
+    tau >= 1 fits."""
+    covers = lambda tau: capacity_at(tau).sum() >= samples_per_cycle  # noqa: E731
+    if not covers(1):
+        return 0, np.zeros_like(capacity_at(1), dtype=np.int64)
+    lo, hi = 1, max_local_iterations
+    while lo < hi:  # covers(lo) holds; the answer lies in [lo, hi]
+        mid = (lo + hi + 1) // 2
+        if covers(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, _proportional_fill(capacity_at(lo), samples_per_cycle)
 
 
 def integer_max_tau(
-    coeffs: CycleCoefficients, deadline_s: float, total_samples: int, max_tau: int, caps: np.ndarray | None = None,
-    energy: EnergyBudget | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, max_local_iterations: int,
+    caps: np.ndarray | None = None, energy: EnergyBudget | None = None,
 ) -> tuple[int, np.ndarray]:
     """The integer optimum: (tau, d_k) with sum d_k = d, or (0, zeros) when no tau >= 1 is feasible."""
-    tau_star = relaxed_max_tau(coeffs, deadline_s, total_samples, caps, energy)
-    return integer_plan(lambda tau: integer_capacity(coeffs, deadline_s, tau, caps, energy), total_samples, max_tau,
-                        tau_star)
+    return integer_plan(lambda tau: integer_capacity(coeffs, cycle_deadline_s, tau, caps, energy), samples_per_cycle,
+                        max_local_iterations)
 
 
 def _proportional_fill(capacity: np.ndarray, total: int) -> np.ndarray:
@@ -138,20 +144,22 @@ def _proportional_fill(capacity: np.ndarray, total: int) -> np.ndarray:
 
 
 def relaxed_min_staleness(
-    coeffs: CycleCoefficients, deadline_s: float, total_samples: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relaxed asynchronous allocation (every learner works the whole cycle) with the least staleness
     max_k tau_k - min_k tau_k: (d_k, tau_k). The optimum is 0: all tau_k equal tau*, HA-Sync's relaxed
     solution, the only split where every deadline is tight at one common tau."""
-    tau = relaxed_max_tau(coeffs, deadline_s, total_samples, caps, energy)
-    task_sizes = relaxed_task_sizes(coeffs, deadline_s, tau, caps, energy)
+    tau = relaxed_max_tau(coeffs, cycle_deadline_s, samples_per_cycle, caps, energy)
+    task_sizes = relaxed_task_sizes(coeffs, cycle_deadline_s, tau, caps, energy)
     return task_sizes, np.where(task_sizes > 0, tau, 0.0)
 
 
 def equal_allocation_tau(
-    coeffs: CycleCoefficients, deadline_s: float, total_samples: int, max_tau: int, available: np.ndarray,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, max_local_iterations: int,
+    available: np.ndarray,
 ) -> int:
     """tau that equal allocation (d/K to every available learner) reaches: set by the slowest learner."""
     shares = available / max(available.sum(), 1)
-    return int(max_sync_iterations(coeffs, apportion(shares, total_samples), deadline_s, max_tau))
+    return int(max_sync_iterations(coeffs, apportion(shares, samples_per_cycle), cycle_deadline_s,
+                                   max_local_iterations))

@@ -1,8 +1,8 @@
 """Wireless link physics: unit conversions, path loss, shadowing, fading and Shannon rates.
 
 All functions are elementwise on numpy arrays of any shape (usually (n_envs, K)).
-Sources: MEL_MODEL.md section 3 (3GPP urban path loss 128.1 + 37.6 log10(d_km), 8 dB shadowing,
-Rayleigh block fading, N0 = -174 dBm/Hz).
+Formulas and sources: docs/model.md §3 (3GPP urban macro path loss 128.1 + 37.6 log10(d_km) at 2 GHz, free-space
+loss as its floor, 8 dB log-normal shadowing, Rayleigh block fading, N0 = -174 dBm/Hz).
 """
 
 from __future__ import annotations
@@ -22,6 +22,33 @@ def watt_to_dbm(watt: np.ndarray | float) -> np.ndarray:
 
 def db_to_linear(db: np.ndarray | float) -> np.ndarray:
     return np.power(10.0, np.asarray(db, dtype=np.float64) / 10.0)
+
+
+#: The shortest distance the path-loss models are evaluated at, m.
+MIN_DISTANCE_M = 1.0
+#: Speed of light, m/s.
+SPEED_OF_LIGHT_M_PER_S = 299_792_458.0
+
+
+def free_space_path_loss_db(distance_m: np.ndarray, carrier_hz: float) -> np.ndarray:
+    """Friis free-space loss in dB: 20 log10(4 pi d f_c / c)."""
+    return 20.0 * np.log10(4.0 * np.pi * np.asarray(distance_m, dtype=np.float64) * carrier_hz / SPEED_OF_LIGHT_M_PER_S)
+
+
+def path_loss_db(distance_m: np.ndarray, model: str, carrier_hz: float, gain_at_1m_db: float = -40.0,
+                 exponent: float = 3.0) -> np.ndarray:
+    """Large-scale path loss in dB of ``model`` ("3gpp" or "power-law"), never below free-space loss at
+    ``carrier_hz``: the empirical models are fitted far from the antenna and undershoot Friis close to it (the
+    3GPP model below about 21 m at 2 GHz). Distances under :data:`MIN_DISTANCE_M` count as that (the far-field
+    models say nothing closer)."""
+    distance_m = np.maximum(np.asarray(distance_m, dtype=np.float64), MIN_DISTANCE_M)
+    if model == "3gpp":
+        empirical = path_loss_db_3gpp(distance_m)
+    elif model == "power-law":
+        empirical = path_loss_db_power_law(distance_m, gain_at_1m_db, exponent)
+    else:
+        raise ValueError(f"path loss model {model!r}: choose 3gpp or power-law")
+    return np.maximum(empirical, free_space_path_loss_db(distance_m, carrier_hz))
 
 
 def path_loss_db_3gpp(distance_m: np.ndarray) -> np.ndarray:

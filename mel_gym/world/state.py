@@ -1,8 +1,11 @@
-"""The batched physical world: learner positions, channels, CPUs and batteries for n_envs x K learners.
+"""The batched physical world: positions, channels, CPUs and batteries of n_envs x K learners and their orchestrator.
 
 State and parameters are separate: :class:`World` holds the scenario-derived constants and the current
 :class:`WorldState`; every random draw comes from the per-env numpy generators passed in, so that env i's
 trajectory depends only on env i's seed (sub-env i of a batch equals a single env with the same seed).
+
+Geometry is live: learners and the orchestrator have positions that a decision may change
+(:meth:`World.move`), and the path loss is derived from the current distances every cycle.
 """
 
 from __future__ import annotations
@@ -14,22 +17,17 @@ import numpy as np
 
 from mel_gym.config import Scenario
 from mel_gym.world.placement import sample_annulus_positions
-from mel_gym.world.radio import (
-    channel_power_gain,
-    dbm_to_watt,
-    path_loss_db_3gpp,
-    path_loss_db_power_law,
-    shannon_rate_bps,
-)
+from mel_gym.world.radio import channel_power_gain, dbm_to_watt, path_loss_db, shannon_rate_bps
 
 
 @dataclass
 class WorldState:
     """Arrays with leading axes (n_envs, K) unless noted."""
 
-    position_m: np.ndarray  # (n_envs, K, 2) metres, orchestrator at the origin
-    path_loss_db: np.ndarray  # large-scale loss, fixed over an episode
-    shadowing_db: np.ndarray  # log-normal shadowing, fixed over an episode
+    position_m: np.ndarray  # (n_envs, K, 2) learners on the ground plane, metres
+    orchestrator_m: np.ndarray  # (n_envs, 3) orchestrator x, y and antenna height, metres
+    path_loss_db: np.ndarray  # large-scale loss at the current distances
+    shadowing_db: np.ndarray  # log-normal shadowing, drawn per episode
     fading_power: np.ndarray  # |h|^2 of the current cycle (Rayleigh: Exp(1)), known at decision time
     cpu_hz: np.ndarray  # CPU frequency
     battery_j: np.ndarray  # remaining energy (inf when batteries are disabled)
@@ -41,6 +39,7 @@ class WorldState:
         z = np.zeros((n_envs, num_learners))
         return cls(
             position_m=np.zeros((n_envs, num_learners, 2)),
+            orchestrator_m=np.zeros((n_envs, 3)),
             path_loss_db=z.copy(),
             shadowing_db=z.copy(),
             fading_power=np.ones_like(z),
@@ -57,7 +56,9 @@ class WorldState:
 
     @property
     def distance_m(self) -> np.ndarray:
-        return np.linalg.norm(self.position_m, axis=-1)
+        """(n_envs, K) distance from each learner to its orchestrator's antenna (3-D), metres."""
+        ground = self.position_m - self.orchestrator_m[:, None, :2]
+        return np.sqrt(np.sum(ground**2, axis=-1) + self.orchestrator_m[:, None, 2] ** 2)
 
 
 class World:
@@ -69,6 +70,7 @@ class World:
         self.num_learners = scenario.num_learners
         ch = scenario.channel
         self.default_tx_power_w = float(dbm_to_watt(ch.tx_power_dbm))
+        self.orchestrator_tx_power_w = float(dbm_to_watt(scenario.orchestrator.tx_power_dbm))
         self.default_bandwidth_hz = float(ch.bandwidth_hz)
         self.noise_psd_w_per_hz = float(dbm_to_watt(ch.noise_psd_dbm_per_hz))
         self.max_cpu_hz = float(max(scenario.compute.cpu_freqs_hz))
@@ -79,6 +81,7 @@ class World:
         """Draw a fresh world for each env in ``env_ids`` from its generator (same order, one each)."""
         s, K, st = self.scenario, self.num_learners, self.state
         for i, rng in zip(env_ids, rngs):
+            st.orchestrator_m[i] = (0.0, 0.0, s.orchestrator.height_m)
             st.position_m[i] = sample_annulus_positions(rng, K, s.placement.min_distance_m, s.placement.max_distance_m)
             st.shadowing_db[i] = rng.normal(0.0, s.channel.shadowing_std_db, size=K)
             st.cpu_hz[i] = rng.choice(np.asarray(s.compute.cpu_freqs_hz, dtype=np.float64), size=K)
@@ -89,37 +92,51 @@ class World:
             st.battery_j[i] = st.battery_capacity_j[i]
             st.fading_power[i] = self._draw_fading(rng)
             st.cycle[i] = 0
-        ids = np.asarray(env_ids, dtype=np.int64)
-        st.path_loss_db[ids] = self._path_loss_db(np.linalg.norm(st.position_m[ids], axis=-1))
+        self._update_path_loss()
 
     def advance(self, rngs: Sequence[np.random.Generator]) -> None:
         """End of a cycle for every env: count it and redraw block fading for the next one."""
         for i, rng in enumerate(rngs):
             self.state.fading_power[i] = self._draw_fading(rng)
         self.state.cycle += 1
+        self._update_path_loss()
+
+    def move(self, learner_position_m: np.ndarray | None = None, orchestrator_m: np.ndarray | None = None) -> None:
+        """Put the learners (n_envs, K, 2) and/or the orchestrator (n_envs, 3) at new positions (metres);
+        the path loss follows the new distances."""
+        if learner_position_m is not None:
+            self.state.position_m = np.array(learner_position_m, dtype=np.float64)
+        if orchestrator_m is not None:
+            self.state.orchestrator_m = np.array(orchestrator_m, dtype=np.float64)
+        self._update_path_loss()
 
     def _draw_fading(self, rng: np.random.Generator) -> np.ndarray:
         if self.scenario.channel.fading == "rayleigh":
             return rng.exponential(1.0, size=self.num_learners)
         return np.ones(self.num_learners)
 
-    def _path_loss_db(self, distance_m: np.ndarray) -> np.ndarray:
+    def _update_path_loss(self) -> None:
         ch = self.scenario.channel
-        if ch.path_loss_model == "3gpp":
-            return path_loss_db_3gpp(distance_m)
-        return path_loss_db_power_law(distance_m, ch.power_law_gain_db, ch.power_law_exponent)
+        self.state.path_loss_db = path_loss_db(self.state.distance_m, ch.path_loss_model, ch.carrier_hz,
+                                               ch.power_law_gain_db, ch.power_law_exponent)
 
     # ---------------------------------------------------------------- derived quantities
     def channel_gain(self) -> np.ndarray:
-        """(n_envs, K) linear power gain of the current cycle."""
+        """(n_envs, K) linear power gain of the current cycle (the same in both directions)."""
         st = self.state
         return channel_power_gain(st.path_loss_db, st.shadowing_db, st.fading_power)
 
-    def rate_bps(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
-        """(n_envs, K) Shannon rate of the current cycle, bit/s (same in both directions)."""
+    def rates_bps(self, tx_power_w: np.ndarray | None = None,
+                  bandwidth_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(downlink, uplink) Shannon rates of the current cycle, bit/s, each (n_envs, K): the downlink at the
+        orchestrator's power, the uplink at ``tx_power_w`` (default: the scenario's learner power), both on
+        ``bandwidth_hz`` (default: the scenario's W)."""
         power = self.default_tx_power_w if tx_power_w is None else tx_power_w
         bandwidth = self.default_bandwidth_hz if bandwidth_hz is None else bandwidth_hz
-        return shannon_rate_bps(bandwidth, power, self.channel_gain(), self.noise_psd_w_per_hz)
+        gain = self.channel_gain()
+        down = shannon_rate_bps(bandwidth, self.orchestrator_tx_power_w, gain, self.noise_psd_w_per_hz)
+        up = shannon_rate_bps(bandwidth, power, gain, self.noise_psd_w_per_hz)
+        return down, up
 
     def drain(self, energy_j: np.ndarray) -> np.ndarray:
         """Take ``energy_j`` (n_envs, K) from the batteries; return who ran dry during this cycle."""

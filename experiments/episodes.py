@@ -1,0 +1,199 @@
+"""The one episode runner of the experiments (evaluate, run, reproduce) and what it measures.
+
+:func:`play` runs a policy on one native vector env whose sub-env i is seeded with ``seeds[i]``: every policy
+meets the same learners, channels and data draws (the world's randomness does not depend on the actions), and
+all episodes of a policy run as one batched simulator. Each episode gives an :class:`EpisodeResult`;
+:func:`summarize`, :func:`format_table`, :func:`write_json`, :func:`write_csv` and :func:`plot_curves` turn them
+into the tables, files and figures of every command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from mel_gym.agents.policy import Policy
+
+RESULT_FIELDS = ("policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
+                 "mean_tau")
+
+
+@dataclass
+class EpisodeResult:
+    """One episode of one policy. ``lql_return`` is the learning-quality part of the return (the summed
+    ``reward_lql``: scale x test-loss decrease, or accuracy gain), without the tau bonus and penalties."""
+
+    policy: str
+    env_id: str
+    seed: int
+    episode_return: float
+    lql_return: float
+    final_accuracy: float
+    cycles_to_target: int | None  # first cycle (1-based) whose test accuracy reached the target; None if never
+    mean_tau: float
+    accuracy_curve: list[float] = field(default_factory=list)  # test accuracy after reset and each cycle
+
+    def row(self) -> dict[str, Any]:
+        """The documented JSON/CSV fields."""
+        return {"policy": self.policy, "env_id": self.env_id, "seed": self.seed, "return": self.episode_return,
+                "lql_return": self.lql_return, "final_accuracy": self.final_accuracy,
+                "cycles_to_target": self.cycles_to_target, "mean_tau": self.mean_tau}
+
+
+def cycles_to(curve: Sequence[float], target: float | None) -> int | None:
+    """The first cycle (1-based) whose test accuracy reaches ``target`` (``curve[0]`` is after reset); None if never."""
+    if target is None:
+        return None
+    hit = np.flatnonzero(np.asarray(curve[1:]) >= target)
+    return int(hit[0]) + 1 if hit.size else None
+
+
+class _VectorView:
+    """What a policy factory reads from an env, for a vector env: the problem and the single action space."""
+
+    def __init__(self, vector_env: gym.vector.VectorEnv):
+        self.problem = vector_env.unwrapped.problem
+        self.action_space = vector_env.single_action_space
+
+
+def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, seeds: Sequence[int], label: str,
+         env_kwargs: dict[str, Any] | None = None, device: str = "cpu") -> list[EpisodeResult]:
+    """Play one episode per seed with deterministic actions, all in one native vector env.
+
+    Args:
+        make_agent: (problem, single action space) -> policy; called once.
+        seeds: sub-env i is reset with ``seeds[i]`` (as ``gym.make(env_id).reset(seed=seeds[i])`` would be).
+        label: the policy's name in the results.
+        env_kwargs: scenario and env parameters, as for ``gym.make``.
+    """
+    env = gym.make_vec(env_id, num_envs=len(seeds), vectorization_mode="vector_entry_point", device=device,
+                       **(env_kwargs or {}))
+    target = env.unwrapped.scenario.target_accuracy
+    view = _VectorView(env)
+    agent = make_agent(view.problem, view.action_space)
+    obs, info = env.reset(seed=[int(s) for s in seeds])
+    n = len(seeds)
+    curves = [[float(a)] for a in info["test_accuracy"]]
+    returns, lql, taus = np.zeros(n), np.zeros(n), [[] for _ in range(n)]
+    running = np.ones(n, dtype=bool)
+    while running.any():
+        actions, _ = agent.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, info = env.step(actions)
+        for i in np.flatnonzero(running):  # NEXT_STEP autoreset: an ended sub-env's next step is a reset, ignored
+            returns[i] += reward[i]
+            lql[i] += info["reward_lql"][i]
+            taus[i].append(float(info["tau"][i]))
+            curves[i].append(float(info["test_accuracy"][i]))
+        running &= ~(terminated | truncated)
+    env.close()
+    return [EpisodeResult(label, env_id, int(seeds[i]), float(returns[i]), float(lql[i]), curves[i][-1],
+                          cycles_to(curves[i], target), float(np.mean(taus[i])), curves[i]) for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+
+def _stats(xs: Sequence[float]) -> tuple[float, float]:
+    return (float(np.mean(xs)), float(np.std(xs))) if len(xs) else (math.nan, math.nan)
+
+
+def summarize(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
+    """Per policy, in first-seen order: mean and std of each metric, and how many episodes hit the target."""
+    rows = []
+    for name in dict.fromkeys(r.policy for r in results):
+        mine = [r for r in results if r.policy == name]
+        hits = [r.cycles_to_target for r in mine if r.cycles_to_target is not None]
+        rows.append({
+            "policy": name, "episodes": len(mine),
+            "return": _stats([r.episode_return for r in mine]),
+            "lql_return": _stats([r.lql_return for r in mine]),
+            "final_accuracy": _stats([r.final_accuracy for r in mine]),
+            "cycles_to_target": _stats(hits), "reached_target": len(hits),
+            "mean_tau": _stats([r.mean_tau for r in mine]),
+        })
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]], target: float | None, metric: str = "loss") -> str:
+    """A Markdown table of :func:`summarize` rows (mean ± std); the return's learning-quality part beside it."""
+    pm = lambda m: "-" if math.isnan(m[0]) else f"{m[0]:.3f} ± {m[1]:.3f}"  # noqa: E731
+    tgt = f"cycles to {target:.0%} acc." if target is not None else "cycles to target"
+    part = "loss part" if metric == "loss" else "accuracy part"
+    lines = [f"| policy | return | {part} | final test acc. | {tgt} (reached) | mean tau |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r["cycles_to_target"]
+        cycles = "-" if math.isnan(c[0]) else f"{c[0]:.1f} ± {c[1]:.1f}"
+        lines.append(f"| {r['policy']} | {pm(r['return'])} | {pm(r['lql_return'])} | {pm(r['final_accuracy'])} | "
+                     f"{cycles} ({r['reached_target']}/{r['episodes']}) | {pm(r['mean_tau'])} |")
+    return "\n".join(lines)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and inf replaced by None, tuples as lists (for strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: str | Path, results: Sequence[EpisodeResult], extra: dict[str, Any] | None = None) -> None:
+    """``{"results": [per-episode rows], "summary": [...], "accuracy_curves": {policy: [[...], ...]}, **extra}``."""
+    payload: dict[str, Any] = {"results": [r.row() for r in results], "summary": summarize(results),
+                               "accuracy_curves": {r.policy: [] for r in results}}
+    for r in results:
+        payload["accuracy_curves"][r.policy].append(r.accuracy_curve)
+    payload.update(extra or {})
+    Path(path).write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False))
+
+
+def write_csv(path: str | Path, results: Sequence[EpisodeResult]) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_FIELDS)
+        writer.writeheader()
+        for r in results:
+            writer.writerow({k: ("" if v is None else v) for k, v in r.row().items()})
+
+
+def plot_curves(path: str | Path, curves: dict[str, np.ndarray], title: str = "", hlines: Sequence[float] = (),
+                ylabel: str = "test accuracy") -> None:
+    """Mean per global cycle over episodes with a ±1 std band, one line per policy (``curves``: policy ->
+    (episodes, cycles + 1)), and dashed lines at ``hlines``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, arr in curves.items():
+        mean, std = arr.mean(axis=0), arr.std(axis=0)
+        x = np.arange(arr.shape[1])
+        ax.plot(x, mean, label=name)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    for y in hlines:
+        ax.axhline(y, color="gray", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("global cycle")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.savefig(path)
+
+
+def accuracy_curves(results: Sequence[EpisodeResult]) -> dict[str, np.ndarray]:
+    """policy -> (episodes, cycles + 1) test accuracy, truncated to the shortest episode of that policy."""
+    out = {}
+    for name in dict.fromkeys(r.policy for r in results):
+        mine = [r.accuracy_curve for r in results if r.policy == name]
+        length = min(len(c) for c in mine)
+        out[name] = np.array([c[:length] for c in mine])
+    return out

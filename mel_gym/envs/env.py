@@ -1,0 +1,81 @@
+"""The single Gymnasium env over any :class:`~mel_gym.envs.core.EnvCore` (a core of one world)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from mel_gym.config import Scenario
+from mel_gym.envs.core import EnvCore, build_core, episode_seed
+from mel_gym.envs.render import render_ansi, render_rgb
+from mel_gym.sim import MELSimulator
+
+
+def scalar_info(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:
+    """Env ``i``'s slice of a batched info dict, with Python scalars for per-env values."""
+    out = {}
+    for key, value in info.items():
+        item = value[i]
+        out[key] = item.item() if np.ndim(item) == 0 else item
+    return out
+
+
+class MELEnv(gym.Env):
+    """A single Gymnasium env over a core (``core_class``); subclasses set it and document their spaces.
+
+    Args:
+        scenario: preset name, YAML path, dict or :class:`~mel_gym.config.Scenario` (None: the core's default).
+        device: where the embedded trainer runs ("cpu", "cuda", "auto").
+        render_mode: "ansi", "rgb_array" or None.
+        **kwargs: scenario keys (overrides, nested sections as dicts) and the env's own parameters
+            (``core_class.params_class``); anything else is a ``TypeError``.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
+    core_class: ClassVar[type[EnvCore]]
+
+    def __init__(self, scenario: Scenario | str | dict | None = None, *, device: str = "cpu",
+                 render_mode: str | None = None, **kwargs: Any):
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not one of {self.metadata['render_modes']} or None")
+        self.core = build_core(self.core_class, scenario, 1, device, kwargs)
+        self.scenario, self.params, self.problem = self.core.scenario, self.core.params, self.core.problem
+        self.observation_space = self.core.observation_space
+        self.action_space = self.core.action_space
+        self.render_mode = render_mode
+        self._needs_reset = True
+        self._last_obs: np.ndarray | None = None
+        self._last_tau: float | None = None
+
+    @property
+    def simulator(self) -> MELSimulator:
+        return self.core.sim
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.core.reset([episode_seed(self.np_random)])
+        self._needs_reset = False
+        self._last_obs, self._last_tau = self.core.observe()[0], None
+        return self._last_obs, scalar_info(self.core.reset_info())
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step() (and after an episode ends)")
+        action = np.asarray(action)
+        if action.shape != self.action_space.shape:
+            raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape}")
+        obs, reward, terminated, truncated, info = self.core.step(action[None])  # validates before any change
+        self._needs_reset = bool(terminated[0] or truncated[0])
+        self._last_obs, self._last_tau = obs[0], info["tau"][0].item()
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), scalar_info(info)
+
+    def render(self) -> str | np.ndarray | None:
+        """``ansi``: a text table of the learners; ``rgb_array``: a map of the cell; None without a mode."""
+        if self.render_mode is None or self._last_obs is None:
+            return None
+        decoded = self.problem.decode(self._last_obs)
+        if self.render_mode == "ansi":
+            return render_ansi(decoded, self._last_tau)
+        return render_rgb(decoded, self._last_tau, self.scenario.placement.max_distance_m)

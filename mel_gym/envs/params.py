@@ -1,0 +1,78 @@
+"""Each env's own parameters: episode, action map, reward and (async) aggregation.
+
+The scenario (:class:`mel_gym.config.Scenario`) is the world and the learning job, shared by every env; these
+dataclasses are what an env adds on top. They are set by keyword arguments of ``gym.make`` (or a run
+config's ``env_kwargs``), validated like scenario keys: an out-of-range value raises
+:class:`~mel_gym.params.ConfigError` naming the dotted key, e.g. ``reward.metric``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from mel_gym.params import ConfigError, build, describe_fields, param
+
+
+@dataclass(frozen=True)
+class RewardParams:
+    """reward = scale x gain + tau_bonus x (tau on finished data) - energy and straggler penalties (docs/envs.md)."""
+
+    metric: str = param("loss", choices=("loss", "accuracy"),
+                        doc="loss: decrease of test loss; accuracy: increase of test accuracy")
+    scale: float = param(1.0, low=0.0, low_open=True, doc="multiplies the learning-quality gain")
+    tau_bonus: float = param(0.1, low=0.0,
+                             doc="adds tau_bonus x sum_k(d_k tau_k over learners that finished) / (d max_local_iterations)")
+    energy_penalty_per_j: float = param(0.0, unit="1/J", low=0.0, doc="subtracts this x the cycle's energy")
+    straggler_penalty: float = param(0.0, low=0.0,
+                                     doc="subtracts this x the learners that missed T or the energy cap")
+
+
+@dataclass(frozen=True)
+class EnvParams:
+    """What every mel_gym env has: the episode and the reward."""
+
+    horizon_cycles: int = param(25, low=1, high=1000000, doc="global cycles per episode (then truncated)")
+    terminate_on_target: bool = param(False, doc="end the episode (terminated) once the scenario's target accuracy is reached")
+    reward: RewardParams = field(default_factory=RewardParams)
+
+
+@dataclass(frozen=True)
+class ShareParams(EnvParams):
+    """Envs whose action is shares on the simplex (TaskAllocation, JointAllocation)."""
+
+    action_beta: float = param(3.0, low=0.0, high=50.0, low_open=True, doc="share weight = exp(beta * a)")
+
+
+@dataclass(frozen=True)
+class AggregationParams:
+    """AsyncTaskAllocation: how models that ran different numbers of local iterations are averaged."""
+
+    staleness_weighting: str = param("data", choices=("data", "polynomial", "work"),
+                                     doc="data: d_k; polynomial: d_k (1 + s_k)^-exponent; work: d_k tau_k")
+    staleness_exponent: float = param(0.5, low=0.0, doc="exponent of the polynomial staleness weighting")
+    max_staleness: int | None = param(None, low=0, doc="cap tau_k at min_j tau_j + this; null = no bound")
+
+
+@dataclass(frozen=True)
+class AsyncParams(ShareParams):
+    """AsyncTaskAllocation: shares plus the aggregation rule."""
+
+    aggregation: AggregationParams = field(default_factory=AggregationParams)
+
+
+def build_params(cls: type[EnvParams], overrides: Mapping[str, Any] | None = None) -> EnvParams:
+    """Validated env parameters of class ``cls``: its defaults with ``overrides`` (nested sections as dicts)."""
+    return build(cls, dict(overrides or {}), "env parameter")
+
+
+def describe_params(cls: type[EnvParams]) -> list[tuple[str, Any, str, str]]:
+    """(dotted key, default, allowed, doc) of every parameter of an env."""
+    return describe_fields(cls)
+
+
+def check_terminate(params: EnvParams, target_accuracy: float | None) -> None:
+    """``terminate_on_target`` needs the scenario's ``target_accuracy``."""
+    if params.terminate_on_target and target_accuracy is None:
+        raise ConfigError("env parameter 'terminate_on_target' is true but the scenario's 'target_accuracy' is null; "
+                          "set both")
