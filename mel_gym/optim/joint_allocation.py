@@ -46,6 +46,8 @@ from mel_gym.world.costs import CostModel
 from mel_gym.world.radio import shannon_rate_bps
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+#: Relative precision of the relaxed joint tau*: it only starts SLSQP and the integer recovery searches on its own.
+RELAXED_TAU_RTOL = 1e-7
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,11 @@ def _deadline_energy_terms(inst: JointInstance, tau: float | np.ndarray, bandwid
 def capacity_at(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray, power: np.ndarray, cpu: np.ndarray,
                 margin: float = 0.0) -> np.ndarray:
     """Samples each learner can finish with these resources within its deadline and energy limit."""
-    a, b, u, v, k = _deadline_energy_terms(inst, tau, bandwidth, power, margin)
+    return _capacity(inst, _deadline_energy_terms(inst, tau, bandwidth, power, margin), cpu)
+
+
+def _capacity(inst: JointInstance, terms: tuple, cpu: np.ndarray) -> np.ndarray:
+    a, b, u, v, k = terms
     with np.errstate(divide="ignore", invalid="ignore"):
         d_t = np.where(a > 0, a / (u + v / cpu), 0.0)
         d_e = np.where(b > 0, b / (k * cpu**2), 0.0)
@@ -137,7 +143,11 @@ def best_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray
 
     ``tau`` may be a scalar or one value per learner (learners are independent here).
     """
-    a, b, u, v, k = _deadline_energy_terms(inst, tau, bandwidth, power, margin)
+    return _best_cpu(inst, _deadline_energy_terms(inst, tau, bandwidth, power, margin))
+
+
+def _best_cpu(inst: JointInstance, terms: tuple) -> np.ndarray:
+    a, b, u, v, k = terms
     f_lo, f_hi = np.minimum(inst.f_min_hz, inst.f_max_hz), inst.f_max_hz.astype(np.float64)
     energy_binds = (a > 0) & (b > 0) & np.isfinite(b) & (k > 0)
     # The crossing D_T(f) = D_E(f) is the positive root of A f^3 - B f - C (A = a k, B = b u, C = b v), below
@@ -145,8 +155,11 @@ def best_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         A, B, C = np.where(energy_binds, a * k, 1.0), np.where(energy_binds, b * u, 0.0), np.where(energy_binds, b * v, 1.0)
         f = np.maximum(np.maximum(np.sqrt(2 * B / A), np.cbrt(2 * C / A)), f_hi)
-        for _ in range(30):
-            f = f - (A * f**3 - B * f - C) / (3 * A * f**2 - B)
+        for _ in range(60):  # quadratic convergence: a handful of steps once near the root
+            step = (A * f**3 - B * f - C) / (3 * A * f**2 - B)
+            f = f - step
+            if not np.any(np.abs(step) > 1e-12 * f):
+                break
     return np.where(energy_binds, np.clip(f, f_lo, f_hi), f_hi)
 
 
@@ -159,8 +172,9 @@ def best_power_and_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: 
 
     def value(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         power = np.exp(log_p)
-        cpu = best_cpu(inst, tau, bandwidth, power, margin)
-        return capacity_at(inst, tau, bandwidth, power, cpu, margin), power, cpu
+        terms = _deadline_energy_terms(inst, tau, bandwidth, power, margin)
+        cpu = _best_cpu(inst, terms)
+        return _capacity(inst, terms, cpu), power, cpu
 
     x1, x2 = hi - GOLDEN * (hi - lo), lo + GOLDEN * (hi - lo)
     v1, v2 = value(x1)[0], value(x2)[0]
@@ -192,7 +206,7 @@ def solve_joint_relaxed(inst: JointInstance, bandwidth: np.ndarray | None = None
     """Steps 1-3 of the module docstring: the exact relaxed optimum for a given bandwidth split."""
     bandwidth = inst.equal_bandwidth() if bandwidth is None else bandwidth
     covers = lambda tau: best_power_and_cpu(inst, tau, bandwidth)[0].sum() >= inst.samples_per_cycle  # noqa: E731
-    tau = min(solve_max_tau(covers), float(inst.max_local_iterations))
+    tau = min(solve_max_tau(covers, rtol=RELAXED_TAU_RTOL), float(inst.max_local_iterations))
     plan = _plan_at(inst, tau, bandwidth)
     if plan.task_sizes.sum() > 0:
         plan = replace(plan, task_sizes=plan.task_sizes * inst.samples_per_cycle / plan.task_sizes.sum())
@@ -207,8 +221,12 @@ def _pack(plan: JointPlan, inst: JointInstance, ids: np.ndarray) -> np.ndarray:
 
 def _unpack(x: np.ndarray, inst: JointInstance, ids: np.ndarray) -> JointPlan:
     n, K = len(ids), inst.num_learners
-    full = lambda part, fill=0.0: np.where(np.isin(np.arange(K), ids), 0.0, fill) + np.bincount(  # noqa: E731
-        ids, weights=part, minlength=K)
+
+    def full(part: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        out = np.full(K, fill)
+        out[ids] = part
+        return out
+
     return JointPlan(
         tau=float(x[0]), task_sizes=full(x[1 : 1 + n] * inst.samples_per_cycle),
         power_w=full(np.exp(x[1 + n : 1 + 2 * n]), inst.p_max_w),

@@ -77,10 +77,10 @@ def _fl_closed_form(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_
     return float(np.sum(slack / coeffs.c2) / samples_per_cycle)
 
 
-def solve_max_tau(covers: Callable[[float], bool], closed_form: float | None = None) -> float:
+def solve_max_tau(covers: Callable[[float], bool], closed_form: float | None = None, rtol: float = TAU_RTOL) -> float:
     """The largest tau >= 0 with ``covers(tau)`` for a predicate that holds on [0, tau*] and fails above:
-    0 if it fails already at 0, inf if it never fails, else tau* by bisection to relative precision
-    :data:`TAU_RTOL` (``closed_form`` is returned as is when given and covers(0) holds)."""
+    0 if it fails already at 0, inf if it never fails, else tau* by bisection to relative precision ``rtol``
+    (``closed_form`` is returned as is when given and covers(0) holds)."""
     if not covers(0.0):
         return 0.0
     if closed_form is not None:
@@ -90,7 +90,7 @@ def solve_max_tau(covers: Callable[[float], bool], closed_form: float | None = N
         lo, hi = hi, hi * 2.0
         if hi > 1e12:
             return math.inf  # nothing ever binds: tau is unbounded (no learner has work)
-    while hi - lo > TAU_RTOL * hi:
+    while hi - lo > rtol * hi:
         mid = 0.5 * (lo + hi)
         if covers(mid):
             lo = mid

@@ -27,6 +27,12 @@ import numpy as np
 DEADLINE_RTOL = 1e-9
 
 
+def _same_shape(*arrays: np.ndarray) -> list[np.ndarray]:
+    """The arrays broadcast to one shape (copies only where a shape differs)."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    return [a if np.shape(a) == shape else np.broadcast_to(a, shape).copy() for a in arrays]
+
+
 def _inverse(rate_bps: np.ndarray) -> np.ndarray:
     """1 / R, inf where the rate is 0 (a link that carries nothing)."""
     rate = np.asarray(rate_bps, dtype=np.float64)
@@ -132,9 +138,7 @@ class CostModel:
         c0 = self.model_bits * (inv_down + inv_up)
         c1 = self.sample_bits * inv_down if self.sends_data else np.zeros_like(c0)
         c2 = self.cycles_per_sample / np.asarray(cpu_hz, dtype=np.float64)
-        shape = np.broadcast_shapes(c0.shape, np.shape(c2))
-        return CycleCoefficients(c0=np.broadcast_to(c0, shape).copy(), c1=np.broadcast_to(c1, shape).copy(),
-                                 c2=np.broadcast_to(c2, shape).copy())
+        return CycleCoefficients(*_same_shape(c0, c1, c2))
 
     def energy_coefficients(self, rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float,
                             cpu_hz: np.ndarray) -> EnergyCoefficients:
@@ -143,9 +147,7 @@ class CostModel:
             fixed = np.asarray(tx_power_w * self.model_bits * _inverse(rate_up_bps), dtype=np.float64)
         fixed = np.where(np.isnan(fixed), np.inf, fixed)
         per = self.kappa * np.square(np.asarray(cpu_hz, dtype=np.float64)) * self.cycles_per_sample
-        shape = np.broadcast_shapes(fixed.shape, per.shape)
-        return EnergyCoefficients(fixed_j=np.broadcast_to(fixed, shape).copy(),
-                                  per_sample_iteration_j=np.broadcast_to(per, shape).copy())
+        return EnergyCoefficients(*_same_shape(fixed, per))
 
     def spent(self, task_sizes: np.ndarray, iterations: np.ndarray, rate_down_bps: np.ndarray,
               rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float, cpu_hz: np.ndarray) -> CycleCosts:
