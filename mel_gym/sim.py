@@ -205,8 +205,8 @@ class MELSimulator:
 
     def energy_limit_j(self) -> np.ndarray:
         """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
-        cap = self.scenario.energy.cycle_cap_j
-        return np.minimum(np.inf if cap is None else cap, self.world.state.battery_j)
+        cap_j = self.scenario.energy.cycle_cap_j
+        return np.minimum(np.inf if cap_j is None else cap_j, self.world.state.battery_j)
 
     def _validate(self, decision: Decision) -> tuple[np.ndarray, np.ndarray]:
         if not self._was_reset.all():
@@ -266,10 +266,11 @@ class MELSimulator:
         iterations = np.where(participants, iterations, 0)
         costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu)
         energy = costs.energy_j
-        cap = s.energy.cycle_cap_j
-        over_cap = participants & (energy > cap * (1.0 + DEADLINE_RTOL)) if cap is not None else np.zeros_like(participants)
-        if cap is not None:  # a learner stops when it reaches the cap: it spends the cap and contributes nothing
-            energy = np.minimum(energy, cap)
+        cap_j = s.energy.cycle_cap_j
+        over_cap = (participants & (energy > cap_j * (1.0 + DEADLINE_RTOL)) if cap_j is not None
+                    else np.zeros_like(participants))
+        if cap_j is not None:  # a learner stops when it reaches the cap: it spends the cap and contributes nothing
+            energy = np.minimum(energy, cap_j)
 
         stragglers = participants & ~costs.in_time
         depleted = participants & self.world.drain(energy)

@@ -26,11 +26,18 @@ def _problem(spec: MLPSpec, B: int, width: int, seed: int = 0):
     return weights, x, y, index, count, tau
 
 
+CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
 @pytest.mark.parametrize("layers", [(16, 10), (16, 12, 10), (20, 15, 12, 10)])
 @pytest.mark.parametrize("batch_size", [None, 7])
-def test_kernels_agree_with_autograd(layers, batch_size):
+def test_kernels_agree_with_autograd(layers, batch_size, device):
     spec = MLPSpec(layers)
     weights, x, y, index, count, tau = _problem(spec, B=6, width=25)
+    dev = torch.device(device)
+    weights = [(w.to(dev), b.to(dev)) for w, b in weights]
+    x, y, index, count, tau = (t.to(dev) for t in (x, y, index, count, tau))
     original = [(w.clone(), b.clone()) for w, b in weights]
     reference = KERNELS["autograd"](weights, x, y, index, count, tau, 0.3, batch_size)
     for name in ("stacked", "loop"):

@@ -322,7 +322,7 @@ def equal_tasks(inst: JointInstance) -> np.ndarray:
 
 
 def _max_tau_for_tasks(inst: JointInstance, task_sizes: np.ndarray, bandwidth: np.ndarray, margin: float) -> np.ndarray:
-    """Per learner, the largest (real) tau <= max_tau at which the best power and CPU still fit its task
+    """Per learner, the largest (real) tau <= max_local_iterations at which the best power and CPU still fit its task
     (bisection, all learners at once); inf for learners without a task, 0 where even tau = 0 does not fit."""
     fits = lambda tau: best_power_and_cpu(inst, tau, bandwidth, margin, iterations=20)[0] >= task_sizes  # noqa: E731
     lo, hi = np.zeros(inst.num_learners), np.full(inst.num_learners, float(inst.max_local_iterations))

@@ -200,7 +200,6 @@ def max_iterations(
     upload alone exceeds its energy limit, gets -1; a learner without a task gets ``max_local_iterations``.
     """
     d = np.asarray(task_size, dtype=np.float64)
-    cap = max_local_iterations
     with np.errstate(divide="ignore", invalid="ignore"):  # a learner without task or bandwidth: inf x 0
         budget = cycle_deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
         tau = np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0)))
@@ -211,9 +210,9 @@ def max_iterations(
             tau_e = np.where(per_iteration > 0, np.floor(e_budget / per_iteration), np.inf)
             tau = np.minimum(tau, tau_e)
             infeasible |= ~(e_budget >= 0)
-    tau = np.clip(np.nan_to_num(tau, nan=-1.0, posinf=cap), 0, cap)
+    tau = np.clip(np.nan_to_num(tau, nan=-1.0, posinf=max_local_iterations), 0, max_local_iterations)
     tau = np.where(infeasible, -1, tau)
-    return np.where(d > 0, tau, cap).astype(np.int64)
+    return np.where(d > 0, tau, max_local_iterations).astype(np.int64)
 
 
 def max_sync_iterations(coeffs: CycleCoefficients, task_size: np.ndarray, cycle_deadline_s: float,
