@@ -79,8 +79,9 @@ def task_sizes_from_shares(shares: np.ndarray, available: np.ndarray, samples_pe
     amount = water_fill(shares, samples_per_cycle, caps)
     chosen = shares.sum(axis=-1) > 0
     left = np.where(chosen, samples_per_cycle - amount.sum(axis=-1), 0.0)
-    room = np.where(available & (shares == 0), caps, 0)
-    amount = amount + water_fill(room, left, room)
+    if np.any(left > 1e-9):  # the chosen learners are full: the rest goes to the others with room
+        room = np.where(available & (shares == 0), caps, 0)
+        amount = amount + water_fill(room, left, room)
     total = np.rint(amount.sum(axis=-1)).astype(np.int64)
     fractions = np.divide(amount, total[..., None], out=np.zeros_like(amount), where=total[..., None] > 0)
     sizes = np.minimum(apportion_total(fractions, total), caps).astype(np.int64)

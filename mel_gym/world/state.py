@@ -75,6 +75,7 @@ class World:
         self.noise_psd_w_per_hz = float(dbm_to_watt(ch.noise_psd_dbm_per_hz))
         self.max_cpu_hz = float(max(scenario.compute.cpu_freqs_hz))
         self.state = WorldState.empty(n_envs, self.num_learners)
+        self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
 
     # ---------------------------------------------------------------- randomness
     def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
@@ -116,6 +117,8 @@ class World:
         return np.ones(self.num_learners)
 
     def _update_path_loss(self) -> None:
+        """Called whenever positions or the cycle change: the path loss follows, the cached rates go."""
+        self._default_rates = None
         ch = self.scenario.channel
         self.state.path_loss_db = path_loss_db(self.state.distance_m, ch.path_loss_model, ch.carrier_hz,
                                                ch.power_law_gain_db, ch.power_law_exponent)
@@ -131,8 +134,17 @@ class World:
         """(downlink, uplink) Shannon rates of the current cycle, bit/s, each (n_envs, K): the downlink at the
         orchestrator's power, the uplink at ``tx_power_w`` (default: the scenario's learner power), both on
         ``bandwidth_hz`` (default: the scenario's W)."""
+        if tx_power_w is None and bandwidth_hz is None:
+            if self._default_rates is None:
+                self._default_rates = self._rates(self.default_tx_power_w, self.default_bandwidth_hz)
+                for rate in self._default_rates:
+                    rate.setflags(write=False)  # shared by every caller of this cycle
+            return self._default_rates
         power = self.default_tx_power_w if tx_power_w is None else tx_power_w
         bandwidth = self.default_bandwidth_hz if bandwidth_hz is None else bandwidth_hz
+        return self._rates(power, bandwidth)
+
+    def _rates(self, power: np.ndarray | float, bandwidth: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         gain = self.channel_gain()
         down = shannon_rate_bps(bandwidth, self.orchestrator_tx_power_w, gain, self.noise_psd_w_per_hz)
         up = shannon_rate_bps(bandwidth, power, gain, self.noise_psd_w_per_hz)
