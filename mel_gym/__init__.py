@@ -4,6 +4,7 @@ Importing the package registers the env IDs (see :data:`mel_gym.registration.ENV
 """
 
 from mel_gym.config import ConfigError, Scenario, load_scenario
+from mel_gym.lazy import lazy_getattr
 from mel_gym.registration import ENV_IDS, register_envs
 
 __version__ = "0.1.0"
@@ -11,16 +12,8 @@ __version__ = "0.1.0"
 register_envs()
 
 #: Loaded on first use, so that ``import mel_gym`` (and ``mel-gym --help``) does not import torch or SB3.
-_LAZY = {"Decision": "mel_gym.sim", "MELSimulator": "mel_gym.sim", "Outcome": "mel_gym.sim",
-         "make_sb3_vec_env": "mel_gym.envs.sb3_adapter"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mel_gym' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, {"Decision": ".sim", "MELSimulator": ".sim", "Outcome": ".sim",
+                                      "make_sb3_vec_env": ".envs.sb3_adapter"})
 
 __all__ = ["ConfigError", "Decision", "ENV_IDS", "MELSimulator", "Outcome", "Scenario", "load_scenario",
            "make_sb3_vec_env", "__version__"]

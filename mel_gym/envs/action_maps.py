@@ -84,25 +84,14 @@ def task_sizes_from_shares(shares: np.ndarray, available: np.ndarray, samples_pe
         amount = amount + water_fill(room, left, room)
     total = np.rint(amount.sum(axis=-1)).astype(np.int64)
     fractions = np.divide(amount, total[..., None], out=np.zeros_like(amount), where=total[..., None] > 0)
-    sizes = np.minimum(apportion_total(fractions, total), caps).astype(np.int64)
-    for idx in np.ndindex(total.shape):  # float noise rounded a full learner up: move that sample on
-        missing = int(total[idx] - sizes[idx].sum())
-        if missing > 0:
-            room = np.where(amount[idx] > 0, caps[idx] - sizes[idx], 0)
-            for k in np.argsort(-room, kind="stable")[:missing]:
-                sizes[idx + (k,)] += 1
+    sizes = np.minimum(apportion(fractions, total), caps).astype(np.int64)
+    missing = total - sizes.sum(axis=-1)
+    for idx in zip(*np.nonzero(np.atleast_1d(missing) > 0)):  # float noise rounded a full learner up: move it on
+        idx = idx if missing.ndim else ()
+        room = np.where(amount[idx] > 0, caps[idx] - sizes[idx], 0)
+        for k in np.argsort(-room, kind="stable")[: int(missing[idx])]:
+            sizes[idx + (k,)] += 1
     return sizes
-
-
-def apportion_total(shares: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """:func:`apportion` with a total per row (..., ) instead of one for all rows."""
-    total = np.asarray(total, dtype=np.int64)
-    if total.ndim == 0 or np.all(total == total.flat[0]):
-        return apportion(shares, int(total.flat[0]) if total.size else 0)
-    out = np.zeros(shares.shape, dtype=np.int64)
-    for idx in np.ndindex(total.shape):
-        out[idx] = apportion(shares[idx], int(total[idx]))
-    return out
 
 
 def task_sizes_from_action(
