@@ -77,10 +77,7 @@ class _PlanningPolicy(_ObservationPolicy):
     def _act(self, obs: np.ndarray) -> np.ndarray:
         plan = self.plan(obs)
         decoded = self.problem.decode(obs)
-        total = plan.task_sizes.sum()
-        if total == 0:
-            return np.full(self.problem.codec.num_learners * (4 if self.problem.has_resources else 1), -1.0,
-                           dtype=np.float32)
+        total = max(plan.task_sizes.sum(), 1)  # no task at all: zero shares, which encode as -1 (nobody)
         return self.problem.encode_action(decoded, plan.task_sizes / total, plan.power_w,
                                           plan.bandwidth_hz / self.problem.total_bandwidth_hz, plan.cpu_hz)
 
@@ -90,13 +87,13 @@ class HASync(_PlanningPolicy):
     equal bandwidth share and the top CPU frequency.
 
     Rates, CPU frequencies and batteries come from the observation; see :mod:`mel_gym.optim.task_allocation`
-    for the solver (bisection in PL, closed form in FL without caps or energy limits, exact integer recovery).
+    for the solver (the largest integer tau whose integer capacities cover d, by bisection).
     Energy limits (per-cycle cap, battery) bound each learner's task like its deadline does.
     """
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         p = self.problem
-        caps = np.where(excluded, 0.0, decoded.task_cap)
+        caps = np.where(excluded, 0.0, decoded.task_caps)
         tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
                                           p.max_local_iterations, caps, p.energy_budget(decoded))
         K = p.num_learners
@@ -111,7 +108,7 @@ class TaskOnly(_PlanningPolicy):
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         inst = self.problem.joint_instance(decoded)
-        return solve_task_only(replace(inst, task_cap=np.where(excluded, 0.0, inst.task_cap)))
+        return solve_task_only(replace(inst, task_caps=np.where(excluded, 0.0, inst.task_caps)))
 
 
 class HAAsync(HASync):
@@ -130,7 +127,7 @@ class Joint(_PlanningPolicy):
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         inst = self.problem.joint_instance(decoded)
-        return solve_joint(replace(inst, task_cap=np.where(excluded, 0.0, inst.task_cap)))
+        return solve_joint(replace(inst, task_caps=np.where(excluded, 0.0, inst.task_caps)))
 
 
 class ResourceOnly(_PlanningPolicy):
@@ -155,7 +152,7 @@ class _SelectionPolicy(_ObservationPolicy):
         p = self.problem
         coeffs, energy = p.coefficients(decoded), p.energy_budget(decoded)
         return lambda chosen: plan_value(selected_plan(chosen, coeffs, p.cycle_deadline_s, p.samples_per_cycle,
-                                                       p.max_local_iterations, decoded.task_cap, energy))
+                                                       p.max_local_iterations, decoded.task_caps, energy))
 
 
 class AllLearners(_SelectionPolicy):

@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", choices=["mnist5k", "fashion-mnist", "mnist"],
                    help="data set(s) (default: mnist5k, and fashion-mnist when its Debian package is installed)")
     p.add_argument("--seeds", type=int, default=3, help="seeds averaged (default 3)")
-    p.add_argument("--cycles", type=int, default=None, help="global cycles (default 100, quick 25)")
+    p.add_argument("--cycles", type=int, default=None, help="global cycles (default 150; quick 25)")
     p.add_argument("--seed", type=int, default=0, help="seed i runs on env seed SEED + i")
     p.add_argument("--targets", type=float, nargs="+", default=None, help="accuracy targets (default: the seed's, "
                    "or relative to the best accuracy reached when those are out of reach)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mel_gym.agents.policy import make_policy
-from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with
+from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, plot_curves, summarize, write_csv,
                                           write_json)
 
@@ -38,12 +38,14 @@ def evaluate(
         raise ValueError(f"episodes={episodes} must be >= 1")
     kwargs = env_kwargs_with(scenario, env_kwargs)
     seeds = list(range(seed, seed + episodes))
+    env = make_env(env_id, scenario, env_kwargs).unwrapped  # every policy is built (and checked) before any runs
+    agents = [make_policy(spec, env.problem, env.action_space, seed=seed, device=device) for spec in policies]
+    env.close()
     results: list[EpisodeResult] = []
-    for i, spec in enumerate(policies):
+    for i, (spec, agent) in enumerate(zip(policies, agents)):
         label = labels[i] if labels else spec
-        make = lambda problem, space, spec=spec: make_policy(spec, problem, space, seed=seed, device=device)  # noqa: E731
         started = time.perf_counter()
-        results += play(make, env_id, seeds, label, kwargs, device)
+        results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
         if log:
             log(f"[evaluate] {label}: {episodes} episodes in {time.perf_counter() - started:.0f} s "
                 f"({i + 1}/{len(policies)} policies)")

@@ -8,15 +8,13 @@ Every policy runs the same seeds as one native vector env (sub-env i gets seed +
 episode runner :func:`mel_gym.experiments.episodes.play`), so all of them meet the same learners, channels
 and data. For each accuracy target the table gives the global cycles each policy needs (mean over the seeds
 that reach it) and the reduction of one policy's cycles against another's, paired by seed: the mean of
-(b_i - a_i) / b_i over the seeds where both reach the target, or, where the better policy reaches it and the
-other does not within the run, the lower bound (N + 1 - a_i) / (N + 1) for that seed, and then the reduction
-is reported as "≥ x%". Where the data set and network here do not reach the seed's targets, the targets are
+(b_i - a_i) / b_i over the seeds where both reach the target; where only one reaches it within the N cycles
+run, that seed gives a bound (:func:`paired_reduction`) and the reduction is reported as "≥ x%" or "≤ x%". Where the data set and network here do not reach the seed's targets, the targets are
 set relative to the best mean accuracy reached, and the output says so.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,22 +40,20 @@ class Figure:
     paper_reduction_pct: dict[str, dict[str, float]]  # target -> pair label -> %
     relative_targets: dict[float, float | None]  # fraction of the best mean accuracy -> the paper target it stands for
     description: str
+    cycles: int  # global cycles of a full run: enough for every policy to reach the targets on both data sets
 
-
-#: Global cycles of a full run: enough for every policy to reach the targets on both data sets.
-DEFAULT_CYCLES = 100
 
 FIGURES = {
     "fig2": Figure(
         "fig2", "mel_gym/TaskAllocation-v0", "paper", ("ha-sync", "equal"), (("ha-sync", "equal"),),
         (0.94, 0.97), {"0.94": {"ha-sync vs equal": 33.0}, "0.97": {"ha-sync vs equal": 50.0}}, {0.95: 0.94, 0.98: 0.97},
-        "adaptive (HA-Sync) vs equal task allocation",
+        "adaptive (HA-Sync) vs equal task allocation", cycles=150,
     ),
     "fig3": Figure(
         "fig3", "mel_gym/JointAllocation-v0", "paper-joint", ("joint", "task-only", "resource-only"),
         (("joint", "task-only"), ("joint", "resource-only")),
         (0.98,), {"0.98": {"joint vs task-only": 50.0, "joint vs resource-only": 57.0}}, {0.95: None, 0.99: 0.98},
-        "joint task and resource allocation vs task-only and resource-only",
+        "joint task and resource allocation vs task-only and resource-only", cycles=150,
     ),
 }
 
@@ -67,7 +63,7 @@ def available_datasets() -> list[str]:
     return ["mnist5k"] + (["fashion-mnist"] if FASHION_MNIST_DEBIAN_DIR.is_dir() else [])
 
 
-def accuracy_curves(fig: Figure, policy: str, seeds: int, cycles: int, seed: int, env_kwargs: dict[str, Any],
+def figure_curves(fig: Figure, policy: str, seeds: int, cycles: int, seed: int, env_kwargs: dict[str, Any],
                     scenario: str) -> np.ndarray:
     """(seeds, cycles + 1) test accuracy after reset and after each global cycle, one batched env."""
     make = lambda problem, space: make_policy(policy, problem, space, seed=seed)  # noqa: E731
@@ -89,18 +85,24 @@ def _mean(values: list[int | None]) -> float | None:
 def paired_reduction(better: list[int | None], base: list[int | None], cycles: int) -> dict[str, Any]:
     """The % reduction of cycles of ``better`` against ``base``, paired by seed (see the module docstring).
 
-    Returns ``{"pct": mean over the usable seeds or None, "bound": "=" or ">=", "paired": seeds where both
-    reach the target, "censored": seeds where only ``better`` does}``.
+    Per seed: exact where both reach the target; at least (N + 1 - a) / (N + 1) where only ``better`` does (the
+    other needs more than the N cycles run); at most (b - N - 1) / b, below zero, where only ``base`` does;
+    nothing where neither does. The mean over the usable seeds is exact, a lower bound (">="), an upper bound
+    ("<=") or, with bounds both ways, unknown (None). Returns ``{"pct", "bound", "paired", "censored",
+    "unreached"}`` (censored: seeds where only ``better`` arrives; unreached: where only ``base`` does).
     """
-    exact, lower = [], []
+    exact, lower, upper = [], [], []
     for a, b in zip(better, base):
         if a is not None and b is not None:
             exact.append(100.0 * (b - a) / b)
-        elif a is not None:  # base needs more than the run: at least cycles + 1
+        elif a is not None:
             lower.append(100.0 * (cycles + 1 - a) / (cycles + 1))
-    values = exact + lower
-    return {"pct": float(np.mean(values)) if values else None, "bound": ">=" if lower else "=",
-            "paired": len(exact), "censored": len(lower)}
+        elif b is not None:
+            upper.append(100.0 * (b - cycles - 1) / b)
+    values = exact + lower + upper
+    bound = ">=" if lower and not upper else "<=" if upper and not lower else "=" if not (lower or upper) else "?"
+    pct = float(np.mean(values)) if values and bound != "?" else None
+    return {"pct": pct, "bound": bound, "paired": len(exact), "censored": len(lower), "unreached": len(upper)}
 
 
 def choose_targets(fig: Figure, curves: dict[str, np.ndarray], targets: list[float] | None,
@@ -141,11 +143,12 @@ def summarise(fig: Figure, dataset: str, curves: dict[str, np.ndarray], targets:
 
 
 def format_reduction(r: dict[str, Any]) -> str:
-    """``53% (3 paired)``, ``≥ 41% (2 paired, 1 censored)`` or ``-``."""
+    """``53% (3 paired)``, ``≥ 41% (2 paired, 1 censored)``, ``≤ -5% (1 paired, 1 unreached)`` or ``-``."""
+    count = f"{r['paired']} paired" + (f", {r['censored']} censored" if r["censored"] else "") + (
+        f", {r['unreached']} unreached" if r["unreached"] else "")
     if r["pct"] is None:
-        return "-"
-    count = f"{r['paired']} paired" + (f", {r['censored']} censored" if r["censored"] else "")
-    return f"{'≥ ' if r['bound'] == '>=' else ''}{r['pct']:.0f}% ({count})"
+        return "-" if r["bound"] != "?" else f"unknown ({count})"
+    return f"{ {'>=': '≥ ', '<=': '≤ '}.get(r['bound'], '')}{r['pct']:.0f}% ({count})"
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -184,7 +187,7 @@ def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = Non
               log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Run one figure on each data set; print its table, write its plot; return the per-data-set results.
 
-    ``quick``: the 5,000 MNIST samples only and 25 cycles (instead of :data:`DEFAULT_CYCLES`);
+    ``quick``: the 5,000 MNIST samples only and 25 cycles (instead of the figure's ``cycles``);
     ``scenario``/``env_kwargs`` replace the seed's setting (for smaller checks).
     """
     if figure not in FIGURES:
@@ -192,7 +195,9 @@ def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = Non
     if seeds < 1:
         raise ValueError(f"seeds={seeds} must be >= 1")
     fig = FIGURES[figure]
-    cycles = cycles or (25 if quick else DEFAULT_CYCLES)
+    if cycles is not None and cycles < 1:
+        raise ValueError(f"cycles={cycles} must be >= 1")
+    cycles = cycles or (25 if quick else fig.cycles)
     if datasets is None:
         datasets = ["mnist5k"] if quick or scenario else available_datasets()
     results = []
@@ -201,7 +206,7 @@ def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = Non
         kwargs = dict(env_kwargs or {})
         if not scenario:
             kwargs.setdefault("learning", {})["dataset"] = dataset
-        curves = {p: accuracy_curves(fig, p, seeds, cycles, seed, kwargs, scenario or fig.scenario)
+        curves = {p: figure_curves(fig, p, seeds, cycles, seed, kwargs, scenario or fig.scenario)
                   for p in fig.policies}
         chosen, kind, best = choose_targets(fig, curves, targets, relative)
         result = summarise(fig, dataset if not scenario else scenario, curves, chosen, kind, best, seeds, cycles)

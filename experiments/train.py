@@ -1,23 +1,28 @@
 """``mel-gym train``: train an SB3 agent on a mel_gym env, with TensorBoard logs and checkpoints; never loses work.
 
 Writes ``<runs_dir>/<name>/``: ``model.zip`` (the agent with its optimiser state and step counter),
-``vecnormalize.pkl`` (normalisation statistics, when the agent config asks for them), ``checkpoints/``, ``tb/``
-(TensorBoard) and ``run.yaml`` (what is trained, on what, the planned and the done step counts, and the status
-``complete`` or ``interrupted``).
+``vecnormalize.pkl`` (normalisation statistics, when the agent config asks for them), ``replay_buffer.pkl``
+(off-policy agents), ``checkpoints/``, ``tb/`` (TensorBoard) and ``run.yaml`` (what is trained, on what, the
+planned and the done step counts, and the status ``running``, ``complete``, ``interrupted`` or ``failed``).
 
-Ctrl-C saves the agent and ``run.yaml`` (status ``interrupted``); ``mel-gym train --resume RUN_DIR`` continues
-to the planned step count from there. A run folder that exists is never reused silently: ``--overwrite``
+Ctrl-C (or SIGTERM) saves the agent and ``run.yaml`` (status ``interrupted``); ``mel-gym train --resume RUN_DIR``
+continues to the planned step count from there, or from the latest checkpoint if the process was killed
+before it could save. A run folder that exists is never reused silently: ``--overwrite``
 replaces it. The folder is created only once the agent and its envs are built, so a failed start leaves none.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.callbacks import CheckpointCallback
@@ -30,6 +35,8 @@ from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_outpu
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
 
 RUN_FILE = "run.yaml"
+#: The replay buffer of an off-policy agent (SAC, TD3) beside it.
+REPLAY_FILE = "replay_buffer.pkl"
 
 
 @dataclass
@@ -126,12 +133,15 @@ def train(
 
 def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | None = 1, verbose: int = 0,
            timesteps: int | None = None) -> TrainResult:
-    """Continue an interrupted (or finished) run to its planned step count (or to ``timesteps``) with the saved
-    agent (optimiser state, step counter) and normalisation statistics."""
+    """Continue a run to its planned step count (or to ``timesteps``) with the saved agent (optimiser state, step
+    counter), its normalisation statistics and, for off-policy agents, its replay buffer. A run that was killed
+    before it could save (no ``model.zip``) continues from its latest checkpoint. The training envs get fresh
+    seeds (from the seed and the steps done), so the resumed part does not replay the episodes already seen."""
     run_dir = Path(run_dir)
-    meta_path, model_path = run_dir / RUN_FILE, run_dir / "model.zip"
-    if not meta_path.is_file() or not model_path.is_file():
-        raise ValueError(f"--resume {run_dir}: no {RUN_FILE} and model.zip there (not a mel-gym train run)")
+    meta_path = run_dir / RUN_FILE
+    saved = _latest_save(run_dir)
+    if not meta_path.is_file() or saved is None:
+        raise ValueError(f"--resume {run_dir}: no {RUN_FILE} with a saved agent there (not a mel-gym train run)")
     if torch_threads is not None:
         torch.set_num_threads(torch_threads)
     meta = yaml.safe_load(meta_path.read_text())
@@ -140,53 +150,98 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
             raise ValueError(f"--timesteps {timesteps}: must be >= 1")
         meta["timesteps"] = int(timesteps)
     config = load_agent_config(meta["agent"])
-    venv = _make_venv(meta["env_id"], meta["n_envs"], meta["seed"], dict(meta["env_kwargs"]), meta["vec_env"])
-    stats = run_dir / NORMALIZE_FILE
-    if stats.is_file():
+    model_path, stats, buffer = saved
+    steps_done = int(meta.get("timesteps_done", 0))
+    seed = int(np.random.SeedSequence([int(meta["seed"]), steps_done, len(meta.get("resumed_at", []))]).generate_state(1)[0])
+    venv = _make_venv(meta["env_id"], meta["n_envs"], seed, dict(meta["env_kwargs"]), meta["vec_env"])
+    if stats is not None:
         normalizer = load_normalizer(stats)
         normalizer.set_venv(venv)
         normalizer.training = True
         venv = normalizer
     model = ALGOS[config["algo"]].load(model_path, env=venv, device=meta["device"],
                                        tensorboard_log=str(run_dir / "tb"), verbose=verbose)
+    if buffer is not None and hasattr(model, "load_replay_buffer"):
+        model.load_replay_buffer(buffer)
+    meta.setdefault("resumed_at", []).append({"from": str(model_path.relative_to(run_dir)),
+                                              "timesteps": int(model.num_timesteps), "env_seed": seed})
     return _learn(model, venv, run_dir, meta, progress_bar, reset_num_timesteps=False)
+
+
+def _latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
+    """(agent, normalisation statistics or None, replay buffer or None) of the newest save of a run: model.zip,
+    else the checkpoint with the most steps; None if there is neither."""
+    model = run_dir / "model.zip"
+    if model.is_file():
+        stats, buffer = run_dir / NORMALIZE_FILE, run_dir / REPLAY_FILE
+        return model, stats if stats.is_file() else None, buffer if buffer.is_file() else None
+    steps = lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1))  # noqa: E731 - SB3's checkpoint names
+    checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip")), key=steps)
+    if not checkpoints:
+        return None
+    model, n = checkpoints[-1], steps(checkpoints[-1])
+    stats = next(iter((run_dir / "checkpoints").glob(f"*vecnormalize_{n}_steps.pkl")), None)
+    buffer = next(iter((run_dir / "checkpoints").glob(f"*replay_buffer_{n}_steps.pkl")), None)
+    return model, stats, buffer
 
 
 def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progress_bar: bool,
            reset_num_timesteps: bool) -> TrainResult:
-    """Learn up to ``meta["timesteps"]`` steps in all; save the agent, statistics and run.yaml at the end or on
-    Ctrl-C."""
+    """Learn up to ``meta["timesteps"]`` steps in all. run.yaml says ``running`` while it learns (with checkpoints,
+    a killed run can be resumed); the agent, its statistics, its replay buffer and run.yaml are saved at the end,
+    on Ctrl-C or SIGTERM (``interrupted``) and on an error once steps were taken (``failed``, then re-raised)."""
     algo, n_envs = meta["agent"]["algo"], meta["n_envs"]
     normalizer = venv if isinstance(venv, VecNormalize) else None
+    off_policy = hasattr(model, "replay_buffer")
     callbacks: list[Any] = [MELMetricsCallback()]
     if meta["checkpoint_every"] > 0:
         callbacks.append(CheckpointCallback(max(meta["checkpoint_every"] // n_envs, 1), str(run_dir / "checkpoints"),
-                                            name_prefix=algo, save_vecnormalize=normalizer is not None))
+                                            name_prefix=algo, save_vecnormalize=normalizer is not None,
+                                            save_replay_buffer=off_policy))
     remaining = max(meta["timesteps"] - model.num_timesteps, 0)
+    _write_meta(run_dir, meta, status="running", timesteps_done=int(model.num_timesteps))
     start = time.perf_counter()
-    interrupted = False
+    status, error = "complete", None
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # a polite kill saves too
     try:
         if remaining > 0:
             model.learn(remaining, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo,
                         reset_num_timesteps=reset_num_timesteps)
     except KeyboardInterrupt:
-        interrupted = True
-    except Exception:
-        if model.num_timesteps == 0 and not any(run_dir.glob("*.zip")):  # failed before any work: leave no folder
+        status = "interrupted"
+    except Exception as err:
+        if model.num_timesteps == 0 and not any(run_dir.rglob("*.zip")):  # failed before any work: leave no folder
             venv.close()
             shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+            raise
+        status, error = "failed", err
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start
     model_path = run_dir / "model.zip"
     model.save(model_path)
     if normalizer is not None:
         normalizer.save(str(run_dir / NORMALIZE_FILE))
-    meta.update(timesteps_done=int(model.num_timesteps), status="interrupted" if interrupted else "complete",
+    if off_policy:
+        model.save_replay_buffer(run_dir / REPLAY_FILE)
+    _write_meta(run_dir, meta, status=status, timesteps_done=int(model.num_timesteps),
                 train_seconds=round(float(meta.get("train_seconds", 0.0)) + seconds, 1))
-    (run_dir / RUN_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     venv.close()
+    if error is not None:
+        raise error
     result = TrainResult(run_dir=run_dir, model_path=model_path, timesteps=int(model.num_timesteps), seconds=seconds,
-                         interrupted=interrupted)
-    if interrupted:
+                         interrupted=status == "interrupted")
+    if result.interrupted:
         raise TrainingInterrupted(result)
     return result
+
+
+def _write_meta(run_dir: Path, meta: dict[str, Any], **update: Any) -> None:
+    meta.update(update)
+    (run_dir / RUN_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

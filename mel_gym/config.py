@@ -63,7 +63,7 @@ class ChannelConfig:
 
 @dataclass(frozen=True)
 class ComputeConfig:
-    """Learner CPUs (docs/model.md §4)."""
+    """Learner CPUs (docs/model.md §4) and their energy (§2)."""
 
     cpu_freqs_hz: list = param([0.7e9, 1.0e9, 1.4e9, 2.4e9], unit="Hz", low=1e6, doc="each learner draws one")
     min_cpu_hz: float = param(0.3e9, unit="Hz", low=1e6,
@@ -86,7 +86,7 @@ class EnergyConfig:
 
 @dataclass(frozen=True)
 class LearningConfig:
-    """The model, its data and local training (docs/model.md §1, §6)."""
+    """The model, its data and local training (docs/model.md §5)."""
 
     dataset: str = param("digits", choices=("digits", "mnist5k", "fashion-mnist", "mnist"),
                          doc="data set name, see mel_gym.learning.datasets")

@@ -8,8 +8,8 @@ One :meth:`MELSimulator.step` is one global cycle of length T in every env:
 2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, stays within the
    per-cycle energy cap, its battery lasts the cycle and its local training stays finite; a straggler
    (t_k > T) contributes nothing that cycle and spends what it did before T (it computes at most
-   T - t_send and uploads only if its computation ended in time); a learner over the energy cap stops
-   there and spends the cap;
+   T - t_send and uploads only if its computation ended in time); a learner that reaches the energy cap or
+   empties its battery stops there, spends exactly that and contributes nothing;
 3. participants train locally (tau_k iterations on d_k samples; PL: fresh samples sent by the orchestrator,
    FL: a fresh subset of the learner's own pool), the orchestrator averages the finished ones weighted by
    d_k (FedAvg, or the decision's aggregation weights) and evaluates the new global model;
@@ -200,7 +200,7 @@ class MELSimulator:
                             cpu_hz: np.ndarray | None = None) -> EnergyCoefficients:
         """Planned-energy coefficients of the current cycle for these resources (defaults as above)."""
         cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
-        power = self.world.default_tx_power_w if tx_power_w is None else tx_power_w
+        power = self.world.tx_power_w if tx_power_w is None else tx_power_w
         return self.cost.energy_coefficients(self.world.rates_bps(tx_power_w, bandwidth_hz)[1], power, cpu)
 
     def energy_limit_j(self) -> np.ndarray:
@@ -260,20 +260,20 @@ class MELSimulator:
         if decision.learner_position_m is not None or decision.orchestrator_m is not None:
             self.world.move(decision.learner_position_m, decision.orchestrator_m)
         cpu = self.world.state.cpu_hz if decision.cpu_hz is None else np.asarray(decision.cpu_hz, dtype=np.float64)
-        power = self.world.default_tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
+        power = self.world.tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
         rate_down, rate_up = self.world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
         participants = task_sizes > 0
         iterations = np.where(participants, iterations, 0)
-        costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu)
-        energy = costs.energy_j
-        cap_j = s.energy.cycle_cap_j
-        over_cap = (participants & (energy > cap_j * (1.0 + DEADLINE_RTOL)) if cap_j is not None
-                    else np.zeros_like(participants))
-        if cap_j is not None:  # a learner stops when it reaches the cap: it spends the cap and contributes nothing
-            energy = np.minimum(energy, cap_j)
-
+        cap_j = np.inf if s.energy.cycle_cap_j is None else s.energy.cycle_cap_j
+        battery = self.world.state.battery_j
+        costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu,
+                                energy_limit_j=np.minimum(cap_j, battery))
+        energy = costs.energy_j  # what was actually spent: never above the cap or the battery
+        wanted = costs.energy_wanted_j * (1.0 - DEADLINE_RTOL)
+        over_cap = participants & (wanted > cap_j) & (cap_j <= battery)  # stopped at the cap
+        depleted = participants & (wanted > battery) & (battery < cap_j)  # stopped with an empty battery
+        self.world.drain(energy)
         stragglers = participants & ~costs.in_time
-        depleted = participants & self.world.drain(energy)
         trains = costs.in_time & ~depleted & ~over_cap
 
         learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged

@@ -112,10 +112,10 @@ def _instance(rng, K, pl=True, energy=(0.005, 0.03)):
     return JointInstance(
         gain=10 ** (-(128.1 + 37.6 * np.log10(rng.uniform(20, 300, K) / 1000)) / 10) * rng.exponential(1, K),
         f_max_hz=rng.choice([0.7e9, 1.0e9, 1.4e9, 2.4e9], K), energy_limit_j=rng.uniform(*energy, K),
-        task_cap=np.full(K, 1000.0), available=np.ones(K, bool),
+        task_caps=np.full(K, 1000.0), available=np.ones(K, bool),
         cost=CostModel(model_bits=77120.0, sample_bits=2080.0, sends_data=pl, cycles_per_sample=8e4, kappa=1e-28,
                        cycle_deadline_s=0.1),
-        samples_per_cycle=int(rng.integers(300, 900)), max_local_iterations=40, p_max_w=0.2, p_min_w=0.2e-3,
+        samples_per_cycle=int(rng.integers(300, 900)), max_local_iterations=40, tx_power_w=0.2, min_tx_power_w=0.2e-3,
         orchestrator_power_w=1.0, total_bandwidth_hz=K * 0.8e6, f_min_hz=0.3e9, noise_psd_w_per_hz=10**-20.4,
     )
 
@@ -127,7 +127,7 @@ def test_best_cpu_and_power_match_a_grid_search():
     tau = 5.0
     cap, power, cpu = best_power_and_cpu(inst, tau, bandwidth)
     # every learner at once on a 200 x 200 grid of (power, CPU fraction)
-    powers = np.geomspace(inst.p_min_w, inst.p_max_w, 200)
+    powers = np.geomspace(inst.min_tx_power_w, inst.tx_power_w, 200)
     fractions = np.linspace(0.0, 1.0, 200)
     low = np.minimum(inst.f_min_hz, inst.f_max_hz)
     grid_best = np.zeros(6)
@@ -143,13 +143,13 @@ def test_best_cpu_and_power_match_a_grid_search():
 def _generic_joint(inst, rng, starts=6):
     K, ids, best = inst.num_learners, np.arange(inst.num_learners), 0.0
     lo_f = np.minimum(0.3, inst.f_max_hz / 1e9)
-    bounds = ([(0, 40)] + [(0, 1)] * K + [(math.log(inst.p_min_w), math.log(inst.p_max_w))] * K + [(1e-6, 1)] * K
+    bounds = ([(0, 40)] + [(0, 1)] * K + [(math.log(inst.min_tx_power_w), math.log(inst.tx_power_w))] * K + [(1e-6, 1)] * K
               + list(zip(lo_f, inst.f_max_hz / 1e9)))
     cons = [{"type": "ineq", "fun": lambda x: slack(inst, _unpack(x, inst, ids), ids)},
             {"type": "ineq", "fun": lambda x: 1 - x[1 + 2 * K : 1 + 3 * K].sum()},
             {"type": "eq", "fun": lambda x: x[1 : 1 + K].sum() - 1}]
     for _ in range(starts):
-        x0 = np.concatenate([[0.0], rng.dirichlet(np.ones(K)), rng.uniform(math.log(inst.p_min_w), math.log(inst.p_max_w), K),
+        x0 = np.concatenate([[0.0], rng.dirichlet(np.ones(K)), rng.uniform(math.log(inst.min_tx_power_w), math.log(inst.tx_power_w), K),
                              rng.dirichlet(np.ones(K)), rng.uniform(lo_f, inst.f_max_hz / 1e9)])
         res = minimize(lambda x: -x[0], x0, method="SLSQP", bounds=bounds, constraints=cons,
                        options={"maxiter": 500, "ftol": 1e-12})

@@ -13,7 +13,7 @@ from conftest import ENV_ID, SMALL
 from mel_gym.optim.joint_allocation import solve_joint, solve_task_only
 from mel_gym.optim.task_allocation import (PLAN_DEADLINE_MARGIN, equal_allocation_tau, integer_max_tau,
                                            relaxed_max_tau, relaxed_task_sizes)
-from mel_gym.world.costs import CostModel, CycleCoefficients, max_sync_iterations
+from mel_gym.world.costs import CostModel, CycleCoefficients, feasible_sync_iterations
 
 
 def _instance(rng, K, pl=True):
@@ -24,14 +24,14 @@ def _instance(rng, K, pl=True):
     return cost.coefficients(rate * rng.uniform(1, 4, K), rate, cpu)
 
 
-def _milp_max_tau(c: CycleCoefficients, T: float, d: int, max_tau: int, caps: np.ndarray) -> int:
+def _milp_max_tau(c: CycleCoefficients, T: float, d: int, max_tau: int, task_caps: np.ndarray) -> int:
     """An independent integer solver: for each tau from the top, the most samples integer d_k <= cap_k that meet
     (C2 tau + C1) d_k <= T (1 - margin) - C0 (scipy's MILP, HiGHS); the first tau that places d wins."""
-    K = len(caps)
+    K = len(task_caps)
     usable = c.c0 < T * (1 - PLAN_DEADLINE_MARGIN)
     for tau in range(max_tau, 0, -1):
         per = c.c2 * tau + c.c1
-        upper = np.where(usable, caps, 0).astype(float)
+        upper = np.where(usable, task_caps, 0).astype(float)
         budget = np.where(usable, T * (1 - PLAN_DEADLINE_MARGIN) - c.c0, 0.0)
         res = milp(-np.ones(K), integrality=np.ones(K), bounds=Bounds(0, upper),
                    constraints=LinearConstraint(np.diag(per), -np.inf, budget))
@@ -88,7 +88,7 @@ def test_fl_closed_form_equals_bisection_and_is_proportional_to_f():
     c = _instance(rng, 6, pl=False)
     T, d = 0.1, 900
     closed = relaxed_max_tau(c, T, d)
-    bisected = relaxed_max_tau(c, T, d, caps=np.full(6, 1e9))  # caps that never bind force the search
+    bisected = relaxed_max_tau(c, T, d, task_caps=np.full(6, 1e9))  # task_caps that never bind force the search
     assert closed == pytest.approx(bisected, rel=1e-9)
     dk = relaxed_task_sizes(c, T, closed)
     f_times_slack = (T - c.c0) / c.c2
@@ -108,7 +108,7 @@ def test_integer_plan_is_feasible_optimal_and_never_below_equal():
         if tau == 0:
             continue
         assert dk.sum() == d and np.all(dk >= 0)
-        assert max_sync_iterations(c, dk[None], T, cap)[0] >= tau  # the env would run at least this tau
+        assert feasible_sync_iterations(c, dk[None], T, cap)[0] >= tau  # the env would run at least this tau
         if tau < cap:  # tau + 1 is impossible for any integer split: capacities sum below d
             nxt = np.floor((T - c.c0) / (c.c2 * (tau + 1) + c.c1))
             assert np.maximum(nxt, 0).sum() < d
@@ -116,32 +116,32 @@ def test_integer_plan_is_feasible_optimal_and_never_below_equal():
 
 @pytest.mark.parametrize("pl", [True, False])
 def test_caps_that_add_up_to_exactly_d_against_an_independent_integer_solver(pl):
-    """Regression: in FL with d = all the training data, the caps sum to exactly d, and the relaxed sum of
+    """Regression: in FL with d = all the training data, the task_caps sum to exactly d, and the relaxed sum of
     capacities equals d on a whole interval of tau; the optimum is its right end, not tau = 0."""
     rng = np.random.default_rng(40 + pl)
     for _ in range(20):
         K = int(rng.integers(3, 9))
         c = _instance(rng, K, pl)
-        caps = rng.integers(20, 200, K)
-        d = int(caps.sum())
-        relaxed = relaxed_max_tau(c, 0.1, d, caps=caps.astype(float))
-        tau, dk = integer_max_tau(c, 0.1, d, 40, caps)
-        assert tau == _milp_max_tau(c, 0.1, d, 40, caps)
+        task_caps = rng.integers(20, 200, K)
+        d = int(task_caps.sum())
+        relaxed = relaxed_max_tau(c, 0.1, d, task_caps=task_caps.astype(float))
+        tau, dk = integer_max_tau(c, 0.1, d, 40, task_caps)
+        assert tau == _milp_max_tau(c, 0.1, d, 40, task_caps)
         if tau:
-            assert np.array_equal(dk, caps)  # everyone trains on all of its data
-            assert relaxed >= tau and max_sync_iterations(c, dk, 0.1, 40) >= tau
+            assert np.array_equal(dk, task_caps)  # everyone trains on all of its data
+            assert relaxed >= tau and feasible_sync_iterations(c, dk, 0.1, 40) >= tau
 
 
 def test_ha_sync_in_fl_with_all_the_training_data_trains():
-    """The issue's case: the paper preset in FL (d = 4,000 = the training split, so the caps sum to d)."""
+    """The issue's case: the paper preset in FL (d = 4,000 = the training split, so the task_caps sum to d)."""
     env = gym.make(ENV_ID, scenario="paper", mode="fl", horizon_cycles=1)
     problem = env.unwrapped.problem
     obs, _ = env.reset(seed=0)
     decoded = problem.decode(obs)
-    assert decoded.task_cap.sum() == problem.samples_per_cycle
+    assert decoded.task_caps.sum() == problem.samples_per_cycle
     plan = HASync(problem).plan(obs)
     independent = _milp_max_tau(problem.coefficients(decoded), problem.cycle_deadline_s, problem.samples_per_cycle,
-                                problem.max_local_iterations, decoded.task_cap)
+                                problem.max_local_iterations, decoded.task_caps)
     assert plan.tau == independent >= 1
     _, _, _, _, info = env.step(HASync(problem).predict(obs)[0])
     assert info["tau"] >= plan.tau and info["participants"].all() and not info["stragglers"].any()
@@ -153,9 +153,9 @@ def test_ha_sync_in_fl_with_all_the_training_data_trains():
 def test_integer_plan_respects_caps():
     rng = np.random.default_rng(4)
     c = _instance(rng, 5, pl=False)
-    caps = np.array([50, 500, 500, 500, 0])
-    tau, dk = integer_max_tau(c, 0.1, 800, 40, caps)
-    assert np.all(dk <= caps) and dk.sum() == 800 and dk[4] == 0
+    task_caps = np.array([50, 500, 500, 500, 0])
+    tau, dk = integer_max_tau(c, 0.1, 800, 40, task_caps)
+    assert np.all(dk <= task_caps) and dk.sum() == 800 and dk[4] == 0
 
 
 def _episode(env, policy, seed):

@@ -91,6 +91,8 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
         (["run", "--out", str(a_file / "main")], "is a file"),
         (["reproduce", "fig2", "--json", str(a_file / "x.json")], "is a file"),
         (["train", "--resume", str(tmp_path)], "not a mel-gym train run"),
+        (["evaluate", "--policy", "equal", "--policy", "nosuch", "--json", str(tmp_path / "out" / "r.json")],
+         "unknown policy 'nosuch'"),  # refused before the first policy runs: nothing is written
     ]
     for argv, message in cases:
         assert main(argv) == 2, argv
@@ -105,7 +107,8 @@ def test_a_run_folder_is_never_reused_silently(tmp_path, capsys):
     assert main(args) == 0
     first = (tmp_path / "r" / "model.zip").stat().st_mtime_ns
     assert main(args) == 2
-    assert "run folder" in capsys.readouterr().err and "exists" in capsys.readouterr().err + "exists"
+    err = capsys.readouterr().err
+    assert "run folder" in err and "exists" in err
     assert (tmp_path / "r" / "model.zip").stat().st_mtime_ns == first
     assert main([*args, "--overwrite"]) == 0
     assert (tmp_path / "r" / "model.zip").stat().st_mtime_ns != first
@@ -147,6 +150,32 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
     final = PPO.load(run / "model.zip")
     steps_now = max(int(v["step"]) for v in final.policy.optimizer.state_dict()["state"].values())
     assert final.num_timesteps == meta["timesteps_done"] and steps_now > steps_then  # continued, not restarted
+    assert meta["resumed_at"][0]["env_seed"] != meta["seed"]  # fresh episodes, not the ones already seen
+
+
+def test_a_killed_run_resumes_from_its_latest_checkpoint(tmp_path):
+    import signal
+    import time
+
+    import yaml
+
+    run = tmp_path / "run"
+    proc = subprocess.Popen([MEL_GYM, "train", *SMALL_ARGS, "--timesteps", "100000", "--n-envs", "2", "--runs-dir",
+                             str(tmp_path), "--name", "run", "--checkpoint-every", "256", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while len(list((run / "checkpoints").glob("*.zip"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # no chance to save: only checkpoints and run.yaml (status running) remain
+    proc.wait(timeout=60)
+    assert yaml.safe_load((run / "run.yaml").read_text())["status"] == "running"
+    assert not (run / "model.zip").exists()
+    out = subprocess.run([MEL_GYM, "train", "--resume", str(run), "--timesteps", "1024", "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    meta = yaml.safe_load((run / "run.yaml").read_text())
+    assert meta["status"] == "complete" and meta["timesteps_done"] >= 1024
+    assert meta["resumed_at"][0]["from"].startswith("checkpoints/") and meta["resumed_at"][0]["timesteps"] >= 256
 
 
 def test_scenario_and_envs_commands_list_and_print(capsys):

@@ -15,6 +15,10 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from mel_gym import ENV_IDS
 from mel_gym.agents import make_policy, policies_for
+from mel_gym.envs.action_maps import validate_action
+from mel_gym.envs.core import ShareCore
+from mel_gym.envs.env import MELEnv
+from mel_gym.envs.vector import vector_env_class
 from mel_gym.optim.joint_allocation import JointPlan, planned_costs
 from mel_gym.sim import Decision
 
@@ -172,3 +176,48 @@ def test_every_plan_processes_d_in_non_iid_fl():
     favour_smallest[np.argmin(caps)] = 1.0  # almost all of d to the learner with the least data
     _, _, _, _, info = env.step(favour_smallest)
     assert info["task_sizes"][np.argmin(caps)] == caps.min() and info["task_sizes"].sum() == d
+
+
+class _DictCore(ShareCore):
+    """A toy core with a Dict action (task shares and who takes part), to check the generic machinery."""
+
+    def build_action_space(self):
+        K = self.scenario.num_learners
+        return gym.spaces.Dict({"shares": gym.spaces.Box(-1, 1, (K,), np.float32), "take_part": gym.spaces.MultiBinary(K)})
+
+    def validate(self, actions):
+        if not np.all(np.isin(actions["take_part"], (0, 1))):
+            raise ValueError("take_part must hold 0 or 1")
+        return {"shares": validate_action(actions["shares"], actions["shares"].shape),
+                "take_part": actions["take_part"].astype(bool)}
+
+    def noop_action(self):
+        K = self.scenario.num_learners
+        return {"shares": np.zeros(K, np.float32), "take_part": np.zeros(K, np.int8)}
+
+    def decide(self, actions):
+        task_sizes = self.task_sizes(np.where(actions["take_part"], actions["shares"], -1.0))
+        tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
+        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
+
+
+class _DictEnv(MELEnv):
+    core_class = _DictCore
+
+
+def test_a_core_with_a_dict_action_runs_in_the_single_and_the_vector_env():
+    env = _DictEnv(**SMALL)
+    gym_check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step({"shares": np.zeros(4, np.float32), "take_part": np.array([1, 1, 0, 1], np.int8)})
+    assert info["task_sizes"][2] == 0 and info["task_sizes"].sum() == SMALL["samples_per_cycle"]
+    with pytest.raises(ValueError, match=r"action must be a dict with the keys \['shares', 'take_part'\]"):
+        env.step(np.zeros(4))
+    with pytest.raises(ValueError, match=r"action\['shares'\] has shape \(3,\), expected \(4,\)"):
+        env.step({"shares": np.zeros(3), "take_part": np.ones(4)})
+    vec = vector_env_class(_DictEnv)(num_envs=2, **SMALL)
+    vec.reset(seed=0)
+    batch = {"shares": np.zeros((2, 4), np.float32), "take_part": np.ones((2, 4), np.int8)}
+    for _ in range(SMALL["horizon_cycles"] + 1):  # through an autoreset: the ended sub-env takes the no-op action
+        obs, reward, terminated, truncated, info = vec.step(batch)
+    assert obs.shape == (2, 9 * 4 + 3) and np.all(reward == 0) and not truncated.any()  # the reset step

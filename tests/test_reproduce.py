@@ -27,15 +27,18 @@ def test_cycles_to_target_and_target_choice():
 def test_reductions_are_paired_by_seed_and_censored_where_the_baseline_never_arrives():
     # seed 0: 10 vs 20 cycles (50%); seed 1: 12 vs 16 (25%); seed 2: the baseline needs more than 30 cycles
     both = paired_reduction([10, 12], [20, 16], cycles=30)
-    assert both == {"pct": 37.5, "bound": "=", "paired": 2, "censored": 0}
+    assert both == {"pct": 37.5, "bound": "=", "paired": 2, "censored": 0, "unreached": 0}
     assert format_reduction(both) == "38% (2 paired)"
     censored = paired_reduction([10, 12, 15], [20, 16, None], cycles=30)
     assert censored["bound"] == ">=" and censored["censored"] == 1
     assert censored["pct"] == pytest.approx((50 + 25 + 100 * (31 - 15) / 31) / 3)
     assert format_reduction(censored).startswith("≥ ") and "1 censored" in format_reduction(censored)
-    # unpaired means are not what is reported: the winner's mean over all seeds against the baseline's over two
-    # would be 1 - 12.33 / 18 = 31%, not the paired figure
-    assert paired_reduction([None], [5], cycles=30)["pct"] is None  # the winner never arrives: nothing to say
+    # a seed where only the baseline arrives counts against the winner: an upper bound, below zero for that seed
+    lost = paired_reduction([10, None], [20, 5], cycles=30)
+    assert lost["bound"] == "<=" and lost["pct"] == pytest.approx((50 + 100 * (5 - 31) / 5) / 2)
+    assert format_reduction(lost).startswith("≤ ") and "1 unreached" in format_reduction(lost)
+    mixed = paired_reduction([10, None], [None, 5], cycles=30)  # bounds both ways: no honest mean
+    assert mixed["pct"] is None and format_reduction(mixed).startswith("unknown")
     assert format_reduction(paired_reduction([None], [None], cycles=30)) == "-"
 
 
@@ -71,3 +74,5 @@ def test_reproduce_fig3_quick_on_a_small_joint_setting(tmp_path):
 def test_reproduce_rejects_bad_input(capsys):
     assert main(["reproduce", "fig2", "--seeds", "0", "--quick"]) == 2
     assert "seeds=0" in capsys.readouterr().err
+    assert main(["reproduce", "fig2", "--cycles", "0", "--quick"]) == 2
+    assert "cycles=0" in capsys.readouterr().err

@@ -20,8 +20,8 @@ def _value(rng, K, pl):
     cost = CostModel(7.7e4, 2080.0, pl, 8e4, 1e-28, 0.1)
     coeffs = cost.coefficients(rate * 3, rate, rng.choice([0.7e9, 1.0e9, 1.4e9, 2.4e9], K))
     d = int(rng.integers(200, 1200))
-    caps = np.full(K, d) if pl else rng.integers(10, 400, K)
-    return (lambda chosen: plan_value(selected_plan(chosen, coeffs, 0.1, d, 40, caps))), coeffs, d, caps
+    task_caps = np.full(K, d) if pl else rng.integers(10, 400, K)
+    return (lambda chosen: plan_value(selected_plan(chosen, coeffs, 0.1, d, 40, task_caps))), coeffs, d, task_caps
 
 
 @pytest.mark.parametrize("pl", [True, False])
@@ -30,7 +30,7 @@ def test_greedy_selection_against_brute_force(pl):
     matches, trials = 0, 60
     for _ in range(trials):
         K = int(rng.integers(3, 8))
-        value, coeffs, d, caps = _value(rng, K, pl)
+        value, coeffs, d, task_caps = _value(rng, K, pl)
         everyone = np.ones(K, bool)
         greedy, best = greedy_selection(value, everyone), best_selection(value, everyone)
         assert value(greedy) >= value(everyone)  # local search never ends below its start
@@ -43,14 +43,14 @@ def test_greedy_selection_against_brute_force(pl):
 
 def test_selected_plan_is_ha_sync_over_the_chosen_learners():
     rng = np.random.default_rng(3)
-    value, coeffs, d, caps = _value(rng, 6, pl=False)
+    value, coeffs, d, task_caps = _value(rng, 6, pl=False)
     chosen = np.array([True, True, False, True, False, True])
-    tau, sizes = selected_plan(chosen, coeffs, 0.1, d, 40, caps)
-    masked = np.where(chosen, caps, 0)
+    tau, sizes = selected_plan(chosen, coeffs, 0.1, d, 40, task_caps)
+    masked = np.where(chosen, task_caps, 0)
     assert (tau, sizes.tolist()) == tuple(v.tolist() if isinstance(v, np.ndarray) else v
                                           for v in integer_max_tau(coeffs, 0.1, min(d, masked.sum()), 40, masked))
     assert np.all(sizes[~chosen] == 0) and sizes.sum() == min(d, masked.sum())
-    assert selected_plan(np.zeros(6, bool), coeffs, 0.1, d, 40, caps)[1].sum() == 0
+    assert selected_plan(np.zeros(6, bool), coeffs, 0.1, d, 40, task_caps)[1].sum() == 0
 
 
 @pytest.mark.parametrize("mode", ["pl", "fl"])
@@ -63,7 +63,7 @@ def test_the_env_runs_the_selection_as_planned(mode):
     action, _ = greedy.predict(obs)
     assert action.dtype == np.int8 and env.action_space.contains(action)
     tau, sizes = selected_plan(action.astype(bool), problem.coefficients(decoded), problem.cycle_deadline_s,
-                               problem.samples_per_cycle, problem.max_local_iterations, decoded.task_cap)
+                               problem.samples_per_cycle, problem.max_local_iterations, decoded.task_caps)
     _, _, _, _, info = env.step(action)
     assert info["tau"] >= tau and np.array_equal(info["task_sizes"], sizes)
     assert np.array_equal(info["selected"], sizes > 0) and not info["stragglers"].any()

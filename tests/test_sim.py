@@ -98,6 +98,8 @@ def test_battery_depletion_removes_the_learner():
     sim.reset([0])
     out = _run(sim, [[100, 100, 100, 100]], [[3, 3, 3, 3]])
     assert out.depleted.any()
+    assert np.all(out.energy_j <= 1e-4 * (1 + 1e-9))  # nobody is charged more than its battery held
+    assert np.allclose(out.energy_j[out.depleted], 1e-4) and np.all(out.time_s[out.depleted] < 0.1)
     assert not np.any(out.finished & out.depleted)
     assert np.array_equal(sim.world.state.alive, ~out.depleted)
     dead = int(np.argmax(out.depleted[0]))

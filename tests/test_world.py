@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mel_gym.config import load_scenario
-from mel_gym.world.costs import CostModel, max_sync_iterations
+from mel_gym.world.costs import CostModel, feasible_sync_iterations
 from mel_gym.world.placement import sample_annulus_positions
 from mel_gym.world.radio import (
     channel_power_gain,
@@ -35,7 +35,7 @@ def test_unit_conversions():
 
 
 def test_path_loss_3gpp_matches_hand_values():
-    # 128.1 + 37.6 log10(d_km): 50 m -> 79.18 dB, 500 m -> 116.78 dB, 1 km -> 128.1 dB (MEL_MODEL.md table)
+    # 128.1 + 37.6 log10(d_km): 50 m -> 79.18 dB, 500 m -> 116.78 dB, 1 km -> 128.1 dB (docs/model.md §3)
     assert path_loss_db_3gpp(np.array([50.0, 500.0, 1000.0])) == pytest.approx([79.18, 116.78, 128.1], abs=0.01)
     # power law: g0 = -40 dB at 1 m, exponent 4 -> at 10 m the loss is 40 + 40 = 80 dB
     assert path_loss_db_power_law(np.array([10.0]), -40.0, 4.0) == pytest.approx([80.0])
@@ -57,7 +57,7 @@ def test_free_space_loss_is_the_floor_of_the_path_loss():
 
 
 def test_shannon_rate_hand_calculation():
-    # MEL_MODEL.md worked example: 5 MHz, 23 dBm, 3GPP at 50 m, no shadowing/fading -> ~84 Mbit/s
+    # docs/model.md's worked example: 5 MHz, 23 dBm, 3GPP at 50 m, no shadowing/fading -> ~84 Mbit/s
     gain = channel_power_gain(path_loss_db_3gpp(np.array([50.0])), np.zeros(1), np.ones(1))
     rate = shannon_rate_bps(5e6, dbm_to_watt(23.0), gain, dbm_to_watt(-174.0))
     snr = dbm_to_watt(23.0) * 10 ** (-79.18 / 10) / (dbm_to_watt(-174.0) * 5e6)
@@ -78,11 +78,11 @@ def test_cycle_coefficients_and_max_tau():
     assert c.c2 == pytest.approx(np.array([[1e-4, 5e-5]]))  # C_m / f
     d = np.array([[100, 200]])
     # learner 0: (0.1 - 0.02 - 0.01) / (1e-4 * 100) = 7; learner 1: (0.1 - 0.01 - 0.01) / (5e-5 * 200) = 8
-    assert max_sync_iterations(c, d, 0.1, 40) == [7]
+    assert feasible_sync_iterations(c, d, 0.1, 40) == [7]
     assert c.time_s(7, d) == pytest.approx(np.array([[0.1, 0.09]]))
-    assert max_sync_iterations(c, d, 0.1, 5) == [5]
-    assert max_sync_iterations(c, np.array([[0, 200]]), 0.1, 40) == [8]  # idle learners do not bind
-    assert max_sync_iterations(c, np.array([[1000, 0]]), 0.1, 40) == [0]  # cannot even send its data
+    assert feasible_sync_iterations(c, d, 0.1, 5) == [5]
+    assert feasible_sync_iterations(c, np.array([[0, 200]]), 0.1, 40) == [8]  # idle learners do not bind
+    assert feasible_sync_iterations(c, np.array([[1000, 0]]), 0.1, 40) == [0]  # cannot even send its data
     fl = CostModel(1e4, 100.0, False, 1e5, 1e-28, 0.1).coefficients(rate, rate, cpu)
     assert np.all(fl.c1 == 0)
     # downlink and uplink are different links: C0 = S_m / R_down + S_m / R_up, C1 = S_d / R_down
@@ -157,11 +157,28 @@ def test_batteries_drain_and_deplete():
     world = World(s, n_envs=1)
     world.reset([0], [np.random.default_rng(0)])
     energy = np.zeros((1, 10))
-    energy[0, 0], energy[0, 1] = 0.4, 1.5
-    depleted = world.drain(energy)
-    assert depleted[0].tolist() == [False, True] + [False] * 8
+    energy[0, 0], energy[0, 1] = 0.4, 1.0  # the simulator never takes more than what is left
+    world.drain(energy)
     assert world.state.battery_j[0, 0] == pytest.approx(0.6) and world.state.battery_j[0, 1] == 0.0
     assert world.state.alive[0].tolist() == [True, False] + [True] * 8
+    endless = World(load_scenario("default"), n_envs=1)  # no batteries: nothing drains, nobody leaves
+    endless.reset([0], [np.random.default_rng(0)])
+    endless.drain(np.full((1, 10), 5.0))
+    assert np.all(np.isinf(endless.state.battery_j)) and endless.state.alive.all()
+
+
+def test_a_learner_stops_where_its_energy_limit_runs_out():
+    rate, power, cpu = np.array([1e6, 1e6, 1e6]), 0.2, np.array([1e9, 1e9, 1e9])
+    d, tau = np.array([100, 100, 100]), np.array([5, 5, 5])
+    # wanted: compute 1e-28 1e27 0.05 s = 5 mJ, upload 0.2 W x 0.01 s = 2 mJ, 7 mJ in all
+    limits = np.array([3e-3, 6e-3, 1.0])
+    spent = COST.spent(d, tau, rate, rate, power, cpu, energy_limit_j=limits)
+    assert spent.energy_wanted_j == pytest.approx([7e-3] * 3)
+    assert spent.energy_j == pytest.approx([3e-3, 6e-3, 7e-3])
+    # learner 0 stops during its computation (3 mJ at 0.1 W), learner 1 during its upload (1 mJ of 2)
+    assert spent.time_compute_s[0] == pytest.approx(0.03) and spent.time_return_s[0] == 0.0
+    assert spent.time_compute_s[1] == pytest.approx(0.05) and spent.time_return_s[1] == pytest.approx(0.005)
+    assert spent.time_s[2] == pytest.approx(0.08)
 
 
 def test_geometry_changes_within_an_episode():
@@ -184,7 +201,6 @@ def test_geometry_changes_within_an_episode():
     assert world.state.distance_m[0, 0] == pytest.approx(10.0)
     # the downlink runs at the orchestrator's power (30 dBm), the uplink at the learner's (23 dBm)
     gain = world.channel_gain()
-    assert np.allclose(down, shannon_rate_bps(s.channel.bandwidth_hz, 1.0, gain, dbm_to_watt(-174.0))) is False
     down, up = world.rates_bps()
     assert np.allclose(down, shannon_rate_bps(s.channel.bandwidth_hz, dbm_to_watt(30.0), gain, dbm_to_watt(-174.0)))
     assert np.allclose(up, shannon_rate_bps(s.channel.bandwidth_hz, dbm_to_watt(23.0), gain, dbm_to_watt(-174.0)))

@@ -71,34 +71,34 @@ def water_fill(weights: np.ndarray, total: np.ndarray | float, caps: np.ndarray)
 
 
 def task_sizes_from_shares(shares: np.ndarray, available: np.ndarray, samples_per_cycle: int,
-                           caps: np.ndarray) -> np.ndarray:
+                           task_caps: np.ndarray) -> np.ndarray:
     """Integer task sizes (..., K) from shares (see the module docstring): d in proportion to the shares,
     surplus over a cap to the other chosen learners, then to the other available learners, rounded to sum to
     min(d, what the available learners hold)."""
-    caps = np.where(available, caps, 0)
-    amount = water_fill(shares, samples_per_cycle, caps)
+    task_caps = np.where(available, task_caps, 0)
+    amount = water_fill(shares, samples_per_cycle, task_caps)
     chosen = shares.sum(axis=-1) > 0
     left = np.where(chosen, samples_per_cycle - amount.sum(axis=-1), 0.0)
     if np.any(left > 1e-9):  # the chosen learners are full: the rest goes to the others with room
-        room = np.where(available & (shares == 0), caps, 0)
+        room = np.where(available & (shares == 0), task_caps, 0)
         amount = amount + water_fill(room, left, room)
     total = np.rint(amount.sum(axis=-1)).astype(np.int64)
     fractions = np.divide(amount, total[..., None], out=np.zeros_like(amount), where=total[..., None] > 0)
-    sizes = np.minimum(apportion(fractions, total), caps).astype(np.int64)
+    sizes = np.minimum(apportion(fractions, total), task_caps).astype(np.int64)
     missing = total - sizes.sum(axis=-1)
     for idx in zip(*np.nonzero(np.atleast_1d(missing) > 0)):  # float noise rounded a full learner up: move it on
         idx = idx if missing.ndim else ()
-        room = np.where(amount[idx] > 0, caps[idx] - sizes[idx], 0)
+        room = np.where(amount[idx] > 0, task_caps[idx] - sizes[idx], 0)
         for k in np.argsort(-room, kind="stable")[: int(missing[idx])]:
             sizes[idx + (k,)] += 1
     return sizes
 
 
 def task_sizes_from_action(
-    action: np.ndarray, available: np.ndarray, beta: float, samples_per_cycle: int, caps: np.ndarray
+    action: np.ndarray, available: np.ndarray, beta: float, samples_per_cycle: int, task_caps: np.ndarray
 ) -> np.ndarray:
     """The whole map: action -> shares -> integer task sizes d_k (see the module docstring); shape (..., K)."""
-    return task_sizes_from_shares(shares_from_action(action, available, beta), available, samples_per_cycle, caps)
+    return task_sizes_from_shares(shares_from_action(action, available, beta), available, samples_per_cycle, task_caps)
 
 
 def action_from_shares(shares: np.ndarray, beta: float) -> np.ndarray:

@@ -3,13 +3,15 @@
 A core is batched over ``n_envs`` worlds of one :class:`~mel_gym.sim.MELSimulator` and declares
 
 - ``params_class``: its parameter dataclass (:mod:`mel_gym.envs.params`), built from keyword arguments;
-- :meth:`EnvCore.build_action_space`: a Gymnasium space (Box, Discrete, MultiDiscrete, MultiBinary, Dict);
+- :meth:`EnvCore.build_action_space`: a Gymnasium space (Box, Discrete, MultiDiscrete, MultiBinary, or a Dict of
+  them: a batch of Dict actions is a dict of batched arrays, :mod:`mel_gym.envs.batching`);
 - :meth:`EnvCore.validate`: checks a batch of actions before any state changes (``ValueError`` naming the index);
 - :meth:`EnvCore.noop_action`: the action with which nobody trains (used for sub-envs about to reset);
-- :meth:`EnvCore.decide`: actions -> :class:`~mel_gym.sim.Decision`.
+- :meth:`EnvCore.decide`: actions -> :class:`~mel_gym.sim.Decision`;
+- optionally its observation (:meth:`EnvCore.build_observation_space`, :meth:`EnvCore.observe`) and reward
+  (:meth:`EnvCore.reward`), which default to the shared ones.
 
-The base class runs the simulator, computes the reward (:meth:`EnvCore.reward`), the episode ends, the info and
-the observation. :class:`mel_gym.envs.env.MELEnv` (one env) and :class:`mel_gym.envs.vector.MELVectorEnv`
+The base class runs the simulator, the episode ends and the info. :class:`mel_gym.envs.env.MELEnv` (one env) and :class:`mel_gym.envs.vector.MELVectorEnv`
 (N envs) are generic over the core: adding an env is one module (core, params, env class) and one line in
 :data:`mel_gym.registration.ENV_IDS`.
 """
@@ -25,13 +27,13 @@ from gymnasium import spaces
 
 from mel_gym.config import Scenario, load_scenario
 from mel_gym.envs.action_maps import task_sizes_from_action, validate_action
+from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.task_allocation import relaxed_task_sizes
 from mel_gym.sim import Decision, MELSimulator, Outcome
-from mel_gym.world.costs import max_iterations
-from mel_gym.world.radio import dbm_to_watt
+from mel_gym.world.costs import feasible_iterations
 
 #: beta of the log-capacity feature for envs without a share action.
 DEFAULT_FEATURE_BETA = 3.0
@@ -55,10 +57,10 @@ class EnvCore:
         self.problem = AllocationProblem(
             mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
             samples_per_cycle=s.samples_per_cycle, max_local_iterations=s.max_local_iterations, cost=sim.cost,
-            tx_power_w=sim.world.default_tx_power_w, power_range_db=s.channel.power_range_db,
-            orchestrator_power_w=sim.world.orchestrator_tx_power_w, bandwidth_hz=s.channel.bandwidth_hz,
+            tx_power_w=sim.world.tx_power_w, power_range_db=s.channel.power_range_db,
+            orchestrator_power_w=sim.world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
             min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=sim.world.noise_psd_w_per_hz,
-            energy_cap_j=s.energy.cycle_cap_j, action_beta=beta, **self.capabilities,
+            cycle_cap_j=s.energy.cycle_cap_j, action_beta=beta, **self.capabilities,
             codec=ObservationCodec(
                 num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
                 max_cpu_hz=sim.world.max_cpu_hz, cell_radius_m=s.placement.max_distance_m,
@@ -68,7 +70,7 @@ class EnvCore:
                 action_beta=DEFAULT_FEATURE_BETA if beta is None else beta, battery_scale_j=s.energy.battery_max_j,
             ),
         )
-        self.observation_space = self.problem.codec.space()
+        self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
         self.previous_share = np.zeros((n_envs, s.num_learners))
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
@@ -78,19 +80,20 @@ class EnvCore:
         """The single env's action space."""
         raise NotImplementedError
 
-    def validate(self, actions: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        """Check a batch of actions (n_envs, *action shape); return them ready for :meth:`decide`.
+    def validate(self, actions: Any) -> Any:  # pragma: no cover - abstract
+        """Check a batch of actions (n_envs, *action shape), shapes already checked; return them ready for
+        :meth:`decide`.
 
         Raises:
             ValueError: naming the offending index and the allowed values; no state has changed.
         """
         raise NotImplementedError
 
-    def noop_action(self) -> np.ndarray:  # pragma: no cover - abstract
+    def noop_action(self) -> Any:  # pragma: no cover - abstract
         """A single action with which nobody takes part (no training, no cost)."""
         raise NotImplementedError
 
-    def decide(self, actions: np.ndarray) -> Decision:  # pragma: no cover - abstract
+    def decide(self, actions: Any) -> Decision:  # pragma: no cover - abstract
         """The Decision that validated ``actions`` map to."""
         raise NotImplementedError
 
@@ -102,14 +105,15 @@ class EnvCore:
         """Env-specific info entries (batched)."""
         return {}
 
+    def build_observation_space(self) -> spaces.Box:
+        """The single env's observation space: the shared codec's (:mod:`mel_gym.envs.observation`) unless a core
+        observes something else (then it overrides this and :meth:`observe`)."""
+        return self.problem.codec.space()
+
     # ------------------------------------------------------------------------------------------------ shared
-    def check_shape(self, actions: np.ndarray) -> np.ndarray:
-        """``actions`` as an array of shape (n_envs, *action shape); ``ValueError`` otherwise."""
-        actions = np.asarray(actions)
-        want = (self.n_envs, *self.action_space.shape)
-        if actions.shape != want:
-            raise ValueError(f"actions have shape {actions.shape}, expected {want}")
-        return actions
+    def check_shape(self, actions: Any) -> Any:
+        """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`)."""
+        return check_batch(self.action_space, actions, self.n_envs)
 
     def iteration_limits(self, task_sizes: np.ndarray, tx_power_w: np.ndarray | None = None,
                          bandwidth_hz: np.ndarray | None = None, cpu_hz: np.ndarray | None = None) -> np.ndarray:
@@ -120,7 +124,7 @@ class EnvCore:
         coeffs = sim.coefficients(tx_power_w, bandwidth_hz, cpu_hz)
         limit = sim.energy_limit_j()
         energy = sim.energy_coefficients(tx_power_w, bandwidth_hz, cpu_hz) if np.any(np.isfinite(limit)) else None
-        return max_iterations(coeffs, task_sizes, s.cycle_deadline_s, s.max_local_iterations, energy,
+        return feasible_iterations(coeffs, task_sizes, s.cycle_deadline_s, s.max_local_iterations, energy,
                               limit if energy is not None else None)
 
     def observe(self) -> np.ndarray:
@@ -130,7 +134,7 @@ class EnvCore:
         rate_down, rate_up = sim.world.rates_bps()
         return self.problem.codec.encode(
             rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=st.cpu_hz, capacity=capacity, battery_j=st.battery_j,
-            position_m=st.position_m, previous_share=self.previous_share, task_cap=sim.task_caps, cycle=st.cycle,
+            position_m=st.position_m, previous_share=self.previous_share, task_caps=sim.task_caps, cycle=st.cycle,
             test_loss=sim.loss, test_accuracy=sim.accuracy,
         )
 
@@ -164,7 +168,7 @@ class EnvCore:
                   - parts["reward_straggler_penalty"])
         return reward, parts
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One cycle in every env: (obs, reward, terminated, truncated, info), all batched over envs."""
         actions = self.validate(self.check_shape(actions))
         decision = self.decide(actions)

@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from mel_gym.config import Scenario
+from mel_gym.envs.batching import batch_one
 from mel_gym.envs.core import EnvCore, build_core, episode_seed
 from mel_gym.envs.render import render_ansi, render_rgb
 from mel_gym.sim import MELSimulator
@@ -60,13 +61,11 @@ class MELEnv(gym.Env):
         self._last_obs, self._last_tau = self.core.observe()[0], None
         return self._last_obs, scalar_info(self.core.reset_info())
 
-    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (and after an episode ends)")
-        action = np.asarray(action)
-        if action.shape != self.action_space.shape:
-            raise ValueError(f"action has shape {action.shape}, expected {self.action_space.shape}")
-        obs, reward, terminated, truncated, info = self.core.step(action[None])  # validates before any change
+        batch = batch_one(self.action_space, action)
+        obs, reward, terminated, truncated, info = self.core.step(batch)  # validates before any change
         self._needs_reset = bool(terminated[0] or truncated[0])
         self._last_obs, self._last_tau = obs[0], info["tau"][0].item()
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), scalar_info(info)

@@ -69,8 +69,9 @@ class LearnerSelectionEnv(MELEnv):
     ``selected`` (the learners that got a task). Parameters: :class:`mel_gym.envs.params.EnvParams`
     (``horizon_cycles``, ``terminate_on_target``, ``reward``).
 
-    Baselines (``mel_gym.agents``): ``all`` (choose everyone: HA-Sync over all learners), ``greedy`` (single
-    flips that maximise tau x the samples trained, from the observation) and ``random``.
+    Baselines (``mel_gym.agents``): ``all`` (choose everyone: HA-Sync over all learners), ``greedy`` (greedy add
+    and drop paths, then flips and swaps, maximising tau x the samples trained, from the observation) and
+    ``random``.
     """
 
     core_class = LearnerSelectionCore

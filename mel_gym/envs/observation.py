@@ -35,7 +35,7 @@ import numpy as np
 from gymnasium import spaces
 
 PER_LEARNER_FEATURES = (
-    "uplink_efficiency", "downlink_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_cap",
+    "uplink_efficiency", "downlink_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_caps",
 )
 _BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
 LOG_CAPACITY_CLIP = 2.0
@@ -69,7 +69,7 @@ class DecodedObservation:
     battery_j: np.ndarray  # remaining energy (inf without batteries)
     position_m: np.ndarray  # (..., K, 2)
     previous_share: np.ndarray
-    task_cap: np.ndarray  # samples
+    task_caps: np.ndarray  # samples
     cycle: np.ndarray  # (...,) cycles run
     test_loss: np.ndarray  # (...,) nats
     test_accuracy: np.ndarray  # (...,)
@@ -117,7 +117,7 @@ class ObservationCodec:
         bounds("x", -1.0, 1.0)
         bounds("y", -1.0, 1.0)
         bounds("previous_share", 0.0, 1.0)
-        bounds("task_cap", 0.0, self.max_task_cap / self.samples_per_cycle)
+        bounds("task_caps", 0.0, self.max_task_cap / self.samples_per_cycle)
         g = len(PER_LEARNER_FEATURES) * K
         high[g] = 1.0  # cycle
         high[g + 1] = LOSS_FEATURE_MAX
@@ -133,7 +133,7 @@ class ObservationCodec:
         battery_j: np.ndarray,
         position_m: np.ndarray,
         previous_share: np.ndarray,
-        task_cap: np.ndarray,
+        task_caps: np.ndarray,
         cycle: np.ndarray,
         test_loss: np.ndarray,
         test_accuracy: np.ndarray,
@@ -154,7 +154,7 @@ class ObservationCodec:
             position_m[..., 0] / self.cell_radius_m,
             position_m[..., 1] / self.cell_radius_m,
             previous_share,
-            task_cap / self.samples_per_cycle,
+            task_caps / self.samples_per_cycle,
         ]
         globals_ = [
             np.minimum(cycle / self.horizon_cycles, 1.0),
@@ -181,7 +181,7 @@ class ObservationCodec:
                        else block("battery") * self.battery_scale_j),
             position_m=np.stack([block("x"), block("y")], axis=-1) * self.cell_radius_m,
             previous_share=block("previous_share"),
-            task_cap=np.round(block("task_cap") * self.samples_per_cycle),
+            task_caps=np.round(block("task_caps") * self.samples_per_cycle),
             cycle=np.round(g[..., 0] * self.horizon_cycles),
             test_loss=g[..., 1] * math.log(self.num_classes),
             test_accuracy=g[..., 2],

@@ -16,7 +16,7 @@ from mel_gym.envs.observation import DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_allocation import JointInstance
 from mel_gym.optim.task_allocation import EnergyBudget
 from mel_gym.world.costs import CostModel, CycleCoefficients
-from mel_gym.world.radio import shannon_rate_bps
+from mel_gym.world.radio import link_rates_bps
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class AllocationProblem:
     bandwidth_hz: float  # default bandwidth per learner; K x this is the total where it is allocated
     min_cpu_hz: float  # lowest CPU frequency (CPU control)
     noise_psd_w_per_hz: float
-    energy_cap_j: float | None  # per-learner energy cap of a cycle
+    cycle_cap_j: float | None  # per-learner energy cap of a cycle
     codec: ObservationCodec
     action_beta: float | None = None  # share map's beta (None: the action is not shares)
     has_resources: bool = False
@@ -70,9 +70,8 @@ class AllocationProblem:
             return decoded.rate_down_bps, decoded.rate_up_bps
         power = self.tx_power_w if power_w is None else power_w
         bandwidth = self.bandwidth_hz if bandwidth_hz is None else bandwidth_hz
-        gain = self.channel_gain(decoded)
-        return (shannon_rate_bps(bandwidth, self.orchestrator_power_w, gain, self.noise_psd_w_per_hz),
-                shannon_rate_bps(bandwidth, power, gain, self.noise_psd_w_per_hz))
+        return link_rates_bps(bandwidth, power, self.orchestrator_power_w, self.channel_gain(decoded),
+                              self.noise_psd_w_per_hz)
 
     def coefficients(self, decoded: DecodedObservation, power_w: np.ndarray | None = None,
                      bandwidth_hz: np.ndarray | None = None, cpu_hz: np.ndarray | None = None) -> CycleCoefficients:
@@ -82,7 +81,7 @@ class AllocationProblem:
 
     def energy_limit_j(self, decoded: DecodedObservation) -> np.ndarray:
         """What each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
-        cap = np.inf if self.energy_cap_j is None else self.energy_cap_j
+        cap = np.inf if self.cycle_cap_j is None else self.cycle_cap_j
         return np.minimum(cap, decoded.battery_j)
 
     def energy_budget(self, decoded: DecodedObservation) -> EnergyBudget | None:
@@ -114,9 +113,9 @@ class AllocationProblem:
         """The joint task/resource problem of one observation (see :mod:`mel_gym.optim.joint_allocation`)."""
         return JointInstance(
             gain=self.channel_gain(decoded), f_max_hz=decoded.cpu_hz, energy_limit_j=self.energy_limit_j(decoded),
-            task_cap=np.where(decoded.available, decoded.task_cap, 0.0), available=decoded.available, cost=self.cost,
+            task_caps=np.where(decoded.available, decoded.task_caps, 0.0), available=decoded.available, cost=self.cost,
             samples_per_cycle=self.samples_per_cycle, max_local_iterations=self.max_local_iterations,
-            p_max_w=self.tx_power_w, p_min_w=self.tx_power_w * 10 ** (-self.power_range_db / 10),
+            tx_power_w=self.tx_power_w, min_tx_power_w=self.tx_power_w * 10 ** (-self.power_range_db / 10),
             orchestrator_power_w=self.orchestrator_power_w, total_bandwidth_hz=self.total_bandwidth_hz,
             f_min_hz=self.min_cpu_hz, noise_psd_w_per_hz=self.noise_psd_w_per_hz,
         )

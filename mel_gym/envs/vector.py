@@ -29,6 +29,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from mel_gym.config import Scenario
+from mel_gym.envs.batching import with_rows
 from mel_gym.envs.core import EnvCore, build_core, episode_seed
 from mel_gym.envs.env import MELEnv
 
@@ -124,7 +125,7 @@ class MELVectorEnv(VectorEnv):
         return self.core.observe(), vector_info(self.core.reset_info(), mask)
 
     # ------------------------------------------------------------------------------------------------ step
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._was_reset:
             raise RuntimeError("call reset() before step()")
         actions = self.core.check_shape(actions)
@@ -134,8 +135,7 @@ class MELVectorEnv(VectorEnv):
                                "reset(options={'reset_mask': mask}) before stepping (autoreset_mode=DISABLED)")
         # A sub-env about to be reset ignores its action: the core's no-op means nobody trains (no cost).
         if pending.any():
-            actions = actions.copy()
-            actions[pending] = self.core.noop_action()
+            actions = with_rows(self.single_action_space, actions, pending, self.core.noop_action())
         obs, reward, terminated, truncated, info = self.core.step(actions)
         stepped = ~pending
         terminated, truncated = terminated & stepped, truncated & stepped

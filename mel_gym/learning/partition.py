@@ -80,20 +80,20 @@ def pack_pools(pools: Sequence[np.ndarray], width: int) -> tuple[np.ndarray, np.
     return table, sizes
 
 
-def slice_consecutive(order: np.ndarray, task_size: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
-    """Give learner k the next ``task_size[..., k]`` entries of ``order`` (n_envs, n), in learner order.
+def slice_consecutive(order: np.ndarray, task_sizes: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Give learner k the next ``task_sizes[..., k]`` entries of ``order`` (n_envs, n), in learner order.
 
     Returns an (n_envs, K, width) table; entries past each learner's d_k are 0 (use the sizes as a mask).
-    With ``keep`` (bool, like ``task_size``), only those learners' rows are filled (the others are 0 and
+    With ``keep`` (bool, like ``task_sizes``), only those learners' rows are filled (the others are 0 and
     do not widen the table), but everybody's slice stays where the full split puts it.
     """
-    keep = np.ones(task_size.shape, dtype=bool) if keep is None else keep
-    width = max(int(np.where(keep, task_size, 0).max(initial=0)), 1)
-    table = np.zeros((*task_size.shape, width), dtype=np.int64)
-    env, learner = np.nonzero(keep & (task_size > 0))
+    keep = np.ones(task_sizes.shape, dtype=bool) if keep is None else keep
+    width = max(int(np.where(keep, task_sizes, 0).max(initial=0)), 1)
+    table = np.zeros((*task_sizes.shape, width), dtype=np.int64)
+    env, learner = np.nonzero(keep & (task_sizes > 0))
     if env.size:
-        offset = (np.cumsum(task_size, axis=-1) - task_size)[env, learner]
-        size = task_size[env, learner]
+        offset = (np.cumsum(task_sizes, axis=-1) - task_sizes)[env, learner]
+        size = task_sizes[env, learner]
         valid = np.arange(width) < size[:, None]  # (rows, width)
         position = np.where(valid, offset[:, None] + np.arange(width), 0)
         table[env, learner] = np.where(valid, order[env[:, None], position], 0)

@@ -18,7 +18,7 @@ Method (structured, exact for a given bandwidth split, then refined by SciPy):
    a k f^3 - b u f - b v = 0 (Newton's method; exact to float precision).
 2. The learner's capacity c_k(tau, W_k) is the best of those over the power P_k: a one-dimensional bounded
    search (golden section on log P over [P_min, P_max], vectorised over learners).
-3. tau* solves sum_k c_k(tau, W_k) = d (decreasing in tau; Brent's method), tasks d_k = c_k(tau*).
+3. tau* is the largest tau with sum_k c_k(tau, W_k) >= d (non-increasing in tau; bisection), tasks d_k = c_k(tau*).
 4. Bandwidth: the split starts equal; SciPy's SLSQP then refines every variable (tau, tasks, powers,
    bandwidth shares, CPU frequencies) from that point, and its answer is kept only if it is feasible and
    better. The bandwidth split has no cheap exact solution here (it couples all learners through one
@@ -43,7 +43,7 @@ from scipy.optimize import minimize
 from mel_gym.optim.rounding import apportion
 from mel_gym.optim.task_allocation import PLAN_DEADLINE_MARGIN, integer_plan, solve_max_tau
 from mel_gym.world.costs import CostModel
-from mel_gym.world.radio import shannon_rate_bps
+from mel_gym.world.radio import link_rates_bps
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 #: Relative precision of the relaxed joint tau*: it only starts SLSQP and the integer recovery searches on its own.
@@ -57,13 +57,13 @@ class JointInstance:
     gain: np.ndarray  # linear channel power gain g_k (the same in both directions)
     f_max_hz: np.ndarray  # each learner's top CPU frequency
     energy_limit_j: np.ndarray  # E_k: min(per-cycle cap, battery); inf where neither
-    task_cap: np.ndarray  # most samples learner k can take (local data in FL)
+    task_caps: np.ndarray  # most samples learner k can take (local data in FL)
     available: np.ndarray  # bool: learners still in the game
     cost: CostModel  # S_m, S_d, C_m, kappa, T and whether data is sent
     samples_per_cycle: int
     max_local_iterations: int
-    p_max_w: float
-    p_min_w: float
+    tx_power_w: float
+    min_tx_power_w: float
     orchestrator_power_w: float  # downlink power P_o
     total_bandwidth_hz: float
     f_min_hz: float
@@ -83,8 +83,7 @@ class JointInstance:
 
     def rates(self, bandwidth_hz: np.ndarray, power_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(downlink, uplink) rates in bit/s on these bands, the uplink at the learners' powers ``power_w``."""
-        down = shannon_rate_bps(bandwidth_hz, self.orchestrator_power_w, self.gain, self.noise_psd_w_per_hz)
-        return down, shannon_rate_bps(bandwidth_hz, power_w, self.gain, self.noise_psd_w_per_hz)
+        return link_rates_bps(bandwidth_hz, power_w, self.orchestrator_power_w, self.gain, self.noise_psd_w_per_hz)
 
 
 @dataclass(frozen=True)
@@ -134,7 +133,7 @@ def _capacity(inst: JointInstance, terms: tuple, cpu: np.ndarray) -> np.ndarray:
         d_e = np.where(b > 0, b / (k * cpu**2), 0.0)
     d_e = np.where(np.isnan(d_e), np.inf, d_e)  # tau = 0 or kappa = 0: energy does not bind
     d = np.minimum(np.nan_to_num(d_t, nan=0.0), d_e)
-    return np.where(inst.available, np.minimum(d, inst.task_cap), 0.0)
+    return np.where(inst.available, np.minimum(d, inst.task_caps), 0.0)
 
 
 def best_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: np.ndarray, power: np.ndarray,
@@ -167,8 +166,8 @@ def best_power_and_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: 
                        iterations: int = 25) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(capacity, power, cpu) maximising each learner's capacity over power (golden section on log P) with
     the best CPU frequency for each power; vectorised over learners."""
-    lo = np.full(inst.num_learners, math.log(inst.p_min_w))
-    hi = np.full(inst.num_learners, math.log(inst.p_max_w))
+    lo = np.full(inst.num_learners, math.log(inst.min_tx_power_w))
+    hi = np.full(inst.num_learners, math.log(inst.tx_power_w))
 
     def value(log_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         power = np.exp(log_p)
@@ -185,8 +184,8 @@ def best_power_and_cpu(inst: JointInstance, tau: float | np.ndarray, bandwidth: 
         v_new = value(x_new)[0]
         x1, x2 = np.where(left, x_new, x2), np.where(left, x1, x_new)
         v1, v2 = np.where(left, v_new, v2), np.where(left, v1, v_new)
-    candidates = [value(x) for x in (x1, x2, np.full_like(lo, math.log(inst.p_max_w)),
-                                     np.full_like(lo, math.log(inst.p_min_w)))]
+    candidates = [value(x) for x in (x1, x2, np.full_like(lo, math.log(inst.tx_power_w)),
+                                     np.full_like(lo, math.log(inst.min_tx_power_w)))]
     best = candidates[0]
     for cand in candidates[1:]:
         better = cand[0] > best[0]
@@ -229,7 +228,7 @@ def _unpack(x: np.ndarray, inst: JointInstance, ids: np.ndarray) -> JointPlan:
 
     return JointPlan(
         tau=float(x[0]), task_sizes=full(x[1 : 1 + n] * inst.samples_per_cycle),
-        power_w=full(np.exp(x[1 + n : 1 + 2 * n]), inst.p_max_w),
+        power_w=full(np.exp(x[1 + n : 1 + 2 * n]), inst.tx_power_w),
         bandwidth_hz=full(x[1 + 2 * n : 1 + 3 * n] * inst.total_bandwidth_hz), cpu_hz=full(x[1 + 3 * n :] * 1e9, 1.0),
     )
 
@@ -266,13 +265,13 @@ def refine_slsqp(inst: JointInstance, start: JointPlan, optimise_tasks: bool = T
     x0 = _pack(start, inst, ids)
     f_lo = np.minimum(inst.f_min_hz, inst.f_max_hz[ids]) / 1e9
     bounds = ([(0.0, float(inst.max_local_iterations))] + [(0.0, 1.0)] * n
-              + [(math.log(inst.p_min_w), math.log(inst.p_max_w))] * n + [(1e-6, 1.0)] * n
+              + [(math.log(inst.min_tx_power_w), math.log(inst.tx_power_w))] * n + [(1e-6, 1.0)] * n
               + list(zip(f_lo, inst.f_max_hz[ids] / 1e9)))
     cons = [{"type": "ineq", "fun": lambda x: slack(inst, _unpack(x, inst, ids), ids)},
             {"type": "ineq", "fun": lambda x: 1.0 - x[1 + 2 * n : 1 + 3 * n].sum()}]
     if optimise_tasks:
         cons.append({"type": "eq", "fun": lambda x: x[1 : 1 + n].sum() - 1.0})
-        caps = inst.task_cap[ids] / inst.samples_per_cycle
+        caps = inst.task_caps[ids] / inst.samples_per_cycle
         bounds[1 : 1 + n] = [(0.0, float(min(1.0, c))) for c in caps]
     else:
         bounds[1 : 1 + n] = [(float(v), float(v)) for v in x0[1 : 1 + n]]
@@ -308,7 +307,7 @@ def solve_joint(inst: JointInstance, refine: bool = True) -> JointPlan:
 def solve_task_only(inst: JointInstance) -> JointPlan:
     """Tasks optimised with fixed resources: full power, equal bandwidth, top CPU (HA-Sync with energy)."""
     bandwidth = inst.equal_bandwidth()
-    power = np.full(inst.num_learners, inst.p_max_w)
+    power = np.full(inst.num_learners, inst.tx_power_w)
     cpu = inst.f_max_hz.astype(np.float64)
     capacity = lambda tau: np.floor(capacity_at(inst, tau, bandwidth, power, cpu, PLAN_DEADLINE_MARGIN)).astype(np.int64)  # noqa: E731
     tau, task_sizes = integer_plan(capacity, inst.samples_per_cycle, inst.max_local_iterations)
@@ -318,7 +317,7 @@ def solve_task_only(inst: JointInstance) -> JointPlan:
 def equal_tasks(inst: JointInstance) -> np.ndarray:
     """d / K to every available learner (capped at its task cap), as integers."""
     shares = inst.available / max(int(inst.available.sum()), 1)
-    return np.minimum(apportion(shares, inst.samples_per_cycle), inst.task_cap).astype(np.int64)
+    return np.minimum(apportion(shares, inst.samples_per_cycle), inst.task_caps).astype(np.int64)
 
 
 def _max_tau_for_tasks(inst: JointInstance, task_sizes: np.ndarray, bandwidth: np.ndarray, margin: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Learner selection in synchronous MEL: which learners take part this cycle (LearnerSelection-v0's problem).
 
 The chosen learners S get HA-Sync's task sizes (:func:`mel_gym.optim.task_allocation.integer_max_tau`) for
-the samples they can hold, D(S) = min(d, sum of their task caps) (in PL every learner can hold d, so D = d; in
+the samples they can hold, D(S) = min(d, sum of their task task_caps) (in PL every learner can hold d, so D = d; in
 FL a learner holds its local data). The value of a selection is the local work that reaches the
 orchestrator, tau(S) x D(S): more learners give more capacity per cycle but, in FL, the ones with little
 data add little. :func:`greedy_selection` follows greedy add and drop paths, then climbs flips and swaps;
@@ -21,14 +21,14 @@ from mel_gym.world.costs import CycleCoefficients
 
 
 def selected_plan(chosen: np.ndarray, coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int,
-                  max_local_iterations: int, caps: np.ndarray, energy: EnergyBudget | None = None) -> tuple[int, np.ndarray]:
+                  max_local_iterations: int, task_caps: np.ndarray, energy: EnergyBudget | None = None) -> tuple[int, np.ndarray]:
     """(tau, d_k) of HA-Sync over the ``chosen`` learners for the samples they can hold; (0, zeros) if they
     cannot run one iteration."""
-    caps = np.where(chosen, caps, 0)
-    total = int(min(samples_per_cycle, caps.sum()))
+    task_caps = np.where(chosen, task_caps, 0)
+    total = int(min(samples_per_cycle, task_caps.sum()))
     if total == 0:
-        return 0, np.zeros(len(caps), dtype=np.int64)
-    return integer_max_tau(coeffs, cycle_deadline_s, total, max_local_iterations, caps, energy)
+        return 0, np.zeros(len(task_caps), dtype=np.int64)
+    return integer_max_tau(coeffs, cycle_deadline_s, total, max_local_iterations, task_caps, energy)
 
 
 def plan_value(plan: tuple[int, np.ndarray]) -> int:

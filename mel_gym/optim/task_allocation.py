@@ -7,9 +7,9 @@
 The coefficients come from :class:`mel_gym.world.costs.CostModel`, the same model the simulator charges.
 Relaxed, every active constraint is tight, so d_k(tau) = min(cap_k, (T - C0_k) / (C2_k tau + C1_k), energy
 bound) and tau* is the largest tau with sum_k d_k(tau) >= d, a non-increasing function of tau: closed form in FL
-without caps or energy limits (C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to
+without task_caps or energy limits (C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to
 f_k (T - C0_k)), bisection on the predicate otherwise. The predicate, not a root of sum - d, is what is
-searched: where the caps add up to exactly d the sum equals d on a whole interval of tau, and only its right
+searched: where the task_caps add up to exactly d the sum equals d on a whole interval of tau, and only its right
 end is the optimum. Learners with T <= C0_k cannot take part.
 
 Integer recovery: for integer tau, learner k can take at most floor of its relaxed capacity (under a tiny
@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from mel_gym.optim.rounding import apportion
-from mel_gym.world.costs import CycleCoefficients, EnergyCoefficients, max_sync_iterations
+from mel_gym.world.costs import CycleCoefficients, EnergyCoefficients, feasible_sync_iterations
 
 #: Relative margin under the deadline for integer plans, so that observation rounding cannot make them miss it.
 PLAN_DEADLINE_MARGIN = 1e-6
@@ -48,7 +48,7 @@ class EnergyBudget:
         return self.coefficients.max_samples(self.limit_j, tau, margin)
 
 
-def relaxed_task_sizes(coeffs: CycleCoefficients, cycle_deadline_s: float, tau: float, caps: np.ndarray | None = None,
+def relaxed_task_sizes(coeffs: CycleCoefficients, cycle_deadline_s: float, tau: float, task_caps: np.ndarray | None = None,
                        energy: EnergyBudget | None = None, margin: float = 0.0) -> np.ndarray:
     """d_k(tau) = min(cap_k, (T (1 - margin) - C0_k) / (C2_k tau + C1_k), energy bound); 0 where T <= C0_k."""
     slack = cycle_deadline_s * (1.0 - margin) - coeffs.c0
@@ -56,21 +56,21 @@ def relaxed_task_sizes(coeffs: CycleCoefficients, cycle_deadline_s: float, tau: 
         d = np.where(slack > 0, slack / (coeffs.c2 * tau + coeffs.c1), 0.0)
     if energy is not None:
         d = np.minimum(d, energy.max_samples(tau, margin))
-    return np.minimum(d, caps) if caps is not None else d
+    return np.minimum(d, task_caps) if task_caps is not None else d
 
 
 def relaxed_max_tau(
-    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, task_caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> float:
     """tau* of the relaxed problem (0 when even tau = 0 cannot place all ``samples_per_cycle`` in time)."""
-    covers = lambda tau: relaxed_task_sizes(coeffs, cycle_deadline_s, tau, caps, energy).sum() >= samples_per_cycle  # noqa: E731
-    closed = _fl_closed_form(coeffs, cycle_deadline_s, samples_per_cycle) if caps is None and energy is None else None
+    covers = lambda tau: relaxed_task_sizes(coeffs, cycle_deadline_s, tau, task_caps, energy).sum() >= samples_per_cycle  # noqa: E731
+    closed = _fl_closed_form(coeffs, cycle_deadline_s, samples_per_cycle) if task_caps is None and energy is None else None
     return solve_max_tau(covers, closed_form=closed)
 
 
 def _fl_closed_form(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int) -> float | None:
-    """FL (C1 = 0) without caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
+    """FL (C1 = 0) without task_caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
     if not np.all(coeffs.c1 == 0):
         return None
     slack = np.maximum(cycle_deadline_s - coeffs.c0, 0.0)
@@ -100,13 +100,13 @@ def solve_max_tau(covers: Callable[[float], bool], closed_form: float | None = N
 
 
 def integer_capacity(
-    coeffs: CycleCoefficients, cycle_deadline_s: float, tau: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, tau: int, task_caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> np.ndarray:
     """Largest integer d_k each learner can finish with ``tau`` iterations inside the (margined) deadline and
     energy budget."""
     d = relaxed_task_sizes(coeffs, cycle_deadline_s, tau, None, energy, PLAN_DEADLINE_MARGIN)
-    limit = caps if caps is not None else np.inf
+    limit = task_caps if task_caps is not None else np.inf
     d = np.minimum(np.where(np.isfinite(d), d, limit), limit)
     return np.floor(np.minimum(d, np.iinfo(np.int64).max / 4)).astype(np.int64)
 
@@ -131,10 +131,10 @@ def integer_plan(capacity_at: Callable[[int], np.ndarray], samples_per_cycle: in
 
 def integer_max_tau(
     coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, max_local_iterations: int,
-    caps: np.ndarray | None = None, energy: EnergyBudget | None = None,
+    task_caps: np.ndarray | None = None, energy: EnergyBudget | None = None,
 ) -> tuple[int, np.ndarray]:
     """The integer optimum: (tau, d_k) with sum d_k = d, or (0, zeros) when no tau >= 1 is feasible."""
-    return integer_plan(lambda tau: integer_capacity(coeffs, cycle_deadline_s, tau, caps, energy), samples_per_cycle,
+    return integer_plan(lambda tau: integer_capacity(coeffs, cycle_deadline_s, tau, task_caps, energy), samples_per_cycle,
                         max_local_iterations)
 
 
@@ -144,14 +144,14 @@ def _proportional_fill(capacity: np.ndarray, total: int) -> np.ndarray:
 
 
 def relaxed_min_staleness(
-    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, caps: np.ndarray | None = None,
+    coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int, task_caps: np.ndarray | None = None,
     energy: EnergyBudget | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Relaxed asynchronous allocation (every learner works the whole cycle) with the least staleness
     max_k tau_k - min_k tau_k: (d_k, tau_k). The optimum is 0: all tau_k equal tau*, HA-Sync's relaxed
     solution, the only split where every deadline is tight at one common tau."""
-    tau = relaxed_max_tau(coeffs, cycle_deadline_s, samples_per_cycle, caps, energy)
-    task_sizes = relaxed_task_sizes(coeffs, cycle_deadline_s, tau, caps, energy)
+    tau = relaxed_max_tau(coeffs, cycle_deadline_s, samples_per_cycle, task_caps, energy)
+    task_sizes = relaxed_task_sizes(coeffs, cycle_deadline_s, tau, task_caps, energy)
     return task_sizes, np.where(task_sizes > 0, tau, 0.0)
 
 
@@ -161,5 +161,5 @@ def equal_allocation_tau(
 ) -> int:
     """tau that equal allocation (d/K to every available learner) reaches: set by the slowest learner."""
     shares = available / max(available.sum(), 1)
-    return int(max_sync_iterations(coeffs, apportion(shares, samples_per_cycle), cycle_deadline_s,
+    return int(feasible_sync_iterations(coeffs, apportion(shares, samples_per_cycle), cycle_deadline_s,
                                    max_local_iterations))

@@ -1,4 +1,4 @@
-"""Time and energy of one global cycle: the one place they are defined (docs/model.md §1, §4).
+"""Time and energy of one global cycle: the one place they are defined (docs/model.md §1, §2).
 
 Learner k with a task of d_k samples and tau_k local iterations, rates R_k^down (orchestrator -> learner, at
 the orchestrator's power) and R_k^up (learner -> orchestrator, at the learner's power P_k), CPU f_k:
@@ -56,9 +56,9 @@ class CycleCoefficients:
         """The coefficients of some envs, e.g. ``coeffs[i]`` for env i's learners."""
         return CycleCoefficients(self.c0[index], self.c1[index], self.c2[index])
 
-    def time_s(self, iterations: np.ndarray, task_size: np.ndarray) -> np.ndarray:
-        """Planned t_k for ``iterations`` (tau) and ``task_size`` (d_k); a learner with d_k = 0 takes 0 s."""
-        d = np.asarray(task_size, dtype=np.float64)
+    def time_s(self, iterations: np.ndarray, task_sizes: np.ndarray) -> np.ndarray:
+        """Planned t_k for ``iterations`` (tau) and ``task_sizes`` (d_k); a learner with d_k = 0 takes 0 s."""
+        d = np.asarray(task_sizes, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             t = self.c2 * iterations * d + self.c1 * d + self.c0
         return np.where(d > 0, t, 0.0)
@@ -77,8 +77,8 @@ class EnergyCoefficients:
     def __getitem__(self, index: Any) -> "EnergyCoefficients":
         return EnergyCoefficients(self.fixed_j[index], self.per_sample_iteration_j[index])
 
-    def energy_j(self, iterations: np.ndarray, task_size: np.ndarray) -> np.ndarray:
-        d = np.asarray(task_size, dtype=np.float64)
+    def energy_j(self, iterations: np.ndarray, task_sizes: np.ndarray) -> np.ndarray:
+        d = np.asarray(task_sizes, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             e = self.fixed_j + self.per_sample_iteration_j * iterations * d
         return np.where(d > 0, e, 0.0)
@@ -102,6 +102,7 @@ class CycleCosts:
     energy_compute_j: np.ndarray
     energy_transmit_j: np.ndarray
     in_time: np.ndarray  # bool: took part and the whole exchange fits in T
+    energy_wanted_j: np.ndarray  # what the learner would have spent by T without an energy limit
 
     @property
     def time_s(self) -> np.ndarray:
@@ -150,13 +151,19 @@ class CostModel:
         return EnergyCoefficients(*_same_shape(fixed, per))
 
     def spent(self, task_sizes: np.ndarray, iterations: np.ndarray, rate_down_bps: np.ndarray,
-              rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float, cpu_hz: np.ndarray) -> CycleCosts:
+              rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float, cpu_hz: np.ndarray,
+              energy_limit_j: np.ndarray | None = None) -> CycleCosts:
         """Times and energies each learner actually spends this cycle (see the module docstring).
 
         Learners without a task spend nothing. The phases run one after the other and stop at T: receiving
         takes min(t_send, T); computing min(t_compute, T - receive); the upload starts only when the
         computation is done and lasts min(t_return, what is left of T). Compute energy is paid for the cycles
         actually run, transmit energy for the upload time actually spent.
+
+        With ``energy_limit_j`` (J per learner: the per-cycle cap, the battery left), a learner also stops when it
+        has spent its limit: computing draws kappa f^3 W, uploading P W (receiving is free), so it stops during
+        its computation or during its upload, and its times and energies end there. ``energy_wanted_j`` keeps
+        what it would have spent by T without the limit.
         """
         d = np.asarray(task_sizes, dtype=np.float64)
         tau = np.asarray(iterations, dtype=np.float64)
@@ -177,17 +184,27 @@ class CostModel:
         upload = np.where(in_time, need_return, upload)  # within the rounding slack the upload completes
         compute = np.where(in_time, need_compute, compute)
         send = np.where(in_time, need_send, send)
-        return CycleCosts(
-            time_send_s=send, time_compute_s=compute, time_return_s=upload,
-            energy_compute_j=self.kappa * np.square(cpu) * compute * cpu,  # cycles run = f x compute time
-            energy_transmit_j=np.asarray(tx_power_w, dtype=np.float64) * upload,
-            in_time=in_time,
-        )
+        compute_w = self.kappa * cpu**3  # cycles run = f x compute time, at kappa f^2 J per cycle
+        power = np.broadcast_to(np.asarray(tx_power_w, dtype=np.float64), d.shape)
+        e_compute, e_transmit = compute_w * compute, power * upload
+        wanted = e_compute + e_transmit
+        if energy_limit_j is not None:
+            limit = np.asarray(energy_limit_j, dtype=np.float64)
+            stop = wanted > limit * (1.0 + DEADLINE_RTOL)
+            during_compute = stop & (e_compute >= limit)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                compute = np.where(during_compute, np.where(compute_w > 0, limit / compute_w, compute), compute)
+                upload = np.where(during_compute, 0.0,
+                                  np.where(stop, np.where(power > 0, (limit - e_compute) / power, upload), upload))
+            e_compute = np.where(during_compute, limit, e_compute)
+            e_transmit = np.where(during_compute, 0.0, np.where(stop, limit - e_compute, e_transmit))
+        return CycleCosts(time_send_s=send, time_compute_s=compute, time_return_s=upload, energy_compute_j=e_compute,
+                          energy_transmit_j=e_transmit, in_time=in_time, energy_wanted_j=wanted)
 
 
-def max_iterations(
+def feasible_iterations(
     coeffs: CycleCoefficients,
-    task_size: np.ndarray,
+    task_sizes: np.ndarray,
     cycle_deadline_s: float,
     max_local_iterations: int,
     energy: EnergyCoefficients | None = None,
@@ -199,7 +216,7 @@ def max_iterations(
     E0_k + E1_k tau_k d_k <= limit_k. A learner that cannot even exchange its model and data in time, or whose
     upload alone exceeds its energy limit, gets -1; a learner without a task gets ``max_local_iterations``.
     """
-    d = np.asarray(task_size, dtype=np.float64)
+    d = np.asarray(task_sizes, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):  # a learner without task or bandwidth: inf x 0
         budget = cycle_deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
         tau = np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0)))
@@ -215,11 +232,11 @@ def max_iterations(
     return np.where(d > 0, tau, max_local_iterations).astype(np.int64)
 
 
-def max_sync_iterations(coeffs: CycleCoefficients, task_size: np.ndarray, cycle_deadline_s: float,
+def feasible_sync_iterations(coeffs: CycleCoefficients, task_sizes: np.ndarray, cycle_deadline_s: float,
                         max_local_iterations: int, energy: EnergyCoefficients | None = None,
                         energy_limit_j: np.ndarray | None = None) -> np.ndarray:
     """Largest common tau (0..max_local_iterations) such that every learner with d_k > 0 meets the deadline (and
     its energy limit); shape (...,). 0 if any participant cannot even exchange its model and data in time;
     ``max_local_iterations`` if nobody takes part."""
-    per_learner = max_iterations(coeffs, task_size, cycle_deadline_s, max_local_iterations, energy, energy_limit_j)
+    per_learner = feasible_iterations(coeffs, task_sizes, cycle_deadline_s, max_local_iterations, energy, energy_limit_j)
     return np.maximum(per_learner.min(axis=-1), 0).astype(np.int64)

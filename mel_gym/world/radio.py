@@ -75,3 +75,11 @@ def shannon_rate_bps(
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(noise_w > 0, tx_power_w * gain / noise_w, 0.0)
     return bandwidth_hz * np.log2(1.0 + snr)
+
+
+def link_rates_bps(bandwidth_hz: np.ndarray | float, uplink_power_w: np.ndarray | float, orchestrator_power_w: float,
+                   gain: np.ndarray, noise_psd_w_per_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(downlink, uplink) rates in bit/s of each learner's link on its band: the downlink at the orchestrator's
+    power, the uplink at the learner's, both over the same gain (docs/model.md §3)."""
+    return (shannon_rate_bps(bandwidth_hz, orchestrator_power_w, gain, noise_psd_w_per_hz),
+            shannon_rate_bps(bandwidth_hz, uplink_power_w, gain, noise_psd_w_per_hz))

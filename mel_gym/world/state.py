@@ -16,8 +16,9 @@ from typing import Sequence
 import numpy as np
 
 from mel_gym.config import Scenario
+from mel_gym.world.costs import DEADLINE_RTOL
 from mel_gym.world.placement import sample_annulus_positions
-from mel_gym.world.radio import channel_power_gain, dbm_to_watt, path_loss_db, shannon_rate_bps
+from mel_gym.world.radio import channel_power_gain, dbm_to_watt, link_rates_bps, path_loss_db
 
 
 @dataclass
@@ -69,8 +70,8 @@ class World:
         self.n_envs = n_envs
         self.num_learners = scenario.num_learners
         ch = scenario.channel
-        self.default_tx_power_w = float(dbm_to_watt(ch.tx_power_dbm))
-        self.orchestrator_tx_power_w = float(dbm_to_watt(scenario.orchestrator.tx_power_dbm))
+        self.tx_power_w = float(dbm_to_watt(ch.tx_power_dbm))
+        self.orchestrator_power_w = float(dbm_to_watt(scenario.orchestrator.tx_power_dbm))
         self.default_bandwidth_hz = float(ch.bandwidth_hz)
         self.noise_psd_w_per_hz = float(dbm_to_watt(ch.noise_psd_dbm_per_hz))
         self.max_cpu_hz = float(max(scenario.compute.cpu_freqs_hz))
@@ -136,23 +137,20 @@ class World:
         ``bandwidth_hz`` (default: the scenario's W)."""
         if tx_power_w is None and bandwidth_hz is None:
             if self._default_rates is None:
-                self._default_rates = self._rates(self.default_tx_power_w, self.default_bandwidth_hz)
+                self._default_rates = self._rates(self.tx_power_w, self.default_bandwidth_hz)
                 for rate in self._default_rates:
                     rate.setflags(write=False)  # shared by every caller of this cycle
             return self._default_rates
-        power = self.default_tx_power_w if tx_power_w is None else tx_power_w
+        power = self.tx_power_w if tx_power_w is None else tx_power_w
         bandwidth = self.default_bandwidth_hz if bandwidth_hz is None else bandwidth_hz
         return self._rates(power, bandwidth)
 
     def _rates(self, power: np.ndarray | float, bandwidth: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        gain = self.channel_gain()
-        down = shannon_rate_bps(bandwidth, self.orchestrator_tx_power_w, gain, self.noise_psd_w_per_hz)
-        up = shannon_rate_bps(bandwidth, power, gain, self.noise_psd_w_per_hz)
-        return down, up
+        return link_rates_bps(bandwidth, power, self.orchestrator_power_w, self.channel_gain(), self.noise_psd_w_per_hz)
 
-    def drain(self, energy_j: np.ndarray) -> np.ndarray:
-        """Take ``energy_j`` (n_envs, K) from the batteries; return who ran dry during this cycle."""
+    def drain(self, energy_j: np.ndarray) -> None:
+        """Take ``energy_j`` (n_envs, K, at most what is left) from the batteries; a battery within rounding of
+        empty is empty (the learner has left)."""
         st = self.state
-        depleted = energy_j > st.battery_j
-        st.battery_j = np.where(depleted, 0.0, st.battery_j - energy_j)
-        return depleted
+        left = st.battery_j - energy_j
+        st.battery_j = np.where(np.isfinite(left) & (left <= st.battery_j * DEADLINE_RTOL), 0.0, left)
