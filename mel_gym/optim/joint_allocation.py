@@ -250,8 +250,8 @@ def slack(inst: JointInstance, plan: JointPlan, ids: np.ndarray, margin: float =
     finite = np.isfinite(limit)
     T = inst.cycle_deadline_s
     t_slack = (T * (1 - margin) - np.minimum(time, 1e9 * T)) / T
-    e_slack = np.where(finite, (limit * (1 - margin) - np.minimum(energy, 1e9 * np.where(finite, limit, 1.0)))
-                       / np.where(finite, limit, 1.0), 1.0)
+    scale = np.where(finite & (limit > 0), limit, 1.0)  # relative to the limit; absolute J for an empty battery
+    e_slack = np.where(finite, (limit * (1 - margin) - np.minimum(energy, 1e9 * scale)) / scale, 1.0)
     return np.concatenate([t_slack[ids], e_slack[ids]])
 
 
