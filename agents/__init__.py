@@ -7,6 +7,7 @@ from mel_gym.lazy import lazy_getattr
 
 _EXPORTS = {
     "AllLearners": ".baselines", "EqualAllocation": ".baselines", "GreedySelection": ".baselines",
+    "ExpectedValue": ".baselines", "HASyncThreshold": ".baselines", "RedundancyRule": ".baselines",
     "HAAsync": ".baselines", "HASync": ".baselines", "Joint": ".baselines", "RandomPolicy": ".baselines",
     "ResourceOnly": ".baselines", "TaskOnly": ".baselines", "BASELINES": ".policy", "BASELINE_NAMES": ".policy",
     "Policy": ".policy", "make_policy": ".policy", "policies_for": ".policy",

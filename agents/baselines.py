@@ -20,6 +20,7 @@ from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
+from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
 from mel_gym.optim.task_allocation import integer_max_tau
 
 
@@ -62,10 +63,11 @@ class _PlanningPolicy(_ObservationPolicy):
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:  # pragma: no cover
         raise NotImplementedError
 
-    def plan(self, obs: np.ndarray) -> JointPlan:
-        """The integer plan (tau, task sizes d_k and resources) for one observation."""
+    def plan(self, obs: np.ndarray, excluded: np.ndarray | None = None) -> JointPlan:
+        """The integer plan (tau, task sizes d_k and resources) for one observation, without the ``excluded``
+        learners (bool, K) or those that cannot take part."""
         decoded = self.problem.decode(obs)
-        excluded = ~decoded.available
+        excluded = ~decoded.available | (False if excluded is None else excluded)
         while True:
             plan = self._solve(decoded, excluded)
             shares = plan.task_sizes / max(plan.task_sizes.sum(), 1)
@@ -98,6 +100,85 @@ class HASync(_PlanningPolicy):
                                           p.max_local_iterations, caps, p.energy_budget(decoded))
         K = p.num_learners
         return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+
+
+class HASyncThreshold(HASync):
+    """HA-Sync without the learners whose predicted failure probability (1 - (1 - outage)(1 - compute drop),
+    from the observation) exceeds ``threshold``. The threshold is tuned on training seeds
+    (:func:`mel_gym.experiments.evaluate.evaluate` tries :attr:`tuning_grid` and keeps the best mean return);
+    1.0 is plain HA-Sync."""
+
+    tuning_grid = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+    def __init__(self, problem: AllocationProblem, threshold: float = 1.0):
+        super().__init__(problem)
+        self.threshold = threshold
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        return super()._solve(decoded, excluded | (decoded.failure_probability > self.threshold))
+
+
+class ExpectedValue(_PlanningPolicy):
+    """The expected-value optimiser: the integer tau and tasks that maximise the expected local work reaching the
+    orchestrator, tau sum_k (1 - p_k) d_k, under the predicted failure probabilities p_k of the observation
+    (:func:`mel_gym.optim.redundancy.expected_value_plan`; checked against scipy's MILP solver)."""
+
+    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
+        p = self.problem
+        caps = np.where(excluded, 0.0, decoded.task_caps)
+        tau, task_sizes, _ = expected_value_plan(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
+                                                 p.max_local_iterations, decoded.failure_probability, caps,
+                                                 p.energy_budget(decoded))
+        K = p.num_learners
+        return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+
+
+class RedundancyRule(_ObservationPolicy):
+    """Back up the riskiest tasks with learners held in reserve (ReliableTaskAllocation).
+
+    A greedy local search from HA-Sync over every available learner: each round tries moving one more learner
+    into the reserve, plans HA-Sync over the others, asks backups for the primaries in order of predicted
+    failure probability (riskiest first), pairs them as the env will (:func:`mel_gym.optim.redundancy.pair_backups`:
+    a reserve learner can back up a task it can finish at the plan's tau) and scores the expected work
+    tau sum_k d_k (1 - p_k p_b(k)); it keeps the best move while one improves the score. With nothing to gain it
+    is HA-Sync.
+    """
+
+    def __init__(self, problem: AllocationProblem):
+        super().__init__(problem)
+        self._ha_sync = HASync(problem)
+
+    def _score(self, obs: np.ndarray, decoded: DecodedObservation, reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
+        """(expected work, plan, backup priorities) with ``reserve`` (bool, K) kept out of the plan."""
+        p = self.problem
+        failure = decoded.failure_probability
+        plan = self._ha_sync.plan(obs, excluded=reserve)
+        primaries = np.flatnonzero(plan.task_sizes > 0)
+        order = primaries[np.argsort(-failure[primaries], kind="stable")]
+        capable = backup_capable(p.coefficients(decoded), plan.task_sizes, plan.tau, p.cycle_deadline_s,
+                                 p.max_local_iterations, p.energy_budget(decoded))
+        backup_of = pair_backups(order, capable, reserve & decoded.available, failure)
+        priority = np.zeros(p.num_learners)
+        backed = backup_of[backup_of >= 0]
+        priority[order] = np.arange(order.size, 0, -1) * np.isin(order, backed)  # the env serves larger first
+        return expected_work(plan.tau, plan.task_sizes, failure, backup_of), plan, priority
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        decoded = self.problem.decode(obs)
+        reserve = np.zeros(self.problem.num_learners, dtype=bool)
+        best = self._score(obs, decoded, reserve)
+        while True:
+            moves = [(self._score(obs, decoded, reserve | (np.arange(reserve.size) == j)), j)
+                     for j in np.flatnonzero(decoded.available & ~reserve)]
+            if not moves:
+                break
+            (value, plan, priority), j = max(moves, key=lambda move: move[0][0])
+            if value <= best[0] * (1.0 + 1e-9):
+                break
+            best, reserve[j] = (value, plan, priority), True
+        _, plan, priority = best
+        total = max(plan.task_sizes.sum(), 1)
+        return self.problem.encode_action(decoded, plan.task_sizes / total, backup_priority=priority)
 
 
 class TaskOnly(_PlanningPolicy):
@@ -187,5 +268,5 @@ class RandomPolicy:
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["AllLearners", "EqualAllocation", "GreedySelection", "HAAsync", "HASync", "Joint", "RandomPolicy",
-           "ResourceOnly", "TaskOnly"]
+__all__ = ["AllLearners", "EqualAllocation", "ExpectedValue", "GreedySelection", "HAAsync", "HASync", "HASyncThreshold",
+           "Joint", "RandomPolicy", "RedundancyRule", "ResourceOnly", "TaskOnly"]

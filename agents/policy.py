@@ -28,7 +28,7 @@ class Baseline:
     """A baseline: its class (built from the problem) and what the env must offer (capabilities)."""
 
     cls_name: str
-    needs: str  # "shares", "resources" or "selection"
+    needs: str  # "shares", "resources", "selection" or "backups"
     doc: str
 
 
@@ -42,6 +42,12 @@ BASELINES = {
     "joint": Baseline("Joint", "resources", "tasks, power, bandwidth and CPU optimised together (Fig. 3)"),
     "all": Baseline("AllLearners", "selection", "every learner takes part: HA-Sync over all"),
     "greedy": Baseline("GreedySelection", "selection", "selection maximising tau x samples trained"),
+    "ha-sync-threshold": Baseline("HASyncThreshold", "shares",
+                                  "HA-Sync without learners whose predicted failure exceeds a threshold tuned on "
+                                  "training seeds"),
+    "expected-value": Baseline("ExpectedValue", "shares",
+                               "tau and tasks maximising the expected work under the predicted failures"),
+    "redundancy": Baseline("RedundancyRule", "backups", "HA-Sync with backups for the riskiest tasks"),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -52,6 +58,8 @@ def _fits(needs: str, problem: Any) -> bool:
         return bool(problem.selects_learners)
     if needs == "resources":
         return bool(problem.has_resources)
+    if needs == "backups":
+        return bool(problem.plans_backups)
     return problem.action_beta is not None  # shares
 
 

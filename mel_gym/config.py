@@ -57,8 +57,29 @@ class ChannelConfig:
     path_loss_model: str = param("3gpp", choices=("3gpp", "power-law"), doc="large-scale path loss")
     power_law_gain_db: float = param(-40.0, unit="dB", low=-150.0, high=0.0, doc="g0 at 1 m (power-law model)")
     power_law_exponent: float = param(3.0, low=1.0, high=8.0, doc="path-loss exponent (power-law model)")
-    shadowing_std_db: float = param(8.0, unit="dB", low=0.0, high=30.0, doc="log-normal shadowing, per episode")
-    fading: str = param("rayleigh", choices=("rayleigh", "none"), doc="small-scale block fading per cycle")
+    shadowing_std_db: float = param(8.0, unit="dB", low=0.0, high=30.0, doc="log-normal shadowing sigma")
+    shadowing_decorrelation_m: float | None = param(
+        None, unit="m", low=0.0, low_open=True,
+        doc="Gudmundson decorrelation distance: shadowing follows the learner (AR(1) in the distance moved); "
+            "null = drawn once per episode")
+    fading: str = param("rayleigh", choices=("rayleigh", "gauss-markov", "none"),
+                        doc="small-scale fading: rayleigh = i.i.d. block fading per cycle; gauss-markov = "
+                            "correlated across cycles (Jakes); none")
+    fading_correlation: float | None = param(
+        None, low=-1.0, high=1.0,
+        doc="gauss-markov: correlation rho of the complex gain from one cycle to the next; null = Jakes "
+            "J0(2 pi f_D dt) with f_D = speed f_c / c and dt = cycle_period_s")
+    csi: str = param("perfect", choices=("perfect", "outdated"),
+                     doc="perfect: the coming cycle's channel is known at decision time; outdated: the gain "
+                         "measured at the end of the last cycle, and a link fails when the coming cycle's gain "
+                         "falls short of it (docs/dynamics.md)")
+    rate_margin_db: float = param(0.0, unit="dB", low=0.0, high=40.0,
+                                  doc="outdated CSI: links are scheduled at the rate of the measured gain "
+                                      "minus this margin")
+    packet_error_threshold: float | None = param(
+        None, low=0.0, low_open=True,
+        doc="waterfall threshold m of the upload's packet error rate q = 1 - exp(-m W N0 / (P g)); "
+            "null = no packet errors")
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,44 @@ class ComputeConfig:
     cycles_per_sample: float = param(8.0e4, unit="cycles", low=0.0, low_open=True,
                                      doc="C_m: CPU cycles per sample per local iteration")
     kappa: float = param(1e-28, unit="J/(cycle Hz^2)", low=0.0, doc="effective switched capacitance")
+    service: str = param("always", choices=("always", "markov"),
+                         doc="always: a learner's CPU is always its own; markov: a chain over available / "
+                             "throttled / frozen, stepped once per cycle")
+    transition_matrix: list = param([0.9, 0.07, 0.03, 0.3, 0.6, 0.1, 0.1, 0.0, 0.9], low=0.0, high=1.0,
+                                    doc="markov: the 3x3 per-cycle transition matrix, row-major, rows and columns "
+                                        "available, throttled, frozen; each row sums to 1")
+    throttled_share: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+                                   doc="markov: the share of its CPU a throttled learner gets (frozen: 0)")
+
+
+@dataclass(frozen=True)
+class MobilityConfig:
+    """How learners move between cycles (docs/dynamics.md). Beyond the cell (placement.max_distance_m) a learner
+    is out of coverage: it cannot take part."""
+
+    model: str = param("static", choices=("static", "random-waypoint", "gauss-markov"), doc="mobility model")
+    area_radius_m: float | None = param(None, unit="m", low=1.0,
+                                        doc="learners move in a disc of this radius around the origin; "
+                                            "null = the cell")
+    speed_min_mps: float = param(0.5, unit="m/s", low=0.0, low_open=True, doc="random-waypoint: slowest speed")
+    speed_max_mps: float = param(1.5, unit="m/s", low=0.0, low_open=True,
+                                 doc="random-waypoint: fastest speed; gauss-markov: speed clip")
+    pause_s: float = param(0.0, unit="s", low=0.0, doc="random-waypoint: pause at each waypoint")
+    memory: float = param(0.75, low=0.0, high=1.0, doc="gauss-markov: alpha, the velocity's memory per cycle")
+    mean_speed_mps: float = param(1.0, unit="m/s", low=0.0, doc="gauss-markov: speed of the mean velocity")
+    speed_std_mps: float = param(0.5, unit="m/s", low=0.0, doc="gauss-markov: sigma of the velocity per axis")
+    burn_in_s: float = param(3600.0, unit="s", low=0.0,
+                             doc="random-waypoint: movement before the episode starts (near the stationary regime)")
+
+
+@dataclass(frozen=True)
+class PredictionConfig:
+    """What the orchestrator predicts for the coming cycle, shown in every env's observation (docs/dynamics.md)."""
+
+    predictor: str = param("model", choices=("none", "model", "oracle"),
+                           doc="none: zeros; model: from what the orchestrator knows (measured channel, "
+                               "positions and speeds, CPU state); oracle: from the coming cycle's true state")
+    samples: int = param(256, low=1, high=100000, doc="model: Monte Carlo samples of the coming cycle's channel")
 
 
 @dataclass(frozen=True)
@@ -118,11 +177,16 @@ class Scenario:
     samples_per_cycle: int = param(1000, low=1, doc="d: samples trained per cycle over all learners")
     max_local_iterations: int = param(40, low=1, high=100000, doc="cap on tau, the local iterations per cycle")
     target_accuracy: float | None = param(None, low=0.0, high=1.0, doc="test accuracy the job aims for")
+    cycle_period_s: float | None = param(None, unit="s", low=0.0, low_open=True,
+                                         doc="time from one cycle's start to the next, over which learners move "
+                                             "and channels and CPUs change; null = T")
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
     channel: ChannelConfig = field(default_factory=ChannelConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
+    mobility: MobilityConfig = field(default_factory=MobilityConfig)
+    prediction: PredictionConfig = field(default_factory=PredictionConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
 
     def __post_init__(self) -> None:
@@ -137,10 +201,24 @@ class Scenario:
         return self.energy.battery_min_j is not None
 
     @property
+    def period_s(self) -> float:
+        """Time from one cycle's start to the next, s: ``cycle_period_s`` or T."""
+        return self.cycle_deadline_s if self.cycle_period_s is None else self.cycle_period_s
+
+    @property
+    def area_radius_m(self) -> float:
+        """Radius of the disc learners can be in, m: the mobility area or the cell, whichever is larger."""
+        area = self.mobility.area_radius_m
+        return self.placement.max_distance_m if area is None else max(area, self.placement.max_distance_m)
+
+    @property
     def total_bandwidth_hz(self) -> float:
         """Bandwidth shared by all learners where it is allocated (JointAllocation): K x channel.bandwidth_hz."""
         return self.num_learners * self.channel.bandwidth_hz
 
+
+#: The states of the computing-service chain (compute.service: markov), in the transition matrix's order.
+COMPUTE_STATES = ("available", "throttled", "frozen")
 
 #: Keys that used to be scenario keys and are now env parameters (see mel_gym.envs.params).
 ENV_PARAMETER_KEYS = ("horizon_cycles", "terminate_on_target", "action_beta", "reward", "aggregation")
@@ -160,6 +238,24 @@ def _check_cross_field(s: Scenario) -> None:
             f"scenario key 'energy.battery_max_j' = {e.battery_max_j:g} must be >= energy.battery_min_j = "
             f"{e.battery_min_j:g} (J)"
         )
+    if s.cycle_period_s is not None and s.cycle_period_s < s.cycle_deadline_s:
+        raise ConfigError(f"scenario key 'cycle_period_s' = {s.cycle_period_s:g} must be >= cycle_deadline_s = "
+                          f"{s.cycle_deadline_s:g} (s): a cycle ends before the next starts")
+    m = s.mobility
+    if m.speed_max_mps < m.speed_min_mps:
+        raise ConfigError(f"scenario key 'mobility.speed_max_mps' = {m.speed_max_mps:g} must be >= "
+                          f"mobility.speed_min_mps = {m.speed_min_mps:g} (m/s)")
+    if m.area_radius_m is not None and m.area_radius_m < s.placement.max_distance_m:
+        raise ConfigError(f"scenario key 'mobility.area_radius_m' = {m.area_radius_m:g} must be >= the cell radius "
+                          f"placement.max_distance_m = {s.placement.max_distance_m:g} (m)")
+    matrix = s.compute.transition_matrix
+    if len(matrix) != 9:
+        raise ConfigError(f"scenario key 'compute.transition_matrix' must hold 9 numbers (3 rows of 3), got {len(matrix)}")
+    for row in range(3):
+        total = sum(matrix[3 * row: 3 * row + 3])
+        if abs(total - 1.0) > 1e-6:
+            raise ConfigError(f"scenario key 'compute.transition_matrix' row {row} ({COMPUTE_STATES[row]}) sums to "
+                              f"{total:g}: each row must sum to 1")
     if len(s.compute.cpu_freqs_hz) == 0:
         raise ConfigError("scenario key 'compute.cpu_freqs_hz' must list at least one frequency (Hz)")
     if s.compute.min_cpu_hz > min(s.compute.cpu_freqs_hz):

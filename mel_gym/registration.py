@@ -15,6 +15,7 @@ ENV_IDS = {
     "mel_gym/AsyncTaskAllocation-v0": "mel_gym.envs.async_allocation:AsyncTaskAllocationEnv",
     "mel_gym/JointAllocation-v0": "mel_gym.envs.joint_allocation:JointAllocationEnv",
     "mel_gym/LearnerSelection-v0": "mel_gym.envs.learner_selection:LearnerSelectionEnv",
+    "mel_gym/ReliableTaskAllocation-v0": "mel_gym.envs.reliable_allocation:ReliableTaskAllocationEnv",
 }
 
 

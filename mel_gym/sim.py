@@ -6,14 +6,20 @@ One :meth:`MELSimulator.step` is one global cycle of length T in every env:
    and energies of every learner follow from the decision and the current channel
    (:class:`mel_gym.world.costs.CostModel`: downlink at the orchestrator's power, uplink at the learner's);
 2. a learner *takes part* when d_k > 0; it *finishes* when it meets the deadline T, stays within the
-   per-cycle energy cap, its battery lasts the cycle and its local training stays finite; a straggler
+   per-cycle energy cap, its battery lasts the cycle, its link does not fail (out of coverage, a gain short
+   of the scheduled one under outdated CSI, a packet error: it still spends its energy) and its local
+   training stays finite; a backup (``Decision.backup_of``) counts only if its primary did not; a straggler
    (t_k > T) contributes nothing that cycle and spends what it did before T (it computes at most
    T - t_send and uploads only if its computation ended in time); a learner that reaches the energy cap or
    empties its battery stops there, spends exactly that and contributes nothing;
 3. participants train locally (tau_k iterations on d_k samples; PL: fresh samples sent by the orchestrator,
    FL: a fresh subset of the learner's own pool), the orchestrator averages the finished ones weighted by
    d_k (FedAvg, or the decision's aggregation weights) and evaluates the new global model;
-4. batteries drain, the cycle counter advances and block fading is redrawn for the next cycle.
+4. batteries drain, the orchestrator measures the cycle's channel and the world moves on to the next cycle
+   (mobility, fading, shadowing, the CPU chain: :mod:`mel_gym.world.state`).
+
+Times follow the links' scheduled rates (the rates of the gain the orchestrator plans with, see
+:meth:`mel_gym.world.state.World.rates_bps`) and the CPU share each learner really has in the cycle.
 
 Envs, baselines, tests and notebooks all drive the simulator through these plain dataclasses.
 """
@@ -31,7 +37,7 @@ from mel_gym.learning.datasets import load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import make_partition, pack_pools, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
-from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, EnergyCoefficients
+from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, EnergyBudget, EnergyCoefficients
 from mel_gym.world.state import World
 
 
@@ -44,11 +50,15 @@ class Decision:
         local_iterations: tau_k, local iterations (int >= 0; the same for all k in synchronous MEL).
         tx_power_w: transmit power in W; None = the scenario's.
         bandwidth_hz: bandwidth in Hz; None = the scenario's.
-        cpu_hz: CPU frequency in Hz; None = the learner's own (its maximum).
+        cpu_hz: CPU frequency in Hz; None = the learner's own (its maximum). A throttled or frozen learner
+            runs at most its share of its own frequency.
         aggregation_weights: weight of each learner's model in the average (>= 0); None = d_k (FedAvg).
         learner_position_m: (n_envs, K, 2) where the learners are during this cycle, m; None = where they are.
         orchestrator_m: (n_envs, 3) the orchestrator's x, y and antenna height during this cycle, m; None =
             where it is.
+        backup_of: (n_envs, K) int, the primary learner whose task learner k runs as a redundant copy (the
+            same samples and tau; PL only), -1 = none. A backup's model is aggregated in place of its
+            primary's only when the primary's is lost.
     """
 
     task_sizes: np.ndarray
@@ -59,6 +69,7 @@ class Decision:
     aggregation_weights: np.ndarray | None = None
     learner_position_m: np.ndarray | None = None
     orchestrator_m: np.ndarray | None = None
+    backup_of: np.ndarray | None = None
 
 
 @dataclass
@@ -71,6 +82,9 @@ class Outcome:
     depleted: np.ndarray  # bool: battery ran out during this cycle (the learner leaves)
     over_cap: np.ndarray  # bool: the cycle's energy would exceed the per-cycle cap E_max (stopped at the cap)
     diverged: np.ndarray  # bool: local training produced non-finite weights (dropped)
+    outage: np.ndarray  # bool: the learner's link failed this cycle (whether or not it had a task)
+    compute_dropped: np.ndarray  # bool: its CPU share this cycle was below the one it had reported
+    backup_used: np.ndarray  # bool: a backup whose model stood in for its primary's
     task_sizes: np.ndarray  # int d_k as run
     local_iterations: np.ndarray  # int tau_k as run
     rate_down_bps: np.ndarray  # orchestrator -> learner rate of this cycle
@@ -131,6 +145,7 @@ class MELSimulator:
         # Placeholders until reset() gives every env its own streams.
         self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
+        self._rng_dynamics = [np.random.default_rng(i) for i in range(n_envs)]
         self._was_reset = np.zeros(n_envs, dtype=bool)
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
@@ -150,13 +165,15 @@ class MELSimulator:
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
         if len(seeds) != len(env_ids):
             raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
-        streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(3) for s in seeds]
+        # Children 0-2 are those of the static world before the dynamics existed (same draws); 3 drives the dynamics.
+        streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(4) for s in seeds]
         rng_world = [np.random.default_rng(st[0]) for st in streams]
         rng_data = [np.random.default_rng(st[1]) for st in streams]
         rng_init = [np.random.default_rng(st[2]) for st in streams]
-        for i, rw, rd in zip(env_ids, rng_world, rng_data):
-            self._rng_world[i], self._rng_data[i] = rw, rd
-        self.world.reset(env_ids, rng_world)
+        rng_dynamics = [np.random.default_rng(st[3]) for st in streams]
+        for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
+            self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
+        self.world.reset(env_ids, rng_world, rng_dynamics)
         if self.scenario.mode == "fl":
             self._reset_pools(env_ids, rng_data)
         fresh = self.trainer.init_global(rng_init)
@@ -191,17 +208,26 @@ class MELSimulator:
 
     def coefficients(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
                      cpu_hz: np.ndarray | None = None) -> CycleCoefficients:
-        """Planned-time coefficients of the current cycle for these resources (None: the scenario's power and
-        bandwidth, the learners' own CPU frequencies)."""
-        cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
+        """Planned-time coefficients of the coming cycle for these resources (None: the scenario's power and
+        bandwidth, the CPU each learner last reported), on the channel the orchestrator plans with."""
+        cpu = self.world.cpu_available_hz() if cpu_hz is None else cpu_hz
         return self.cost.coefficients(*self.world.rates_bps(tx_power_w, bandwidth_hz), cpu)
 
     def energy_coefficients(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
                             cpu_hz: np.ndarray | None = None) -> EnergyCoefficients:
-        """Planned-energy coefficients of the current cycle for these resources (defaults as above)."""
-        cpu = self.world.state.cpu_hz if cpu_hz is None else cpu_hz
+        """Planned-energy coefficients of the coming cycle for these resources (defaults as above)."""
+        cpu = self.world.cpu_available_hz() if cpu_hz is None else cpu_hz
         power = self.world.tx_power_w if tx_power_w is None else tx_power_w
         return self.cost.energy_coefficients(self.world.rates_bps(tx_power_w, bandwidth_hz)[1], power, cpu)
+
+    def energy_budget(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
+                      cpu_hz: np.ndarray | None = None) -> EnergyBudget | None:
+        """The energy side of the coming cycle's plan (limits and planned-energy coefficients for these
+        resources), or None when nobody has an energy limit."""
+        limit = self.energy_limit_j()
+        if not np.any(np.isfinite(limit)):
+            return None
+        return EnergyBudget(limit, self.energy_coefficients(tx_power_w, bandwidth_hz, cpu_hz))
 
     def energy_limit_j(self) -> np.ndarray:
         """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
@@ -242,15 +268,49 @@ class MELSimulator:
                 f"Decision.task_sizes[{i}, {k}] = {task_sizes[i, k]} exceeds the learner's cap "
                 f"{self.task_caps[i, k]} ({'samples per cycle d' if self.scenario.mode == 'pl' else 'its local data'})"
             )
-        if self.scenario.mode == "pl" and np.any(task_sizes.sum(axis=1) > self.scenario.samples_per_cycle):
+        primary_sizes = task_sizes if decision.backup_of is None else np.where(np.asarray(decision.backup_of) >= 0, 0,
+                                                                              task_sizes)
+        if self.scenario.mode == "pl" and np.any(primary_sizes.sum(axis=1) > self.scenario.samples_per_cycle):
             raise ValueError(
-                f"Decision.task_sizes sum to {task_sizes.sum(axis=1)} per env, more than samples_per_cycle = "
+                f"Decision.task_sizes (backups aside) sum to {primary_sizes.sum(axis=1)} per env, more than samples_per_cycle = "
                 f"{self.scenario.samples_per_cycle}"
             )
-        dead = (task_sizes > 0) & ~self.world.state.alive
+        dead = (task_sizes > 0) & ~self.world.available
         if np.any(dead):
-            raise ValueError(f"Decision.task_sizes gives samples to learners whose battery is empty: {np.argwhere(dead).tolist()}")
+            raise ValueError("Decision.task_sizes gives samples to learners that cannot take part (empty battery, out "
+                             f"of coverage or reported frozen): {np.argwhere(dead).tolist()}")
+        if decision.backup_of is not None:
+            self._validate_backups(np.asarray(decision.backup_of), task_sizes, iterations)
         return task_sizes, iterations
+
+    def _validate_backups(self, backup_of: np.ndarray, task_sizes: np.ndarray, iterations: np.ndarray) -> None:
+        shape = (self.n_envs, self.num_learners)
+        if backup_of.shape != shape or not np.issubdtype(backup_of.dtype, np.integer):
+            raise ValueError(f"Decision.backup_of must be integers of shape {shape}, got {backup_of.dtype} {backup_of.shape}")
+        if np.any((backup_of < -1) | (backup_of >= self.num_learners)):
+            raise ValueError(f"Decision.backup_of must lie in [-1, K - 1] = [-1, {self.num_learners - 1}]")
+        is_backup = backup_of >= 0
+        if not np.any(is_backup):
+            return
+        if self.scenario.mode != "pl":
+            raise ValueError("Decision.backup_of: backups copy their primary's samples, which only PL sends (mode: pl)")
+        i, j = np.nonzero(is_backup)
+        k = backup_of[i, j]
+        problems = [
+            (k == j, "a learner cannot back itself up"),
+            (is_backup[i, k], "a primary cannot itself be a backup"),
+            (task_sizes[i, k] == 0, "the primary has no task"),
+            (task_sizes[i, j] != task_sizes[i, k], "a backup must run its primary's task size"),
+            (iterations[i, j] != iterations[i, k], "a backup must run its primary's local iterations"),
+        ]
+        for bad, why in problems:
+            if np.any(bad):
+                n = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"Decision.backup_of[{i[n]}, {j[n]}] = {k[n]}: {why}")
+        for env in range(self.n_envs):
+            primaries = backup_of[env][is_backup[env]]
+            if primaries.size != np.unique(primaries).size:
+                raise ValueError(f"Decision.backup_of: env {env} gives a primary more than one backup")
 
     # ------------------------------------------------------------------------------------------------ step
     def step(self, decision: Decision) -> Outcome:
@@ -259,42 +319,55 @@ class MELSimulator:
         s = self.scenario
         if decision.learner_position_m is not None or decision.orchestrator_m is not None:
             self.world.move(decision.learner_position_m, decision.orchestrator_m)
-        cpu = self.world.state.cpu_hz if decision.cpu_hz is None else np.asarray(decision.cpu_hz, dtype=np.float64)
+        cpu = self.world.cpu_available_hz(reported=False)  # what each learner really has this cycle
+        if decision.cpu_hz is not None:
+            cpu = np.minimum(np.asarray(decision.cpu_hz, dtype=np.float64), cpu)
         power = self.world.tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
         rate_down, rate_up = self.world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
+        outage = self.world.link_outage(decision.tx_power_w, decision.bandwidth_hz)
+        compute_dropped = self.world.compute_dropped()
         participants = task_sizes > 0
         iterations = np.where(participants, iterations, 0)
         cap_j = np.inf if s.energy.cycle_cap_j is None else s.energy.cycle_cap_j
         battery = self.world.state.battery_j
         costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu,
-                                energy_limit_j=np.minimum(cap_j, battery))
+                                energy_limit_j=self.energy_limit_j())
         energy = costs.energy_j  # what was actually spent: never above the cap or the battery
         wanted = costs.energy_wanted_j * (1.0 - DEADLINE_RTOL)
         over_cap = participants & (wanted > cap_j) & (cap_j <= battery)  # stopped at the cap
         depleted = participants & (wanted > battery) & (battery < cap_j)  # stopped with an empty battery
         self.world.drain(energy)
         stragglers = participants & ~costs.in_time
-        trains = costs.in_time & ~depleted & ~over_cap
+        delivered = costs.in_time & ~depleted & ~over_cap & ~outage
+        backup_of = np.full(task_sizes.shape, -1) if decision.backup_of is None else np.asarray(decision.backup_of)
+        is_backup = backup_of >= 0
+        primary_delivered = np.take_along_axis(delivered, np.maximum(backup_of, 0), axis=1)
+        used = np.where(is_backup, delivered & ~primary_delivered, delivered)  # a backup stands in for a lost primary
 
-        learns = trains & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
-        sample_index = self._draw_samples(task_sizes, learns)
+        learns = used & (iterations > 0)  # with tau = 0 a learner returns the global model unchanged
+        if np.any(is_backup):  # a backup trains on its primary's samples
+            sample_index = self._draw_samples(np.where(is_backup, 0, task_sizes), participants)
+            rows = np.take_along_axis(sample_index, np.maximum(backup_of, 0)[..., None], axis=1)
+            sample_index = np.where((is_backup & learns)[..., None], rows, np.where(learns[..., None], sample_index, 0))
+        else:
+            sample_index = self._draw_samples(task_sizes, learns)
         loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
         weights = task_sizes if decision.aggregation_weights is None else decision.aggregation_weights
         self.global_weights, diverged = self.trainer.round(
             self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
-            np.where(learns, iterations, 0), np.where(trains, weights, 0).astype(np.float64),
+            np.where(learns, iterations, 0), np.where(used, weights, 0).astype(np.float64),
         )
-        finished = trains & ~diverged
+        finished = used & ~diverged
         changed = np.flatnonzero((finished & learns).any(axis=1))  # other envs kept their model: same loss
         if changed.size:
             ids = torch.from_numpy(changed).to(self.device)
             self.loss[changed], self.accuracy[changed] = self.trainer.evaluate(
                 [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
         cycle = self.world.state.cycle.copy()
-        self.world.advance(self._rng_world)
+        self.world.advance(self._rng_world, self._rng_dynamics)
         return Outcome(
             participants=participants, finished=finished, stragglers=stragglers, depleted=depleted, diverged=diverged,
-            over_cap=over_cap,
+            over_cap=over_cap, outage=outage, compute_dropped=compute_dropped, backup_used=is_backup & used,
             task_sizes=task_sizes, local_iterations=iterations, rate_down_bps=rate_down, rate_up_bps=rate_up,
             time_send_s=costs.time_send_s, time_compute_s=costs.time_compute_s, time_return_s=costs.time_return_s,
             time_s=costs.time_s, energy_compute_j=costs.energy_compute_j, energy_transmit_j=costs.energy_transmit_j,

@@ -66,7 +66,7 @@ def test_per_learner_policy_is_permutation_equivariant():
     model = build_agent("ppo", _vec(n_envs=1), seed=0)
     policy = model.policy
     assert isinstance(policy, PerLearnerPolicy)
-    K, F = TINY["num_learners"], 9
+    K, F = TINY["num_learners"], 14
     obs = torch.rand(3, F * K + 3)
     perm = torch.tensor([2, 0, 3, 1])
     blocks = obs[:, : F * K].reshape(3, F, K)[:, :, perm].reshape(3, F * K)
@@ -86,9 +86,9 @@ def test_per_learner_policy_on_the_joint_action_layout():
     env = make_sb3_vec_env("mel_gym/JointAllocation-v0", n_envs=1, seed=0, **TINY)
     model = build_agent("ppo", env, seed=0)
     K = TINY["num_learners"]
-    obs = torch.rand(2, 9 * K + 3)
+    obs = torch.rand(2, 14 * K + 3)
     perm = torch.tensor([1, 0, 3, 2])
-    permuted = torch.cat([obs[:, : 9 * K].reshape(2, 9, K)[:, :, perm].reshape(2, 9 * K), obs[:, 9 * K :]], dim=1)
+    permuted = torch.cat([obs[:, : 14 * K].reshape(2, 14, K)[:, :, perm].reshape(2, 14 * K), obs[:, 14 * K :]], dim=1)
     with torch.no_grad():
         mean = model.policy.get_distribution(obs).distribution.mean.reshape(2, 4, K)
         mean_p = model.policy.get_distribution(permuted).distribution.mean.reshape(2, 4, K)

@@ -29,7 +29,7 @@ def test_make_without_prior_import_in_a_fresh_interpreter():
         "print(obs.shape[0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(9 * 3 + 3)
+    assert out.stdout.strip() == str(14 * 3 + 3)
 
 
 @pytest.mark.parametrize("mode", ["pl", "fl"])
@@ -43,7 +43,7 @@ def test_spaces_and_info_contents():
     env = make()
     K = SMALL["num_learners"]
     assert env.action_space == gym.spaces.Box(-1, 1, (K,), np.float32)
-    assert env.observation_space.shape == (9 * K + 3,) and env.observation_space.dtype == np.float32
+    assert env.observation_space.shape == (14 * K + 3,) and env.observation_space.dtype == np.float32
     obs, info = env.reset(seed=3)
     assert env.observation_space.contains(obs)
     assert set(info) == {"cycle", "test_accuracy", "test_loss"} and info["cycle"] == 0

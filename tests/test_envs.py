@@ -37,7 +37,7 @@ def test_checkers_pass_and_the_spaces_are_documented(env_id):
     env = gym.make(env_id, **SMALL)
     gym_check_env(env.unwrapped, skip_render_check=False)
     sb3_check_env(env)
-    assert env.observation_space.shape == (9 * 4 + 3,)
+    assert env.observation_space.shape == (14 * 4 + 3,)
     noop = env.unwrapped.core.noop_action()
     assert env.action_space.contains(noop.astype(env.action_space.dtype))
     env.reset(seed=0)
@@ -125,7 +125,7 @@ def test_async_vector_env_after_the_parent_stepped_an_env():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "stepped (2, 39)" in out.stdout
+    assert "stepped (2, 59)" in out.stdout
 
 
 @pytest.mark.parametrize("mode", ["pl", "fl"])
@@ -220,4 +220,4 @@ def test_a_core_with_a_dict_action_runs_in_the_single_and_the_vector_env():
     batch = {"shares": np.zeros((2, 4), np.float32), "take_part": np.ones((2, 4), np.int8)}
     for _ in range(SMALL["horizon_cycles"] + 1):  # through an autoreset: the ended sub-env takes the no-op action
         obs, reward, terminated, truncated, info = vec.step(batch)
-    assert obs.shape == (2, 9 * 4 + 3) and np.all(reward == 0) and not truncated.any()  # the reset step
+    assert obs.shape == (2, 14 * 4 + 3) and np.all(reward == 0) and not truncated.any()  # the reset step

@@ -105,7 +105,7 @@ def test_battery_depletion_removes_the_learner():
     dead = int(np.argmax(out.depleted[0]))
     d = np.zeros((1, 4), int)
     d[0, dead] = 10
-    with pytest.raises(ValueError, match="battery is empty"):
+    with pytest.raises(ValueError, match="empty battery"):
         _run(sim, d, np.ones((1, 4), int))
 
 

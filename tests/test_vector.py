@@ -32,7 +32,7 @@ def test_make_vec_returns_the_native_env_with_gymnasium_metadata():
     env = _native(3)
     assert isinstance(env.unwrapped, TaskAllocationVectorEnv)
     assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
-    assert env.observation_space.shape == (3, 9 * 4 + 3) and env.action_space.shape == (3, 4)
+    assert env.observation_space.shape == (3, 14 * 4 + 3) and env.action_space.shape == (3, 4)
     assert env.single_action_space == gym.make(ENV_ID, **KW).action_space
 
 

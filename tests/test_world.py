@@ -137,7 +137,8 @@ def test_placement_stays_in_annulus_and_is_uniform_in_area():
 def test_world_draws_are_per_env_and_reproducible():
     s = load_scenario("default", {"energy": {"battery_min_j": 1.0, "battery_max_j": 2.0}})
     world = World(s, n_envs=3)
-    world.reset([0, 1, 2], [np.random.default_rng(7), np.random.default_rng(8), np.random.default_rng(7)])
+    world.reset([0, 1, 2], [np.random.default_rng(7), np.random.default_rng(8), np.random.default_rng(7)],
+                [np.random.default_rng(1)] * 3)
     st = world.state
     assert np.array_equal(st.position_m[0], st.position_m[2]) and not np.array_equal(st.position_m[0], st.position_m[1])
     assert set(np.unique(st.cpu_hz)) <= set(s.compute.cpu_freqs_hz)
@@ -145,24 +146,27 @@ def test_world_draws_are_per_env_and_reproducible():
     assert np.allclose(st.path_loss_db, path_loss_db(st.distance_m, "3gpp", s.channel.carrier_hz))
     # Rayleigh block fading: |h|^2 ~ Exp(1), redrawn every cycle
     before = st.fading_power.copy()
-    world.advance([np.random.default_rng(i) for i in range(3)])
+    world.advance([np.random.default_rng(i) for i in range(3)], [np.random.default_rng(9)] * 3)
     assert not np.array_equal(before, st.fading_power) and np.all(st.cycle == 1)
-    many = np.random.default_rng(1)
-    draws = np.concatenate([world._draw_fading(many) for _ in range(2000)])
-    assert draws.mean() == pytest.approx(1.0, abs=0.03)
+    draws = []
+    for _ in range(300):
+        world.advance([np.random.default_rng(i) for i in range(3)] if not draws else rngs, [np.random.default_rng(9)] * 3)
+        rngs = [np.random.default_rng(100 + len(draws) * 3 + i) for i in range(3)]
+        draws.append(st.fading_power.ravel().copy())
+    assert np.concatenate(draws).mean() == pytest.approx(1.0, abs=0.03)
 
 
 def test_batteries_drain_and_deplete():
     s = load_scenario("default", {"energy": {"battery_min_j": 1.0, "battery_max_j": 1.0}})
     world = World(s, n_envs=1)
-    world.reset([0], [np.random.default_rng(0)])
+    world.reset([0], [np.random.default_rng(0)], [np.random.default_rng(1)])
     energy = np.zeros((1, 10))
     energy[0, 0], energy[0, 1] = 0.4, 1.0  # the simulator never takes more than what is left
     world.drain(energy)
     assert world.state.battery_j[0, 0] == pytest.approx(0.6) and world.state.battery_j[0, 1] == 0.0
     assert world.state.alive[0].tolist() == [True, False] + [True] * 8
     endless = World(load_scenario("default"), n_envs=1)  # no batteries: nothing drains, nobody leaves
-    endless.reset([0], [np.random.default_rng(0)])
+    endless.reset([0], [np.random.default_rng(0)], [np.random.default_rng(1)])
     endless.drain(np.full((1, 10), 5.0))
     assert np.all(np.isinf(endless.state.battery_j)) and endless.state.alive.all()
 
@@ -184,7 +188,7 @@ def test_a_learner_stops_where_its_energy_limit_runs_out():
 def test_geometry_changes_within_an_episode():
     s = load_scenario("default", {"orchestrator": {"height_m": 10.0}})
     world = World(s, n_envs=2)
-    world.reset([0, 1], [np.random.default_rng(3), np.random.default_rng(4)])
+    world.reset([0, 1], [np.random.default_rng(3), np.random.default_rng(4)], [np.random.default_rng(5)] * 2)
     st = world.state
     assert np.allclose(st.orchestrator_m, [[0, 0, 10], [0, 0, 10]])
     assert np.allclose(st.distance_m, np.sqrt(np.sum(st.position_m**2, axis=-1) + 100.0))  # 3-D distance

@@ -12,6 +12,7 @@ _EXPORTS = {
     "AsyncTaskAllocationCore": ".async_allocation", "AsyncTaskAllocationEnv": ".async_allocation",
     "JointAllocationCore": ".joint_allocation", "JointAllocationEnv": ".joint_allocation",
     "LearnerSelectionCore": ".learner_selection", "LearnerSelectionEnv": ".learner_selection",
+    "ReliableTaskAllocationCore": ".reliable_allocation", "ReliableTaskAllocationEnv": ".reliable_allocation",
 }
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

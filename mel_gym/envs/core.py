@@ -34,6 +34,7 @@ from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.task_allocation import relaxed_task_sizes
 from mel_gym.sim import Decision, MELSimulator, Outcome
 from mel_gym.world.costs import feasible_iterations
+from mel_gym.world.prediction import OutagePredictor
 
 #: beta of the log-capacity feature for envs without a share action.
 DEFAULT_FEATURE_BETA = 3.0
@@ -63,13 +64,14 @@ class EnvCore:
             cycle_cap_j=s.energy.cycle_cap_j, action_beta=beta, **self.capabilities,
             codec=ObservationCodec(
                 num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
-                max_cpu_hz=sim.world.max_cpu_hz, cell_radius_m=s.placement.max_distance_m,
+                max_cpu_hz=sim.world.max_cpu_hz, area_radius_m=s.area_radius_m, max_speed_mps=s.mobility.speed_max_mps,
                 samples_per_cycle=s.samples_per_cycle,
                 max_task_cap=max(s.samples_per_cycle, sim.trainer.num_train_samples),
                 horizon_cycles=params.horizon_cycles, num_classes=sim.trainer.num_classes,
                 action_beta=DEFAULT_FEATURE_BETA if beta is None else beta, battery_scale_j=s.energy.battery_max_j,
             ),
         )
+        self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
         self.previous_share = np.zeros((n_envs, s.num_learners))
@@ -121,21 +123,22 @@ class EnvCore:
         the deadline and, where there is one, the energy cap and the remaining battery (-1: not even the
         model exchange fits; ``max_local_iterations`` for learners without a task)."""
         s, sim = self.scenario, self.sim
-        coeffs = sim.coefficients(tx_power_w, bandwidth_hz, cpu_hz)
-        limit = sim.energy_limit_j()
-        energy = sim.energy_coefficients(tx_power_w, bandwidth_hz, cpu_hz) if np.any(np.isfinite(limit)) else None
-        return feasible_iterations(coeffs, task_sizes, s.cycle_deadline_s, s.max_local_iterations, energy,
-                              limit if energy is not None else None)
+        return feasible_iterations(sim.coefficients(tx_power_w, bandwidth_hz, cpu_hz), task_sizes, s.cycle_deadline_s,
+                                   s.max_local_iterations, sim.energy_budget(tx_power_w, bandwidth_hz, cpu_hz))
 
     def observe(self) -> np.ndarray:
         """(n_envs, obs size) float32 observation of the coming cycle."""
-        st, sim = self.sim.world.state, self.sim
+        sim = self.sim
+        world, st = sim.world, sim.world.state
         capacity = relaxed_task_sizes(sim.coefficients(), self.scenario.cycle_deadline_s, self.reference_tau)
-        rate_down, rate_up = sim.world.rates_bps()
+        rate_down, rate_up = world.rates_bps()
+        outage, drop = self.predictor.predict()
         return self.problem.codec.encode(
-            rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=st.cpu_hz, capacity=capacity, battery_j=st.battery_j,
-            position_m=st.position_m, previous_share=self.previous_share, task_caps=sim.task_caps, cycle=st.cycle,
-            test_loss=sim.loss, test_accuracy=sim.accuracy,
+            rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=world.cpu_available_hz(), capacity=capacity,
+            battery_j=st.battery_j, position_m=st.position_m, previous_share=self.previous_share,
+            task_caps=sim.task_caps, velocity_mps=st.velocity_mps, in_coverage=world.in_coverage,
+            outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle, test_loss=sim.loss,
+            test_accuracy=sim.accuracy,
         )
 
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
@@ -202,6 +205,9 @@ class EnvCore:
             "over_cap": out.over_cap,
             "depleted": out.depleted,
             "diverged": out.diverged,
+            "outage": out.outage,
+            "compute_dropped": out.compute_dropped,
+            "backup_used": out.backup_used,
             "model_diverged": ~(np.isfinite(loss) & (loss < loss_bound_nats(classes))),
             "test_accuracy": out.accuracy_after,
             "test_loss": bounded_loss(loss, classes),
@@ -233,10 +239,12 @@ class ShareCore(EnvCore):
     def noop_action(self) -> np.ndarray:
         return np.full(self.action_space.shape, -1.0, dtype=np.float32)
 
-    def task_sizes(self, task_actions: np.ndarray) -> np.ndarray:
-        """(n_envs, K) integer task sizes from the task-share block."""
+    def task_sizes(self, task_actions: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
+        """(n_envs, K) integer task sizes from the task-share block, over the ``available`` learners (default:
+        every learner that can take part)."""
         s = self.scenario
-        return task_sizes_from_action(task_actions, self.sim.world.state.alive, self.params.action_beta,
+        available = self.sim.world.available if available is None else available
+        return task_sizes_from_action(task_actions, available, self.params.action_beta,
                                       s.samples_per_cycle, self.sim.task_caps)
 
 

@@ -77,4 +77,4 @@ class MELEnv(gym.Env):
         decoded = self.problem.decode(self._last_obs)
         if self.render_mode == "ansi":
             return render_ansi(decoded, self._last_tau)
-        return render_rgb(decoded, self._last_tau, self.scenario.placement.max_distance_m)
+        return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.placement.max_distance_m)

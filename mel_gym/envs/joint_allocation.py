@@ -21,12 +21,12 @@ class JointAllocationCore(ShareCore):
 
     def resources(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K)."""
-        st, p = self.sim.world.state, self.problem
+        world, p = self.sim.world, self.problem
         a_task, a_power, a_band, a_cpu = np.split(actions, 4, axis=1)
         task_sizes = self.task_sizes(a_task)
         power = power_from_action(a_power, p.tx_power_w, p.power_range_db)
-        bandwidth = shares_from_action(a_band, st.alive, self.params.action_beta) * p.total_bandwidth_hz
-        cpu = cpu_from_action(a_cpu, p.min_cpu_hz, st.cpu_hz)
+        bandwidth = shares_from_action(a_band, world.available, self.params.action_beta) * p.total_bandwidth_hz
+        cpu = cpu_from_action(a_cpu, p.min_cpu_hz, world.cpu_available_hz())
         return task_sizes, power, bandwidth, cpu
 
     def decide(self, actions: np.ndarray) -> Decision:

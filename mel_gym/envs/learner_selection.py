@@ -9,7 +9,6 @@ from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.optim.selection import selected_plan
-from mel_gym.optim.task_allocation import EnergyBudget
 from mel_gym.sim import Decision
 
 
@@ -36,14 +35,13 @@ class LearnerSelectionCore(EnvCore):
 
     def decide(self, actions: np.ndarray) -> Decision:
         s, sim = self.scenario, self.sim
-        chosen = actions & sim.world.state.alive
-        coeffs, limit = sim.coefficients(), sim.energy_limit_j()
-        energy = sim.energy_coefficients() if np.any(np.isfinite(limit)) else None
+        chosen = actions & sim.world.available
+        coeffs, energy = sim.coefficients(), sim.energy_budget()
         task_sizes = np.zeros(chosen.shape, dtype=np.int64)
         for i in range(self.n_envs):
-            budget = EnergyBudget(limit[i], energy[i]) if energy is not None else None
             _, task_sizes[i] = selected_plan(chosen[i], coeffs[i], s.cycle_deadline_s, s.samples_per_cycle,
-                                             s.max_local_iterations, sim.task_caps[i], budget)
+                                             s.max_local_iterations, sim.task_caps[i],
+                                             None if energy is None else energy[i])
         tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
 

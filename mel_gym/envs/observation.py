@@ -9,19 +9,27 @@ Layout (K learners; each per-learner feature is a block of K values, learner ord
 | 2     | CPU                 | f_k / max CPU frequency of the scenario           | Hz                        |
 | 3     | log capacity        | ln(c_k / (d/K)) / beta clipped to [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k) | samples |
 | 4     | battery             | remaining / the scenario's largest capacity (1 without batteries; 0 = left) | J |
-| 5     | x position          | x_k / cell radius (orchestrator starts at the origin) | m                     |
-| 6     | y position          | y_k / cell radius                                 | m                         |
+| 5     | x position          | x_k / area radius (the cell, or the larger mobility area; origin: the cell centre) | m |
+| 6     | y position          | y_k / area radius                                 | m                         |
 | 7     | previous share      | d_k / d of the last cycle (0 after reset)         | samples                   |
 | 8     | task cap            | largest d_k / d (1 in PL; local data / d in FL)   | samples                   |
-| 9K    | cycle               | cycles run / horizon                              |                           |
-| 9K+1  | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
-| 9K+2  | test accuracy       | last test accuracy                                |                           |
+| 9     | x velocity          | v_x / the scenario's top speed (0 for static learners) | m/s                  |
+| 10    | y velocity          | v_y / the scenario's top speed                    | m/s                       |
+| 11    | in coverage         | 1 if within the cell, else 0 (cannot take part)   |                           |
+| 12    | outage probability  | predicted probability that the learner's link fails in the coming cycle |     |
+| 13    | compute drop prob.  | predicted probability that its CPU share drops in the coming cycle |          |
+| 14K   | cycle               | cycles run / horizon                              |                           |
+| 14K+1 | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
+| 14K+2 | test accuracy       | last test accuracy                                |                           |
 
 The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
 k could finish in one cycle at a reference tau_ref = max_local_iterations / 4, relative to an equal share,
 on the scale of the action map. It is the feature the HA-Sync optimiser computes, given to learning agents
 because an MLP learns it slowly; -2 marks a learner that cannot even exchange the model. beta is the share
-map's ``action_beta`` (3 for envs without a share action).
+map's ``action_beta`` (3 for envs without a share action). The rate and CPU blocks show what the
+orchestrator plans with: under outdated CSI the rates of the gain measured at the end of the last cycle
+(less the scenario's rate margin), and each learner's CPU as it last reported it (throttled: a share,
+frozen: 0). The last two blocks are the predictor's (:mod:`mel_gym.world.prediction`, docs/dynamics.md).
 
 :class:`ObservationCodec` encodes and decodes this layout; baselines decide from the decoded arrays only.
 """
@@ -36,6 +44,7 @@ from gymnasium import spaces
 
 PER_LEARNER_FEATURES = (
     "uplink_efficiency", "downlink_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_caps",
+    "vx", "vy", "in_coverage", "outage_probability", "compute_drop_probability",
 )
 _BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
 LOG_CAPACITY_CLIP = 2.0
@@ -70,14 +79,24 @@ class DecodedObservation:
     position_m: np.ndarray  # (..., K, 2)
     previous_share: np.ndarray
     task_caps: np.ndarray  # samples
+    velocity_mps: np.ndarray  # (..., K, 2)
+    in_coverage: np.ndarray  # bool
+    outage_probability: np.ndarray  # predicted P(the learner's link fails in the coming cycle)
+    compute_drop_probability: np.ndarray  # predicted P(its CPU share drops in the coming cycle)
     cycle: np.ndarray  # (...,) cycles run
     test_loss: np.ndarray  # (...,) nats
     test_accuracy: np.ndarray  # (...,)
 
     @property
     def available(self) -> np.ndarray:
-        """Learners that can still take part (battery not empty)."""
-        return self.battery_fraction > 0
+        """Learners that can take part: battery left, within coverage and a CPU that is not frozen."""
+        return (self.battery_fraction > 0) & self.in_coverage & (self.cpu_hz > 0)
+
+    @property
+    def failure_probability(self) -> np.ndarray:
+        """Predicted P(the learner's result is lost in the coming cycle): its link fails or its CPU drops,
+        taken as independent."""
+        return 1.0 - (1.0 - self.outage_probability) * (1.0 - self.compute_drop_probability)
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,8 @@ class ObservationCodec:
     num_learners: int
     bandwidth_hz: float
     max_cpu_hz: float
-    cell_radius_m: float
+    area_radius_m: float  # scales positions: the cell or the larger mobility area
+    max_speed_mps: float  # scales velocities
     samples_per_cycle: int
     max_task_cap: int
     horizon_cycles: int
@@ -118,6 +138,11 @@ class ObservationCodec:
         bounds("y", -1.0, 1.0)
         bounds("previous_share", 0.0, 1.0)
         bounds("task_caps", 0.0, self.max_task_cap / self.samples_per_cycle)
+        bounds("vx", -1.0, 1.0)
+        bounds("vy", -1.0, 1.0)
+        bounds("in_coverage", 0.0, 1.0)
+        bounds("outage_probability", 0.0, 1.0)
+        bounds("compute_drop_probability", 0.0, 1.0)
         g = len(PER_LEARNER_FEATURES) * K
         high[g] = 1.0  # cycle
         high[g + 1] = LOSS_FEATURE_MAX
@@ -134,11 +159,16 @@ class ObservationCodec:
         position_m: np.ndarray,
         previous_share: np.ndarray,
         task_caps: np.ndarray,
+        velocity_mps: np.ndarray,
+        in_coverage: np.ndarray,
+        outage_probability: np.ndarray,
+        compute_drop_probability: np.ndarray,
         cycle: np.ndarray,
         test_loss: np.ndarray,
         test_accuracy: np.ndarray,
     ) -> np.ndarray:
-        """(n, size) float32 from per-learner (n, K) arrays (positions (n, K, 2)) and per-env (n,) arrays.
+        """(n, size) float32 from per-learner (n, K) arrays (positions, velocities (n, K, 2)) and per-env (n,)
+        arrays.
 
         ``capacity`` is c_k in samples (see the module table), ``battery_j`` the remaining energy in J.
         """
@@ -151,10 +181,15 @@ class ObservationCodec:
             cpu_hz / self.max_cpu_hz,
             np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
             battery,
-            position_m[..., 0] / self.cell_radius_m,
-            position_m[..., 1] / self.cell_radius_m,
+            position_m[..., 0] / self.area_radius_m,
+            position_m[..., 1] / self.area_radius_m,
             previous_share,
             task_caps / self.samples_per_cycle,
+            np.clip(velocity_mps[..., 0] / self.max_speed_mps, -1.0, 1.0),
+            np.clip(velocity_mps[..., 1] / self.max_speed_mps, -1.0, 1.0),
+            in_coverage.astype(np.float64),
+            np.clip(outage_probability, 0.0, 1.0),
+            np.clip(compute_drop_probability, 0.0, 1.0),
         ]
         globals_ = [
             np.minimum(cycle / self.horizon_cycles, 1.0),
@@ -179,9 +214,13 @@ class ObservationCodec:
             battery_fraction=block("battery"),
             battery_j=(np.full_like(block("battery"), np.inf) if self.battery_scale_j is None
                        else block("battery") * self.battery_scale_j),
-            position_m=np.stack([block("x"), block("y")], axis=-1) * self.cell_radius_m,
+            position_m=np.stack([block("x"), block("y")], axis=-1) * self.area_radius_m,
             previous_share=block("previous_share"),
             task_caps=np.round(block("task_caps") * self.samples_per_cycle),
+            velocity_mps=np.stack([block("vx"), block("vy")], axis=-1) * self.max_speed_mps,
+            in_coverage=block("in_coverage") > 0.5,
+            outage_probability=block("outage_probability"),
+            compute_drop_probability=block("compute_drop_probability"),
             cycle=np.round(g[..., 0] * self.horizon_cycles),
             test_loss=g[..., 1] * math.log(self.num_classes),
             test_accuracy=g[..., 2],

@@ -14,8 +14,7 @@ import numpy as np
 from mel_gym.envs.action_maps import action_from_cpu, action_from_power, action_from_shares
 from mel_gym.envs.observation import DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_allocation import JointInstance
-from mel_gym.optim.task_allocation import EnergyBudget
-from mel_gym.world.costs import CostModel, CycleCoefficients
+from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
 from mel_gym.world.radio import link_rates_bps
 
 
@@ -25,7 +24,8 @@ class AllocationProblem:
 
     Capabilities: ``has_resources`` (the action sets power, bandwidth and CPU: JointAllocation),
     ``selects_learners`` (the action picks learners, the env sizes their tasks: LearnerSelection),
-    ``per_learner_iterations`` (every learner runs its own tau_k: AsyncTaskAllocation).
+    ``per_learner_iterations`` (every learner runs its own tau_k: AsyncTaskAllocation), ``plans_backups`` (the
+    action also says who takes part and whose task gets a backup: ReliableTaskAllocation).
     """
 
     mode: str  # "pl" or "fl"
@@ -46,6 +46,7 @@ class AllocationProblem:
     has_resources: bool = False
     selects_learners: bool = False
     per_learner_iterations: bool = False
+    plans_backups: bool = False
 
     @property
     def total_bandwidth_hz(self) -> float:
@@ -92,10 +93,13 @@ class AllocationProblem:
         return EnergyBudget(limit, self.cost.energy_coefficients(decoded.rate_up_bps, self.tx_power_w, decoded.cpu_hz))
 
     def encode_action(self, decoded: DecodedObservation, task_shares: np.ndarray, power_w: np.ndarray | None = None,
-                      bandwidth_shares: np.ndarray | None = None, cpu_hz: np.ndarray | None = None) -> np.ndarray:
+                      bandwidth_shares: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
+                      backup_priority: np.ndarray | None = None) -> np.ndarray:
         """The share action that carries out a plan: (K,) task shares, and where the env has resources, powers
         (W), bandwidth shares and CPU frequencies (Hz); resources left None mean full power, an equal bandwidth
-        share and the learner's top CPU frequency. Zero shares encode as -1."""
+        share and the learner's top CPU frequency. Zero shares encode as -1. Where the env plans backups,
+        learners with a share take part (+1, the others -1) and learners with ``backup_priority`` > 0 (K values;
+        None: none) ask for a backup, the env serving larger priorities first."""
         if self.action_beta is None:
             raise ValueError("encode_action: this env's action is not task shares")
         actions = [action_from_shares(task_shares, self.action_beta)]
@@ -107,6 +111,11 @@ class AllocationProblem:
                         action_from_shares(bandwidth_shares, self.action_beta) if bandwidth_shares is not None
                         else np.zeros(K, np.float32),
                         action_from_cpu(cpu, self.min_cpu_hz, decoded.cpu_hz)]
+        if self.plans_backups:
+            priority = np.zeros(self.num_learners) if backup_priority is None else np.asarray(backup_priority, float)
+            top = max(priority.max(), 1e-300)
+            actions += [np.where(np.asarray(task_shares) > 0, 1.0, -1.0),
+                        np.where(priority > 0, 0.55 + 0.45 * priority / top, -1.0)]  # > 0.5: requested
         return np.concatenate(actions).astype(np.float32)
 
     def joint_instance(self, decoded: DecodedObservation) -> JointInstance:

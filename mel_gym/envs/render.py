@@ -20,8 +20,9 @@ def render_ansi(decoded: DecodedObservation, tau: int | None) -> str:
     return "\n".join(lines)
 
 
-def render_rgb(decoded: DecodedObservation, tau: int | None, cell_radius_m: float) -> np.ndarray:
-    """(H, W, 3) uint8 map: the orchestrator at the centre, learners coloured by CPU, sized by their share."""
+def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: float, cell_radius_m: float) -> np.ndarray:
+    """(H, W, 3) uint8 map: the orchestrator at the centre, the cell's edge, learners coloured by CPU, sized by their
+    share, ringed in red by their predicted outage probability."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -32,11 +33,14 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, cell_radius_m: floa
     alive = decoded.available
     size = 20 + 600 * decoded.previous_share
     ax.scatter(pos[alive, 0], pos[alive, 1], s=size[alive], c=decoded.cpu_hz[alive] / 1e9, cmap="viridis",
-               vmin=0.5, vmax=2.5, edgecolors="k")
+               vmin=0.5, vmax=2.5, edgecolors=[(1.0, 0.0, 0.0, p) for p in decoded.outage_probability[alive]],
+               linewidths=2)
+    angle = np.linspace(0.0, 2.0 * np.pi, 100)
+    ax.plot(cell_radius_m * np.cos(angle), cell_radius_m * np.sin(angle), color="gray", linewidth=0.8)
     ax.scatter(pos[~alive, 0], pos[~alive, 1], s=20, c="lightgray", marker="x")
     ax.scatter([0], [0], s=120, c="red", marker="^")
-    ax.set_xlim(-cell_radius_m, cell_radius_m)
-    ax.set_ylim(-cell_radius_m, cell_radius_m)
+    ax.set_xlim(-area_radius_m, area_radius_m)
+    ax.set_ylim(-area_radius_m, area_radius_m)
     ax.set_aspect("equal")
     ax.set_title(f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
                  f"acc {float(decoded.test_accuracy):.2f}", fontsize=9)

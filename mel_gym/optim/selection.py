@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from mel_gym.optim.task_allocation import EnergyBudget, integer_max_tau
-from mel_gym.world.costs import CycleCoefficients
+from mel_gym.optim.task_allocation import integer_max_tau
+from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
 
 def selected_plan(chosen: np.ndarray, coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int,

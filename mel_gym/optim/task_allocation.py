@@ -7,9 +7,9 @@
 The coefficients come from :class:`mel_gym.world.costs.CostModel`, the same model the simulator charges.
 Relaxed, every active constraint is tight, so d_k(tau) = min(cap_k, (T - C0_k) / (C2_k tau + C1_k), energy
 bound) and tau* is the largest tau with sum_k d_k(tau) >= d, a non-increasing function of tau: closed form in FL
-without task_caps or energy limits (C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to
+without caps or energy limits (C1 = 0: tau* = sum_k (T - C0_k) / C2_k / d, i.e. d_k proportional to
 f_k (T - C0_k)), bisection on the predicate otherwise. The predicate, not a root of sum - d, is what is
-searched: where the task_caps add up to exactly d the sum equals d on a whole interval of tau, and only its right
+searched: where the caps add up to exactly d the sum equals d on a whole interval of tau, and only its right
 end is the optimum. Learners with T <= C0_k cannot take part.
 
 Integer recovery: for integer tau, learner k can take at most floor of its relaxed capacity (under a tiny
@@ -22,30 +22,17 @@ arrays of length K.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from mel_gym.optim.rounding import apportion
-from mel_gym.world.costs import CycleCoefficients, EnergyCoefficients, feasible_sync_iterations
+from mel_gym.world.costs import CycleCoefficients, EnergyBudget, feasible_sync_iterations
 
 #: Relative margin under the deadline for integer plans, so that observation rounding cannot make them miss it.
 PLAN_DEADLINE_MARGIN = 1e-6
 #: Relative precision of the relaxed tau*.
 TAU_RTOL = 1e-12
-
-
-@dataclass(frozen=True)
-class EnergyBudget:
-    """The energy side of a cycle, arrays (K,): what each learner may spend (J) and its planned energy."""
-
-    limit_j: np.ndarray
-    coefficients: EnergyCoefficients
-
-    def max_samples(self, tau: float, margin: float = 0.0) -> np.ndarray:
-        """The most samples each learner can afford at ``tau`` iterations (inf where energy does not bind)."""
-        return self.coefficients.max_samples(self.limit_j, tau, margin)
 
 
 def relaxed_task_sizes(coeffs: CycleCoefficients, cycle_deadline_s: float, tau: float, task_caps: np.ndarray | None = None,
@@ -70,7 +57,7 @@ def relaxed_max_tau(
 
 
 def _fl_closed_form(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int) -> float | None:
-    """FL (C1 = 0) without task_caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
+    """FL (C1 = 0) without caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
     if not np.all(coeffs.c1 == 0):
         return None
     slack = np.maximum(cycle_deadline_s - coeffs.c0, 0.0)

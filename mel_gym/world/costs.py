@@ -93,6 +93,22 @@ class EnergyCoefficients:
 
 
 @dataclass(frozen=True)
+class EnergyBudget:
+    """The energy side of a cycle, arrays (K,): what each learner may spend (J) and its planned energy."""
+
+    limit_j: np.ndarray
+    coefficients: EnergyCoefficients
+
+    def __getitem__(self, index: Any) -> "EnergyBudget":
+        """The budget of some envs, e.g. ``budget[i]`` for env i's learners."""
+        return EnergyBudget(self.limit_j[index], self.coefficients[index])
+
+    def max_samples(self, tau: float, margin: float = 0.0) -> np.ndarray:
+        """The most samples each learner can afford at ``tau`` iterations (inf where energy does not bind)."""
+        return self.coefficients.max_samples(self.limit_j, tau, margin)
+
+
+@dataclass(frozen=True)
 class CycleCosts:
     """What each learner spent in a cycle (s, J; arrays (n_envs, K)), all finite and within the cycle."""
 
@@ -138,7 +154,8 @@ class CostModel:
         inv_down, inv_up = _inverse(rate_down_bps), _inverse(rate_up_bps)
         c0 = self.model_bits * (inv_down + inv_up)
         c1 = self.sample_bits * inv_down if self.sends_data else np.zeros_like(c0)
-        c2 = self.cycles_per_sample / np.asarray(cpu_hz, dtype=np.float64)
+        with np.errstate(divide="ignore"):  # a frozen CPU (0 Hz) never finishes: inf s per sample
+            c2 = self.cycles_per_sample / np.asarray(cpu_hz, dtype=np.float64)
         return CycleCoefficients(*_same_shape(c0, c1, c2))
 
     def energy_coefficients(self, rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float,
@@ -172,9 +189,10 @@ class CostModel:
         inv_down, inv_up = _inverse(rate_down_bps), _inverse(rate_up_bps)
         send_bits = self.model_bits + (d * self.sample_bits if self.sends_data else 0.0)
         cpu = np.asarray(cpu_hz, dtype=np.float64)
-        with np.errstate(invalid="ignore"):  # 0 bits x inf s/bit where nobody sends
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0 bits x inf s/bit where nobody sends
             need_send = np.where(takes_part, send_bits * inv_down, 0.0)
-            need_compute = np.where(takes_part, tau * d * self.cycles_per_sample / cpu, 0.0)
+            work = tau * d * self.cycles_per_sample
+            need_compute = np.where(takes_part & (work > 0), work / cpu, 0.0)  # inf on a frozen CPU
             need_return = np.where(takes_part, self.model_bits * inv_up, 0.0)
         in_time = takes_part & (need_send + need_compute + need_return <= T * (1.0 + DEADLINE_RTOL))
         send = np.minimum(need_send, T)
@@ -207,23 +225,22 @@ def feasible_iterations(
     task_sizes: np.ndarray,
     cycle_deadline_s: float,
     max_local_iterations: int,
-    energy: EnergyCoefficients | None = None,
-    energy_limit_j: np.ndarray | None = None,
+    energy: EnergyBudget | None = None,
 ) -> np.ndarray:
     """Largest tau_k (0..max_local_iterations) each learner with d_k > 0 can run; shape (..., K), int.
 
-    Deadline: tau_k <= (T - C0_k - C1_k d_k) / (C2_k d_k). Energy, when ``energy_limit_j`` is given:
-    E0_k + E1_k tau_k d_k <= limit_k. A learner that cannot even exchange its model and data in time, or whose
-    upload alone exceeds its energy limit, gets -1; a learner without a task gets ``max_local_iterations``.
+    Deadline: tau_k <= (T - C0_k - C1_k d_k) / (C2_k d_k). Energy, with a budget: E0_k + E1_k tau_k d_k <= limit_k.
+    A learner that cannot even exchange its model and data in time, or whose upload alone exceeds its energy
+    limit, gets -1; a learner without a task gets ``max_local_iterations``.
     """
     d = np.asarray(task_sizes, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):  # a learner without task or bandwidth: inf x 0
         budget = cycle_deadline_s * (1.0 + DEADLINE_RTOL) - coeffs.c0 - coeffs.c1 * d
         tau = np.floor(budget / (coeffs.c2 * np.maximum(d, 1.0)))
         infeasible = ~(budget >= 0)
-        if energy_limit_j is not None and energy is not None:
-            e_budget = energy_limit_j * (1.0 + DEADLINE_RTOL) - energy.fixed_j
-            per_iteration = energy.per_sample_iteration_j * d
+        if energy is not None:
+            e_budget = energy.limit_j * (1.0 + DEADLINE_RTOL) - energy.coefficients.fixed_j
+            per_iteration = energy.coefficients.per_sample_iteration_j * d
             tau_e = np.where(per_iteration > 0, np.floor(e_budget / per_iteration), np.inf)
             tau = np.minimum(tau, tau_e)
             infeasible |= ~(e_budget >= 0)
@@ -233,10 +250,9 @@ def feasible_iterations(
 
 
 def feasible_sync_iterations(coeffs: CycleCoefficients, task_sizes: np.ndarray, cycle_deadline_s: float,
-                        max_local_iterations: int, energy: EnergyCoefficients | None = None,
-                        energy_limit_j: np.ndarray | None = None) -> np.ndarray:
+                             max_local_iterations: int, energy: EnergyBudget | None = None) -> np.ndarray:
     """Largest common tau (0..max_local_iterations) such that every learner with d_k > 0 meets the deadline (and
     its energy limit); shape (...,). 0 if any participant cannot even exchange its model and data in time;
     ``max_local_iterations`` if nobody takes part."""
-    per_learner = feasible_iterations(coeffs, task_sizes, cycle_deadline_s, max_local_iterations, energy, energy_limit_j)
+    per_learner = feasible_iterations(coeffs, task_sizes, cycle_deadline_s, max_local_iterations, energy)
     return np.maximum(per_learner.min(axis=-1), 0).astype(np.int64)

@@ -5,7 +5,16 @@ State and parameters are separate: :class:`World` holds the scenario-derived con
 trajectory depends only on env i's seed (sub-env i of a batch equals a single env with the same seed).
 
 Geometry is live: learners and the orchestrator have positions that a decision may change
-(:meth:`World.move`), and the path loss is derived from the current distances every cycle.
+(:meth:`World.move`) or that the mobility model moves between cycles, and the path loss is derived from the
+current distances every cycle.
+
+The state always describes the *coming* cycle as it will really be. What the orchestrator knows of it at
+decision time is a separate view (:class:`Measurement`, docs/dynamics.md): with perfect CSI the channel
+itself; with outdated CSI the channel it measured at the end of the last cycle; the CPU state the learner
+reported then. Two kinds of generators drive the world: ``rng_world`` (placement, shadowing, CPUs, batteries
+and the i.i.d. block fading of the static world, drawn exactly as before the dynamics existed) and
+``rng_dynamics`` (mobility, correlated fading and shadowing, the CPU chain, packet errors). Neither depends on
+the actions.
 """
 
 from __future__ import annotations
@@ -16,21 +25,40 @@ from typing import Sequence
 import numpy as np
 
 from mel_gym.config import Scenario
+from mel_gym.world import dynamics
 from mel_gym.world.costs import DEADLINE_RTOL
 from mel_gym.world.placement import sample_annulus_positions
-from mel_gym.world.radio import channel_power_gain, dbm_to_watt, link_rates_bps, path_loss_db
+from mel_gym.world.radio import channel_power_gain, db_to_linear, dbm_to_watt, link_rates_bps, path_loss_db
+
+
+@dataclass
+class Measurement:
+    """What the orchestrator measured at the end of the last cycle; arrays (n_envs, K)."""
+
+    position_m: np.ndarray  # (n_envs, K, 2) where each learner was
+    shadowing_db: np.ndarray
+    fading_power: np.ndarray  # |h|^2
+    fading_gain: np.ndarray  # complex small-scale gain h (gauss-markov fading; else sqrt of the power)
+    cpu_state: np.ndarray  # int: the computing-service state each learner reported
 
 
 @dataclass
 class WorldState:
-    """Arrays with leading axes (n_envs, K) unless noted."""
+    """Arrays with leading axes (n_envs, K) unless noted; the true state of the coming cycle."""
 
     position_m: np.ndarray  # (n_envs, K, 2) learners on the ground plane, metres
+    velocity_mps: np.ndarray  # (n_envs, K, 2) current velocity, m/s (0 for static learners)
+    waypoint_m: np.ndarray  # (n_envs, K, 2) random waypoint: where each learner heads
+    pause_left_s: np.ndarray  # random waypoint: pause left at the waypoint, s
+    mean_velocity_mps: np.ndarray  # (n_envs, K, 2) gauss-markov: the mean velocity
     orchestrator_m: np.ndarray  # (n_envs, 3) orchestrator x, y and antenna height, metres
     path_loss_db: np.ndarray  # large-scale loss at the current distances
-    shadowing_db: np.ndarray  # log-normal shadowing, drawn per episode
-    fading_power: np.ndarray  # |h|^2 of the current cycle (Rayleigh: Exp(1)), known at decision time
-    cpu_hz: np.ndarray  # CPU frequency
+    shadowing_db: np.ndarray  # log-normal shadowing (per episode, or following the learner)
+    fading_power: np.ndarray  # |h|^2 of the coming cycle (Exp(1) under Rayleigh fading)
+    fading_gain: np.ndarray  # complex small-scale gain h of gauss-markov fading (else sqrt(|h|^2))
+    cpu_hz: np.ndarray  # each learner's own CPU frequency (its maximum)
+    cpu_state: np.ndarray  # int computing-service state: 0 available, 1 throttled, 2 frozen
+    link_draw: np.ndarray  # U[0, 1) per learner: its upload fails if below the packet error probability
     battery_j: np.ndarray  # remaining energy (inf when batteries are disabled)
     battery_capacity_j: np.ndarray  # full battery (inf when disabled)
     cycle: np.ndarray  # (n_envs,) global cycles run since reset
@@ -38,15 +66,14 @@ class WorldState:
     @classmethod
     def empty(cls, n_envs: int, num_learners: int) -> "WorldState":
         z = np.zeros((n_envs, num_learners))
+        xy = np.zeros((n_envs, num_learners, 2))
         return cls(
-            position_m=np.zeros((n_envs, num_learners, 2)),
-            orchestrator_m=np.zeros((n_envs, 3)),
-            path_loss_db=z.copy(),
-            shadowing_db=z.copy(),
-            fading_power=np.ones_like(z),
+            position_m=xy.copy(), velocity_mps=xy.copy(), waypoint_m=xy.copy(), pause_left_s=z.copy(),
+            mean_velocity_mps=xy.copy(), orchestrator_m=np.zeros((n_envs, 3)), path_loss_db=z.copy(),
+            shadowing_db=z.copy(), fading_power=np.ones_like(z), fading_gain=np.ones_like(z, dtype=np.complex128),
             cpu_hz=np.ones_like(z),
-            battery_j=np.full_like(z, np.inf),
-            battery_capacity_j=np.full_like(z, np.inf),
+            cpu_state=np.zeros_like(z, dtype=np.int64), link_draw=np.ones_like(z),
+            battery_j=np.full_like(z, np.inf), battery_capacity_j=np.full_like(z, np.inf),
             cycle=np.zeros(n_envs, dtype=np.int64),
         )
 
@@ -58,8 +85,12 @@ class WorldState:
     @property
     def distance_m(self) -> np.ndarray:
         """(n_envs, K) distance from each learner to its orchestrator's antenna (3-D), metres."""
-        ground = self.position_m - self.orchestrator_m[:, None, :2]
-        return np.sqrt(np.sum(ground**2, axis=-1) + self.orchestrator_m[:, None, 2] ** 2)
+        return _distance_m(self.position_m, self.orchestrator_m)
+
+
+def _distance_m(position_m: np.ndarray, orchestrator_m: np.ndarray) -> np.ndarray:
+    ground = position_m - orchestrator_m[:, None, :2]
+    return np.sqrt(np.sum(ground**2, axis=-1) + orchestrator_m[:, None, 2] ** 2)
 
 
 class World:
@@ -75,14 +106,22 @@ class World:
         self.default_bandwidth_hz = float(ch.bandwidth_hz)
         self.noise_psd_w_per_hz = float(dbm_to_watt(ch.noise_psd_dbm_per_hz))
         self.max_cpu_hz = float(max(scenario.compute.cpu_freqs_hz))
+        self.outdated_csi = ch.csi == "outdated"
+        #: (3, 3) per-cycle transition matrix of the computing service, and each state's CPU share
+        self.transition = np.asarray(scenario.compute.transition_matrix, dtype=np.float64).reshape(3, 3)
+        self.cpu_share = np.array([1.0, scenario.compute.throttled_share, 0.0])
         self.state = WorldState.empty(n_envs, self.num_learners)
+        st = self.state
+        self.measured = Measurement(st.position_m.copy(), st.shadowing_db.copy(), st.fading_power.copy(),
+                                    st.fading_gain.copy(), st.cpu_state.copy())
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
 
     # ---------------------------------------------------------------- randomness
-    def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
-        """Draw a fresh world for each env in ``env_ids`` from its generator (same order, one each)."""
+    def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
+              dynamics_rngs: Sequence[np.random.Generator]) -> None:
+        """Draw a fresh world for each env in ``env_ids`` from its generators (same order, one each)."""
         s, K, st = self.scenario, self.num_learners, self.state
-        for i, rng in zip(env_ids, rngs):
+        for i, rng, rng_dyn in zip(env_ids, rngs, dynamics_rngs):
             st.orchestrator_m[i] = (0.0, 0.0, s.orchestrator.height_m)
             st.position_m[i] = sample_annulus_positions(rng, K, s.placement.min_distance_m, s.placement.max_distance_m)
             st.shadowing_db[i] = rng.normal(0.0, s.channel.shadowing_std_db, size=K)
@@ -92,16 +131,97 @@ class World:
             else:
                 st.battery_capacity_j[i] = np.inf
             st.battery_j[i] = st.battery_capacity_j[i]
-            st.fading_power[i] = self._draw_fading(rng)
+            st.fading_power[i], st.fading_gain[i] = self._first_fading(rng, rng_dyn)
+            self._reset_mobility(i, rng_dyn)
+            st.cpu_state[i] = (dynamics.draw_stationary(rng_dyn, K, self.transition)
+                               if s.compute.service == "markov" else 0)
+            st.link_draw[i] = rng_dyn.random(K)
             st.cycle[i] = 0
         self._update_path_loss()
+        self._measure(env_ids)
+        if self.outdated_csi or s.compute.service == "markov":
+            # The first cycle happens one period after the first measurement.
+            self._evolve(env_ids, rngs, dynamics_rngs)
 
-    def advance(self, rngs: Sequence[np.random.Generator]) -> None:
-        """End of a cycle for every env: count it and redraw block fading for the next one."""
-        for i, rng in enumerate(rngs):
-            self.state.fading_power[i] = self._draw_fading(rng)
+    def advance(self, rngs: Sequence[np.random.Generator], dynamics_rngs: Sequence[np.random.Generator]) -> None:
+        """End of a cycle for every env: the orchestrator measures the cycle just run, then the world moves on
+        by one period (mobility, shadowing, fading, CPU chain, packet-error draws) to the next cycle."""
+        ids = list(range(self.n_envs))
+        self._measure(ids)
+        self._evolve(ids, rngs, dynamics_rngs)
         self.state.cycle += 1
+
+    def _measure(self, env_ids: Sequence[int]) -> None:
+        st, m = self.state, self.measured
+        m.position_m[env_ids] = st.position_m[env_ids]
+        m.shadowing_db[env_ids] = st.shadowing_db[env_ids]
+        m.fading_power[env_ids] = st.fading_power[env_ids]
+        m.fading_gain[env_ids] = st.fading_gain[env_ids]
+        m.cpu_state[env_ids] = st.cpu_state[env_ids]
+
+    def _evolve(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
+                dynamics_rngs: Sequence[np.random.Generator]) -> None:
+        s, st, K = self.scenario, self.state, self.num_learners
+        ch = s.channel
+        for i, rng, rng_dyn in zip(env_ids, rngs, dynamics_rngs):
+            before = st.position_m[i].copy()
+            self._move(i, rng_dyn)
+            moved = np.linalg.norm(st.position_m[i] - before, axis=-1)
+            if ch.shadowing_decorrelation_m is not None:
+                st.shadowing_db[i] = dynamics.evolve_shadowing(rng_dyn, st.shadowing_db[i], moved,
+                                                               ch.shadowing_decorrelation_m, ch.shadowing_std_db)
+            if ch.fading == "rayleigh":
+                st.fading_power[i] = rng.exponential(1.0, size=K)
+            elif ch.fading == "gauss-markov":
+                st.fading_gain[i] = dynamics.evolve_fading(rng_dyn, st.fading_gain[i], self.fading_correlation(moved))
+                st.fading_power[i] = np.abs(st.fading_gain[i]) ** 2
+            if s.compute.service == "markov":
+                st.cpu_state[i] = dynamics.markov_step(rng_dyn, st.cpu_state[i], self.transition)
+            st.link_draw[i] = rng_dyn.random(K)
         self._update_path_loss()
+
+    def fading_correlation(self, moved_m: np.ndarray) -> np.ndarray:
+        """Correlation rho of the complex gain over one period for learners that moved ``moved_m`` metres in
+        it: the scenario's ``fading_correlation``, or Jakes J0(2 pi f_D dt) with f_D = (moved / dt) f_c / c."""
+        ch, period = self.scenario.channel, self.scenario.period_s
+        if ch.fading_correlation is not None:
+            return np.full(np.shape(moved_m), ch.fading_correlation)
+        return dynamics.jakes_correlation(np.asarray(moved_m) / period, ch.carrier_hz, period)
+
+    def _first_fading(self, rng: np.random.Generator, rng_dyn: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(|h|^2, h) of the first cycle."""
+        fading, K = self.scenario.channel.fading, self.num_learners
+        if fading == "rayleigh":
+            power = rng.exponential(1.0, size=K)
+            return power, np.sqrt(power).astype(np.complex128)
+        if fading == "gauss-markov":
+            gain = dynamics.draw_complex_gain(rng_dyn, K)
+            return np.abs(gain) ** 2, gain
+        return np.ones(K), np.ones(K, dtype=np.complex128)
+
+    def _reset_mobility(self, i: int, rng_dyn: np.random.Generator) -> None:
+        m, st, K, area = self.scenario.mobility, self.state, self.num_learners, self.scenario.area_radius_m
+        st.velocity_mps[i] = 0.0
+        st.mean_velocity_mps[i] = 0.0
+        st.pause_left_s[i] = 0.0
+        st.waypoint_m[i] = st.position_m[i]
+        if m.model == "random-waypoint":
+            st.position_m[i], st.velocity_mps[i], st.waypoint_m[i], st.pause_left_s[i] = dynamics.random_waypoint_init(
+                rng_dyn, K, area, m.speed_min_mps, m.speed_max_mps, m.pause_s, m.burn_in_s)
+        elif m.model == "gauss-markov":
+            st.position_m[i], st.velocity_mps[i], st.mean_velocity_mps[i] = dynamics.gauss_markov_init(
+                rng_dyn, K, area, m.mean_speed_mps)
+
+    def _move(self, i: int, rng_dyn: np.random.Generator) -> None:
+        m, st, area, period = self.scenario.mobility, self.state, self.scenario.area_radius_m, self.scenario.period_s
+        if m.model == "random-waypoint":
+            st.position_m[i], st.velocity_mps[i], st.waypoint_m[i], st.pause_left_s[i] = dynamics.random_waypoint_step(
+                rng_dyn, st.position_m[i], st.velocity_mps[i], st.waypoint_m[i], st.pause_left_s[i], period, area,
+                m.speed_min_mps, m.speed_max_mps, m.pause_s)
+        elif m.model == "gauss-markov":
+            st.position_m[i], st.velocity_mps[i], st.mean_velocity_mps[i] = dynamics.gauss_markov_step(
+                rng_dyn, st.position_m[i], st.velocity_mps[i], st.mean_velocity_mps[i], period, m.memory,
+                m.speed_std_mps, area, m.speed_max_mps)
 
     def move(self, learner_position_m: np.ndarray | None = None, orchestrator_m: np.ndarray | None = None) -> None:
         """Put the learners (n_envs, K, 2) and/or the orchestrator (n_envs, 3) at new positions (metres);
@@ -112,29 +232,49 @@ class World:
             self.state.orchestrator_m = np.array(orchestrator_m, dtype=np.float64)
         self._update_path_loss()
 
-    def _draw_fading(self, rng: np.random.Generator) -> np.ndarray:
-        if self.scenario.channel.fading == "rayleigh":
-            return rng.exponential(1.0, size=self.num_learners)
-        return np.ones(self.num_learners)
-
     def _update_path_loss(self) -> None:
         """Called whenever positions or the cycle change: the path loss follows, the cached rates go."""
         self._default_rates = None
+        self.state.path_loss_db = self._path_loss(self.state.position_m)
+
+    def _path_loss(self, position_m: np.ndarray) -> np.ndarray:
         ch = self.scenario.channel
-        self.state.path_loss_db = path_loss_db(self.state.distance_m, ch.path_loss_model, ch.carrier_hz,
-                                               ch.power_law_gain_db, ch.power_law_exponent)
+        return path_loss_db(_distance_m(position_m, self.state.orchestrator_m), ch.path_loss_model, ch.carrier_hz,
+                            ch.power_law_gain_db, ch.power_law_exponent)
 
     # ---------------------------------------------------------------- derived quantities
+    @property
+    def in_coverage(self) -> np.ndarray:
+        """(n_envs, K) bool: learners within the cell (ground distance to the orchestrator <= the cell radius)."""
+        ground = self.state.position_m - self.state.orchestrator_m[:, None, :2]
+        radius = self.scenario.placement.max_distance_m * (1.0 + DEADLINE_RTOL)  # placement's edge is inside
+        return np.hypot(ground[..., 0], ground[..., 1]) <= radius
+
+    @property
+    def available(self) -> np.ndarray:
+        """(n_envs, K) bool: learners that can take part: battery left, within coverage and not reported frozen."""
+        return self.state.alive & self.in_coverage & (self.cpu_share[self.measured.cpu_state] > 0)
+
     def channel_gain(self) -> np.ndarray:
-        """(n_envs, K) linear power gain of the current cycle (the same in both directions)."""
+        """(n_envs, K) true linear power gain of the coming cycle (the same in both directions)."""
         st = self.state
         return channel_power_gain(st.path_loss_db, st.shadowing_db, st.fading_power)
 
-    def rates_bps(self, tx_power_w: np.ndarray | None = None,
-                  bandwidth_hz: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(downlink, uplink) Shannon rates of the current cycle, bit/s, each (n_envs, K): the downlink at the
-        orchestrator's power, the uplink at ``tx_power_w`` (default: the scenario's learner power), both on
-        ``bandwidth_hz`` (default: the scenario's W)."""
+    def measured_gain(self) -> np.ndarray:
+        """(n_envs, K) the gain the orchestrator plans with: the true one under perfect CSI; under outdated CSI
+        the gain it measured at the end of the last cycle, minus ``channel.rate_margin_db``."""
+        if not self.outdated_csi:
+            return self.channel_gain()
+        m = self.measured
+        gain = channel_power_gain(self._path_loss(m.position_m), m.shadowing_db, m.fading_power)
+        return gain * db_to_linear(-self.scenario.channel.rate_margin_db)
+
+    def rates_bps(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(downlink, uplink) rates of the coming cycle's schedule, bit/s, each (n_envs, K): Shannon rates of the
+        gain the orchestrator plans with (:meth:`measured_gain`), the downlink at the orchestrator's power, the
+        uplink at ``tx_power_w`` (default: the scenario's learner power), both on ``bandwidth_hz`` (default:
+        the scenario's W). Under outdated CSI a link runs at this rate or fails (:meth:`link_outage`)."""
         if tx_power_w is None and bandwidth_hz is None:
             if self._default_rates is None:
                 self._default_rates = self._rates(self.tx_power_w, self.default_bandwidth_hz)
@@ -146,7 +286,42 @@ class World:
         return self._rates(power, bandwidth)
 
     def _rates(self, power: np.ndarray | float, bandwidth: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        return link_rates_bps(bandwidth, power, self.orchestrator_power_w, self.channel_gain(), self.noise_psd_w_per_hz)
+        return link_rates_bps(bandwidth, power, self.orchestrator_power_w, self.measured_gain(),
+                              self.noise_psd_w_per_hz)
+
+    def packet_error_probability(self, gain: np.ndarray, tx_power_w: np.ndarray | float | None = None,
+                                 bandwidth_hz: np.ndarray | float | None = None) -> np.ndarray:
+        """Per-learner probability that an upload over ``gain`` is lost: q = 1 - exp(-m W N0 / (P g)) (0 without
+        ``channel.packet_error_threshold``)."""
+        threshold = self.scenario.channel.packet_error_threshold
+        if threshold is None:
+            return np.zeros(np.shape(gain))
+        power = self.tx_power_w if tx_power_w is None else np.asarray(tx_power_w, dtype=np.float64)
+        bandwidth = self.default_bandwidth_hz if bandwidth_hz is None else np.asarray(bandwidth_hz, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            snr = np.nan_to_num(power * gain / (self.noise_psd_w_per_hz * bandwidth), nan=0.0)
+        return dynamics.packet_error_probability(snr, threshold)
+
+    def link_outage(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
+        """(n_envs, K) bool: whose exchange fails in the coming cycle: out of coverage; under outdated CSI, a true
+        gain below the scheduled one; or a packet error (the cycle's draw below q at the true gain)."""
+        true_gain = self.channel_gain()
+        fails = ~self.in_coverage | (self.state.link_draw < self.packet_error_probability(true_gain, tx_power_w,
+                                                                                            bandwidth_hz))
+        if self.outdated_csi:
+            fails |= true_gain < self.measured_gain() * (1.0 - DEADLINE_RTOL)
+        return fails
+
+    def cpu_available_hz(self, reported: bool = True) -> np.ndarray:
+        """(n_envs, K) the CPU frequency each learner can give the job, Hz: its own times the share of its
+        computing-service state, as it last reported it (what the orchestrator plans with) or as it really is
+        in the coming cycle (``reported=False``)."""
+        state = self.measured.cpu_state if reported else self.state.cpu_state
+        return self.state.cpu_hz * self.cpu_share[state]
+
+    def compute_dropped(self) -> np.ndarray:
+        """(n_envs, K) bool: learners whose CPU share in the coming cycle is below what they reported."""
+        return self.cpu_share[self.state.cpu_state] < self.cpu_share[self.measured.cpu_state]
 
     def drain(self, energy_j: np.ndarray) -> None:
         """Take ``energy_j`` (n_envs, K, at most what is left) from the batteries; a battery within rounding of

@@ -1,0 +1,91 @@
+"""Predicted outages of the coming cycle: what an orchestrator can forecast, per learner (docs/dynamics.md §6).
+
+Two probabilities per learner, for every env's observation:
+
+- ``outage``: its exchange fails (:meth:`mel_gym.world.state.World.link_outage`): it is out of coverage, its
+  coming gain falls short of the scheduled one (outdated CSI) or its upload is lost to a packet error;
+- ``compute_drop``: its CPU share in the coming cycle is below the one it reported (throttled or frozen).
+
+Predictors (``prediction.predictor``):
+
+- ``none``: no prediction, zeros;
+- ``model``: from what the orchestrator knows at decision time: positions (so the distance moved since the
+  measurement and the coming path loss), the measured shadowing and small-scale gain, the scenario's
+  channel model, and the CPU state each learner reported. The coming shadowing and fading are the world's own
+  AR(1) / Gauss-Markov updates from the measurement, averaged over ``prediction.samples`` Monte Carlo draws
+  (fixed once, so the prediction is a deterministic function of the state and never touches the world's
+  random streams); the compute drop is the reported state's row of the transition matrix. The model is
+  the world's own, so the prediction is calibrated (tests/test_prediction.py bins 10^4 learner-cycles);
+- ``oracle``: knows the coming cycle's true channel and CPU state (the packet-error draw stays unknown:
+  the outage probability is q at the true gain, or 1 where the link fails for sure).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mel_gym.world import dynamics
+from mel_gym.world.radio import channel_power_gain
+from mel_gym.world.state import World
+
+#: Seed of the predictor's fixed Monte Carlo draws (independent of every env's seed).
+PREDICTOR_SEED = 20_260_427
+
+
+class OutagePredictor:
+    """Per-learner outage and compute-drop probabilities of a :class:`World`'s coming cycle."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.kind = world.scenario.prediction.predictor
+        samples = world.scenario.prediction.samples
+        rng = np.random.default_rng(PREDICTOR_SEED)
+        self._shadowing_draws = rng.standard_normal(samples)  # N(0, 1)
+        self._fading_draws = dynamics.draw_complex_gain(rng, samples)  # CN(0, 1)
+        self._power_draws = rng.exponential(1.0, size=samples)  # Exp(1): i.i.d. Rayleigh power
+        state_share = world.cpu_share
+        #: P(the coming share is below the reported one | reported state), per state
+        self._drop_by_state = np.array([world.transition[s, state_share < state_share[s]].sum() for s in range(3)])
+
+    def predict(self) -> tuple[np.ndarray, np.ndarray]:
+        """(outage probability, compute-drop probability), each (n_envs, K) in [0, 1]."""
+        w = self.world
+        shape = w.state.battery_j.shape
+        if self.kind == "none":
+            return np.zeros(shape), np.zeros(shape)
+        if self.kind == "oracle":
+            return self._oracle_outage(), w.compute_dropped().astype(np.float64)
+        if w.scenario.compute.service == "markov":
+            drop = self._drop_by_state[w.measured.cpu_state]
+        else:
+            drop = np.zeros(shape)
+        return self._model_outage(), drop
+
+    def _oracle_outage(self) -> np.ndarray:
+        w = self.world
+        gain = w.channel_gain()
+        p = w.packet_error_probability(gain)
+        if w.outdated_csi:
+            p = np.where(gain < w.measured_gain(), 1.0, p)
+        return np.where(w.in_coverage, p, 1.0)
+
+    def _model_outage(self) -> np.ndarray:
+        w = self.world
+        if not w.outdated_csi:  # the coming gain is known
+            return np.where(w.in_coverage, w.packet_error_probability(w.channel_gain()), 1.0)
+        ch, st, m = w.scenario.channel, w.state, w.measured
+        moved = np.linalg.norm(st.position_m - m.position_m, axis=-1)[..., None]  # (n, K, 1)
+        shadowing = np.broadcast_to(m.shadowing_db[..., None], moved.shape[:-1] + (self._shadowing_draws.size,))
+        if ch.shadowing_decorrelation_m is not None:
+            a = dynamics.shadowing_correlation(moved, ch.shadowing_decorrelation_m)
+            shadowing = a * shadowing + np.sqrt(1.0 - a**2) * ch.shadowing_std_db * self._shadowing_draws
+        if ch.fading == "gauss-markov":
+            rho = w.fading_correlation(moved)
+            power = np.abs(rho * m.fading_gain[..., None] + np.sqrt(1.0 - rho**2) * self._fading_draws) ** 2
+        elif ch.fading == "rayleigh":
+            power = np.broadcast_to(self._power_draws, shadowing.shape)
+        else:
+            power = np.ones(shadowing.shape)
+        gain = channel_power_gain(st.path_loss_db[..., None], shadowing, power)  # (n, K, samples)
+        delivered = (gain >= w.measured_gain()[..., None]) * (1.0 - w.packet_error_probability(gain))
+        return np.where(w.in_coverage, 1.0 - delivered.mean(axis=-1), 1.0)
