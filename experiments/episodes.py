@@ -121,6 +121,33 @@ def summarize(results: Sequence[EpisodeResult]) -> list[dict[str, Any]]:
     return rows
 
 
+def summarize_seeds(rows: Sequence[dict[str, Any]], names: Sequence[str], label: str) -> dict[str, Any]:
+    """One row for an agent trained with several seeds: each metric's mean ± std across the seeds' means
+    (``names``: the rows of the seeds), episodes and target hits summed."""
+    mine = [r for r in rows if r["policy"] in names]
+    row: dict[str, Any] = {"policy": label, "episodes": sum(r["episodes"] for r in mine),
+                           "reached_target": sum(r["reached_target"] for r in mine)}
+    for key in ("return", "lql_return", "final_accuracy", "cycles_to_target", "mean_tau"):
+        row[key] = _stats([r[key][0] for r in mine if not math.isnan(r[key][0])])
+    return row
+
+
+def compare_with_best(rows: Sequence[dict[str, Any]], learned: dict[str, Any], baselines: Sequence[str]) -> str:
+    """One line: the learned row against the baseline with the best mean return, in return and in cycles to
+    the target (both relative to the baseline; fewer cycles is better)."""
+    candidates = [r for r in rows if r["policy"] in baselines]
+    if not candidates:
+        return ""
+    best = max(candidates, key=lambda r: r["return"][0])
+    gain = (learned["return"][0] - best["return"][0]) / abs(best["return"][0]) if best["return"][0] else math.nan
+    text = (f"{learned['policy']} vs the best baseline ({best['policy']}): return {gain:+.1%}")
+    if not (math.isnan(learned["cycles_to_target"][0]) or math.isnan(best["cycles_to_target"][0])):
+        mine, theirs = learned["cycles_to_target"][0], best["cycles_to_target"][0]
+        text += (f"; cycles to the target {mine:.1f} vs {theirs:.1f} ({1.0 - mine / theirs:+.1%} fewer; reached "
+                 f"{learned['reached_target']}/{learned['episodes']} vs {best['reached_target']}/{best['episodes']})")
+    return text
+
+
 def format_table(rows: Sequence[dict[str, Any]], target: float | None, metric: str = "loss") -> str:
     """A Markdown table of :func:`summarize` rows (mean ± std); the return's learning-quality part beside it."""
     pm = lambda m: "-" if math.isnan(m[0]) else f"{m[0]:.3f} ± {m[1]:.3f}"  # noqa: E731

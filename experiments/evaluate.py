@@ -28,11 +28,15 @@ def evaluate(
     labels: Sequence[str] | None = None,
     on_policy_done: Callable[[list[EpisodeResult]], None] | None = None,
     log: Callable[[str], None] | None = None,
+    tune_seeds: Sequence[int] = tuple(range(8)),
+    tuned: dict[str, Any] | None = None,
 ) -> list[EpisodeResult]:
     """Evaluate each policy spec (baseline name or saved agent path) on seeds seed .. seed + episodes - 1.
 
-    ``on_policy_done(results so far)`` is called after each policy (to write results as they come); ``log``
-    gets one progress line per policy.
+    A baseline with a ``tuning_grid`` (``ha-sync-threshold``) first tries each value on ``tune_seeds`` (training
+    seeds, never the evaluation seeds) and keeps the one with the best mean return; the choice is logged and
+    recorded in ``tuned`` (label -> value) when given. ``on_policy_done(results so far)`` is called after each
+    policy (to write results as they come); ``log`` gets one progress line per policy.
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")
@@ -45,6 +49,8 @@ def evaluate(
     for i, (spec, agent) in enumerate(zip(policies, agents)):
         label = labels[i] if labels else spec
         started = time.perf_counter()
+        if getattr(agent, "tuning_grid", None):
+            _tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
         results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
         if log:
             log(f"[evaluate] {label}: {episodes} episodes in {time.perf_counter() - started:.0f} s "
@@ -52,6 +58,22 @@ def evaluate(
         if on_policy_done:
             on_policy_done(results)
     return results
+
+
+def _tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
+          log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
+    """Set ``agent.threshold`` to the value of its ``tuning_grid`` with the best mean return on ``seeds``."""
+    scores = {}
+    for value in agent.tuning_grid:
+        agent.threshold = value
+        episodes = play(lambda problem, space: agent, env_id, seeds, label, kwargs, device)
+        scores[value] = sum(r.episode_return for r in episodes) / len(episodes)
+    agent.threshold = max(scores, key=scores.get)
+    if log:
+        log(f"[evaluate] {label}: threshold {agent.threshold} (best mean return {scores[agent.threshold]:.3f} of "
+            f"{len(scores)} values on training seeds {seeds[0]}..{seeds[-1]})")
+    if tuned is not None:
+        tuned[label] = {"threshold": agent.threshold, "mean_return_by_threshold": scores}
 
 
 def write_outputs(results: list[EpisodeResult], json_path: str | Path | None = None, csv_path: str | Path | None = None,

@@ -3,6 +3,10 @@
 Reads a run config (``configs/run/default.yaml``) and writes into its ``out_dir``: the trained agent and its
 TensorBoard logs (``agent/``), ``results.csv`` and ``results.json`` (one row per policy and episode),
 ``table.md`` (the printed table) and ``accuracy.png`` (test accuracy per global cycle, per policy).
+
+With ``training_seeds`` (a list) the agent is trained once per seed (``agent_seed<N>/``); every trained agent
+is evaluated, and a row "<algo> (N training seeds)" gives each metric's mean ± std across the seeds. A last
+line compares the learned row with the baseline of the best mean return.
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ from typing import Any
 
 from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, make_env
-from mel_gym.experiments.episodes import format_table, summarize
+from mel_gym.experiments.episodes import compare_with_best, format_table, summarize, summarize_seeds
 from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.train import train
 from mel_gym.params import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
 
-RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "out_dir", "evaluation",
-            "quick")
+RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "training_seeds", "out_dir",
+            "evaluation", "quick")
 
 
 def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
@@ -57,27 +61,42 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     if out.exists():
         shutil.rmtree(out)
 
-    print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps -> "
-          f"{out / 'agent'}", flush=True)
-    trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
-                    n_envs=cfg.get("n_envs"), seed=int(cfg.get("seed", 0)), runs_dir=out, name="agent",
-                    progress_bar=progress_bar)
-    print(f"[mel-gym run] trained in {trained.seconds:.0f} s; evaluating on {episodes} held-out seeds", flush=True)
-
-    specs = [str(trained.model_path)] + list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
-    labels = [load_agent_config(agent)["algo"]] + specs[1:]
+    seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
+    algo = load_agent_config(agent)["algo"]
+    specs, labels, seconds = [], [], []
+    for seed in seeds:
+        name = "agent" if len(seeds) == 1 else f"agent_seed{seed}"
+        print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed {seed} -> "
+              f"{out / name}", flush=True)
+        trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
+                        n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=name, progress_bar=progress_bar)
+        print(f"[mel-gym run] trained in {trained.seconds:.0f} s", flush=True)
+        specs.append(str(trained.model_path))
+        labels.append(algo if len(seeds) == 1 else f"{algo}-seed{seed}")
+        seconds.append(round(trained.seconds, 1))
+    baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
+    print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
     start = time.perf_counter()
-    results = evaluate(specs, env_id, episodes=episodes, seed=int(evaluation.get("seed", 10_000)), scenario=scenario,
-                       env_kwargs=env_kwargs, labels=labels, log=lambda line: print(line, flush=True))
+    tuned: dict[str, Any] = {}
+    results = evaluate(specs + baselines, env_id, episodes=episodes, seed=int(evaluation.get("seed", 10_000)),
+                       scenario=scenario, env_kwargs=env_kwargs, labels=labels + baselines,
+                       log=lambda line: print(line, flush=True), tuned=tuned,
+                       tune_seeds=range(int(evaluation.get("tune_episodes", 8))))
     rows = summarize(results)
+    if len(seeds) > 1:
+        rows.insert(len(seeds), summarize_seeds(rows, labels, f"{algo} ({len(seeds)} training seeds)"))
+    learned = rows[len(seeds)] if len(seeds) > 1 else rows[0]
     target = make_env(env_id, scenario, env_kwargs).unwrapped.scenario.target_accuracy
-    table = format_table(rows, target, metric)
+    verdict = compare_with_best(rows, learned, [b for b in baselines if b != "random"])
+    table = format_table(rows, target, metric) + (f"\n\n{verdict}" if verdict else "")
     write_outputs(results, out / "results.json", out / "results.csv", out / "accuracy.png",
                   title=f"{env_id} ({scenario}), {episodes} held-out seeds",
-                  extra={"train_seconds": round(trained.seconds, 1), "timesteps": timesteps})
+                  extra={"train_seconds": seconds[0] if len(seeds) == 1 else seconds, "timesteps": timesteps,
+                         "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
+                         "comparison": verdict})
     (out / "table.md").write_text(table + "\n")
     print(table)
     print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
           f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
-          f"TensorBoard: tensorboard --logdir {trained.run_dir / 'tb'}", flush=True)
-    return {"rows": rows, "out_dir": out, "model_path": trained.model_path}
+          f"TensorBoard: tensorboard --logdir {out}", flush=True)
+    return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs]}
