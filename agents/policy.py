@@ -90,5 +90,5 @@ def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: i
     if path.suffix == ".zip" or path.is_file():
         from mel_gym.agents.sb3 import load_agent
 
-        return load_agent(path, device=device)
+        return load_agent(path, device=device, problem=problem, action_space=action_space)
     raise ValueError(f"unknown policy {spec!r}: use one of {list(BASELINE_NAMES)} or a path to a saved agent (.zip)")

@@ -7,6 +7,7 @@ An agent config (``configs/agents/ppo.yaml``)::
     total_timesteps: 60000    # default budget of `mel-gym train`
     n_envs: 4                 # parallel envs (one batched env, or SB3's DummyVecEnv)
     normalize: false          # or true, or VecNormalize's arguments: {norm_obs: true, norm_reward: false}
+    residual: null            # or {base: expected-value, scale: 2.0}: correct a baseline's action (agents/residual.py)
     hyperparams:              # keyword arguments of the SB3 class
       learning_rate: 3.0e-4
       policy_kwargs: {log_std_init: -1.5, net_arch: [64, 64], activation_fn: tanh}
@@ -32,18 +33,16 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.policies import PerLearnerPolicy
+from mel_gym.agents.residual import ResidualAgent, residual_settings
 from mel_gym.config import ConfigError, read_yaml
 from mel_gym.envs.observation import GLOBAL_FEATURES, PER_LEARNER_FEATURES
 from mel_gym.paths import configs_dir
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
-TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "hyperparams")
+TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "residual", "hyperparams")
 #: File of the VecNormalize statistics beside a saved agent.
 NORMALIZE_FILE = "vecnormalize.pkl"
-
-
-
 
 
 def agent_config_path(name_or_path: str | Path) -> Path:
@@ -77,6 +76,7 @@ def load_agent_config(name_or_path: str | Path | Mapping[str, Any]) -> dict[str,
         "total_timesteps": int(config.get("total_timesteps", 50_000)),
         "n_envs": int(config.get("n_envs", 1)),
         "normalize": _normalize_kwargs(config.get("normalize", False)),
+        "residual": residual_settings(config.get("residual")),
         "hyperparams": hyper,
     }
 
@@ -164,21 +164,38 @@ def load_normalizer(path: str | Path) -> VecNormalize:
         return pickle.load(fh)
 
 
-def load_agent(path: str | Path, device: str = "cpu") -> BaseAlgorithm | NormalizedAgent:
+def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
+               action_space: Any = None) -> BaseAlgorithm | NormalizedAgent | ResidualAgent:
     """Load a saved agent; the algorithm comes from ``run.yaml`` beside it (written by ``mel-gym train``), and
-    normalisation statistics from ``vecnormalize.pkl`` beside it, if any."""
+    normalisation statistics from ``vecnormalize.pkl`` beside it, if any. A residual agent (its config has
+    ``residual``) needs the env's ``problem`` and ``action_space`` to rebuild its baseline."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no saved agent at '{path}'")
     model = _load_model(path, device)
     stats = path.parent / NORMALIZE_FILE
-    return NormalizedAgent(model, load_normalizer(stats)) if stats.is_file() else model
+    agent: Any = NormalizedAgent(model, load_normalizer(stats)) if stats.is_file() else model
+    residual = residual_settings(_saved_config(path).get("residual"))
+    if residual is None:
+        return agent
+    if problem is None or action_space is None:
+        raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
+                         "action space (make_policy does)")
+    from mel_gym.agents.policy import make_policy
+
+    return ResidualAgent(agent, make_policy(residual["base"], problem, action_space), residual["scale"], action_space)
+
+
+def _saved_config(path: Path) -> dict[str, Any]:
+    """The agent config recorded in ``run.yaml`` beside a saved agent ({} without one)."""
+    meta = path.parent / "run.yaml"
+    return (yaml.safe_load(meta.read_text()) or {}).get("agent", {}) if meta.is_file() else {}
 
 
 def _load_model(path: Path, device: str) -> BaseAlgorithm:
     meta = path.parent / "run.yaml"
     if meta.is_file():
-        algo = yaml.safe_load(meta.read_text()).get("agent", {}).get("algo", "ppo")
+        algo = _saved_config(path).get("algo", "ppo")
         return ALGOS[algo].load(path, device=device)
     errors = []
     for name, cls in ALGOS.items():

@@ -6,8 +6,10 @@
 2. The sgemm peak of this machine (a large float32 matrix product), measured in the same run.
 3. Env-steps/s of the native vector env against ``gymnasium.vector.SyncVectorEnv`` over single envs, on
    the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
-   every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound), with the
-   training GFLOP/s each mode reaches (how close it runs to the FLOP limit).
+   every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound), and on
+   the dynamic preset in ReliableTaskAllocation-v0 (mobility, correlated channels, the CPU chain and the
+   outage predictor on every step), with the training GFLOP/s each mode reaches (how close it runs to the
+   FLOP limit).
 4. Peak resident memory of the process (after the trainer part and at the end).
 
 Every ratio compares two implementations timed in turns in the same process (best of a few rounds), so that a
@@ -197,7 +199,7 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
-    env = gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    env = gym.make_vec(PRESET_ENV_IDS.get(preset, ENV_ID), num_envs=num_envs, vectorization_mode=mode, **kwargs)
     env.reset(seed=0)
     K = env.single_action_space.shape[0]
     per_sample = _flops_per_sample_step(preset)
@@ -210,6 +212,10 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
         flops.append(float(np.sum(work)) * per_sample)
 
     return step
+
+
+#: The env each preset is benchmarked in (default: TaskAllocation-v0); a = 0 is equal allocation in each.
+PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0"}
 
 
 def _flops_per_sample_step(preset: str) -> int:
@@ -227,6 +233,8 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
             cases.append(("default", n, policy, (8 if n <= 16 else 3) if quick else (25 if n <= 16 else 6)))
     for n in (1, 16) if quick else (1, 16, 64, 256):
         cases.append(("paper", n, "equal", 1 if quick or n >= 64 else 2))
+    for n in (1, 16) if quick else (1, 16, 64):  # the dynamic world in ReliableTaskAllocation-v0
+        cases.append(("dynamic", n, "equal", 3 if quick else (10 if n <= 16 else 4)))
     return cases
 
 

@@ -47,6 +47,23 @@ def _cmd_train(args: argparse.Namespace) -> None:
           f"{result.model_path}; TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}")
 
 
+def _cmd_episode(args: argparse.Namespace) -> None:
+    import torch
+
+    from mel_gym.experiments.episode_plot import plot_episode, record_episode
+
+    check_env_id(args.env_id)
+    check_output_path(args.plot, "--plot")
+    torch.set_num_threads(args.torch_threads)
+    record = record_episode(args.env_id, args.policy, args.seed, args.scenario, parse_env_kwargs(args.env_kwarg))
+    plot_episode(record, args.plot, title=f"{args.env_id} ({args.scenario or 'default scenario'}), policy "
+                                          f"{args.policy}, seed {args.seed}")
+    out = record["outage"]
+    print(f"{out.shape[0]} cycles: {int(out.sum())} link failures in {out.size} learner-cycles (predicted "
+          f"{record['outage_probability'].sum():.1f}); final test accuracy {record['test_accuracy'][-1]:.3f}; "
+          f"wrote {args.plot}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     import torch
 
@@ -181,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="write per-episode results as CSV here")
     p.add_argument("--plot", default=None, help="write a PNG of test accuracy per global cycle here")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("episode", help="one episode in pictures: paths, outages, predicted vs realised, accuracy")
+    _add_env_args(p)
+    p.add_argument("--policy", default="ha-sync", help="a baseline name or a saved agent path (default ha-sync)")
+    p.add_argument("--seed", type=int, default=10_000, help="env seed of the episode (default 10000)")
+    p.add_argument("--plot", default="episode.png", help="PNG to write (default episode.png)")
+    p.set_defaults(func=_cmd_episode)
 
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")
     p.add_argument("--config", default="default",

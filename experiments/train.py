@@ -29,6 +29,7 @@ from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from mel_gym.agents.residual import wrap_residual
 from mel_gym.agents.sb3 import ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, wrap_normalize
 from mel_gym.experiments.callbacks import MELMetricsCallback
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_output_dir, env_kwargs_with, env_label
@@ -121,7 +122,7 @@ def train(
     run_dir = Path(runs_dir) / name
     _claim_run_dir(run_dir, overwrite)
     kwargs = dict(env_kwargs_with(scenario, env_kwargs), device=device)
-    venv = wrap_normalize(_make_venv(env_id, n_envs, seed, kwargs, vec_env), config)
+    venv = wrap_normalize(wrap_residual(_make_venv(env_id, n_envs, seed, kwargs, vec_env), config["residual"]), config)
     model = build_agent(config, venv, seed=seed, tensorboard_log=str(run_dir / "tb"), device=device, verbose=verbose)
     meta = {"env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,
             "seed": seed, "device": device, "vec_env": vec_env, "checkpoint_every": checkpoint_every}
@@ -153,7 +154,8 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
     model_path, stats, buffer = saved
     steps_done = int(meta.get("timesteps_done", 0))
     seed = int(np.random.SeedSequence([int(meta["seed"]), steps_done, len(meta.get("resumed_at", []))]).generate_state(1)[0])
-    venv = _make_venv(meta["env_id"], meta["n_envs"], seed, dict(meta["env_kwargs"]), meta["vec_env"])
+    venv = wrap_residual(_make_venv(meta["env_id"], meta["n_envs"], seed, dict(meta["env_kwargs"]), meta["vec_env"]),
+                         config["residual"])
     if stats is not None:
         normalizer = load_normalizer(stats)
         normalizer.set_venv(venv)

@@ -129,7 +129,7 @@ class PredictionConfig:
     predictor: str = param("model", choices=("none", "model", "oracle"),
                            doc="none: zeros; model: from what the orchestrator knows (measured channel, "
                                "positions and speeds, CPU state); oracle: from the coming cycle's true state")
-    samples: int = param(256, low=1, high=100000, doc="model: Monte Carlo samples of the coming cycle's channel")
+    samples: int = param(1024, low=1, high=100000, doc="model: Monte Carlo samples of the coming cycle's channel")
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ Predictors (``prediction.predictor``):
 - ``model``: from what the orchestrator knows at decision time: positions (so the distance moved since the
   measurement and the coming path loss), the measured shadowing and small-scale gain, the scenario's
   channel model, and the CPU state each learner reported. The coming shadowing and fading are the world's own
-  AR(1) / Gauss-Markov updates from the measurement, averaged over ``prediction.samples`` Monte Carlo draws
-  (fixed once, so the prediction is a deterministic function of the state and never touches the world's
-  random streams); the compute drop is the reported state's row of the transition matrix. The model is
+  AR(1) / Gauss-Markov updates from the measurement, averaged over ``prediction.samples`` draws of a Latin
+  hypercube (each of the shadowing innovation N(0, 1), the fading innovation's power Exp(1) and its phase
+  U[0, 2 pi) at stratified quantiles, fixed once: the prediction is a deterministic function of the state
+  and never touches the world's random streams); the compute drop is the reported state's row of the
+  transition matrix. The model is
   the world's own, so the prediction is calibrated (tests/test_prediction.py bins 10^4 learner-cycles);
 - ``oracle``: knows the coming cycle's true channel and CPU state (the packet-error draw stays unknown:
   the outage probability is q at the true gain, or 1 where the link fails for sure).
@@ -23,6 +25,7 @@ Predictors (``prediction.predictor``):
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 
 from mel_gym.world import dynamics
 from mel_gym.world.radio import channel_power_gain
@@ -40,9 +43,10 @@ class OutagePredictor:
         self.kind = world.scenario.prediction.predictor
         samples = world.scenario.prediction.samples
         rng = np.random.default_rng(PREDICTOR_SEED)
-        self._shadowing_draws = rng.standard_normal(samples)  # N(0, 1)
-        self._fading_draws = dynamics.draw_complex_gain(rng, samples)  # CN(0, 1)
-        self._power_draws = rng.exponential(1.0, size=samples)  # Exp(1): i.i.d. Rayleigh power
+        strata = lambda: (rng.permutation(samples) + 0.5) / samples  # noqa: E731 - one stratified U(0, 1) per draw
+        self._shadowing_draws = ndtri(strata())  # N(0, 1)
+        self._power_draws = -np.log1p(-strata())  # Exp(1): the power of a CN(0, 1) draw, or i.i.d. Rayleigh fading
+        self._fading_draws = np.sqrt(self._power_draws) * np.exp(2j * np.pi * strata())  # CN(0, 1)
         state_share = world.cpu_share
         #: P(the coming share is below the reported one | reported state), per state
         self._drop_by_state = np.array([world.transition[s, state_share < state_share[s]].sum() for s in range(3)])
