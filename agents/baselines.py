@@ -148,7 +148,8 @@ class RedundancyRule(_ObservationPolicy):
         super().__init__(problem)
         self._ha_sync = HASync(problem)
 
-    def _score(self, obs: np.ndarray, decoded: DecodedObservation, reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
+    def _score(self, obs: np.ndarray, decoded: DecodedObservation,
+               reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
         """(expected work, plan, backup priorities) with ``reserve`` (bool, K) kept out of the plan."""
         p = self.problem
         failure = decoded.failure_probability

@@ -143,7 +143,8 @@ def compare_with_best(rows: Sequence[dict[str, Any]], learned: dict[str, Any], b
     text = (f"{learned['policy']} vs the best baseline ({best['policy']}): return {gain:+.1%}")
     if not (math.isnan(learned["cycles_to_target"][0]) or math.isnan(best["cycles_to_target"][0])):
         mine, theirs = learned["cycles_to_target"][0], best["cycles_to_target"][0]
-        text += (f"; cycles to the target {mine:.1f} vs {theirs:.1f} ({1.0 - mine / theirs:+.1%} fewer; reached "
+        change = f"{mine / theirs - 1.0:.1%} more" if mine > theirs else f"{1.0 - mine / theirs:.1%} fewer"
+        text += (f"; cycles to the target {mine:.1f} vs {theirs:.1f} ({change}; reached "
                  f"{learned['reached_target']}/{learned['episodes']} vs {best['reached_target']}/{best['episodes']})")
     return text
 

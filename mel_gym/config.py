@@ -250,7 +250,8 @@ def _check_cross_field(s: Scenario) -> None:
                           f"placement.max_distance_m = {s.placement.max_distance_m:g} (m)")
     matrix = s.compute.transition_matrix
     if len(matrix) != 9:
-        raise ConfigError(f"scenario key 'compute.transition_matrix' must hold 9 numbers (3 rows of 3), got {len(matrix)}")
+        raise ConfigError(f"scenario key 'compute.transition_matrix' must hold 9 numbers (3 rows of 3), got "
+                          f"{len(matrix)}")
     for row in range(3):
         total = sum(matrix[3 * row: 3 * row + 3])
         if abs(total - 1.0) > 1e-6:

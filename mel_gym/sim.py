@@ -272,7 +272,8 @@ class MELSimulator:
                                                                               task_sizes)
         if self.scenario.mode == "pl" and np.any(primary_sizes.sum(axis=1) > self.scenario.samples_per_cycle):
             raise ValueError(
-                f"Decision.task_sizes (backups aside) sum to {primary_sizes.sum(axis=1)} per env, more than samples_per_cycle = "
+                f"Decision.task_sizes (backups aside) sum to {primary_sizes.sum(axis=1)} per env, more than "
+                f"samples_per_cycle = "
                 f"{self.scenario.samples_per_cycle}"
             )
         dead = (task_sizes > 0) & ~self.world.available
@@ -286,7 +287,8 @@ class MELSimulator:
     def _validate_backups(self, backup_of: np.ndarray, task_sizes: np.ndarray, iterations: np.ndarray) -> None:
         shape = (self.n_envs, self.num_learners)
         if backup_of.shape != shape or not np.issubdtype(backup_of.dtype, np.integer):
-            raise ValueError(f"Decision.backup_of must be integers of shape {shape}, got {backup_of.dtype} {backup_of.shape}")
+            raise ValueError(f"Decision.backup_of must be integers of shape {shape}, got {backup_of.dtype} "
+                             f"{backup_of.shape}")
         if np.any((backup_of < -1) | (backup_of >= self.num_learners)):
             raise ValueError(f"Decision.backup_of must lie in [-1, K - 1] = [-1, {self.num_learners - 1}]")
         is_backup = backup_of >= 0

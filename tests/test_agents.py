@@ -139,3 +139,28 @@ def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
     loaded = load_agent(tmp_path / "model.zip")
     obs, _ = env.reset(seed=1)
     assert np.allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_a_residual_agent_starts_at_its_baseline_and_is_saved_as_one(tmp_path):
+    from mel_gym.experiments.train import train
+
+    kwargs = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4}
+    with pytest.raises(ConfigError, match="residual.base"):
+        load_agent_config({"algo": "ppo", "residual": {"base": "oracle"}})
+    with pytest.raises(ConfigError, match="residual.scale"):
+        load_agent_config({"algo": "ppo", "residual": {"base": "ha-sync", "scale": 0}})
+    result = train("mel_gym/ReliableTaskAllocation-v0", agent="ppo-residual", scenario="dynamic", env_kwargs=kwargs,
+                   timesteps=128, n_envs=2, runs_dir=tmp_path, name="resid", progress_bar=False)
+    env = gym.make("mel_gym/ReliableTaskAllocation-v0", scenario="dynamic", **kwargs)
+    problem = env.unwrapped.problem
+    agent = make_policy(str(result.model_path), problem, env.action_space)
+    base = make_policy("expected-value", problem, env.action_space)
+    with pytest.raises(ValueError, match="residual agent"):
+        load_agent(result.model_path)
+    obs, _ = env.reset(seed=3)
+    for _ in range(3):
+        action, _ = agent.predict(obs)
+        expected, _ = base.predict(obs)
+        assert env.action_space.contains(action)
+        assert np.abs(action - expected).max() < 0.2  # barely trained: close to the optimiser's action
+        obs, *_ = env.step(action)

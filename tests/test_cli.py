@@ -18,7 +18,7 @@ SMALL_ARGS = ["--env-kwarg", "num_learners=4", "--env-kwarg", "samples_per_cycle
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["run"], ["bench"], ["reproduce"], ["download"],
-                                     ["scenario"], ["envs"]])
+                                     ["scenario"], ["envs"], ["episode"]])
 def test_help_of_every_command(command):
     out = subprocess.run([MEL_GYM, *command, "--help"], capture_output=True, text=True, check=True)
     assert "usage: mel-gym" in out.stdout
@@ -202,3 +202,31 @@ def test_run_quick_writes_every_output(tmp_path):
     table = (tmp_path / "main" / "table.md").read_text()
     for policy in ("| ppo |", "| equal |", "| ha-sync |", "| random |"):
         assert policy in table and policy in out.stdout
+
+
+def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
+    png = tmp_path / "episode.png"
+    assert main(["episode", "mel_gym/ReliableTaskAllocation-v0", "--scenario", "dynamic", "--plot", str(png),
+                 "--env-kwarg", "horizon_cycles=5"]) == 0
+    assert png.stat().st_size > 10_000
+    assert "link failures" in capsys.readouterr().out
+
+
+def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "env_id: mel_gym/ReliableTaskAllocation-v0\nscenario: dynamic\n"
+        "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 4}\n"
+        "agent: ppo-residual\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0, 7]\n"
+        "evaluation: {episodes: 2, seed: 10000, tune_episodes: 1, baselines: [ha-sync, ha-sync-threshold]}\n")
+    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "dyn"), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    table = (tmp_path / "dyn" / "table.md").read_text()
+    for row in ("| ppo-seed0 |", "| ppo-seed7 |", "| ppo (2 training seeds) |", "| ha-sync-threshold |"):
+        assert row in table
+    assert "vs the best baseline" in table
+    data = json.loads((tmp_path / "dyn" / "results.json").read_text())
+    assert data["training_seeds"] == [0, 7] and "threshold" in data["tuned"]["ha-sync-threshold"]
+    assert {r["policy"] for r in data["results"]} == {"ppo-seed0", "ppo-seed7", "ha-sync", "ha-sync-threshold"}
+    assert (tmp_path / "dyn" / "agent_seed7" / "model.zip").is_file()

@@ -68,8 +68,8 @@ def test_outdated_csi_plans_on_last_cycles_gain_and_jakes_follows_the_distance_w
     before = world.state.position_m.copy()
     world.advance(rngs, dyn)
     margin = 10 ** (-scenario.channel.rate_margin_db / 10)
-    assert np.allclose(world.measured_gain(), true_before * margin, rtol=1e-12, atol=0)  # what it measured, less the margin
-    assert not np.allclose(world.channel_gain(), true_before, rtol=1e-3, atol=0)  # the coming cycle's channel is another
+    assert np.allclose(world.measured_gain(), true_before * margin, rtol=1e-12, atol=0)  # measured, less the margin
+    assert not np.allclose(world.channel_gain(), true_before, rtol=1e-3, atol=0)  # the coming cycle's is another
     moved = np.linalg.norm(world.state.position_m - before, axis=-1)
     wavelength = SPEED_OF_LIGHT_M_PER_S / scenario.channel.carrier_hz
     assert np.allclose(world.fading_correlation(moved), j0(2 * np.pi * moved / wavelength))  # J0(2 pi f_D dt)
@@ -155,3 +155,17 @@ def test_every_env_runs_in_the_dynamic_world_and_shows_the_predictions(env_id):
 def test_bad_dynamics_keys_are_config_errors_that_name_the_key(key, value, words):
     with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         load_scenario("default", {key: value})
+
+
+def test_the_native_vector_env_runs_the_dynamic_world_like_the_single_env():
+    kwargs = dict(scenario="dynamic", num_learners=4, samples_per_cycle=400, horizon_cycles=5)
+    vec = gym.make_vec("mel_gym/TaskAllocation-v0", num_envs=2, vectorization_mode="vector_entry_point", **kwargs)
+    obs, _ = vec.reset(seed=20)
+    single = gym.make("mel_gym/TaskAllocation-v0", **kwargs)
+    assert np.allclose(obs[1], single.reset(seed=21)[0], atol=1e-6)
+    for _ in range(4):
+        action = np.zeros(4, np.float32)
+        obs, reward, _, _, info = vec.step(np.stack([action, action]))
+        s_obs, s_reward, _, _, s_info = single.step(action)
+        assert np.allclose(obs[1], s_obs, atol=1e-5) and reward[1] == pytest.approx(s_reward, abs=1e-5)
+        assert np.array_equal(info["outage"][1], s_info["outage"])

@@ -117,7 +117,8 @@ def test_the_env_needs_pl_and_names_the_key():
 def test_redundancy_rule_is_never_worse_than_ha_sync_in_expected_work():
     env = gym.make(ENV_ID, **SMALL)
     problem = env.unwrapped.problem
-    rule, ha_sync = make_policy("redundancy", problem, env.action_space), make_policy("ha-sync", problem, env.action_space)
+    rule = make_policy("redundancy", problem, env.action_space)
+    ha_sync = make_policy("ha-sync", problem, env.action_space)
     obs, _ = env.reset(seed=3)
     for _ in range(4):
         decoded = problem.decode(obs)

@@ -148,10 +148,9 @@ def test_world_draws_are_per_env_and_reproducible():
     before = st.fading_power.copy()
     world.advance([np.random.default_rng(i) for i in range(3)], [np.random.default_rng(9)] * 3)
     assert not np.array_equal(before, st.fading_power) and np.all(st.cycle == 1)
-    draws = []
+    rngs, draws = [np.random.default_rng(100 + i) for i in range(3)], []
     for _ in range(300):
-        world.advance([np.random.default_rng(i) for i in range(3)] if not draws else rngs, [np.random.default_rng(9)] * 3)
-        rngs = [np.random.default_rng(100 + len(draws) * 3 + i) for i in range(3)]
+        world.advance(rngs, [np.random.default_rng(9)] * 3)
         draws.append(st.fading_power.ravel().copy())
     assert np.concatenate(draws).mean() == pytest.approx(1.0, abs=0.03)
 

@@ -68,7 +68,7 @@ class AsyncTaskAllocationEnv(MELEnv):
     """Asynchronous MEL task allocation: every learner works the whole cycle with its own tau_k.
 
     Same world, observation and action as TaskAllocation-v0 (see :class:`mel_gym.envs.TaskAllocationEnv`):
-    ``Box(-1, 1, (K,))`` task shares, ``Box(float32, (9K + 3,))`` observation. After the shares become task
+    ``Box(-1, 1, (K,))`` task shares, ``Box(float32, (14K + 3,))`` observation. After the shares become task
     sizes d_k, learner k runs the largest tau_k its deadline (and energy limit, if any) allows, so no learner
     idles; with ``aggregation.max_staleness`` = S the faster ones are held to min_j tau_j + S.
 

@@ -62,7 +62,7 @@ class JointAllocationEnv(MELEnv):
 
     ## Observation, reward, episode
 
-    As TaskAllocation-v0 (``Box(float32, (9K + 3,))``); the uplink spectral efficiency is the rate at full
+    As TaskAllocation-v0 (``Box(float32, (14K + 3,))``); the uplink spectral efficiency is the rate at full
     power and an equal bandwidth share, from which ``env.unwrapped.problem.channel_gain`` recovers the
     channel gain, and the battery block is the remaining energy over the scenario's largest battery. The
     default scenario is the ``joint`` preset (8x8 digits, an energy cap of 0.02 J per cycle, batteries of

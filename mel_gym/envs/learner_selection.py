@@ -63,7 +63,7 @@ class LearnerSelectionEnv(MELEnv):
 
     ## Observation, reward, episode, info
 
-    As TaskAllocation-v0 (``Box(float32, (9K + 3,))``; the log-capacity block uses beta = 3). The info adds
+    As TaskAllocation-v0 (``Box(float32, (14K + 3,))``; the log-capacity block uses beta = 3). The info adds
     ``selected`` (the learners that got a task). Parameters: :class:`mel_gym.envs.params.EnvParams`
     (``horizon_cycles``, ``terminate_on_target``, ``reward``).
 

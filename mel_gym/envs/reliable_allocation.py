@@ -1,4 +1,4 @@
-"""ReliableTaskAllocation-v0: task shares plus who takes part and which tasks get a backup, against predicted outages."""
+"""ReliableTaskAllocation-v0: task shares, who takes part and which tasks get a backup, against predicted outages."""
 
 from __future__ import annotations
 

@@ -39,22 +39,26 @@ class TaskAllocationEnv(MELEnv):
 
     ## Observation space
 
-    ``Box(float32, (9K + 3,))``, per-learner blocks of K values then 3 globals:
+    ``Box(float32, (14K + 3,))``, per-learner blocks of K values then 3 globals:
 
     | index        | feature                                   | raw unit   |
     |--------------|-------------------------------------------|------------|
-    | 0 .. K-1     | uplink spectral efficiency R_k^up / W / 10 (coming cycle) | bit/s/Hz |
+    | 0 .. K-1     | uplink spectral efficiency R_k^up / W / 10 (coming cycle, as the orchestrator plans it) | bit/s/Hz |
     | K .. 2K-1    | downlink spectral efficiency R_k^down / W / 10 | bit/s/Hz |
-    | 2K .. 3K-1   | CPU frequency / scenario's max            | Hz         |
+    | 2K .. 3K-1   | CPU frequency as last reported / scenario's max | Hz    |
     | 3K .. 4K-1   | log capacity ln(c_k / (d/K)) / beta in [-2, 2], c_k = (T - C0_k) / (C2_k tau_ref + C1_k), tau_ref = max_local_iterations / 4 | samples |
     | 4K .. 5K-1   | battery / the scenario's largest capacity (1 without batteries) | J |
-    | 5K .. 6K-1   | x position / cell radius                  | m          |
-    | 6K .. 7K-1   | y position / cell radius                  | m          |
+    | 5K .. 6K-1   | x position / area radius                  | m          |
+    | 6K .. 7K-1   | y position / area radius                  | m          |
     | 7K .. 8K-1   | previous task share d_k / d               | samples    |
     | 8K .. 9K-1   | task cap / d (1 in PL, local data in FL)  | samples    |
-    | 9K           | cycles run / horizon                      |            |
-    | 9K + 1       | last test loss / ln(classes), clipped at 10 | nats     |
-    | 9K + 2       | last test accuracy                        |            |
+    | 9K .. 11K-1  | x and y velocity / the scenario's top speed | m/s      |
+    | 11K .. 12K-1 | in coverage (1) or not (0)                |            |
+    | 12K .. 13K-1 | predicted probability that the link fails in the coming cycle |  |
+    | 13K .. 14K-1 | predicted probability that the CPU share drops in the coming cycle | |
+    | 14K          | cycles run / horizon                      |            |
+    | 14K + 1      | last test loss / ln(classes), clipped at 10 | nats     |
+    | 14K + 2      | last test accuracy                        |            |
 
     The log capacity is derived from the rate and CPU blocks (the quantity HA-Sync optimises over, see
     ``mel_gym/envs/observation.py``). ``env.unwrapped.problem.decode(obs)`` turns an observation back into
