@@ -63,6 +63,11 @@ class _PlanningPolicy(_ObservationPolicy):
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:  # pragma: no cover
         raise NotImplementedError
 
+    def _at_default_resources(self, tau: int, task_sizes: np.ndarray, decoded: DecodedObservation) -> JointPlan:
+        """A plan of tasks at full power, the default bandwidth and each learner's reported CPU."""
+        K, p = self.problem.num_learners, self.problem
+        return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+
     def plan(self, obs: np.ndarray, excluded: np.ndarray | None = None) -> JointPlan:
         """The integer plan (tau, task sizes d_k and resources) for one observation, without the ``excluded``
         learners (bool, K) or those that cannot take part."""
@@ -98,8 +103,7 @@ class HASync(_PlanningPolicy):
         caps = np.where(excluded, 0.0, decoded.task_caps)
         tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
                                           p.max_local_iterations, caps, p.energy_budget(decoded))
-        K = p.num_learners
-        return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+        return self._at_default_resources(tau, task_sizes, decoded)
 
 
 class HASyncThreshold(HASync):
@@ -129,8 +133,7 @@ class ExpectedValue(_PlanningPolicy):
         tau, task_sizes, _ = expected_value_plan(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
                                                  p.max_local_iterations, decoded.failure_probability, caps,
                                                  p.energy_budget(decoded))
-        K = p.num_learners
-        return JointPlan(tau, task_sizes, np.full(K, p.tx_power_w), np.full(K, p.bandwidth_hz), decoded.cpu_hz)
+        return self._at_default_resources(tau, task_sizes, decoded)
 
 
 class RedundancyRule(_ObservationPolicy):

@@ -126,7 +126,7 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
     from stable_baselines3 import PPO
 
     run = tmp_path / "run"
-    planned = 4096
+    planned = 1_000_000  # far more than can run before the interrupt: the signal always lands mid-training
     proc = subprocess.Popen([MEL_GYM, "train", *SMALL_ARGS, "--timesteps", str(planned), "--n-envs", "2",
                              "--runs-dir", str(tmp_path), "--name", "run", "--checkpoint-every", "256",
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -142,11 +142,12 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
     stopped = PPO.load(run / "model.zip")
     steps_then = max(int(v["step"]) for v in stopped.policy.optimizer.state_dict()["state"].values())
     assert stopped.num_timesteps == meta["timesteps_done"] and steps_then > 0  # Adam's state was saved
-    out = subprocess.run([MEL_GYM, "train", "--resume", str(run), "--no-progress"], capture_output=True, text=True,
-                         timeout=600)
+    total = meta["timesteps_done"] + 512  # resume to a new planned total (--timesteps), a little further
+    out = subprocess.run([MEL_GYM, "train", "--resume", str(run), "--timesteps", str(total), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     meta = yaml.safe_load((run / "run.yaml").read_text())
-    assert meta["status"] == "complete" and meta["timesteps_done"] >= planned
+    assert meta["status"] == "complete" and meta["timesteps_done"] >= total and meta["timesteps"] == total
     final = PPO.load(run / "model.zip")
     steps_now = max(int(v["step"]) for v in final.policy.optimizer.state_dict()["state"].values())
     assert final.num_timesteps == meta["timesteps_done"] and steps_now > steps_then  # continued, not restarted

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.world.prediction import failure_probability
+
 PER_LEARNER_FEATURES = (
     "uplink_efficiency", "downlink_efficiency", "cpu", "log_capacity", "battery", "x", "y", "previous_share", "task_caps",
     "vx", "vy", "in_coverage", "outage_probability", "compute_drop_probability",
@@ -94,9 +96,9 @@ class DecodedObservation:
 
     @property
     def failure_probability(self) -> np.ndarray:
-        """Predicted P(the learner's result is lost in the coming cycle): its link fails or its CPU drops,
-        taken as independent."""
-        return 1.0 - (1.0 - self.outage_probability) * (1.0 - self.compute_drop_probability)
+        """Predicted P(the learner's result is lost in the coming cycle)
+        (:func:`mel_gym.world.prediction.failure_probability`)."""
+        return failure_probability(self.outage_probability, self.compute_drop_probability)
 
 
 @dataclass(frozen=True)

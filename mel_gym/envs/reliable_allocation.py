@@ -12,6 +12,7 @@ from mel_gym.envs.vector import vector_env_class
 from mel_gym.optim.redundancy import backup_capable, pair_backups
 from mel_gym.params import ConfigError
 from mel_gym.sim import Decision
+from mel_gym.world.prediction import failure_probability
 
 #: A learner takes part when its participation value exceeds this (a = 0, the untrained policy's mean: everyone).
 PARTICIPATION_THRESHOLD = -0.5
@@ -45,8 +46,7 @@ class ReliableTaskAllocationCore(ShareCore):
             free = sim.world.available & (task_sizes == 0)
             capable = backup_capable(sim.coefficients(), task_sizes, tau, s.cycle_deadline_s, s.max_local_iterations,
                                      sim.energy_budget())
-            outage, drop = self.predictor.predict()
-            failure = 1.0 - (1.0 - outage) * (1.0 - drop)
+            failure = failure_probability(*self.predictor.predict())
             for i in np.flatnonzero(requested.any(axis=1)):
                 order = [k for k in np.argsort(-a_backup[i], kind="stable") if requested[i, k]]
                 backup_of[i] = pair_backups(order, capable[i], free[i], failure[i])

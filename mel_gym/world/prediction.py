@@ -35,6 +35,12 @@ from mel_gym.world.state import World
 PREDICTOR_SEED = 20_260_427
 
 
+def failure_probability(outage: np.ndarray, compute_drop: np.ndarray) -> np.ndarray:
+    """P(a learner's result is lost in the coming cycle): its link fails or its CPU drops, taken as independent:
+    1 - (1 - outage)(1 - compute_drop)."""
+    return 1.0 - (1.0 - np.asarray(outage)) * (1.0 - np.asarray(compute_drop))
+
+
 class OutagePredictor:
     """Per-learner outage and compute-drop probabilities of a :class:`World`'s coming cycle."""
 
