@@ -127,9 +127,12 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
 
     run = tmp_path / "run"
     planned = 1_000_000  # far more than can run before the interrupt: the signal always lands mid-training
+    # pytest-xdist workers ignore SIGINT and children inherit that (Python then installs no KeyboardInterrupt
+    # handler): give the child the default disposition, as a terminal would.
     proc = subprocess.Popen([MEL_GYM, "train", *SMALL_ARGS, "--timesteps", str(planned), "--n-envs", "2",
                              "--runs-dir", str(tmp_path), "--name", "run", "--checkpoint-every", "256",
-                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not any((run / "checkpoints").glob("*.zip")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)  # wait until training is under way (a first checkpoint after 256 steps)
