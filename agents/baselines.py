@@ -22,6 +22,7 @@ from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resourc
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
 from mel_gym.optim.task_allocation import integer_max_tau
+from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
 
 class _ObservationPolicy:
@@ -151,16 +152,17 @@ class RedundancyRule(_ObservationPolicy):
         super().__init__(problem)
         self._ha_sync = HASync(problem)
 
-    def _score(self, obs: np.ndarray, decoded: DecodedObservation,
-               reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
-        """(expected work, plan, backup priorities) with ``reserve`` (bool, K) kept out of the plan."""
+    def _score(self, obs: np.ndarray, decoded: DecodedObservation, coeffs: CycleCoefficients,
+               energy: EnergyBudget | None, reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
+        """(expected work, plan, backup priorities) with ``reserve`` (bool, K) kept out of the plan; ``coeffs`` and
+        ``energy`` are the observation's planning view (computed once per decision)."""
         p = self.problem
         failure = decoded.failure_probability
         plan = self._ha_sync.plan(obs, excluded=reserve)
         primaries = np.flatnonzero(plan.task_sizes > 0)
         order = primaries[np.argsort(-failure[primaries], kind="stable")]
-        capable = backup_capable(p.coefficients(decoded), plan.task_sizes, plan.tau, p.cycle_deadline_s,
-                                 p.max_local_iterations, p.energy_budget(decoded))
+        capable = backup_capable(coeffs, plan.task_sizes, plan.tau, p.cycle_deadline_s, p.max_local_iterations,
+                                 energy)
         backup_of = pair_backups(order, capable, reserve & decoded.available, failure)
         priority = np.zeros(p.num_learners)
         backed = backup_of[backup_of >= 0]
@@ -169,10 +171,11 @@ class RedundancyRule(_ObservationPolicy):
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         decoded = self.problem.decode(obs)
+        view = (self.problem.coefficients(decoded), self.problem.energy_budget(decoded))
         reserve = np.zeros(self.problem.num_learners, dtype=bool)
-        best = self._score(obs, decoded, reserve)
+        best = self._score(obs, decoded, *view, reserve)
         while True:
-            moves = [(self._score(obs, decoded, reserve | (np.arange(reserve.size) == j)), j)
+            moves = [(self._score(obs, decoded, *view, reserve | (np.arange(reserve.size) == j)), j)
                      for j in np.flatnonzero(decoded.available & ~reserve)]
             if not moves:
                 break

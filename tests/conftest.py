@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,3 +24,16 @@ SMALL = {
 @pytest.fixture
 def small_overrides() -> dict:
     return dict(SMALL)
+
+
+def make_world(scenario, n_envs: int = 3, seed: int = 0):
+    """A reset :class:`mel_gym.world.state.World` of ``n_envs`` and its (world, dynamics) generators, all from
+    ``seed``: (world, rngs, dynamics_rngs)."""
+    from mel_gym.world.state import World
+
+    world = World(scenario, n_envs)
+    root = np.random.SeedSequence(seed).spawn(2 * n_envs)
+    rngs = [np.random.default_rng(s) for s in root[:n_envs]]
+    dyn = [np.random.default_rng(s) for s in root[n_envs:]]
+    world.reset(list(range(n_envs)), rngs, dyn)
+    return world, rngs, dyn

@@ -13,22 +13,14 @@ from mel_gym.config import ConfigError, load_scenario
 from mel_gym.sim import Decision, MELSimulator
 from mel_gym.world.radio import SPEED_OF_LIGHT_M_PER_S
 from mel_gym.world.state import World
+from conftest import make_world
 
 RELIABLE = "mel_gym/ReliableTaskAllocation-v0"
 
 
-def _world(scenario, n_envs=3, seed=0):
-    world = World(scenario, n_envs)
-    root = np.random.SeedSequence(seed).spawn(2 * n_envs)
-    rngs = [np.random.default_rng(s) for s in root[:n_envs]]
-    dyn = [np.random.default_rng(s) for s in root[n_envs:]]
-    world.reset(list(range(n_envs)), rngs, dyn)
-    return world, rngs, dyn
-
-
 def test_the_static_world_never_draws_from_the_dynamics_stream():
     scenario = load_scenario("default")
-    a, rngs_a, _ = _world(scenario, seed=4)
+    a, rngs_a, _ = make_world(scenario, seed=4)
     b = World(scenario, 3)
     rngs_b = [np.random.default_rng(s) for s in np.random.SeedSequence(4).spawn(6)[:3]]
     b.reset([0, 1, 2], rngs_b, [np.random.default_rng(99)] * 3)  # other dynamics draws: the same static world
@@ -42,7 +34,7 @@ def test_the_static_world_never_draws_from_the_dynamics_stream():
 
 def test_learners_walk_leave_the_cell_and_come_back():
     scenario = load_scenario("dynamic")
-    world, rngs, dyn = _world(scenario, n_envs=20)
+    world, rngs, dyn = make_world(scenario, n_envs=20)
     m, period = scenario.mobility, scenario.period_s
     outside, came_back = [], 0
     before = world.state.position_m.copy()
@@ -63,7 +55,7 @@ def test_learners_walk_leave_the_cell_and_come_back():
 
 def test_outdated_csi_plans_on_last_cycles_gain_and_jakes_follows_the_distance_walked():
     scenario = load_scenario("dynamic")
-    world, rngs, dyn = _world(scenario)
+    world, rngs, dyn = make_world(scenario)
     true_before = world.channel_gain().copy()
     before = world.state.position_m.copy()
     world.advance(rngs, dyn)

@@ -8,7 +8,7 @@ import pytest
 
 from mel_gym.config import load_scenario
 from mel_gym.world.prediction import OutagePredictor
-from mel_gym.world.state import World
+from conftest import make_world
 
 #: Bins of predicted probability and the fewest learner-cycles a bin needs to be judged (binomial std <= 0.035).
 BINS = np.linspace(0.0, 1.0, 11)
@@ -17,10 +17,7 @@ MIN_PER_BIN = 200
 
 def _collect(scenario, n_envs=40, cycles=25, seed=0):
     """(predicted outage, realised outage, predicted drop, realised drop) over n_envs x K x cycles learner-cycles."""
-    world = World(scenario, n_envs)
-    root = np.random.SeedSequence(seed).spawn(2 * n_envs)
-    rngs, dyn = [np.random.default_rng(s) for s in root[:n_envs]], [np.random.default_rng(s) for s in root[n_envs:]]
-    world.reset(list(range(n_envs)), rngs, dyn)
+    world, rngs, dyn = make_world(scenario, n_envs, seed)
     predictor = OutagePredictor(world)
     out = [[], [], [], []]
     for _ in range(cycles):
@@ -67,9 +64,7 @@ def test_the_model_is_calibrated_with_correlated_fading_and_gauss_markov_mobilit
 
 def test_oracle_and_perfect_csi_give_the_exact_probability():
     scenario = load_scenario("dynamic", {"prediction": {"predictor": "oracle"}})
-    world = World(scenario, 4)
-    rngs = [np.random.default_rng(i) for i in range(8)]
-    world.reset(range(4), rngs[:4], rngs[4:])
+    world, _, _ = make_world(scenario, 4)
     p_out, p_drop = OutagePredictor(world).predict()
     gain = world.channel_gain()
     short = gain < world.measured_gain()
@@ -77,8 +72,7 @@ def test_oracle_and_perfect_csi_give_the_exact_probability():
     expected = np.where(~world.in_coverage | short, 1.0, q)
     assert np.allclose(p_out, expected)
     assert np.array_equal(p_drop.astype(bool), world.compute_dropped())
-    perfect = World(scenario.replace(channel={"csi": "perfect"}, prediction={"predictor": "model"}), 4)
-    perfect.reset(range(4), rngs[:4], rngs[4:])
+    perfect, _, _ = make_world(scenario.replace(channel={"csi": "perfect"}, prediction={"predictor": "model"}), 4)
     p_perfect, _ = OutagePredictor(perfect).predict()
     gain = perfect.channel_gain()
     q = 1.0 - np.exp(-1.08 * perfect.noise_psd_w_per_hz * perfect.default_bandwidth_hz / (perfect.tx_power_w * gain))
@@ -87,9 +81,7 @@ def test_oracle_and_perfect_csi_give_the_exact_probability():
 
 def test_compute_drop_probability_is_the_reported_states_row():
     scenario = load_scenario("dynamic")
-    world = World(scenario, 8)
-    rngs = [np.random.default_rng(i) for i in range(16)]
-    world.reset(range(8), rngs[:8], rngs[8:])
+    world, _, _ = make_world(scenario, 8)
     _, p_drop = OutagePredictor(world).predict()
     P = np.asarray(scenario.compute.transition_matrix).reshape(3, 3)
     by_state = {0: P[0, 1] + P[0, 2], 1: P[1, 2], 2: 0.0}  # a drop: to a state with a smaller CPU share
@@ -99,15 +91,11 @@ def test_compute_drop_probability_is_the_reported_states_row():
 
 def test_no_predictor_gives_zeros_and_predicting_never_touches_the_world():
     scenario = load_scenario("dynamic", {"prediction": {"predictor": "none"}})
-    world = World(scenario, 2)
-    rngs = [np.random.default_rng(i) for i in range(4)]
-    world.reset(range(2), rngs[:2], rngs[2:])
+    world, _, dyn = make_world(scenario, 2)
     p_out, p_drop = OutagePredictor(world).predict()
     assert not p_out.any() and not p_drop.any()
-    model = World(scenario.replace(prediction={"predictor": "model"}), 2)
-    again = [np.random.default_rng(i) for i in range(4)]
-    model.reset(range(2), again[:2], again[2:])
+    model, _, again = make_world(scenario.replace(prediction={"predictor": "model"}), 2)
     before = model.channel_gain().copy()
     OutagePredictor(model).predict()
     assert np.array_equal(before, model.channel_gain())
-    assert again[2].random() == pytest.approx(rngs[2].random())  # the same number of draws from the world streams
+    assert again[0].random() == pytest.approx(dyn[0].random())  # the same number of draws from the world streams

@@ -124,7 +124,8 @@ def test_redundancy_rule_is_never_worse_than_ha_sync_in_expected_work():
         decoded = problem.decode(obs)
         plan = ha_sync.plan(obs)
         base = expected_work(plan.tau, plan.task_sizes, decoded.failure_probability)
-        value, _, _ = rule._score(obs, decoded, np.zeros(4, bool))
+        value, _, _ = rule._score(obs, decoded, problem.coefficients(decoded), problem.energy_budget(decoded),
+                                  np.zeros(4, bool))
         assert value == pytest.approx(base)  # nothing in reserve: HA-Sync
         action, _ = rule.predict(obs)
         obs, *_ = env.step(action)

@@ -64,25 +64,17 @@ class OutagePredictor:
         if self.kind == "none":
             return np.zeros(shape), np.zeros(shape)
         if self.kind == "oracle":
-            return self._oracle_outage(), w.compute_dropped().astype(np.float64)
+            return w.outage_probability(), w.compute_dropped().astype(np.float64)
         if w.scenario.compute.service == "markov":
             drop = self._drop_by_state[w.measured.cpu_state]
         else:
             drop = np.zeros(shape)
         return self._model_outage(), drop
 
-    def _oracle_outage(self) -> np.ndarray:
-        w = self.world
-        gain = w.channel_gain()
-        p = w.packet_error_probability(gain)
-        if w.outdated_csi:
-            p = np.where(gain < w.measured_gain(), 1.0, p)
-        return np.where(w.in_coverage, p, 1.0)
-
     def _model_outage(self) -> np.ndarray:
         w = self.world
-        if not w.outdated_csi:  # the coming gain is known
-            return np.where(w.in_coverage, w.packet_error_probability(w.channel_gain()), 1.0)
+        if not w.outdated_csi:  # the coming gain is known: what is left to chance is the packet error
+            return w.outage_probability()
         ch, st, m = w.scenario.channel, w.state, w.measured
         moved = np.linalg.norm(st.position_m - m.position_m, axis=-1)[..., None]  # (n, K, 1)
         shadowing = np.broadcast_to(m.shadowing_db[..., None], moved.shape[:-1] + (self._shadowing_draws.size,))

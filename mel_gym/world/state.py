@@ -38,7 +38,7 @@ class Measurement:
     position_m: np.ndarray  # (n_envs, K, 2) where each learner was
     shadowing_db: np.ndarray
     fading_power: np.ndarray  # |h|^2
-    fading_gain: np.ndarray  # complex small-scale gain h (gauss-markov fading; else sqrt of the power)
+    fading_gain: np.ndarray  # complex small-scale gain h (gauss-markov fading; 1 otherwise)
     cpu_state: np.ndarray  # int: the computing-service state each learner reported
 
 
@@ -55,7 +55,7 @@ class WorldState:
     path_loss_db: np.ndarray  # large-scale loss at the current distances
     shadowing_db: np.ndarray  # log-normal shadowing (per episode, or following the learner)
     fading_power: np.ndarray  # |h|^2 of the coming cycle (Exp(1) under Rayleigh fading)
-    fading_gain: np.ndarray  # complex small-scale gain h of gauss-markov fading (else sqrt(|h|^2))
+    fading_gain: np.ndarray  # complex small-scale gain h of gauss-markov fading (1 otherwise: only |h|^2 is drawn)
     cpu_hz: np.ndarray  # each learner's own CPU frequency (its maximum)
     cpu_state: np.ndarray  # int computing-service state: 0 available, 1 throttled, 2 frozen
     link_draw: np.ndarray  # U[0, 1) per learner: its upload fails if below the packet error probability
@@ -88,8 +88,14 @@ class WorldState:
         return _distance_m(self.position_m, self.orchestrator_m)
 
 
+def _ground_offset_m(position_m: np.ndarray, orchestrator_m: np.ndarray) -> np.ndarray:
+    """(n_envs, K, 2) each learner's offset on the ground plane from the point below its orchestrator, m."""
+    return position_m - orchestrator_m[:, None, :2]
+
+
 def _distance_m(position_m: np.ndarray, orchestrator_m: np.ndarray) -> np.ndarray:
-    ground = position_m - orchestrator_m[:, None, :2]
+    """(n_envs, K) 3-D distance from each learner to its orchestrator's antenna, m."""
+    ground = _ground_offset_m(position_m, orchestrator_m)
     return np.sqrt(np.sum(ground**2, axis=-1) + orchestrator_m[:, None, 2] ** 2)
 
 
@@ -115,6 +121,7 @@ class World:
         self.measured = Measurement(st.position_m.copy(), st.shadowing_db.copy(), st.fading_power.copy(),
                                     st.fading_gain.copy(), st.cpu_state.copy())
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
+        self._outdated_gain: np.ndarray | None = None  # the measured gain less the margin, this cycle
 
     # ---------------------------------------------------------------- randomness
     def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
@@ -152,6 +159,7 @@ class World:
         self.state.cycle += 1
 
     def _measure(self, env_ids: Sequence[int]) -> None:
+        self._forget_cycle()
         st, m = self.state, self.measured
         m.position_m[env_ids] = st.position_m[env_ids]
         m.shadowing_db[env_ids] = st.shadowing_db[env_ids]
@@ -192,8 +200,7 @@ class World:
         """(|h|^2, h) of the first cycle."""
         fading, K = self.scenario.channel.fading, self.num_learners
         if fading == "rayleigh":
-            power = rng.exponential(1.0, size=K)
-            return power, np.sqrt(power).astype(np.complex128)
+            return rng.exponential(1.0, size=K), np.ones(K, dtype=np.complex128)
         if fading == "gauss-markov":
             gain = dynamics.draw_complex_gain(rng_dyn, K)
             return np.abs(gain) ** 2, gain
@@ -233,9 +240,14 @@ class World:
         self._update_path_loss()
 
     def _update_path_loss(self) -> None:
-        """Called whenever positions or the cycle change: the path loss follows, the cached rates go."""
-        self._default_rates = None
+        """Called whenever positions or the cycle change: the path loss follows, the cycle's cached values go."""
+        self._forget_cycle()
         self.state.path_loss_db = self._path_loss(self.state.position_m)
+
+    def _forget_cycle(self) -> None:
+        """Drop what was cached for the coming cycle (its default rates and measured gain)."""
+        self._default_rates = None
+        self._outdated_gain = None
 
     def _path_loss(self, position_m: np.ndarray) -> np.ndarray:
         ch = self.scenario.channel
@@ -246,8 +258,8 @@ class World:
     @property
     def in_coverage(self) -> np.ndarray:
         """(n_envs, K) bool: learners within the cell (ground distance to the orchestrator <= the cell radius)."""
-        ground = self.state.position_m - self.state.orchestrator_m[:, None, :2]
         radius = self.scenario.placement.max_distance_m * (1.0 + DEADLINE_RTOL)  # placement's edge is inside
+        ground = _ground_offset_m(self.state.position_m, self.state.orchestrator_m)
         return np.hypot(ground[..., 0], ground[..., 1]) <= radius
 
     @property
@@ -265,9 +277,12 @@ class World:
         the gain it measured at the end of the last cycle, minus ``channel.rate_margin_db``."""
         if not self.outdated_csi:
             return self.channel_gain()
-        m = self.measured
-        gain = channel_power_gain(self._path_loss(m.position_m), m.shadowing_db, m.fading_power)
-        return gain * db_to_linear(-self.scenario.channel.rate_margin_db)
+        if self._outdated_gain is None:  # rates, outages and the predictor all ask for it within a cycle
+            m = self.measured
+            gain = channel_power_gain(self._path_loss(m.position_m), m.shadowing_db, m.fading_power)
+            self._outdated_gain = gain * db_to_linear(-self.scenario.channel.rate_margin_db)
+            self._outdated_gain.setflags(write=False)
+        return self._outdated_gain
 
     def rates_bps(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None,
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -302,15 +317,20 @@ class World:
             snr = np.nan_to_num(power * gain / (self.noise_psd_w_per_hz * bandwidth), nan=0.0)
         return dynamics.packet_error_probability(snr, threshold)
 
-    def link_outage(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
-        """(n_envs, K) bool: whose exchange fails in the coming cycle: out of coverage; under outdated CSI, a true
-        gain below the scheduled one; or a packet error (the cycle's draw below q at the true gain)."""
+    def outage_probability(self, tx_power_w: np.ndarray | None = None,
+                           bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
+        """(n_envs, K) probability that a learner's exchange fails in the coming cycle, given its true state: 1 out
+        of coverage or, under outdated CSI, with a true gain below the scheduled one; else q at the true gain."""
         true_gain = self.channel_gain()
-        fails = ~self.in_coverage | (self.state.link_draw < self.packet_error_probability(true_gain, tx_power_w,
-                                                                                            bandwidth_hz))
+        fails_for_sure = ~self.in_coverage
         if self.outdated_csi:
-            fails |= true_gain < self.measured_gain() * (1.0 - DEADLINE_RTOL)
-        return fails
+            fails_for_sure |= true_gain < self.measured_gain() * (1.0 - DEADLINE_RTOL)
+        return np.where(fails_for_sure, 1.0, self.packet_error_probability(true_gain, tx_power_w, bandwidth_hz))
+
+    def link_outage(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
+        """(n_envs, K) bool: whose exchange fails in the coming cycle: the cycle's draw U[0, 1) falls below its
+        :meth:`outage_probability` (out of coverage, a gain short of the schedule, or a packet error)."""
+        return self.state.link_draw < self.outage_probability(tx_power_w, bandwidth_hz)
 
     def cpu_available_hz(self, reported: bool = True) -> np.ndarray:
         """(n_envs, K) the CPU frequency each learner can give the job, Hz: its own times the share of its
