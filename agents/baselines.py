@@ -3,7 +3,8 @@
 They read the observation through the env's documented decoder (``problem.decode``) and use only the
 scenario's public constants (``problem``: T, d, the cost model, ...), never hidden simulator state. Share
 baselines (equal, HA-Sync, HA-Async, task-only, joint, resource-only) answer with task shares (and resources);
-selection baselines (all, greedy) with a MultiBinary selection.
+selection baselines (all, greedy) with a MultiBinary selection; mobility baselines (hover, greedy flight, receding
+horizon, relocation) add the drone's flight or the learners' moves to HA-Sync's shares.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from mel_gym.envs.action_maps import representable
 from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
+from mel_gym.optim.mobility import HorizonPlanner, best_point, disc_grid
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
 from mel_gym.optim.task_allocation import integer_max_tau
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
+from mel_gym.world.geometry import clip_to_disc
 
 
 class _ObservationPolicy:
@@ -114,6 +117,7 @@ class HASyncThreshold(HASync):
     1.0 is plain HA-Sync."""
 
     tuning_grid = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+    tuned_parameter = "threshold"
 
     def __init__(self, problem: AllocationProblem, threshold: float = 1.0):
         super().__init__(problem)
@@ -258,6 +262,155 @@ class GreedySelection(_SelectionPolicy):
         return greedy_selection(self.value(decoded), decoded.available)
 
 
+class _DronePolicy(_ObservationPolicy):
+    """DroneOrchestrator baselines: HA-Sync's tasks for the cycle at the drone's current position (exact: the
+    observation's rates are those of this cycle) and a flight chosen by :meth:`target` (where the drone should
+    be for the next cycle; it flies there as fast as it may).
+
+    Planning uses the observation only: learner positions and velocities (constant-velocity prediction of where
+    they will be), the drone's position, and the scenario's public path loss to carry the observed gains to
+    other drone positions (:meth:`AllocationProblem.relaxed_tau_at`)."""
+
+    #: grid spacing of the searches, as a share of the area radius
+    grid_share = 1.0 / 14.0
+
+    def __init__(self, problem: AllocationProblem):
+        super().__init__(problem)
+        self._ha_sync = HASync(problem)
+        self.spacing = problem.mobility.area_radius_m * self.grid_share
+
+    def predicted_positions(self, decoded: DecodedObservation, cycles: int) -> np.ndarray:
+        """(K, 2) where the learners will be ``cycles`` cycles ahead if they keep their velocities, m."""
+        m = self.problem.mobility
+        ahead = decoded.position_m + decoded.velocity_mps * cycles * (m.flight_s + self.problem.cycle_deadline_s)
+        return clip_to_disc(ahead, m.area_radius_m)
+
+    def tau_score(self, decoded: DecodedObservation, cycles: int):
+        """Score (M, 2) -> (M,): relaxed tau* with the drone at each point, learners ``cycles`` cycles ahead."""
+        positions = self.predicted_positions(decoded, cycles)
+        height = decoded.orchestrator_m[2]
+        return lambda points: self.problem.relaxed_tau_at(
+            decoded, np.column_stack([points, np.full(len(points), height)]), positions)
+
+    def target(self, decoded: DecodedObservation) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        decoded = self.problem.decode(obs)
+        plan = self._ha_sync.plan(obs)
+        step = self.target(decoded) - decoded.orchestrator_m[:2]
+        velocity = step / self.problem.mobility.flight_s  # within reach: at most the top speed
+        total = max(plan.task_sizes.sum(), 1)
+        return self.problem.encode_action(decoded, plan.task_sizes / total, velocity_mps=velocity)
+
+
+class HoverAtBestPoint(_DronePolicy):
+    """Fly to the point of the area where HA-Sync's tau is largest for the learners where they are now (grid
+    search, then scipy's Nelder-Mead: :func:`mel_gym.optim.mobility.best_point`) and hover there."""
+
+    def target(self, decoded: DecodedObservation) -> np.ndarray:
+        m = self.problem.mobility
+        point, _ = best_point(self.tau_score(decoded, 0), np.zeros(2), m.area_radius_m, m.area_radius_m, self.spacing)
+        return point
+
+
+class GreedyFlight(_DronePolicy):
+    """Fly to the point within one flight's reach where next cycle's HA-Sync tau is largest, for the learners
+    where they will be (constant velocity): a grid of half the other baselines' spacing, no refinement (cheap
+    enough to be the base of a residual agent)."""
+
+    def target(self, decoded: DecodedObservation) -> np.ndarray:
+        m = self.problem.mobility
+        point, _ = best_point(self.tau_score(decoded, 1), decoded.orchestrator_m[:2], m.drone_reach_m,
+                              m.area_radius_m, self.spacing / 2, refine=0)
+        return point
+
+
+class RecedingHorizon(_DronePolicy):
+    """Plan the next ``horizon`` waypoints (each within one flight's reach) maximising the sum of HA-Sync's tau
+    at the learners' predicted positions minus ``energy_weight`` x the propulsion energy in units of one
+    hovering period (dynamic programming on a grid of the area:
+    :class:`mel_gym.optim.mobility.HorizonPlanner`), fly to the first. ``energy_weight`` trades tau against
+    the battery that ends the episode; it is tuned on training seeds (:attr:`tuning_grid`) by ``evaluate`` and
+    ``run``; the default, 10, is what that tuning chose on seeds 0-7 of the ``drone`` preset."""
+
+    horizon = 3
+    tuning_grid = (0.0, 1.0, 3.0, 10.0, 30.0)
+    tuned_parameter = "energy_weight"
+
+    def __init__(self, problem: AllocationProblem, energy_weight: float = 10.0):
+        super().__init__(problem)
+        self.energy_weight = energy_weight
+        m = problem.mobility
+        self._planner = HorizonPlanner(disc_grid(np.zeros(2), m.area_radius_m, self.spacing), m.drone_reach_m,
+                                        self.step_cost)
+
+    def step_cost(self, step_m: np.ndarray) -> np.ndarray:
+        """Propulsion energy of a flight of ``step_m`` metres and the cycle that follows, in hovering periods."""
+        m, T = self.problem.mobility, self.problem.cycle_deadline_s
+        if m.flight_s <= 0:
+            return np.zeros_like(step_m)
+        craft = m.rotorcraft
+        energy = craft.power_w(step_m / m.flight_s) * m.flight_s + craft.hover_power_w * T
+        return energy / (craft.hover_power_w * (m.flight_s + T))
+
+    def target(self, decoded: DecodedObservation) -> np.ndarray:
+        scores = [self.tau_score(decoded, h) for h in range(1, self.horizon + 1)]
+        point, _ = self._planner.plan(scores, decoded.orchestrator_m[:2], self.energy_weight)
+        return point
+
+
+class RelocationHeuristic(_ObservationPolicy):
+    """LearnerRelocation: HA-Sync's tasks, and each controllable learner (one after the other) heads for the
+    destination that pays most over the cycles left, looking several moves ahead: among the points 0, 10, ..., 100%
+    of the way to the orchestrator and the first point within its range, destination x is worth
+    value_per_tau x (gain in HA-Sync's relaxed tau with the learner at x) x (cycles left after arriving) - the
+    kJ of getting there; the learner makes one move (its reach) toward the best destination when that is worth
+    more than staying. ``value_per_tau`` (kJ of moving that one unit of tau in one cycle is worth) is tuned on
+    training seeds (:attr:`tuning_grid`), which fits it to the env's move penalty."""
+
+    tuning_grid = (0.003, 0.01, 0.03, 0.1, 0.3)
+    tuned_parameter = "value_per_tau"
+
+    def __init__(self, problem: AllocationProblem, value_per_tau: float = 0.03):
+        super().__init__(problem)
+        self.value_per_tau = value_per_tau
+        self._ha_sync = HASync(problem)
+
+    def moves(self, decoded: DecodedObservation) -> np.ndarray:
+        """(K, 2) each learner's move, m."""
+        p, m = self.problem, self.problem.mobility
+        reach = m.learner_reach_m
+        left = max(p.codec.horizon_cycles - float(decoded.cycle), 0.0)
+        positions = decoded.position_m.copy()
+        moves = np.zeros((p.num_learners, 2))
+        for k in np.flatnonzero(m.controllable):
+            toward = decoded.orchestrator_m[:2] - positions[k]
+            distance = float(np.hypot(*toward))
+            if distance <= 0 or reach <= 0:
+                continue
+            in_range = max(distance - m.coverage_radius_m * (1 - 1e-6), 0.0) / distance
+            fractions = np.unique(np.concatenate([np.linspace(0.0, 1.0, 11), [in_range]]))
+            candidates = np.repeat(positions[None], fractions.size, axis=0)
+            candidates[:, k] = positions[k] + fractions[:, None] * toward
+            tau = p.relaxed_tau_at(decoded, position_m=candidates)
+            length = fractions * distance
+            arrival = np.ceil(length / reach - 1e-9)
+            value = (self.value_per_tau * (tau - tau[0]) * np.maximum(left - arrival, 0.0)
+                     - m.energy_per_m_j * length / 1e3)
+            best = int(np.argmax(value))
+            if value[best] > 0:
+                moves[k] = toward / distance * min(reach, length[best])
+                positions[k] += moves[k]
+        return moves
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        decoded = self.problem.decode(obs)
+        plan = self._ha_sync.plan(obs)
+        total = max(plan.task_sizes.sum(), 1)
+        return self.problem.encode_action(decoded, plan.task_sizes / total, moves_m=self.moves(decoded))
+
+
 class RandomPolicy:
     """Uniform random actions from the action space (any Gymnasium space), seeded."""
 
@@ -275,5 +428,6 @@ class RandomPolicy:
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["AllLearners", "EqualAllocation", "ExpectedValue", "GreedySelection", "HAAsync", "HASync", "HASyncThreshold",
-           "Joint", "RandomPolicy", "RedundancyRule", "ResourceOnly", "TaskOnly"]
+__all__ = ["AllLearners", "EqualAllocation", "ExpectedValue", "GreedyFlight", "GreedySelection", "HAAsync", "HASync",
+           "HASyncThreshold", "HoverAtBestPoint", "Joint", "RandomPolicy", "RecedingHorizon", "RedundancyRule",
+           "RelocationHeuristic", "ResourceOnly", "TaskOnly"]

@@ -7,7 +7,8 @@ context) and one shared head turns it into that learner's action mean, so every 
 the same rule. The critic reads the pooled learner embedding and the globals.
 
 Shapes: obs (B, F*K + G) -> per-learner input (B, K, F + G) -> embedding (B, K, H) -> pooled (B, H);
-actor latent (B, K*H) -> action mean (B, A*K); critic latent (B, H).
+actor latent (B, K*H) -> action mean (B, A*K); critic latent (B, H). An action with ``global_actions`` values
+after the A blocks of K (a drone's velocity) adds a pooled actor latent (B, H) and a head for them.
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ class PerLearnerExtractor(nn.Module):
     """The shared learner encoder plus the pooled context; SB3's ``mlp_extractor`` interface."""
 
     def __init__(self, num_learners: int, num_features: int, num_globals: int, hidden: int,
-                 activation: type[nn.Module]):
+                 activation: type[nn.Module], global_actions: int = 0):
         super().__init__()
         self.num_learners, self.num_features, self.num_globals = num_learners, num_features, num_globals
         self.encoder = _mlp([num_features + num_globals, hidden, hidden], activation)
         self.actor = _mlp([2 * hidden, hidden], activation)
         self.critic = _mlp([hidden + num_globals, hidden, hidden], activation)
-        self.latent_dim_pi = num_learners * hidden
+        self.global_actor = _mlp([hidden + num_globals, hidden, hidden], activation) if global_actions else None
+        self.latent_dim_pi = num_learners * hidden + (hidden if global_actions else 0)
         self.latent_dim_vf = hidden
 
     def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -49,9 +51,11 @@ class PerLearnerExtractor(nn.Module):
         return emb, emb.mean(dim=1), globals_
 
     def forward_actor(self, obs: torch.Tensor) -> torch.Tensor:
-        emb, pooled, _ = self._embed(obs)
-        latent = self.actor(torch.cat([emb, pooled.unsqueeze(1).expand_as(emb)], dim=-1))  # (B, K, H)
-        return latent.flatten(1)
+        emb, pooled, globals_ = self._embed(obs)
+        latent = self.actor(torch.cat([emb, pooled.unsqueeze(1).expand_as(emb)], dim=-1)).flatten(1)  # (B, K*H)
+        if self.global_actor is None:
+            return latent
+        return torch.cat([latent, self.global_actor(torch.cat([pooled, globals_], dim=-1))], dim=-1)
 
     def forward_critic(self, obs: torch.Tensor) -> torch.Tensor:
         _, pooled, globals_ = self._embed(obs)
@@ -63,38 +67,47 @@ class PerLearnerExtractor(nn.Module):
 
 class PerLearnerHead(nn.Module):
     """Shared Linear(H, A) applied to each learner's latent: (B, K*H) -> (B, A*K), block-major (all learners'
-    first action value, then all learners' second, ...), as the envs lay out their actions."""
+    first action value, then all learners' second, ...), as the envs lay out their actions; with
+    ``global_actions`` G, a Linear(H, G) on the pooled latent after them appends G values."""
 
-    def __init__(self, hidden: int, blocks: int = 1):
+    def __init__(self, hidden: int, blocks: int = 1, global_actions: int = 0):
         super().__init__()
-        self.hidden = hidden
+        self.hidden, self.global_actions = hidden, global_actions
         self.linear = nn.Linear(hidden, blocks)
+        self.global_linear = nn.Linear(hidden, global_actions) if global_actions else None
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        out = self.linear(latent.view(latent.shape[0], -1, self.hidden))  # (B, K, A)
-        return out.transpose(1, 2).reshape(latent.shape[0], -1)
+        batch = latent.shape[0]
+        per_learner = latent[:, : latent.shape[1] - (self.hidden if self.global_linear is not None else 0)]
+        out = self.linear(per_learner.reshape(batch, -1, self.hidden))  # (B, K, A)
+        out = out.transpose(1, 2).reshape(batch, -1)
+        if self.global_linear is None:
+            return out
+        return torch.cat([out, self.global_linear(latent[:, -self.hidden :])], dim=-1)
 
 
 class PerLearnerPolicy(ActorCriticPolicy):
     """Actor-critic with weights shared across learners (see the module docstring).
 
     Extra ``policy_kwargs``: ``num_learners`` (K), ``num_features`` (F per learner), ``num_globals`` (G),
-    ``hidden`` (H, default 64). :func:`mel_gym.agents.sb3.build_agent` fills K, F and G from the env.
+    ``hidden`` (H, default 64), ``global_actions`` (values after the per-learner blocks, default 0).
+    :func:`mel_gym.agents.sb3.build_agent` fills K, F, G and the global actions from the env.
     """
 
     def __init__(self, observation_space: spaces.Box, action_space: spaces.Box, lr_schedule: Any, *,
-                 num_learners: int, num_features: int, num_globals: int, hidden: int = 64, **kwargs: Any):
+                 num_learners: int, num_features: int, num_globals: int, hidden: int = 64, global_actions: int = 0,
+                 **kwargs: Any):
         expected = num_learners * num_features + num_globals
-        actions = action_space.shape[0] if len(action_space.shape) == 1 else -1
+        actions = (action_space.shape[0] if len(action_space.shape) == 1 else -1) - global_actions
         if observation_space.shape != (expected,) or actions % num_learners or actions <= 0:
             raise ValueError(
                 f"PerLearnerPolicy(K={num_learners}, F={num_features}, G={num_globals}) needs observations of "
-                f"shape ({expected},) and actions of a multiple of K, got {observation_space.shape} and "
-                f"{action_space.shape}"
+                f"shape ({expected},) and actions of a multiple of K plus {global_actions} global values, got "
+                f"{observation_space.shape} and {action_space.shape}"
             )
         self._blocks = actions // num_learners
         self._layout = dict(num_learners=num_learners, num_features=num_features, num_globals=num_globals,
-                            hidden=hidden)
+                            hidden=hidden, global_actions=global_actions)
         kwargs.setdefault("activation_fn", nn.Tanh)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -105,9 +118,11 @@ class PerLearnerPolicy(ActorCriticPolicy):
         super()._build(lr_schedule)
         # Replace the dense K*H -> K mean layer with the shared per-learner head, initialised small so that
         # the untrained policy starts near a = 0 (equal allocation), then rebuild the optimizer over it.
-        self.action_net = PerLearnerHead(self._layout["hidden"], self._blocks)
-        nn.init.orthogonal_(self.action_net.linear.weight, gain=0.01)
-        nn.init.zeros_(self.action_net.linear.bias)
+        self.action_net = PerLearnerHead(self._layout["hidden"], self._blocks, self._layout["global_actions"])
+        for linear in (self.action_net.linear, self.action_net.global_linear):
+            if linear is not None:
+                nn.init.orthogonal_(linear.weight, gain=0.01)
+                nn.init.zeros_(linear.bias)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ class Baseline:
     """A baseline: its class (built from the problem) and what the env must offer (capabilities)."""
 
     cls_name: str
-    needs: str  # "shares", "resources", "selection" or "backups"
+    needs: str  # "shares", "resources", "selection", "backups", "flight" or "relocation"
     doc: str
 
 
@@ -48,6 +48,13 @@ BASELINES = {
     "expected-value": Baseline("ExpectedValue", "shares",
                                "tau and tasks maximising the expected work under the predicted failures"),
     "redundancy": Baseline("RedundancyRule", "backups", "HA-Sync with backups for the riskiest tasks"),
+    "hover": Baseline("HoverAtBestPoint", "flight", "fly to the point with the largest HA-Sync tau and hover there"),
+    "greedy-flight": Baseline("GreedyFlight", "flight", "fly to the reachable point with next cycle's largest tau"),
+    "receding-horizon": Baseline("RecedingHorizon", "flight",
+                                 "plan the next 3 waypoints for tau and propulsion energy (weight tuned on training "
+                                 "seeds), fly to the first"),
+    "relocate": Baseline("RelocationHeuristic", "relocation",
+                         "move a learner when its gain in tau over the cycles left outweighs the move's cost"),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -60,6 +67,10 @@ def _fits(needs: str, problem: Any) -> bool:
         return bool(problem.has_resources)
     if needs == "backups":
         return bool(problem.plans_backups)
+    if needs == "flight":
+        return bool(problem.flies_orchestrator)
+    if needs == "relocation":
+        return bool(problem.relocates_learners)
     return problem.action_beta is not None  # shares
 
 

@@ -7,7 +7,8 @@ An agent config (``configs/agents/ppo.yaml``)::
     total_timesteps: 60000    # default budget of `mel-gym train`
     n_envs: 4                 # parallel envs (one batched env, or SB3's DummyVecEnv)
     normalize: false          # or true, or VecNormalize's arguments: {norm_obs: true, norm_reward: false}
-    residual: null            # or {base: expected-value, scale: 2.0}: correct a baseline's action (agents/residual.py)
+    residual: null            # or {base: expected-value, scale: 2.0, correct: all}: correct a baseline's action
+                              # (all of it, or only its movement: correct: mobility; agents/residual.py)
     hyperparams:              # keyword arguments of the SB3 class
       learning_rate: 3.0e-4
       policy_kwargs: {log_std_init: -1.5, net_arch: [64, 64], activation_fn: tanh}
@@ -33,9 +34,9 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.policies import PerLearnerPolicy
-from mel_gym.agents.residual import ResidualAgent, residual_settings
+from mel_gym.agents.residual import ResidualAgent, corrected_indices, make_base, residual_settings
 from mel_gym.config import ConfigError, read_yaml
-from mel_gym.envs.observation import GLOBAL_FEATURES, PER_LEARNER_FEATURES
+from mel_gym.envs.observation import PER_LEARNER_FEATURES
 from mel_gym.paths import configs_dir
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
@@ -134,10 +135,19 @@ def build_agent(
             raise ConfigError(f"policy PerLearnerPolicy is an actor-critic policy for algo ppo or a2c, not {config['algo']}")
         problem = env.get_attr("problem")[0]
         policy = PerLearnerPolicy
+        # the actions the agent itself chooses: the env's, or only its movement under ``residual.correct: mobility``
+        actions = int(np.prod(env.action_space.shape))
+        corrects_mobility_only = actions == problem.mobility_action_indices().size
+        global_actions = 0 if corrects_mobility_only and not problem.flies_orchestrator else problem.global_actions
+        if corrects_mobility_only and problem.flies_orchestrator:
+            raise ConfigError("policy PerLearnerPolicy needs one action per learner, but the agent acts only on the "
+                              f"{actions} values after them (agent config key 'residual.correct' = 'mobility' on "
+                              "DroneOrchestrator-v0: the drone's velocity); use policy MlpPolicy")
         policy_kwargs.update(
             num_learners=problem.num_learners,
             num_features=len(PER_LEARNER_FEATURES),
-            num_globals=len(GLOBAL_FEATURES),
+            num_globals=len(problem.codec.global_features),
+            global_actions=global_actions,
         )
     return ALGOS[config["algo"]](
         policy, env, seed=seed, tensorboard_log=tensorboard_log, device=device, verbose=verbose,
@@ -181,9 +191,8 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     if problem is None or action_space is None:
         raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
                          "action space (make_policy does)")
-    from mel_gym.agents.policy import make_policy
-
-    return ResidualAgent(agent, make_policy(residual["base"], problem, action_space), residual["scale"], action_space)
+    return ResidualAgent(agent, make_base(residual, problem, action_space), residual["scale"], action_space,
+                         corrected_indices(residual["correct"], problem, action_space))
 
 
 def _saved_config(path: Path) -> dict[str, Any]:

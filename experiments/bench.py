@@ -8,7 +8,8 @@
    the default (digits) and paper (MNIST, 784-300-124-60-10) presets, with equal-allocation actions (a = 0,
    every learner trains: training-bound) and uniform random actions (mostly tau = 0: overhead-bound), and on
    the dynamic preset in ReliableTaskAllocation-v0 (mobility, correlated channels, the CPU chain and the
-   outage predictor on every step), with the training GFLOP/s each mode reaches (how close it runs to the
+   outage predictor on every step) and the drone and relocation presets in DroneOrchestrator-v0 and
+   LearnerRelocation-v0 (flight, moves, the air-to-ground channel), with the training GFLOP/s each mode reaches (how close it runs to the
    FLOP limit).
 4. Peak resident memory of the process (after the trainer part and at the end).
 
@@ -214,8 +215,10 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
     return step
 
 
-#: The env each preset is benchmarked in (default: TaskAllocation-v0); a = 0 is equal allocation in each.
-PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0"}
+#: The env each preset is benchmarked in (default: TaskAllocation-v0); a = 0 is equal allocation in each (the drone
+#: hovers, nobody moves).
+PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0", "drone": "mel_gym/DroneOrchestrator-v0",
+                  "relocation": "mel_gym/LearnerRelocation-v0"}
 
 
 def _flops_per_sample_step(preset: str) -> int:
@@ -235,6 +238,9 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
         cases.append(("paper", n, "equal", 1 if quick or n >= 64 else 2))
     for n in (1, 16) if quick else (1, 16, 64):  # the dynamic world in ReliableTaskAllocation-v0
         cases.append(("dynamic", n, "equal", 3 if quick else (10 if n <= 16 else 4)))
+    for preset in ("drone", "relocation"):  # DroneOrchestrator-v0 and LearnerRelocation-v0
+        for n in (1, 16) if quick else (1, 16, 64):
+            cases.append((preset, n, "equal", 3 if quick else (10 if n <= 16 else 4)))
     return cases
 
 

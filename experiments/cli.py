@@ -50,18 +50,35 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_episode(args: argparse.Namespace) -> None:
     import torch
 
-    from mel_gym.experiments.episode_plot import plot_episode, record_episode
-
     check_env_id(args.env_id)
-    check_output_path(args.plot, "--plot")
+    if args.compare and not args.gif:
+        raise ValueError("--compare needs --gif PATH (the side-by-side animation)")
+    if not args.fps > 0:
+        raise ValueError(f"--fps {args.fps:g} must be > 0 (GIF frames per second)")
+    plot = args.plot if args.plot is not None or args.gif else "episode.png"
+    check_output_path(plot, "--plot")
+    check_output_path(args.gif, "--gif")
     torch.set_num_threads(args.torch_threads)
-    record = record_episode(args.env_id, args.policy, args.seed, args.scenario, parse_env_kwargs(args.env_kwarg))
-    plot_episode(record, args.plot, title=f"{args.env_id} ({args.scenario or 'default scenario'}), policy "
-                                          f"{args.policy}, seed {args.seed}")
-    out = record["outage"]
-    print(f"{out.shape[0]} cycles: {int(out.sum())} link failures in {out.size} learner-cycles (predicted "
-          f"{record['outage_probability'].sum():.1f}); final test accuracy {record['test_accuracy'][-1]:.3f}; "
-          f"wrote {args.plot}")
+    env_kwargs = parse_env_kwargs(args.env_kwarg)
+    if plot:
+        from mel_gym.experiments.episode_plot import plot_episode, record_episode
+
+        record = record_episode(args.env_id, args.policy, args.seed, args.scenario, env_kwargs)
+        plot_episode(record, plot, title=f"{args.env_id} ({args.scenario or 'default scenario'}), policy "
+                                         f"{args.policy}, seed {args.seed}")
+        out = record["outage"]
+        print(f"{out.shape[0]} cycles: {int(out.sum())} link failures in {out.size} learner-cycles (predicted "
+              f"{record['outage_probability'].sum():.1f}); final test accuracy {record['test_accuracy'][-1]:.3f}; "
+              f"wrote {plot}")
+    if args.gif:
+        from mel_gym.experiments.animation import animate_episode
+
+        policies = [args.policy] + ([args.compare] if args.compare else [])
+        episodes = animate_episode(args.env_id, policies, args.seed, args.gif, args.scenario, env_kwargs,
+                                   fps=args.fps, device=args.device)
+        summary = "; ".join(f"{e.policy}: {len(e.frames)} cycles, final test accuracy {e.final_accuracy:.3f}, "
+                            f"return {e.episode_return:.3f}" for e in episodes)
+        print(f"{summary}; wrote {args.gif}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -199,11 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="write a PNG of test accuracy per global cycle here")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("episode", help="one episode in pictures: paths, outages, predicted vs realised, accuracy")
+    p = sub.add_parser("episode", help="one episode in pictures: paths, outages, predicted vs realised, accuracy; "
+                                       "or an animated GIF of the env's map (--gif), two policies side by side")
     _add_env_args(p)
     p.add_argument("--policy", default="ha-sync", help="a baseline name or a saved agent path (default ha-sync)")
     p.add_argument("--seed", type=int, default=10_000, help="env seed of the episode (default 10000)")
-    p.add_argument("--plot", default="episode.png", help="PNG to write (default episode.png)")
+    p.add_argument("--plot", default=None, help="PNG to write (default episode.png, none when --gif is given)")
+    p.add_argument("--gif", default=None, metavar="PATH",
+                   help="write an animated GIF of the episode, one rgb_array frame per cycle")
+    p.add_argument("--compare", default=None, metavar="POLICY2",
+                   help="with --gif: play this policy too on the same seed, side by side")
+    p.add_argument("--fps", type=float, default=2.0, help="GIF frames (cycles) per second (default 2)")
     p.set_defaults(func=_cmd_episode)
 
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")

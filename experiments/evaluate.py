@@ -62,18 +62,21 @@ def evaluate(
 
 def _tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
           log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
-    """Set ``agent.threshold`` to the value of its ``tuning_grid`` with the best mean return on ``seeds``."""
+    """Set the agent's tuned parameter (``agent.tuned_parameter``, e.g. ``threshold``) to the value of its
+    ``tuning_grid`` with the best mean return on ``seeds``."""
+    name = agent.tuned_parameter
     scores = {}
     for value in agent.tuning_grid:
-        agent.threshold = value
+        setattr(agent, name, value)
         episodes = play(lambda problem, space: agent, env_id, seeds, label, kwargs, device)
         scores[value] = sum(r.episode_return for r in episodes) / len(episodes)
-    agent.threshold = max(scores, key=scores.get)
+    best = max(scores, key=scores.get)
+    setattr(agent, name, best)
     if log:
-        log(f"[evaluate] {label}: threshold {agent.threshold} (best mean return {scores[agent.threshold]:.3f} of "
+        log(f"[evaluate] {label}: {name} {best} (best mean return {scores[best]:.3f} of "
             f"{len(scores)} values on training seeds {seeds[0]}..{seeds[-1]})")
     if tuned is not None:
-        tuned[label] = {"threshold": agent.threshold, "mean_return_by_threshold": scores}
+        tuned[label] = {name: best, f"mean_return_by_{name}": scores}
 
 
 def write_outputs(results: list[EpisodeResult], json_path: str | Path | None = None, csv_path: str | Path | None = None,

@@ -32,6 +32,11 @@ class PlacementConfig:
 
     min_distance_m: float = param(20.0, unit="m", low=1.0, doc="inner radius of the annulus")
     max_distance_m: float = param(300.0, unit="m", low=1.0, doc="outer radius (the cell radius)")
+    clusters: int = param(0, low=0, high=1000,
+                          doc="0: uniform on the annulus; n > 0: n clusters of learners (learner k in cluster k mod n) "
+                              "centred max_distance_m - cluster_radius_m from the origin, equally spaced in angle "
+                              "(random rotation), learners uniform in each cluster's disc (min_distance_m is not used)")
+    cluster_radius_m: float = param(30.0, unit="m", low=0.0, doc="radius of a cluster of learners")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,11 @@ class OrchestratorConfig:
 
     tx_power_dbm: float = param(30.0, unit="dBm", low=-30.0, high=60.0,
                                 doc="downlink transmit power on each learner's link (model and PL data)")
-    height_m: float = param(0.0, unit="m", low=0.0, high=10000.0, doc="antenna height above the learners' plane")
+    height_m: float = param(0.0, unit="m", low=0.0, high=10000.0,
+                            doc="antenna height above the learners' plane (a drone's flight altitude)")
+    range_m: float | None = param(None, unit="m", low=0.0, low_open=True,
+                                  doc="coverage radius on the ground around the point below the orchestrator: "
+                                      "learners farther away cannot take part; null = placement.max_distance_m")
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,12 @@ class ChannelConfig:
     noise_psd_dbm_per_hz: float = param(-174.0, unit="dBm/Hz", low=-220.0, high=-100.0, doc="noise PSD N0")
     carrier_hz: float = param(2.0e9, unit="Hz", low=1e6, high=1e12,
                               doc="carrier frequency f_c: free-space loss at f_c is the floor of every path loss")
-    path_loss_model: str = param("3gpp", choices=("3gpp", "power-law"), doc="large-scale path loss")
+    path_loss_model: str = param("3gpp", choices=("3gpp", "power-law", "air-to-ground"),
+                                 doc="large-scale path loss; air-to-ground: Al-Hourani et al.'s mean loss of an "
+                                     "aerial orchestrator (docs/drone.md)")
+    air_to_ground_environment: str = param("urban", choices=("suburban", "urban", "dense-urban", "high-rise-urban"),
+                                           doc="air-to-ground: the environment of the LoS probability and excess "
+                                               "losses")
     power_law_gain_db: float = param(-40.0, unit="dB", low=-150.0, high=0.0, doc="g0 at 1 m (power-law model)")
     power_law_exponent: float = param(3.0, low=1.0, high=8.0, doc="path-loss exponent (power-law model)")
     shadowing_std_db: float = param(8.0, unit="dB", low=0.0, high=30.0, doc="log-normal shadowing sigma")
@@ -123,6 +137,38 @@ class MobilityConfig:
 
 
 @dataclass(frozen=True)
+class DroneConfig:
+    """A drone orchestrator flying at orchestrator.height_m (DroneOrchestrator-v0; docs/drone.md): speed, battery,
+    start and the rotary-wing propulsion model of Zeng, Xu, Zhang (2019), whose defaults are the paper's."""
+
+    max_speed_mps: float = param(25.0, unit="m/s", low=0.0, low_open=True, high=100.0, doc="top flight speed")
+    battery_j: float | None = param(None, unit="J", low=0.0, low_open=True,
+                                    doc="propulsion energy for the episode: the episode ends when it is spent; "
+                                        "null = unlimited")
+    start: str = param("centre", choices=("centre", "centroid"),
+                       doc="where the orchestrator starts: above the origin, or above the learners' centroid")
+    blade_profile_power_w: float = param(79.86, unit="W", low=0.0, doc="P0, blade profile power in hover")
+    induced_power_w: float = param(88.63, unit="W", low=0.0, doc="Pi, induced power in hover")
+    tip_speed_mps: float = param(120.0, unit="m/s", low=0.0, low_open=True, doc="U_tip, rotor blade tip speed")
+    mean_induced_velocity_mps: float = param(4.03, unit="m/s", low=0.0, low_open=True,
+                                             doc="v0, mean rotor induced velocity in hover")
+    fuselage_drag_ratio: float = param(0.6, low=0.0, doc="d0, fuselage drag ratio")
+    air_density_kg_m3: float = param(1.225, unit="kg/m^3", low=0.0, doc="rho, air density")
+    rotor_solidity: float = param(0.05, low=0.0, doc="s, rotor solidity")
+    rotor_disc_area_m2: float = param(0.503, unit="m^2", low=0.0, doc="A, rotor disc area")
+
+
+@dataclass(frozen=True)
+class RelocationConfig:
+    """Learners the orchestrator can move (robots, vehicles; LearnerRelocation-v0, docs/drone.md): the first
+    ``controllable`` learners move between cycles at most max_speed_mps x (period - T) and pay per metre."""
+
+    controllable: int = param(0, low=0, doc="how many learners (the first, in index order) can be moved")
+    max_speed_mps: float = param(1.0, unit="m/s", low=0.0, low_open=True, doc="top speed of a controllable learner")
+    energy_per_m_j: float = param(10.0, unit="J/m", low=0.0, doc="locomotion energy per metre moved (c_move)")
+
+
+@dataclass(frozen=True)
 class PredictionConfig:
     """What the orchestrator predicts for the coming cycle, shown in every env's observation (docs/dynamics.md)."""
 
@@ -187,6 +233,8 @@ class Scenario:
     energy: EnergyConfig = field(default_factory=EnergyConfig)
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
+    drone: DroneConfig = field(default_factory=DroneConfig)
+    relocation: RelocationConfig = field(default_factory=RelocationConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
 
     def __post_init__(self) -> None:
@@ -212,6 +260,11 @@ class Scenario:
         return self.placement.max_distance_m if area is None else max(area, self.placement.max_distance_m)
 
     @property
+    def coverage_radius_m(self) -> float:
+        """Ground radius around the point below the orchestrator within which learners can take part, m."""
+        return self.placement.max_distance_m if self.orchestrator.range_m is None else self.orchestrator.range_m
+
+    @property
     def total_bandwidth_hz(self) -> float:
         """Bandwidth shared by all learners where it is allocated (JointAllocation): K x channel.bandwidth_hz."""
         return self.num_learners * self.channel.bandwidth_hz
@@ -230,6 +283,12 @@ def _check_cross_field(s: Scenario) -> None:
             f"scenario key 'placement.max_distance_m' = {s.placement.max_distance_m:g} must be >= "
             f"placement.min_distance_m = {s.placement.min_distance_m:g} (m)"
         )
+    if s.placement.clusters and s.placement.cluster_radius_m > s.placement.max_distance_m:
+        raise ConfigError(f"scenario key 'placement.cluster_radius_m' = {s.placement.cluster_radius_m:g} must be <= "
+                          f"placement.max_distance_m = {s.placement.max_distance_m:g} (m)")
+    if s.relocation.controllable > s.num_learners:
+        raise ConfigError(f"scenario key 'relocation.controllable' = {s.relocation.controllable} must be <= "
+                          f"num_learners = {s.num_learners}")
     e = s.energy
     if (e.battery_min_j is None) != (e.battery_max_j is None):
         raise ConfigError("scenario keys 'energy.battery_min_j' and 'energy.battery_max_j' must both be set or both null")

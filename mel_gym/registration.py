@@ -16,6 +16,8 @@ ENV_IDS = {
     "mel_gym/JointAllocation-v0": "mel_gym.envs.joint_allocation:JointAllocationEnv",
     "mel_gym/LearnerSelection-v0": "mel_gym.envs.learner_selection:LearnerSelectionEnv",
     "mel_gym/ReliableTaskAllocation-v0": "mel_gym.envs.reliable_allocation:ReliableTaskAllocationEnv",
+    "mel_gym/DroneOrchestrator-v0": "mel_gym.envs.drone:DroneOrchestratorEnv",
+    "mel_gym/LearnerRelocation-v0": "mel_gym.envs.relocation:LearnerRelocationEnv",
 }
 
 

@@ -37,3 +37,33 @@ def make_world(scenario, n_envs: int = 3, seed: int = 0):
     dyn = [np.random.default_rng(s) for s in root[n_envs:]]
     world.reset(list(range(n_envs)), rngs, dyn)
     return world, rngs, dyn
+
+
+def mean_return(env, policy, seeds=(500, 501, 502)) -> float:
+    """Mean return of ``policy`` (SB3's predict, deterministic) over one episode of ``env`` per seed."""
+    total = 0.0
+    for seed in seeds:
+        obs, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            action, _ = policy.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += reward
+            done = terminated or truncated
+    return total / len(seeds)
+
+
+def ppo_and_random_returns(env_id: str, kwargs: dict, timesteps: int) -> tuple[float, float]:
+    """Train the shipped PPO (``configs/agents/ppo.yaml``) on ``env_id`` for ``timesteps`` steps (2 envs, seed 0),
+    then (its mean return, the random policy's) over seeds 500-502 of a single env."""
+    import gymnasium as gym
+
+    from mel_gym import make_sb3_vec_env
+    from mel_gym.agents import make_policy
+    from mel_gym.agents.sb3 import build_agent
+
+    model = build_agent("ppo", make_sb3_vec_env(env_id, n_envs=2, seed=0, **kwargs), seed=0)
+    model.learn(timesteps)
+    single = gym.make(env_id, **kwargs)
+    random_policy = make_policy("random", single.unwrapped.problem, single.action_space)
+    return mean_return(single, model), mean_return(single, random_policy)

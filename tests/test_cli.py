@@ -234,3 +234,29 @@ def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
     assert data["training_seeds"] == [0, 7] and "threshold" in data["tuned"]["ha-sync-threshold"]
     assert {r["policy"] for r in data["results"]} == {"ppo-seed0", "ppo-seed7", "ha-sync", "ha-sync-threshold"}
     assert (tmp_path / "dyn" / "agent_seed7" / "model.zip").is_file()
+
+
+@pytest.mark.parametrize("env_id, scenario, agent, baselines, tuned", [
+    ("mel_gym/DroneOrchestrator-v0", "drone", "ppo-residual-drone", "[greedy-flight, receding-horizon]",
+     "receding-horizon"),
+    ("mel_gym/LearnerRelocation-v0", "relocation", "ppo-residual-relocation", "[ha-sync, relocate]", "relocate"),
+])
+def test_run_trains_the_shipped_mobility_agents_and_tunes_their_baselines(tmp_path, env_id, scenario, agent, baselines,
+                                                                         tuned):
+    """The drone and relocation jobs end to end on a small world: a residual agent that corrects only the movement
+    is trained, saved, loaded and evaluated beside the baselines; the baseline with a tuning grid is tuned."""
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"env_id: {env_id}\nscenario: {scenario}\n"
+        "env_kwargs: {num_learners: 6, samples_per_cycle: 600, horizon_cycles: 3, relocation: {controllable: 3}}\n"
+        f"agent: {agent}\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\n"
+        f"evaluation: {{episodes: 2, seed: 10000, tune_episodes: 1, baselines: {baselines}}}\n")
+    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "job"), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "job" / "results.json").read_text())
+    grid = {"receding-horizon": (0.0, 1.0, 3.0, 10.0, 30.0), "relocate": (0.003, 0.01, 0.03, 0.1, 0.3)}[tuned]
+    record = data["tuned"][tuned]
+    name = next(k for k in record if not k.startswith("mean_return_by_"))
+    assert record[name] in grid and len(record[f"mean_return_by_{name}"]) == len(grid)
+    assert {r["policy"] for r in data["results"]} >= {"ppo", tuned}

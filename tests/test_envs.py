@@ -25,6 +25,11 @@ from mel_gym.sim import Decision
 SMALL = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4}
 
 
+def small(env_id: str) -> dict:
+    """SMALL for ``env_id`` (LearnerRelocation's preset moves 5 learners: 2 of the 4 here)."""
+    return {**SMALL, "relocation": {"controllable": 2}} if "Relocation" in env_id else dict(SMALL)
+
+
 def _json_ready(info: dict) -> str:
     """The info as strict JSON (no NaN/inf), as a logger would write it."""
     plain = {k: (v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v)
@@ -34,10 +39,11 @@ def _json_ready(info: dict) -> str:
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_checkers_pass_and_the_spaces_are_documented(env_id):
-    env = gym.make(env_id, **SMALL)
+    env = gym.make(env_id, **small(env_id))
     gym_check_env(env.unwrapped, skip_render_check=False)
     sb3_check_env(env)
-    assert env.observation_space.shape == (14 * 4 + 3,)
+    globals_ = 8 if env_id == "mel_gym/DroneOrchestrator-v0" else 3  # a drone adds its position, velocity, battery
+    assert env.observation_space.shape == (14 * 4 + globals_,)
     noop = env.unwrapped.core.noop_action()
     assert env.action_space.contains(noop.astype(env.action_space.dtype))
     env.reset(seed=0)
@@ -47,7 +53,7 @@ def test_checkers_pass_and_the_spaces_are_documented(env_id):
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_every_info_value_is_finite_and_json_serialisable(env_id):
-    env = gym.make(env_id, **SMALL, energy={"cycle_cap_j": 0.01, "battery_min_j": 0.02, "battery_max_j": 0.05})
+    env = gym.make(env_id, **small(env_id), energy={"cycle_cap_j": 0.01, "battery_min_j": 0.02, "battery_max_j": 0.05})
     _, info = env.reset(seed=1)
     _json_ready(info)
     rng = np.random.default_rng(0)
@@ -72,14 +78,14 @@ def test_every_info_value_is_finite_and_json_serialisable(env_id):
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_same_seed_same_trajectory_and_sub_env_i_equals_the_single_env(env_id):
-    space = gym.make(env_id, **SMALL).action_space
+    space = gym.make(env_id, **small(env_id)).action_space
     space.seed(0)
     actions = [space.sample() for _ in range(4)]
     if isinstance(space, gym.spaces.Box):
         actions = [np.clip(a, -0.3, 0.3) for a in actions]  # mostly feasible splits: real training happens
 
     def rollout(seed):
-        env = gym.make(env_id, **SMALL)
+        env = gym.make(env_id, **small(env_id))
         trace = [env.reset(seed=seed)[0]]
         for a in actions:
             obs, r, *_ = env.step(a)
@@ -87,9 +93,9 @@ def test_same_seed_same_trajectory_and_sub_env_i_equals_the_single_env(env_id):
         return trace
 
     assert all(np.array_equal(x, y) for x, y in zip(rollout(3), rollout(3)))
-    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **SMALL)
+    vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **small(env_id))
     obs, _ = vec.reset(seed=2)
-    single = gym.make(env_id, **SMALL)
+    single = gym.make(env_id, **small(env_id))
     assert np.allclose(obs[1], single.reset(seed=3)[0], atol=1e-6)
     for act in actions:
         obs, reward, *_ = vec.step(np.stack([act, act]))
@@ -99,7 +105,7 @@ def test_same_seed_same_trajectory_and_sub_env_i_equals_the_single_env(env_id):
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_every_baseline_of_an_env_runs_in_it(env_id):
-    env = gym.make(env_id, **SMALL)
+    env = gym.make(env_id, **small(env_id))
     problem = env.unwrapped.problem
     for name in policies_for(problem):
         policy = make_policy(name, problem, env.action_space)

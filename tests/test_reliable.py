@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from conftest import ppo_and_random_returns
 from mel_gym.agents import make_policy
 from mel_gym.config import ConfigError, load_scenario
 from mel_gym.experiments.evaluate import evaluate
@@ -18,6 +19,7 @@ from mel_gym.world.costs import CycleCoefficients
 
 ENV_ID = "mel_gym/ReliableTaskAllocation-v0"
 SMALL = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4}
+
 
 def _milp_value(capacity, success, total):
     """max sum_k success_k d_k, 0 <= d_k <= capacity_k integer, sum d_k = total, by scipy's MILP (HiGHS)."""
@@ -141,26 +143,6 @@ def test_the_threshold_is_tuned_on_training_seeds_only(tmp_path):
     assert [r.seed for r in results] == [10_000, 10_001]
 
 def test_ppo_learns_to_beat_random_on_the_reliable_env():
-    from mel_gym import make_sb3_vec_env
-    from mel_gym.agents.sb3 import build_agent
-
-    kwargs = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 8}
-    env = make_sb3_vec_env(ENV_ID, n_envs=2, seed=0, **kwargs)
-    model = build_agent("ppo", env, seed=0)
-    model.learn(2048)
-    single = gym.make(ENV_ID, **kwargs)
-    random_policy = make_policy("random", single.unwrapped.problem, single.action_space)
-
-    def mean_return(policy):
-        total = 0.0
-        for seed in (500, 501, 502):
-            obs, _ = single.reset(seed=seed)
-            done = False
-            while not done:
-                action, _ = policy.predict(obs, deterministic=True)
-                obs, reward, terminated, truncated, _ = single.step(action)
-                total += reward
-                done = terminated or truncated
-        return total / 3
-
-    assert mean_return(model) > mean_return(random_policy) + 0.2
+    learned, random = ppo_and_random_returns(ENV_ID, {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 8},
+                                             2048)
+    assert learned > random + 0.2

@@ -143,3 +143,19 @@ def action_from_cpu(cpu_hz: np.ndarray, min_cpu_hz: float, max_cpu_hz: np.ndarra
     low = np.minimum(min_cpu_hz, max_cpu_hz)
     span = np.maximum(max_cpu_hz - low, 1e-9)
     return np.clip(2.0 * (cpu_hz - low) / span - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def vector_from_action(action: np.ndarray, scale: float) -> np.ndarray:
+    """A movement (..., 2) from two action values (..., 2) in [-1, 1]: the pair pulled into the unit disc (a pair
+    with norm > 1 keeps its direction at norm 1), times ``scale`` (a top speed, m/s, or a reach, m)."""
+    a = np.asarray(action, dtype=np.float64)
+    norm = np.hypot(a[..., 0], a[..., 1])[..., None]
+    return a / np.maximum(norm, 1.0) * scale
+
+
+def action_from_vector(vector: np.ndarray, scale: float) -> np.ndarray:
+    """The action pair (..., 2) of a movement (the inverse of :func:`vector_from_action` for |vector| <= scale);
+    zeros when ``scale`` is 0 (nothing can move)."""
+    if scale <= 0:
+        return np.zeros(np.shape(vector), dtype=np.float32)
+    return vector_from_action(np.asarray(vector, dtype=np.float64) / scale, 1.0).astype(np.float32)

@@ -30,11 +30,13 @@ from mel_gym.envs.action_maps import task_sizes_from_action, validate_action
 from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
-from mel_gym.envs.problem import AllocationProblem
+from mel_gym.envs.problem import AllocationProblem, Mobility
 from mel_gym.optim.task_allocation import relaxed_task_sizes
 from mel_gym.sim import Decision, MELSimulator, Outcome
 from mel_gym.world.costs import feasible_iterations
+from mel_gym.params import ConfigError
 from mel_gym.world.prediction import OutagePredictor
+from mel_gym.world.state import World
 
 #: beta of the log-capacity feature for envs without a share action.
 DEFAULT_FEATURE_BETA = 3.0
@@ -45,7 +47,8 @@ class EnvCore:
 
     params_class: ClassVar[type[EnvParams]] = EnvParams
     default_scenario: ClassVar[str] = "default"
-    #: capabilities of the action, passed to :class:`AllocationProblem`
+    #: capabilities of the action, passed to :class:`AllocationProblem` (``flies_orchestrator``: the observation adds
+    #: the drone's position, velocity and battery)
     capabilities: ClassVar[dict[str, bool]] = {}
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
@@ -62,6 +65,7 @@ class EnvCore:
             orchestrator_power_w=sim.world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
             min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=sim.world.noise_psd_w_per_hz,
             cycle_cap_j=s.energy.cycle_cap_j, action_beta=beta, **self.capabilities,
+            mobility=build_mobility(s, sim.world),
             codec=ObservationCodec(
                 num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
                 max_cpu_hz=sim.world.max_cpu_hz, area_radius_m=s.area_radius_m, max_speed_mps=s.mobility.speed_max_mps,
@@ -69,6 +73,8 @@ class EnvCore:
                 max_task_cap=max(s.samples_per_cycle, sim.trainer.num_train_samples),
                 horizon_cycles=params.horizon_cycles, num_classes=sim.trainer.num_classes,
                 action_beta=DEFAULT_FEATURE_BETA if beta is None else beta, battery_scale_j=s.energy.battery_max_j,
+                orchestrator_height_m=s.orchestrator.height_m, mobile_orchestrator=self.mobile_orchestrator,
+                orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
             ),
         )
         self.predictor = OutagePredictor(sim.world)
@@ -78,6 +84,11 @@ class EnvCore:
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
 
     # ------------------------------------------------------------------------------------------------ per env
+    @property
+    def mobile_orchestrator(self) -> bool:
+        """The orchestrator flies (a drone): the observation adds its position, velocity and battery."""
+        return bool(self.capabilities.get("flies_orchestrator", False))
+
     def build_action_space(self) -> spaces.Space:  # pragma: no cover - abstract
         """The single env's action space."""
         raise NotImplementedError
@@ -106,6 +117,15 @@ class EnvCore:
     def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
         """Env-specific info entries (batched)."""
         return {}
+
+    def after_cycle(self, actions: Any) -> dict[str, np.ndarray]:
+        """What the action does between this cycle and the next (a drone's flight, learners' moves), after the
+        simulator ran the cycle; returns env-specific info entries (batched). Nothing by default."""
+        return {}
+
+    def ended(self) -> np.ndarray:
+        """(n_envs,) bool: episodes that end for an env-specific reason (a drone's empty battery)."""
+        return np.zeros(self.n_envs, dtype=bool)
 
     def build_observation_space(self) -> spaces.Box:
         """The single env's observation space: the shared codec's (:mod:`mel_gym.envs.observation`) unless a core
@@ -138,7 +158,8 @@ class EnvCore:
             battery_j=st.battery_j, position_m=st.position_m, previous_share=self.previous_share,
             task_caps=sim.task_caps, velocity_mps=st.velocity_mps, in_coverage=world.in_coverage,
             outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle, test_loss=sim.loss,
-            test_accuracy=sim.accuracy,
+            test_accuracy=sim.accuracy, orchestrator_m=st.orchestrator_m,
+            orchestrator_velocity_mps=st.orchestrator_velocity_mps, orchestrator_battery_j=st.orchestrator_battery_j,
         )
 
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
@@ -176,15 +197,17 @@ class EnvCore:
         actions = self.validate(self.check_shape(actions))
         decision = self.decide(actions)
         out = self.sim.step(decision)
+        moved = self.after_cycle(actions)
         s, p = self.scenario, self.params
         reward, parts = self.reward(decision, out)
         self.previous_share = decision.task_sizes / s.samples_per_cycle
         reached = out.accuracy_after >= (s.target_accuracy if s.target_accuracy is not None else np.inf)
-        terminated = reached & p.terminate_on_target
+        terminated = (reached & p.terminate_on_target) | self.ended()
         truncated = (self.sim.world.state.cycle >= p.horizon_cycles) & ~terminated
         info = self._info(out, self.reported_tau(decision), reached)
         info.update(parts)
         info.update(self.decision_info(decision))
+        info.update(moved)
         return self.observe(), reward, terminated, truncated, info
 
     def _info(self, out: Outcome, tau: np.ndarray, reached: np.ndarray) -> dict[str, np.ndarray]:
@@ -239,6 +262,20 @@ class ShareCore(EnvCore):
     def noop_action(self) -> np.ndarray:
         return np.full(self.action_space.shape, -1.0, dtype=np.float32)
 
+    def sync_decision(self, task_actions: np.ndarray) -> Decision:
+        """Synchronous MEL from the task-share block: integer task sizes, then the largest common tau every
+        participant can run (TaskAllocation-v0's decision)."""
+        task_sizes = self.task_sizes(task_actions)
+        tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
+        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
+
+    def require_gap_between_cycles(self, what: str) -> None:
+        """Raise ``ConfigError`` unless cycles leave time to move in (``cycle_period_s`` > T)."""
+        s = self.scenario
+        if s.period_s <= s.cycle_deadline_s:
+            raise ConfigError(f"{what} moves between cycles: scenario key 'cycle_period_s' = {s.cycle_period_s} must "
+                              f"be > cycle_deadline_s = {s.cycle_deadline_s:g} (s), e.g. 10")
+
     def task_sizes(self, task_actions: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """(n_envs, K) integer task sizes from the task-share block, over the ``available`` learners (default:
         every learner that can take part)."""
@@ -249,6 +286,18 @@ class ShareCore(EnvCore):
 
 
 # ---------------------------------------------------------------------------------------------------- building
+
+
+def build_mobility(s: Scenario, world: World) -> Mobility:
+    """The public geometry of a scenario and what may move in it (:class:`~mel_gym.envs.problem.Mobility`): the
+    world's own path-loss and propulsion models."""
+    r = s.relocation
+    return Mobility(
+        path_loss=world.path_loss_model, coverage_radius_m=s.coverage_radius_m, area_radius_m=s.area_radius_m,
+        flight_s=s.period_s - s.cycle_deadline_s, drone_max_speed_mps=s.drone.max_speed_mps,
+        rotorcraft=world.rotorcraft, controllable=np.arange(s.num_learners) < r.controllable,
+        learner_max_speed_mps=r.max_speed_mps, energy_per_m_j=r.energy_per_m_j,
+    )
 
 
 def split_kwargs(kwargs: Mapping[str, Any], params_class: type[EnvParams]) -> tuple[dict[str, Any], dict[str, Any]]:

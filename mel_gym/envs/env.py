@@ -49,6 +49,8 @@ class MELEnv(gym.Env):
         self._needs_reset = True
         self._last_obs: np.ndarray | None = None
         self._last_tau: float | None = None
+        self._cycle_obs: np.ndarray | None = None  # the observation the last cycle was planned with
+        self._trail: list[np.ndarray] = []  # the orchestrator's (x, y) since the reset, one per observation
 
     @property
     def simulator(self) -> MELSimulator:
@@ -59,6 +61,8 @@ class MELEnv(gym.Env):
         self.core.reset([episode_seed(self.np_random)])
         self._needs_reset = False
         self._last_obs, self._last_tau = self.core.observe()[0], None
+        self._cycle_obs = None
+        self._trail = [self._orchestrator_xy(self._last_obs)]
         return self._last_obs, scalar_info(self.core.reset_info())
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -67,14 +71,34 @@ class MELEnv(gym.Env):
         batch = batch_one(self.action_space, action)
         obs, reward, terminated, truncated, info = self.core.step(batch)  # validates before any change
         self._needs_reset = bool(terminated[0] or truncated[0])
+        self._cycle_obs = self._last_obs
         self._last_obs, self._last_tau = obs[0], info["tau"][0].item()
+        self._trail.append(self._orchestrator_xy(self._last_obs))
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), scalar_info(info)
 
+    def _orchestrator_xy(self, obs: np.ndarray) -> np.ndarray:
+        if not self.core.mobile_orchestrator:  # a fixed orchestrator is at the origin: no decoding per step
+            return np.zeros(2)
+        return self.problem.decode(obs).orchestrator_m[:2].copy()
+
+    @property
+    def orchestrator_trail(self) -> np.ndarray:
+        """(N, 2) the orchestrator's ground position (m) at the reset and after each step since: where each
+        cycle ran, the last row where the coming one runs (all at the origin for a fixed orchestrator)."""
+        return np.array(self._trail, dtype=np.float64).reshape(-1, 2)
+
     def render(self) -> str | np.ndarray | None:
-        """``ansi``: a text table of the learners; ``rgb_array``: a map of the cell; None without a mode."""
+        """``ansi``: a text table of the learners; ``rgb_array``: a map of the area (:func:`render_rgb`: the
+        learners coloured by battery when the scenario has batteries, else by predicted outage probability, sized
+        by their last task, the last cycle's links, the orchestrator, its coverage circle and its trail since the
+        reset); None without a mode or before the first reset."""
         if self.render_mode is None or self._last_obs is None:
             return None
         decoded = self.problem.decode(self._last_obs)
         if self.render_mode == "ansi":
             return render_ansi(decoded, self._last_tau)
-        return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.placement.max_distance_m)
+        last_cycle = None if self._cycle_obs is None else self.problem.decode(self._cycle_obs)
+        return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.coverage_radius_m,
+                          trail=self.orchestrator_trail, last_cycle=last_cycle,
+                          color_by="battery" if self.scenario.battery_enabled else "outage",
+                          drone=self.core.mobile_orchestrator)

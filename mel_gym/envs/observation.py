@@ -22,6 +22,16 @@ Layout (K learners; each per-learner feature is a block of K values, learner ord
 | 14K+1 | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
 | 14K+2 | test accuracy       | last test accuracy                                |                           |
 
+A mobile (drone) orchestrator adds five globals (DroneOrchestrator-v0; ``ObservationCodec.mobile_orchestrator``):
+
+| index | feature               | value                                                  | unit of the raw quantity |
+|-------|-----------------------|--------------------------------------------------------|--------------------------|
+| 14K+3 | orchestrator x        | x / area radius (where the drone is for the coming cycle) | m                     |
+| 14K+4 | orchestrator y        | y / area radius                                        | m                        |
+| 14K+5 | orchestrator x velocity | v_x / the drone's top speed (its last flight)        | m/s                      |
+| 14K+6 | orchestrator y velocity | v_y / the drone's top speed                          | m/s                      |
+| 14K+7 | orchestrator battery  | propulsion energy left / the full battery (1 without one) | J                     |
+
 The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
 k could finish in one cycle at a reference tau_ref = max_local_iterations / 4, relative to an equal share,
 on the scale of the action map. It is the feature the HA-Sync optimiser computes, given to learning agents
@@ -51,6 +61,9 @@ PER_LEARNER_FEATURES = (
 _BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
 LOG_CAPACITY_CLIP = 2.0
 GLOBAL_FEATURES = ("cycle", "test_loss", "test_accuracy")
+#: Globals added by a mobile orchestrator.
+ORCHESTRATOR_FEATURES = ("orchestrator_x", "orchestrator_y", "orchestrator_vx", "orchestrator_vy",
+                         "orchestrator_battery")
 SPECTRAL_EFFICIENCY_SCALE = 10.0  # bit/s/Hz
 #: log2(1 + SNR) <= 1024 for any float64 SNR, so the spectral-efficiency feature never exceeds this.
 SPECTRAL_EFFICIENCY_MAX = 1024.0 / SPECTRAL_EFFICIENCY_SCALE
@@ -88,6 +101,9 @@ class DecodedObservation:
     cycle: np.ndarray  # (...,) cycles run
     test_loss: np.ndarray  # (...,) nats
     test_accuracy: np.ndarray  # (...,)
+    orchestrator_m: np.ndarray  # (..., 3) x, y, antenna height (a fixed orchestrator: at the origin)
+    orchestrator_velocity_mps: np.ndarray  # (..., 2) a drone's last flight velocity (0 for a fixed one)
+    orchestrator_battery_fraction: np.ndarray  # (...,) a drone's propulsion energy left / full (1: no battery)
 
     @property
     def available(self) -> np.ndarray:
@@ -116,10 +132,19 @@ class ObservationCodec:
     num_classes: int
     action_beta: float
     battery_scale_j: float | None = None  # the scenario's largest battery capacity; None = no batteries
+    orchestrator_height_m: float = 0.0
+    mobile_orchestrator: bool = False  # adds ORCHESTRATOR_FEATURES
+    orchestrator_max_speed_mps: float = 1.0  # scales the drone's velocity
+    orchestrator_battery_j: float | None = None  # scales the drone's battery; None = no battery
+
+    @property
+    def global_features(self) -> tuple[str, ...]:
+        """Names of the global (not per-learner) entries, in order."""
+        return GLOBAL_FEATURES + (ORCHESTRATOR_FEATURES if self.mobile_orchestrator else ())
 
     @property
     def size(self) -> int:
-        return len(PER_LEARNER_FEATURES) * self.num_learners + len(GLOBAL_FEATURES)
+        return len(PER_LEARNER_FEATURES) * self.num_learners + len(self.global_features)
 
     def space(self) -> spaces.Box:
         """Box with the tightest bounds known in advance."""
@@ -149,6 +174,9 @@ class ObservationCodec:
         high[g] = 1.0  # cycle
         high[g + 1] = LOSS_FEATURE_MAX
         high[g + 2] = 1.0  # accuracy
+        if self.mobile_orchestrator:
+            low[g + 3 : g + 7], high[g + 3 : g + 7] = -1.0, 1.0  # position, velocity
+            high[g + 7] = 1.0  # battery
         return spaces.Box(low=low, high=high, dtype=np.float32)
 
     def encode(
@@ -168,9 +196,12 @@ class ObservationCodec:
         cycle: np.ndarray,
         test_loss: np.ndarray,
         test_accuracy: np.ndarray,
+        orchestrator_m: np.ndarray | None = None,
+        orchestrator_velocity_mps: np.ndarray | None = None,
+        orchestrator_battery_j: np.ndarray | None = None,
     ) -> np.ndarray:
         """(n, size) float32 from per-learner (n, K) arrays (positions, velocities (n, K, 2)) and per-env (n,)
-        arrays.
+        arrays; a mobile orchestrator's position (n, 3), velocity (n, 2) and battery (n,) J.
 
         ``capacity`` is c_k in samples (see the module table), ``battery_j`` the remaining energy in J.
         """
@@ -198,6 +229,13 @@ class ObservationCodec:
             bounded_loss(test_loss, self.num_classes) / math.log(self.num_classes),
             test_accuracy,
         ]
+        if self.mobile_orchestrator:
+            battery = (np.ones(np.shape(cycle)) if self.orchestrator_battery_j is None
+                       else orchestrator_battery_j / self.orchestrator_battery_j)
+            globals_ += [orchestrator_m[..., 0] / self.area_radius_m, orchestrator_m[..., 1] / self.area_radius_m,
+                         np.clip(orchestrator_velocity_mps[..., 0] / self.orchestrator_max_speed_mps, -1.0, 1.0),
+                         np.clip(orchestrator_velocity_mps[..., 1] / self.orchestrator_max_speed_mps, -1.0, 1.0),
+                         battery]
         obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
         return obs.astype(np.float32)
 
@@ -209,6 +247,13 @@ class ObservationCodec:
         K = self.num_learners
         block = lambda name: obs[..., _BLOCK[name] * K : (_BLOCK[name] + 1) * K]  # noqa: E731
         g = obs[..., len(PER_LEARNER_FEATURES) * K :]
+        if self.mobile_orchestrator:
+            xy = g[..., 3:5] * self.area_radius_m
+            velocity = g[..., 5:7] * self.orchestrator_max_speed_mps
+            drone_battery = g[..., 7]
+        else:
+            xy, velocity, drone_battery = np.zeros(g.shape[:-1] + (2,)), np.zeros(g.shape[:-1] + (2,)), np.ones(g.shape[:-1])
+        orchestrator = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), self.orchestrator_height_m)], axis=-1)
         return DecodedObservation(
             rate_up_bps=block("uplink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
             rate_down_bps=block("downlink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
@@ -226,4 +271,7 @@ class ObservationCodec:
             cycle=np.round(g[..., 0] * self.horizon_cycles),
             test_loss=g[..., 1] * math.log(self.num_classes),
             test_accuracy=g[..., 2],
+            orchestrator_m=orchestrator,
+            orchestrator_velocity_mps=velocity,
+            orchestrator_battery_fraction=drone_battery,
         )

@@ -26,6 +26,8 @@ class RewardParams:
     energy_penalty_per_j: float = param(0.0, unit="1/J", low=0.0, doc="subtracts this x the cycle's energy")
     straggler_penalty: float = param(0.0, low=0.0,
                                      doc="subtracts this x the learners that missed T or the energy cap")
+    move_penalty_per_kj: float = param(0.0, unit="1/kJ", low=0.0,
+                                       doc="LearnerRelocation: subtracts this x the kJ spent moving learners")
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,55 @@ observation into named arrays with units and plan with the same cost model the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from mel_gym.envs.action_maps import action_from_cpu, action_from_power, action_from_shares
+from mel_gym.envs.action_maps import action_from_cpu, action_from_power, action_from_shares, action_from_vector
 from mel_gym.envs.observation import DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_allocation import JointInstance
+from mel_gym.optim.task_allocation import relaxed_max_tau_batch
+from mel_gym.world.aerial import Rotorcraft
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
-from mel_gym.world.radio import link_rates_bps
+from mel_gym.world.geometry import PathLossModel, ground_distance_m
+from mel_gym.world.radio import db_to_linear, link_rates_bps
+
+
+@dataclass(frozen=True)
+class Mobility:
+    """What can move and at which cost (DroneOrchestrator, LearnerRelocation): public constants of a scenario.
+
+    Attributes:
+        path_loss: the scenario's path loss as a function of geometry.
+        coverage_radius_m: ground range of the orchestrator, m.
+        area_radius_m: the disc (around the origin) that learners and the drone stay in, m.
+        flight_s: time between two cycles in which things move (period - T), s.
+        drone_max_speed_mps: top speed of a drone orchestrator (0: the orchestrator does not move), m/s.
+        rotorcraft: the drone's propulsion model.
+        controllable: (K,) bool, learners the orchestrator can move.
+        learner_max_speed_mps: their top speed, m/s.
+        energy_per_m_j: their locomotion energy per metre, J/m.
+    """
+
+    path_loss: PathLossModel
+    coverage_radius_m: float
+    area_radius_m: float
+    flight_s: float
+    drone_max_speed_mps: float = 0.0
+    rotorcraft: Rotorcraft = field(default_factory=Rotorcraft)
+    controllable: np.ndarray | None = None
+    learner_max_speed_mps: float = 0.0
+    energy_per_m_j: float = 0.0
+
+    @property
+    def drone_reach_m(self) -> float:
+        """How far the drone can fly between two cycles, m."""
+        return self.drone_max_speed_mps * self.flight_s
+
+    @property
+    def learner_reach_m(self) -> float:
+        """How far a controllable learner can move between two cycles, m."""
+        return self.learner_max_speed_mps * self.flight_s
 
 
 @dataclass(frozen=True)
@@ -47,10 +87,28 @@ class AllocationProblem:
     selects_learners: bool = False
     per_learner_iterations: bool = False
     plans_backups: bool = False
+    flies_orchestrator: bool = False
+    relocates_learners: bool = False
+    mobility: Mobility | None = None  # geometry and what may move (None: not needed by the env's baselines)
 
     @property
     def total_bandwidth_hz(self) -> float:
         return self.num_learners * self.bandwidth_hz
+
+    @property
+    def global_actions(self) -> int:
+        """Action values after the per-learner blocks: the drone's velocity (2) where the orchestrator flies."""
+        return 2 if self.flies_orchestrator else 0
+
+    def mobility_action_indices(self) -> np.ndarray:
+        """Indices of the action values that move something: the drone's velocity (the last two) or the learners'
+        moves (blocks 1 and 2); empty where nothing moves."""
+        K = self.num_learners
+        if self.flies_orchestrator:
+            return np.array([K, K + 1])
+        if self.relocates_learners:
+            return np.arange(K, 3 * K)
+        return np.arange(0)
 
     @property
     def sends_data(self) -> bool:
@@ -85,21 +143,26 @@ class AllocationProblem:
         cap = np.inf if self.cycle_cap_j is None else self.cycle_cap_j
         return np.minimum(cap, decoded.battery_j)
 
-    def energy_budget(self, decoded: DecodedObservation) -> EnergyBudget | None:
-        """The energy side of the task-allocation problem at default resources (None without limits)."""
+    def energy_budget(self, decoded: DecodedObservation, rate_up_bps: np.ndarray | None = None) -> EnergyBudget | None:
+        """The energy side of the task-allocation problem at default resources (None without limits), on the
+        observed uplink rates or on ``rate_up_bps`` (those of another geometry, :meth:`view_at`)."""
         limit = self.energy_limit_j(decoded)
         if not np.any(np.isfinite(limit)):
             return None
-        return EnergyBudget(limit, self.cost.energy_coefficients(decoded.rate_up_bps, self.tx_power_w, decoded.cpu_hz))
+        rate_up = decoded.rate_up_bps if rate_up_bps is None else rate_up_bps
+        return EnergyBudget(limit, self.cost.energy_coefficients(rate_up, self.tx_power_w, decoded.cpu_hz))
 
     def encode_action(self, decoded: DecodedObservation, task_shares: np.ndarray, power_w: np.ndarray | None = None,
                       bandwidth_shares: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
-                      backup_priority: np.ndarray | None = None) -> np.ndarray:
+                      backup_priority: np.ndarray | None = None, velocity_mps: np.ndarray | None = None,
+                      moves_m: np.ndarray | None = None) -> np.ndarray:
         """The share action that carries out a plan: (K,) task shares, and where the env has resources, powers
         (W), bandwidth shares and CPU frequencies (Hz); resources left None mean full power, an equal bandwidth
         share and the learner's top CPU frequency. Zero shares encode as -1. Where the env plans backups,
         learners with a share take part (+1, the others -1) and learners with ``backup_priority`` > 0 (K values;
-        None: none) ask for a backup, the env serving larger priorities first."""
+        None: none) ask for a backup, the env serving larger priorities first. Where the orchestrator flies,
+        ``velocity_mps`` (2,) is its flight to the next cycle (None: hover); where learners can be moved,
+        ``moves_m`` (K, 2) their moves (None: stay)."""
         if self.action_beta is None:
             raise ValueError("encode_action: this env's action is not task shares")
         actions = [action_from_shares(task_shares, self.action_beta)]
@@ -116,7 +179,49 @@ class AllocationProblem:
             top = max(priority.max(), 1e-300)
             actions += [np.where(np.asarray(task_shares) > 0, 1.0, -1.0),
                         np.where(priority > 0, 0.55 + 0.45 * priority / top, -1.0)]  # > 0.5: requested
+        if self.flies_orchestrator:
+            velocity = np.zeros(2) if velocity_mps is None else velocity_mps
+            actions.append(action_from_vector(velocity, self.mobility.drone_max_speed_mps))
+        if self.relocates_learners:
+            moves = np.zeros((self.num_learners, 2)) if moves_m is None else moves_m
+            pairs = action_from_vector(moves, self.mobility.learner_reach_m)
+            actions += [pairs[:, 0], pairs[:, 1]]
         return np.concatenate(actions).astype(np.float32)
+
+    def view_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
+                position_m: np.ndarray | None = None) -> tuple[CycleCoefficients, EnergyBudget | None, np.ndarray]:
+        """The coming cycle as it would be with the orchestrator at ``orchestrator_m`` (3,) and the learners at
+        ``position_m`` (K, 2) (None: where the observation has them), or at M candidate geometries at once (leading
+        axes (M, 3) and (M, K, 2) broadcast): (time coefficients, energy budget, available), arrays (..., K).
+
+        The observed gains are carried over by the scenario's path loss, g' = g 10^((PL - PL') / 10): shadowing
+        and fading belong to the learner's link, not to the geometry (docs/drone.md). Learners beyond the
+        coverage radius of the new point cannot take part."""
+        if self.mobility is None:
+            raise ValueError("view_at: this env's problem has no geometry (problem.mobility is None)")
+        orchestrator = decoded.orchestrator_m if orchestrator_m is None else np.asarray(orchestrator_m, float)
+        position = decoded.position_m if position_m is None else np.asarray(position_m, float)
+        path_loss = self.mobility.path_loss
+        gain = self.channel_gain(decoded) * db_to_linear(path_loss.db(decoded.position_m, decoded.orchestrator_m)
+                                                         - path_loss.db(position, orchestrator))
+        rate_down, rate_up = link_rates_bps(self.bandwidth_hz, self.tx_power_w, self.orchestrator_power_w, gain,
+                                            self.noise_psd_w_per_hz)
+        coeffs = self.cost.coefficients(rate_down, rate_up, decoded.cpu_hz)
+        energy = self.energy_budget(decoded, rate_up)
+        covered = ground_distance_m(position, orchestrator) <= self.mobility.coverage_radius_m * (1 + 1e-9)
+        available = (decoded.battery_fraction > 0) & (decoded.cpu_hz > 0) & covered
+        return coeffs, energy, available
+
+    def relaxed_tau_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
+                       position_m: np.ndarray | None = None) -> np.ndarray:
+        """HA-Sync's relaxed tau* (capped at max_local_iterations) with the orchestrator and learners moved
+        (:meth:`view_at`), for M candidate geometries at once: ``orchestrator_m`` (M, 3) and/or ``position_m``
+        (M, K, 2) (or one of each) -> (M,); 0 where the d samples cannot be placed. The continuous objective of
+        the mobility planners (:mod:`mel_gym.optim.mobility`)."""
+        coeffs, energy, available = self.view_at(decoded, orchestrator_m, position_m)
+        caps = np.atleast_2d(np.where(available, decoded.task_caps, 0.0))  # (M, K); the rest broadcasts
+        return relaxed_max_tau_batch(coeffs, self.cycle_deadline_s, self.samples_per_cycle, caps, energy,
+                                     self.max_local_iterations)
 
     def joint_instance(self, decoded: DecodedObservation) -> JointInstance:
         """The joint task/resource problem of one observation (see :mod:`mel_gym.optim.joint_allocation`)."""

@@ -14,9 +14,7 @@ class TaskAllocationCore(ShareCore):
     """Task shares -> integer task sizes -> the largest common tau every participant can run."""
 
     def decide(self, actions: np.ndarray) -> Decision:
-        task_sizes = self.task_sizes(actions)
-        tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
-        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
+        return self.sync_decision(actions)
 
 
 class TaskAllocationEnv(MELEnv):

@@ -56,6 +56,23 @@ def relaxed_max_tau(
     return solve_max_tau(covers, closed_form=closed)
 
 
+def relaxed_max_tau_batch(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int,
+                          task_caps: np.ndarray, energy: EnergyBudget | None, upper: float,
+                          steps: int = 40) -> np.ndarray:
+    """tau* of many relaxed instances at once, capped at ``upper``: arrays (M, K) -> (M,), by a bisection of
+    ``steps`` halvings of [0, upper] (precision upper / 2^steps); 0 where not even tau = 0 places the d samples."""
+    covers = lambda tau: relaxed_task_sizes(coeffs, cycle_deadline_s, tau[:, None], task_caps,  # noqa: E731
+                                            energy).sum(axis=-1) >= samples_per_cycle
+    m = np.shape(task_caps)[0]
+    lo, hi = np.zeros(m), np.full(m, float(upper))
+    top = covers(hi)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        ok = covers(mid)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    return np.where(top, float(upper), np.where(covers(np.zeros(m)), lo, 0.0))
+
+
 def _fl_closed_form(coeffs: CycleCoefficients, cycle_deadline_s: float, samples_per_cycle: int) -> float | None:
     """FL (C1 = 0) without caps or energy: tau* = sum_k (T - C0_k) / C2_k / d."""
     if not np.all(coeffs.c1 == 0):

@@ -27,8 +27,10 @@ import numpy as np
 from mel_gym.config import Scenario
 from mel_gym.world import dynamics
 from mel_gym.world.costs import DEADLINE_RTOL
-from mel_gym.world.placement import sample_annulus_positions
-from mel_gym.world.radio import channel_power_gain, db_to_linear, dbm_to_watt, link_rates_bps, path_loss_db
+from mel_gym.world.aerial import Rotorcraft
+from mel_gym.world.geometry import PathLossModel, clip_to_disc, distance_m, ground_distance_m
+from mel_gym.world.placement import sample_learner_positions
+from mel_gym.world.radio import channel_power_gain, db_to_linear, dbm_to_watt, link_rates_bps
 
 
 @dataclass
@@ -52,6 +54,8 @@ class WorldState:
     pause_left_s: np.ndarray  # random waypoint: pause left at the waypoint, s
     mean_velocity_mps: np.ndarray  # (n_envs, K, 2) gauss-markov: the mean velocity
     orchestrator_m: np.ndarray  # (n_envs, 3) orchestrator x, y and antenna height, metres
+    orchestrator_velocity_mps: np.ndarray  # (n_envs, 2) a drone orchestrator's last flight velocity, m/s
+    orchestrator_battery_j: np.ndarray  # (n_envs,) a drone's propulsion energy left (inf without a battery), J
     path_loss_db: np.ndarray  # large-scale loss at the current distances
     shadowing_db: np.ndarray  # log-normal shadowing (per episode, or following the learner)
     fading_power: np.ndarray  # |h|^2 of the coming cycle (Exp(1) under Rayleigh fading)
@@ -69,7 +73,9 @@ class WorldState:
         xy = np.zeros((n_envs, num_learners, 2))
         return cls(
             position_m=xy.copy(), velocity_mps=xy.copy(), waypoint_m=xy.copy(), pause_left_s=z.copy(),
-            mean_velocity_mps=xy.copy(), orchestrator_m=np.zeros((n_envs, 3)), path_loss_db=z.copy(),
+            mean_velocity_mps=xy.copy(), orchestrator_m=np.zeros((n_envs, 3)),
+            orchestrator_velocity_mps=np.zeros((n_envs, 2)), orchestrator_battery_j=np.full(n_envs, np.inf),
+            path_loss_db=z.copy(),
             shadowing_db=z.copy(), fading_power=np.ones_like(z), fading_gain=np.ones_like(z, dtype=np.complex128),
             cpu_hz=np.ones_like(z),
             cpu_state=np.zeros_like(z, dtype=np.int64), link_draw=np.ones_like(z),
@@ -85,18 +91,7 @@ class WorldState:
     @property
     def distance_m(self) -> np.ndarray:
         """(n_envs, K) distance from each learner to its orchestrator's antenna (3-D), metres."""
-        return _distance_m(self.position_m, self.orchestrator_m)
-
-
-def _ground_offset_m(position_m: np.ndarray, orchestrator_m: np.ndarray) -> np.ndarray:
-    """(n_envs, K, 2) each learner's offset on the ground plane from the point below its orchestrator, m."""
-    return position_m - orchestrator_m[:, None, :2]
-
-
-def _distance_m(position_m: np.ndarray, orchestrator_m: np.ndarray) -> np.ndarray:
-    """(n_envs, K) 3-D distance from each learner to its orchestrator's antenna, m."""
-    ground = _ground_offset_m(position_m, orchestrator_m)
-    return np.sqrt(np.sum(ground**2, axis=-1) + orchestrator_m[:, None, 2] ** 2)
+        return distance_m(self.position_m, self.orchestrator_m)
 
 
 class World:
@@ -116,6 +111,8 @@ class World:
         #: (3, 3) per-cycle transition matrix of the computing service, and each state's CPU share
         self.transition = np.asarray(scenario.compute.transition_matrix, dtype=np.float64).reshape(3, 3)
         self.cpu_share = np.array([1.0, scenario.compute.throttled_share, 0.0])
+        self.path_loss_model = PathLossModel.from_channel(ch)
+        self.rotorcraft = Rotorcraft.from_config(scenario.drone)
         self.state = WorldState.empty(n_envs, self.num_learners)
         st = self.state
         self.measured = Measurement(st.position_m.copy(), st.shadowing_db.copy(), st.fading_power.copy(),
@@ -129,8 +126,7 @@ class World:
         """Draw a fresh world for each env in ``env_ids`` from its generators (same order, one each)."""
         s, K, st = self.scenario, self.num_learners, self.state
         for i, rng, rng_dyn in zip(env_ids, rngs, dynamics_rngs):
-            st.orchestrator_m[i] = (0.0, 0.0, s.orchestrator.height_m)
-            st.position_m[i] = sample_annulus_positions(rng, K, s.placement.min_distance_m, s.placement.max_distance_m)
+            st.position_m[i] = sample_learner_positions(rng, K, s.placement)
             st.shadowing_db[i] = rng.normal(0.0, s.channel.shadowing_std_db, size=K)
             st.cpu_hz[i] = rng.choice(np.asarray(s.compute.cpu_freqs_hz, dtype=np.float64), size=K)
             if s.battery_enabled:
@@ -144,6 +140,10 @@ class World:
                                if s.compute.service == "markov" else 0)
             st.link_draw[i] = rng_dyn.random(K)
             st.cycle[i] = 0
+            start = st.position_m[i].mean(axis=0) if s.drone.start == "centroid" else (0.0, 0.0)
+            st.orchestrator_m[i] = (*start, s.orchestrator.height_m)
+            st.orchestrator_velocity_mps[i] = 0.0
+            st.orchestrator_battery_j[i] = np.inf if s.drone.battery_j is None else s.drone.battery_j
         self._update_path_loss()
         self._measure(env_ids)
         if self.outdated_csi or s.compute.service == "markov":
@@ -250,17 +250,38 @@ class World:
         self._outdated_gain = None
 
     def _path_loss(self, position_m: np.ndarray) -> np.ndarray:
-        ch = self.scenario.channel
-        return path_loss_db(_distance_m(position_m, self.state.orchestrator_m), ch.path_loss_model, ch.carrier_hz,
-                            ch.power_law_gain_db, ch.power_law_exponent)
+        return self.path_loss_model.db(position_m, self.state.orchestrator_m)
+
+    def fly_orchestrator(self, velocity_mps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """After a cycle, a drone orchestrator flies at ``velocity_mps`` (n_envs, 2; speed at most
+        drone.max_speed_mps) for the time to the next cycle (period - T) and hovers there. A flight whose end would
+        lie outside the area is pulled radially back onto its edge, at the (lower) speed that gets there. Its
+        battery pays the period's propulsion energy: hovering through the cycle just run and the flight,
+        P(0) T + P(V) (period - T) (:class:`~mel_gym.world.aerial.Rotorcraft`); the flight that empties it is
+        flown in full (a landing reserve) and charged what was left; a drone with an empty battery stays where it
+        is. Returns (mean propulsion power W, energy J), each (n_envs,)."""
+        s, st = self.scenario, self.state
+        flight_s, hover_s = s.period_s - s.cycle_deadline_s, s.cycle_deadline_s
+        velocity = np.where(st.orchestrator_battery_j[:, None] > 0, np.asarray(velocity_mps, dtype=np.float64), 0.0)
+        if flight_s > 0:
+            target = clip_to_disc(st.orchestrator_m[:, :2] + velocity * flight_s, s.area_radius_m)
+            velocity = (target - st.orchestrator_m[:, :2]) / flight_s
+        else:
+            target, velocity = st.orchestrator_m[:, :2], np.zeros_like(velocity)
+        speed = np.hypot(velocity[:, 0], velocity[:, 1])
+        energy = self.rotorcraft.power_w(speed) * flight_s + self.rotorcraft.hover_power_w * hover_s
+        energy = np.minimum(np.where(st.orchestrator_battery_j > 0, energy, 0.0), st.orchestrator_battery_j)
+        st.orchestrator_battery_j = st.orchestrator_battery_j - energy
+        st.orchestrator_velocity_mps = velocity
+        self.move(orchestrator_m=np.column_stack([target, st.orchestrator_m[:, 2]]))
+        return energy / s.period_s, energy
 
     # ---------------------------------------------------------------- derived quantities
     @property
     def in_coverage(self) -> np.ndarray:
-        """(n_envs, K) bool: learners within the cell (ground distance to the orchestrator <= the cell radius)."""
-        radius = self.scenario.placement.max_distance_m * (1.0 + DEADLINE_RTOL)  # placement's edge is inside
-        ground = _ground_offset_m(self.state.position_m, self.state.orchestrator_m)
-        return np.hypot(ground[..., 0], ground[..., 1]) <= radius
+        """(n_envs, K) bool: learners within coverage (ground distance to the orchestrator <= its range)."""
+        radius = self.scenario.coverage_radius_m * (1.0 + DEADLINE_RTOL)  # placement's edge is inside
+        return ground_distance_m(self.state.position_m, self.state.orchestrator_m) <= radius
 
     @property
     def available(self) -> np.ndarray:
