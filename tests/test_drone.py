@@ -256,3 +256,30 @@ def test_receding_horizon_counts_energy_in_hovering_periods():
     assert costs[1] == pytest.approx((float(craft.power_w(10.0)) * m.flight_s + craft.hover_power_w * 0.1)
                                      / (craft.hover_power_w * 10.0))
     assert costs[1] < costs[0] < costs[2]  # 10 m/s costs less than hovering, the top speed more (Zeng et al.)
+
+
+def test_power_control_adds_a_block_of_uplink_powers():
+    from gymnasium.utils.env_checker import check_env
+
+    env = make(power_control=True, num_learners=6, samples_per_cycle=600)
+    K, problem = 6, env.unwrapped.problem
+    assert env.action_space.shape == (2 * K + 2,) and problem.controls_power
+    check_env(env.unwrapped, skip_render_check=True)
+    assert np.array_equal(problem.mobility_action_indices(), [2 * K, 2 * K + 1])
+    s = env.unwrapped.scenario
+    p_max = 10 ** ((s.channel.tx_power_dbm - 30) / 10)
+    infos = {}
+    for level in (1.0, -1.0):
+        obs, _ = env.reset(seed=3)
+        for name in ("greedy-flight",):  # fly to the learners first, at full power
+            action, _ = make_policy(name, problem, env.action_space).predict(obs)
+            assert np.all(action[K : 2 * K] == 1.0)  # the baselines transmit at full power
+            obs, *_ = env.step(action)
+        action = np.concatenate([np.zeros(K), np.full(K, level), np.zeros(2)]).astype(np.float32)
+        _, _, _, _, infos[level] = env.step(action)
+    assert infos[1.0]["tx_power_w"] == pytest.approx(np.full(K, p_max))
+    assert infos[-1.0]["tx_power_w"] == pytest.approx(np.full(K, p_max * 10 ** (-s.channel.power_range_db / 10)))
+    took_part = infos[1.0]["participants"] & infos[-1.0]["participants"]
+    assert took_part.any()
+    assert np.all(infos[-1.0]["time_return_s"][took_part] >= infos[1.0]["time_return_s"][took_part])
+    assert infos[-1.0]["tau"] <= infos[1.0]["tau"]

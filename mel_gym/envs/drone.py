@@ -7,25 +7,32 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from mel_gym.envs.action_maps import vector_from_action
+from mel_gym.envs.action_maps import power_from_action, vector_from_action
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
+from mel_gym.envs.params import DroneParams
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.sim import Decision
 
 
 class DroneOrchestratorCore(ShareCore):
-    """K task shares for the cycle at the drone's position, then two values for its flight to the next cycle."""
+    """K task shares for the cycle at the drone's position (and, with ``power_control``, K transmit powers), then
+    two values for its flight to the next cycle."""
 
+    params_class = DroneParams
     default_scenario: ClassVar[str] = "drone"
-    capabilities = {"flies_orchestrator": True}
+
+    @property
+    def capabilities(self) -> dict[str, bool]:  # type: ignore[override]
+        return {"flies_orchestrator": True, "controls_power": bool(self.params.power_control)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.require_gap_between_cycles("DroneOrchestrator-v0's drone")
 
     def build_action_space(self) -> spaces.Box:
-        return spaces.Box(-1.0, 1.0, shape=(self.scenario.num_learners + 2,), dtype=np.float32)
+        blocks = 2 if self.params.power_control else 1
+        return spaces.Box(-1.0, 1.0, shape=(blocks * self.scenario.num_learners + 2,), dtype=np.float32)
 
     def noop_action(self) -> np.ndarray:
         action = np.full(self.action_space.shape, -1.0, dtype=np.float32)
@@ -33,7 +40,18 @@ class DroneOrchestratorCore(ShareCore):
         return action
 
     def decide(self, actions: np.ndarray) -> Decision:
-        return self.sync_decision(actions[:, :-2])
+        K = self.scenario.num_learners
+        if not self.params.power_control:
+            return self.sync_decision(actions[:, :K])
+        p = self.problem
+        power = power_from_action(actions[:, K : 2 * K], p.tx_power_w, p.power_range_db)
+        task_sizes = self.task_sizes(actions[:, :K])
+        tau = np.maximum(self.iteration_limits(task_sizes, tx_power_w=power).min(axis=1), 0)
+        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
+                        tx_power_w=power)
+
+    def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
+        return {} if decision.tx_power_w is None else {"tx_power_w": decision.tx_power_w}
 
     def after_cycle(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         velocity = vector_from_action(actions[:, -2:], self.scenario.drone.max_speed_mps)
@@ -61,12 +79,13 @@ class DroneOrchestratorEnv(MELEnv):
 
     ## Action space
 
-    ``Box(-1, 1, (K + 2,), float32)``
+    ``Box(-1, 1, (K + 2,), float32)``, or ``(2K + 2,)`` with ``power_control=True``
 
     | indices | maps to                                                                                         |
     |---------|-------------------------------------------------------------------------------------------------|
     | 0 .. K-1 | task shares for this cycle, as TaskAllocation-v0 (among learners the drone covers now)         |
-    | K, K+1  | the drone's velocity to the next cycle: (a_x, a_y) x ``drone.max_speed_mps``; a pair with norm > 1 keeps its direction at the top speed; (0, 0) hovers |
+    | K .. 2K-1 | with ``power_control``: uplink powers, as JointAllocation-v0 (a = 1: P_max, -1: P_max - ``channel.power_range_db``) |
+    | last two | the drone's velocity to the next cycle: (a_x, a_y) x ``drone.max_speed_mps``; a pair with norm > 1 keeps its direction at the top speed; (0, 0) hovers |
 
     A flight whose end would lie outside the area (the disc of ``mobility.area_radius_m``, or of the cell ``placement.max_distance_m`` if larger) is pulled radially back onto its edge. Out-of-range
     values are clipped to [-1, 1]; NaN/inf raise ``ValueError`` and leave the env as it was.
@@ -87,7 +106,7 @@ class DroneOrchestratorEnv(MELEnv):
 
     TaskAllocation-v0's plus ``propulsion_power_w`` (mean over the period), ``drone_energy_j`` (spent over the
     period), ``drone_position_m`` (x, y, height where the next cycle runs), ``drone_velocity_mps`` and
-    ``drone_battery_j`` (left; -1 without a battery).
+    ``drone_battery_j`` (left; -1 without a battery); with ``power_control``, ``tx_power_w`` per learner.
     """
 
     core_class = DroneOrchestratorCore

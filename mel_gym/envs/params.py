@@ -47,6 +47,14 @@ class ShareParams(EnvParams):
 
 
 @dataclass(frozen=True)
+class DroneParams(ShareParams):
+    """DroneOrchestrator: shares, optionally transmit powers, and the drone's velocity."""
+
+    power_control: bool = param(False, doc="add a block of K transmit powers after the shares: P_k in "
+                                           "[P_max - channel.power_range_db, P_max], as JointAllocation-v0")
+
+
+@dataclass(frozen=True)
 class AggregationParams:
     """AsyncTaskAllocation: how models that ran different numbers of local iterations are averaged."""
 

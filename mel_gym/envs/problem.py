@@ -65,7 +65,10 @@ class AllocationProblem:
     Capabilities: ``has_resources`` (the action sets power, bandwidth and CPU: JointAllocation),
     ``selects_learners`` (the action picks learners, the env sizes their tasks: LearnerSelection),
     ``per_learner_iterations`` (every learner runs its own tau_k: AsyncTaskAllocation), ``plans_backups`` (the
-    action also says who takes part and whose task gets a backup: ReliableTaskAllocation).
+    action also says who takes part and whose task gets a backup: ReliableTaskAllocation), ``flies_orchestrator``
+    (the action ends with the drone's velocity: DroneOrchestrator), ``controls_power`` (a block of K uplink powers
+    follows the shares: DroneOrchestrator with ``power_control``), ``relocates_learners`` (the action moves the
+    controllable learners: LearnerRelocation).
     """
 
     mode: str  # "pl" or "fl"
@@ -88,6 +91,7 @@ class AllocationProblem:
     per_learner_iterations: bool = False
     plans_backups: bool = False
     flies_orchestrator: bool = False
+    controls_power: bool = False
     relocates_learners: bool = False
     mobility: Mobility | None = None  # geometry and what may move (None: not needed by the env's baselines)
 
@@ -105,7 +109,7 @@ class AllocationProblem:
         moves (blocks 1 and 2); empty where nothing moves."""
         K = self.num_learners
         if self.flies_orchestrator:
-            return np.array([K, K + 1])
+            return np.array([K, K + 1]) + (K if self.controls_power else 0)
         if self.relocates_learners:
             return np.arange(K, 3 * K)
         return np.arange(0)
@@ -179,6 +183,9 @@ class AllocationProblem:
             top = max(priority.max(), 1e-300)
             actions += [np.where(np.asarray(task_shares) > 0, 1.0, -1.0),
                         np.where(priority > 0, 0.55 + 0.45 * priority / top, -1.0)]  # > 0.5: requested
+        if self.controls_power:
+            power = np.full(self.num_learners, self.tx_power_w) if power_w is None else power_w
+            actions.append(action_from_power(power, self.tx_power_w, self.power_range_db))
         if self.flies_orchestrator:
             velocity = np.zeros(2) if velocity_mps is None else velocity_mps
             actions.append(action_from_vector(velocity, self.mobility.drone_max_speed_mps))
