@@ -41,7 +41,7 @@ $(COMPAT_STAMP): pyproject.toml
 # oldest Gymnasium.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_agents.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_agents.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) runs build *.egg-info

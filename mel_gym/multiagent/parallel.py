@@ -1,0 +1,131 @@
+"""PettingZoo ``ParallelEnv`` over a mel_gym env: every learner is an agent (see :mod:`mel_gym.multiagent`).
+
+Agent ``learner_k`` observes its own row of the per-learner features (the 14 blocks of the env's observation, in
+their order, :data:`mel_gym.envs.observation.PER_LEARNER_FEATURES`) followed by the env's globals: ``Box(float32,
+(14 + G,))``; it acts with its value of each of the env's B action blocks: ``Box(-1, 1, (B,))`` (TaskAllocation-v0:
+B = 1, its share value). All agents act every cycle and get the env's (team) reward; the episode ends for all at
+once. ``state()`` is the env's whole observation (``state_space``), for centralised critics. Per-agent infos carry
+the learner's task size, participation and finish, and the cycle's tau, test accuracy and team reward parts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from mel_gym.envs.observation import PER_LEARNER_FEATURES
+from mel_gym.registration import ENV_IDS
+
+#: Per-learner info entries copied to each agent's info (the rest of the env's info is per cycle, shared).
+AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s")
+CYCLE_INFO_KEYS = ("cycle", "tau", "test_accuracy", "test_loss", "reward_lql", "reward_tau_bonus")
+
+
+def agent_name(k: int) -> str:
+    return f"learner_{k}"
+
+
+class LearnerParallelEnv(ParallelEnv):
+    """Every learner of ``env_id`` is an agent (see the module docstring).
+
+    Args:
+        env_id: a mel_gym env ID whose action is ``Box(-1, 1, (B K,))`` (blocks of K values).
+        scenario, render_mode, **kwargs: as ``gym.make(env_id, ...)``.
+    """
+
+    metadata = {"name": "mel_gym_learners_v0", "render_modes": ["ansi", "rgb_array"], "is_parallelizable": True}
+
+    def __init__(self, env_id: str = "mel_gym/TaskAllocation-v0", scenario: Any = None,
+                 render_mode: str | None = None, **kwargs: Any):
+        if env_id not in ENV_IDS:
+            raise ValueError(f"unknown env ID {env_id!r}: choose one of {sorted(ENV_IDS)}")
+        self.env = gym.make(env_id, scenario=scenario, render_mode=render_mode, **kwargs).unwrapped
+        self.env_id, self.render_mode = env_id, render_mode
+        problem = self.env.problem
+        K = self.num_learners = problem.num_learners
+        space = self.env.action_space
+        if not isinstance(space, spaces.Box) or space.shape[0] % K or problem.global_actions:
+            raise ValueError(f"{env_id}: the multi-agent view needs an action of blocks of K values (one per learner), "
+                             f"not {space}")
+        self.blocks = space.shape[0] // K
+        self.num_features = len(PER_LEARNER_FEATURES)
+        self.state_space = self.env.observation_space
+        low, high = self._split(self.state_space.low), self._split(self.state_space.high)
+        self.possible_agents = [agent_name(k) for k in range(K)]
+        self.agents: list[str] = []
+        self._observation_spaces = {a: spaces.Box(low[k], high[k], dtype=np.float32)
+                                    for k, a in enumerate(self.possible_agents)}
+        self._action_spaces = {a: spaces.Box(-1.0, 1.0, shape=(self.blocks,), dtype=np.float32)
+                               for a in self.possible_agents}
+        self._state: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self._action_spaces[agent]
+
+    def _split(self, obs: np.ndarray) -> np.ndarray:
+        """(K, F + G): learner k's row of the per-learner blocks, then the globals."""
+        K, F = self.num_learners, self.num_features
+        per_learner = np.asarray(obs)[: F * K].reshape(F, K).T
+        globals_ = np.broadcast_to(np.asarray(obs)[F * K :], (K, len(obs) - F * K))
+        return np.concatenate([per_learner, globals_], axis=1).astype(np.float32)
+
+    # ------------------------------------------------------------------------------------------ episode
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.agents = self.possible_agents[:]
+        self._state = obs
+        rows = self._split(obs)
+        cycle = {k: info[k] for k in CYCLE_INFO_KEYS if k in info}
+        return {a: rows[k] for k, a in enumerate(self.agents)}, {a: dict(cycle) for a in self.agents}
+
+    def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
+        """One cycle: every live agent's values (a missing agent's values are -1: no share, no part)."""
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents that are not live: {sorted(unknown)}; live: {self.agents}")
+        K, B = self.num_learners, self.blocks
+        joint = np.full((B, K), -1.0, dtype=np.float32)
+        for k, agent in enumerate(self.possible_agents):
+            if agent in actions:
+                value = np.asarray(actions[agent], dtype=np.float32).reshape(-1)
+                if value.shape != (B,):
+                    raise ValueError(f"action of {agent} has shape {value.shape}, expected ({B},) values in [-1, 1]")
+                joint[:, k] = value
+        obs, reward, terminated, truncated, info = self.env.step(joint.reshape(-1))
+        self._state = obs
+        rows = self._split(obs)
+        live = self.agents
+        cycle = {k: info[k] for k in CYCLE_INFO_KEYS if k in info}
+        infos = {a: {**cycle, **{key: np.asarray(info[key])[k].item() for key in AGENT_INFO_KEYS if key in info}}
+                 for k, a in enumerate(self.possible_agents) if a in live}
+        out = ({a: rows[k] for k, a in enumerate(self.possible_agents) if a in live},
+               {a: float(reward) for a in live}, {a: bool(terminated) for a in live},
+               {a: bool(truncated) for a in live}, infos)
+        if terminated or truncated:
+            self.agents = []
+        return out
+
+    def state(self) -> np.ndarray:
+        """The env's whole observation of the coming cycle (``state_space``)."""
+        if self._state is None:
+            raise RuntimeError("call reset() before state()")
+        return self._state
+
+    def render(self) -> Any:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def parallel_env(env_id: str = "mel_gym/TaskAllocation-v0", **kwargs: Any) -> LearnerParallelEnv:
+    """PettingZoo's constructor convention: ``mel_gym.multiagent.parallel_env(env_id, scenario=..., ...)``."""
+    return LearnerParallelEnv(env_id, **kwargs)
