@@ -134,8 +134,10 @@ def test_ctrl_c_saves_the_run_and_resume_finishes_it(tmp_path):
                              "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
-    while not any((run / "checkpoints").glob("*.zip")) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)  # wait until training is under way (a first checkpoint after 256 steps)
+    while len(list((run / "checkpoints").glob("*.zip"))) < 2 and time.time() < deadline and proc.poll() is None:
+        # wait until training is under way: the second checkpoint (512 steps) comes after the first PPO update
+        # (rollouts of 2 x 128 steps), so the optimiser has state to save; the first one may come before it
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
