@@ -40,15 +40,10 @@ class DroneOrchestratorCore(ShareCore):
         return action
 
     def decide(self, actions: np.ndarray) -> Decision:
-        K = self.scenario.num_learners
-        if not self.params.power_control:
-            return self.sync_decision(actions[:, :K])
-        p = self.problem
-        power = power_from_action(actions[:, K : 2 * K], p.tx_power_w, p.power_range_db)
-        task_sizes = self.task_sizes(actions[:, :K])
-        tau = np.maximum(self.iteration_limits(task_sizes, tx_power_w=power).min(axis=1), 0)
-        return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
-                        tx_power_w=power)
+        K, p = self.scenario.num_learners, self.problem
+        power = (power_from_action(actions[:, K : 2 * K], p.tx_power_w, p.power_range_db) if self.params.power_control
+                 else None)
+        return self.sync_decision(actions[:, :K], power)
 
     def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
         return {} if decision.tx_power_w is None else {"tx_power_w": decision.tx_power_w}
