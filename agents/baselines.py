@@ -46,6 +46,13 @@ class _ObservationPolicy:
     def _act(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _encode_plan(self, decoded: DecodedObservation, plan: JointPlan, **extra: Any) -> np.ndarray:
+        """The share action of ``plan``'s task sizes (no task at all: zero shares, which encode as -1, nobody), with
+        the rest of the action (resources, backups, a flight, moves) from ``extra``
+        (:meth:`AllocationProblem.encode_action`)."""
+        total = max(plan.task_sizes.sum(), 1)
+        return self.problem.encode_action(decoded, plan.task_sizes / total, **extra)
+
 
 class EqualAllocation(_ObservationPolicy):
     """Heterogeneity-unaware allocation (HU/ETA): d_k = d / K for every learner still in the game; in
@@ -88,9 +95,8 @@ class _PlanningPolicy(_ObservationPolicy):
     def _act(self, obs: np.ndarray) -> np.ndarray:
         plan = self.plan(obs)
         decoded = self.problem.decode(obs)
-        total = max(plan.task_sizes.sum(), 1)  # no task at all: zero shares, which encode as -1 (nobody)
-        return self.problem.encode_action(decoded, plan.task_sizes / total, plan.power_w,
-                                          plan.bandwidth_hz / self.problem.total_bandwidth_hz, plan.cpu_hz)
+        return self._encode_plan(decoded, plan, power_w=plan.power_w,
+                                 bandwidth_shares=plan.bandwidth_hz / self.problem.total_bandwidth_hz, cpu_hz=plan.cpu_hz)
 
 
 class HASync(_PlanningPolicy):
@@ -188,8 +194,7 @@ class RedundancyRule(_ObservationPolicy):
                 break
             best, reserve[j] = (value, plan, priority), True
         _, plan, priority = best
-        total = max(plan.task_sizes.sum(), 1)
-        return self.problem.encode_action(decoded, plan.task_sizes / total, backup_priority=priority)
+        return self._encode_plan(decoded, plan, backup_priority=priority)
 
 
 class TaskOnly(_PlanningPolicy):
@@ -300,8 +305,7 @@ class _DronePolicy(_ObservationPolicy):
         plan = self._ha_sync.plan(obs)
         step = self.target(decoded) - decoded.orchestrator_m[:2]
         velocity = step / self.problem.mobility.flight_s  # within reach: at most the top speed
-        total = max(plan.task_sizes.sum(), 1)
-        return self.problem.encode_action(decoded, plan.task_sizes / total, velocity_mps=velocity)
+        return self._encode_plan(decoded, plan, velocity_mps=velocity)
 
 
 class HoverAtBestPoint(_DronePolicy):
@@ -407,8 +411,7 @@ class RelocationHeuristic(_ObservationPolicy):
     def _act(self, obs: np.ndarray) -> np.ndarray:
         decoded = self.problem.decode(obs)
         plan = self._ha_sync.plan(obs)
-        total = max(plan.task_sizes.sum(), 1)
-        return self.problem.encode_action(decoded, plan.task_sizes / total, moves_m=self.moves(decoded))
+        return self._encode_plan(decoded, plan, moves_m=self.moves(decoded))
 
 
 class RandomPolicy:

@@ -72,7 +72,7 @@ class PerLearnerHead(nn.Module):
 
     def __init__(self, hidden: int, blocks: int = 1, global_actions: int = 0):
         super().__init__()
-        self.hidden, self.global_actions = hidden, global_actions
+        self.hidden = hidden
         self.linear = nn.Linear(hidden, blocks)
         self.global_linear = nn.Linear(hidden, global_actions) if global_actions else None
 

@@ -60,17 +60,14 @@ BASELINES = {
 BASELINE_NAMES = (*BASELINES, "random")
 
 
+#: The problem's capability each kind of baseline needs (share baselines need a share action).
+_CAPABILITY = {"selection": "selects_learners", "resources": "has_resources", "backups": "plans_backups",
+               "flight": "flies_orchestrator", "relocation": "relocates_learners"}
+
+
 def _fits(needs: str, problem: Any) -> bool:
-    if needs == "selection":
-        return bool(problem.selects_learners)
-    if needs == "resources":
-        return bool(problem.has_resources)
-    if needs == "backups":
-        return bool(problem.plans_backups)
-    if needs == "flight":
-        return bool(problem.flies_orchestrator)
-    if needs == "relocation":
-        return bool(problem.relocates_learners)
+    if needs in _CAPABILITY:
+        return bool(getattr(problem, _CAPABILITY[needs]))
     return problem.action_beta is not None  # shares
 
 

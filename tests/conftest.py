@@ -39,18 +39,21 @@ def make_world(scenario, n_envs: int = 3, seed: int = 0):
     return world, rngs, dyn
 
 
-def mean_return(env, policy, seeds=(500, 501, 502)) -> float:
-    """Mean return of ``policy`` (SB3's predict, deterministic) over one episode of ``env`` per seed."""
-    total = 0.0
+def play_steps(env, policy, seeds):
+    """(reward, info) of every step of one episode of ``env`` per seed, ``policy`` (SB3's predict) deterministic."""
     for seed in seeds:
         obs, _ = env.reset(seed=seed)
         done = False
         while not done:
             action, _ = policy.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += reward
+            obs, reward, terminated, truncated, info = env.step(action)
+            yield reward, info
             done = terminated or truncated
-    return total / len(seeds)
+
+
+def mean_return(env, policy, seeds=(500, 501, 502)) -> float:
+    """Mean return of ``policy`` (SB3's predict, deterministic) over one episode of ``env`` per seed."""
+    return sum(reward for reward, _ in play_steps(env, policy, seeds)) / len(seeds)
 
 
 def ppo_and_random_returns(env_id: str, kwargs: dict, timesteps: int) -> tuple[float, float]:

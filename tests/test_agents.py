@@ -11,7 +11,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from mel_gym.agents import make_policy
 from mel_gym.agents.policies import PerLearnerPolicy
 from mel_gym.agents.sb3 import build_agent, load_agent, load_agent_config
-from conftest import ENV_ID
+from conftest import ENV_ID, play_steps
 from mel_gym import make_sb3_vec_env
 from mel_gym.config import ConfigError
 
@@ -23,16 +23,7 @@ def _vec(n_envs=2, **kw):
 
 
 def _mean_tau(policy, env, seeds):
-    taus = []
-    for seed in seeds:
-        obs, _ = env.reset(seed=seed)
-        done = False
-        while not done:
-            action, _ = policy.predict(obs, deterministic=True)
-            obs, _, terminated, truncated, info = env.step(action)
-            taus.append(info["tau"])
-            done = terminated or truncated
-    return float(np.mean(taus))
+    return float(np.mean([info["tau"] for _, info in play_steps(env, policy, seeds)]))
 
 
 @pytest.mark.parametrize("name", ["ppo", "ppo-mlp", "a2c", "sac", "td3"])

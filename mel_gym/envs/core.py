@@ -262,11 +262,12 @@ class ShareCore(EnvCore):
     def noop_action(self) -> np.ndarray:
         return np.full(self.action_space.shape, -1.0, dtype=np.float32)
 
-    def sync_decision(self, task_actions: np.ndarray, tx_power_w: np.ndarray | None = None) -> Decision:
-        """Synchronous MEL from the task-share block: integer task sizes, then the largest common tau every
-        participant can run (TaskAllocation-v0's decision), at uplink powers ``tx_power_w`` (W, (n_envs, K);
-        None: the scenario's)."""
-        task_sizes = self.task_sizes(task_actions)
+    def sync_decision(self, task_actions: np.ndarray, tx_power_w: np.ndarray | None = None,
+                      available: np.ndarray | None = None) -> Decision:
+        """Synchronous MEL from the task-share block: integer task sizes over the ``available`` learners (default:
+        every learner that can take part), then the largest common tau every participant can run
+        (TaskAllocation-v0's decision), at uplink powers ``tx_power_w`` (W, (n_envs, K); None: the scenario's)."""
+        task_sizes = self.task_sizes(task_actions, available)
         tau = np.maximum(self.iteration_limits(task_sizes, tx_power_w=tx_power_w).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
                         tx_power_w=tx_power_w)

@@ -36,10 +36,9 @@ class ReliableTaskAllocationCore(ShareCore):
     def decide(self, actions: np.ndarray) -> Decision:
         s, sim = self.scenario, self.sim
         a_task, a_part, a_backup = np.split(actions, 3, axis=1)
-        taking_part = sim.world.available & (a_part > PARTICIPATION_THRESHOLD)
-        task_sizes = self.task_sizes(a_task, taking_part)
-        tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
-        iterations = np.where(task_sizes > 0, tau[:, None], 0)
+        primaries = self.sync_decision(a_task, available=sim.world.available & (a_part > PARTICIPATION_THRESHOLD))
+        task_sizes, iterations = primaries.task_sizes, primaries.local_iterations
+        tau = iterations.max(axis=1)  # the common tau of every env with a task
         backup_of = np.full(task_sizes.shape, -1, dtype=np.int64)
         requested = (a_backup > BACKUP_THRESHOLD) & (task_sizes > 0) & (tau[:, None] > 0)
         if np.any(requested):
