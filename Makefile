@@ -34,14 +34,14 @@ $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(COMPAT_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
-	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev]" "gymnasium==$(GYM_MIN)"
+	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev,ray]" "gymnasium==$(GYM_MIN)"
 	touch $(COMPAT_STAMP)
 
 # The Gymnasium-facing tests (registration, checkers, spaces, vector envs, baselines, SB3 training) on the
 # oldest Gymnasium.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_agents.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py
 
 clean:
 	rm -rf $(VENV) $(COMPAT_VENV) runs build *.egg-info

@@ -4,7 +4,8 @@ They read the observation through the env's documented decoder (``problem.decode
 scenario's public constants (``problem``: T, d, the cost model, ...), never hidden simulator state. Share
 baselines (equal, HA-Sync, HA-Async, task-only, joint, resource-only) answer with task shares (and resources);
 selection baselines (all, greedy) with a MultiBinary selection; mobility baselines (hover, greedy flight, receding
-horizon, relocation) add the drone's flight or the learners' moves to HA-Sync's shares.
+horizon, relocation) add the drone's flight or the learners' moves to HA-Sync's shares; partition baselines
+(MILP, matching, greedy) assign MultiJob-v0's learners to jobs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
 from mel_gym.optim.mobility import HorizonPlanner, best_point, disc_grid
+from mel_gym.optim.partitioning import best_partition, greedy_partition, matching_partition
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
 from mel_gym.optim.task_allocation import integer_max_tau
@@ -414,6 +416,65 @@ class RelocationHeuristic(_ObservationPolicy):
         return self._encode_plan(decoded, plan, moves_m=self.moves(decoded))
 
 
+class _PartitionPolicy(_ObservationPolicy):
+    """MultiJob-v0: partition the learners between the jobs by maximising the relaxed per-job progress
+    sum_j v_j G(tau_j) (:mod:`mel_gym.optim.partitioning`) from the observation: each learner's work for each job
+    from the observed rates and CPUs with that job's model and deadline (and its energy limit), the action mask's
+    who-can-serve-what, and the job values v_j = w_j (L_j / ln C_j)^loss_exponent, L_j the job's last test loss (a
+    job far from trained gains more per iteration). ``loss_exponent`` is tuned on training seeds
+    (:attr:`tuning_grid`) by ``evaluate``."""
+
+    tuning_grid = (0.0, 1.0, 2.0)
+    tuned_parameter = "loss_exponent"
+    loss_exponent = 1.0
+
+    def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def instance(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(work (J, K) iterations per cycle each learner adds to each job, allowed (J, K), values (J,))."""
+        p = self.problem
+        decoded = p.decode(obs)
+        work = np.zeros((p.num_jobs, p.num_learners))
+        for j, job in enumerate(p.jobs):
+            coeffs, energy = p.coefficients(decoded, j), p.energy_budget(decoded, j)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                sample_iterations = np.maximum(job.cycle_deadline_s - coeffs.c0, 0.0) / coeffs.c2
+                if energy is not None:
+                    e = energy.coefficients
+                    sample_iterations = np.minimum(
+                        sample_iterations, np.maximum(energy.limit_j - e.fixed_j, 0.0) / e.per_sample_iteration_j)
+            work[j] = np.minimum(np.nan_to_num(sample_iterations / job.samples_per_cycle), p.max_local_iterations)
+        loss = decoded.job_loss / np.log(np.array(p.num_classes, dtype=np.float64))
+        values = p.weights * np.maximum(loss, 1e-6) ** self.loss_exponent
+        return work, p.can_serve(decoded), values
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        work, allowed, values = self.instance(obs)
+        return self.problem.encode_assignment(self.solve(work, allowed, values))
+
+
+class PartitionMILP(_PartitionPolicy):
+    """The exact assignment of the relaxed per-job progress, by mixed-integer programming (HiGHS)."""
+
+    def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return best_partition(work, allowed, values, self.problem.max_local_iterations)
+
+
+class PartitionMatching(_PartitionPolicy):
+    """A balanced assignment (up to ceil(K / J) learners per job) by the Hungarian method."""
+
+    def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return matching_partition(work, allowed, values, self.problem.max_local_iterations)
+
+
+class PartitionGreedy(_PartitionPolicy):
+    """The most capable learners first, each to the job it advances most (the more important on ties)."""
+
+    def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return greedy_partition(work, allowed, values, self.problem.max_local_iterations)
+
+
 class RandomPolicy:
     """Uniform random actions from the action space (any Gymnasium space), seeded."""
 
@@ -432,5 +493,6 @@ class RandomPolicy:
 
 
 __all__ = ["AllLearners", "EqualAllocation", "ExpectedValue", "GreedyFlight", "GreedySelection", "HAAsync", "HASync",
-           "HASyncThreshold", "HoverAtBestPoint", "Joint", "RandomPolicy", "RecedingHorizon", "RedundancyRule",
+           "HASyncThreshold", "HoverAtBestPoint", "Joint", "PartitionGreedy", "PartitionMILP", "PartitionMatching",
+           "RandomPolicy", "RecedingHorizon", "RedundancyRule",
            "RelocationHeuristic", "ResourceOnly", "TaskOnly"]

@@ -28,7 +28,7 @@ class Baseline:
     """A baseline: its class (built from the problem) and what the env must offer (capabilities)."""
 
     cls_name: str
-    needs: str  # "shares", "resources", "selection", "backups", "flight" or "relocation"
+    needs: str  # "shares", "resources", "selection", "backups", "flight", "relocation" or "partition"
     doc: str
 
 
@@ -55,6 +55,12 @@ BASELINES = {
                                  "seeds), fly to the first"),
     "relocate": Baseline("RelocationHeuristic", "relocation",
                          "move a learner when its gain in tau over the cycles left outweighs the move's cost"),
+    "milp": Baseline("PartitionMILP", "partition",
+                     "learners to jobs maximising the relaxed per-job progress exactly (MILP, HiGHS)"),
+    "matching": Baseline("PartitionMatching", "partition",
+                         "a balanced assignment of learners to jobs (Hungarian method)"),
+    "greedy-jobs": Baseline("PartitionGreedy", "partition",
+                            "the most capable learners first, each to the job it advances most"),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -62,13 +68,13 @@ BASELINE_NAMES = (*BASELINES, "random")
 
 #: The problem's capability each kind of baseline needs (share baselines need a share action).
 _CAPABILITY = {"selection": "selects_learners", "resources": "has_resources", "backups": "plans_backups",
-               "flight": "flies_orchestrator", "relocation": "relocates_learners"}
+               "flight": "flies_orchestrator", "relocation": "relocates_learners", "partition": "partitions_jobs"}
 
 
 def _fits(needs: str, problem: Any) -> bool:
     if needs in _CAPABILITY:
-        return bool(getattr(problem, _CAPABILITY[needs]))
-    return problem.action_beta is not None  # shares
+        return bool(getattr(problem, _CAPABILITY[needs], False))
+    return getattr(problem, "action_beta", None) is not None  # shares
 
 
 def policies_for(problem: Any) -> list[str]:

@@ -1,8 +1,9 @@
-"""Build stable-baselines3 agents (PPO, A2C, SAC, TD3) from YAML configs, and load saved ones.
+"""Build stable-baselines3 agents (PPO, A2C, SAC, TD3, sb3-contrib's MaskablePPO) from YAML configs, and load saved
+ones.
 
 An agent config (``configs/agents/ppo.yaml``)::
 
-    algo: ppo                 # ppo | a2c | sac | td3
+    algo: ppo                 # ppo | a2c | sac | td3 | maskable-ppo
     policy: PerLearnerPolicy  # or MlpPolicy (SB3's)
     total_timesteps: 60000    # default budget of `mel-gym train`
     n_envs: 4                 # parallel envs (one batched env, or SB3's DummyVecEnv)
@@ -28,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch.nn as nn
 import yaml
+from sb3_contrib import MaskablePPO
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
@@ -39,7 +41,8 @@ from mel_gym.config import ConfigError, read_yaml
 from mel_gym.envs.observation import PER_LEARNER_FEATURES
 from mel_gym.paths import configs_dir
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3}
+#: ``maskable-ppo``: sb3-contrib's MaskablePPO, for discrete actions with masks (MultiJob-v0's ``action_masks()``).
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "maskable-ppo": MaskablePPO}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
 TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "residual", "hyperparams")
 #: File of the VecNormalize statistics beside a saved agent.
@@ -155,6 +158,23 @@ def build_agent(
     )
 
 
+class MaskedAgent:
+    """A saved MaskablePPO agent: ``predict`` passes the action masks of each observation, computed from the
+    observation alone (``problem.action_mask(problem.decode(obs))``, what the env's ``action_masks()`` gives)."""
+
+    def __init__(self, model: BaseAlgorithm, problem: Any):
+        self.model, self.problem = model, problem
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        obs = np.asarray(observation)
+        batch = obs.reshape(-1, obs.shape[-1])
+        masks = np.stack([self.problem.action_mask(self.problem.decode(row)) for row in batch])
+        actions, state = self.model.predict(batch, state, episode_start, deterministic,
+                                            action_masks=masks)
+        return (actions[0] if obs.ndim == 1 else actions), state
+
+
 class NormalizedAgent:
     """A saved agent that was trained on normalised observations: ``predict`` applies the saved statistics."""
 
@@ -185,6 +205,8 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     model = _load_model(path, device)
     stats = path.parent / NORMALIZE_FILE
     agent: Any = NormalizedAgent(model, load_normalizer(stats)) if stats.is_file() else model
+    if isinstance(model, MaskablePPO) and problem is not None:
+        agent = MaskedAgent(model, problem)
     residual = residual_settings(_saved_config(path).get("residual"))
     if residual is None:
         return agent

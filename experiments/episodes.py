@@ -23,6 +23,7 @@ from mel_gym.agents.policy import Policy
 
 RESULT_FIELDS = ("policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
                  "mean_tau")
+JOB_FIELDS = ("job_accuracy", "job_cycles_to_target")
 
 
 @dataclass
@@ -39,12 +40,18 @@ class EpisodeResult:
     cycles_to_target: int | None  # first cycle (1-based) whose test accuracy reached the target; None if never
     mean_tau: float
     accuracy_curve: list[float] = field(default_factory=list)  # test accuracy after reset and each cycle
+    # MultiJob-v0: each job's final test accuracy and first cycle (1-based) at which it was done (None: never)
+    job_accuracy: list[float] | None = None
+    job_cycles_to_target: list[int | None] | None = None
 
     def row(self) -> dict[str, Any]:
-        """The documented JSON/CSV fields."""
-        return {"policy": self.policy, "env_id": self.env_id, "seed": self.seed, "return": self.episode_return,
-                "lql_return": self.lql_return, "final_accuracy": self.final_accuracy,
-                "cycles_to_target": self.cycles_to_target, "mean_tau": self.mean_tau}
+        """The documented JSON/CSV fields (and the per-job ones of MultiJob-v0 in JSON)."""
+        row = {"policy": self.policy, "env_id": self.env_id, "seed": self.seed, "return": self.episode_return,
+               "lql_return": self.lql_return, "final_accuracy": self.final_accuracy,
+               "cycles_to_target": self.cycles_to_target, "mean_tau": self.mean_tau}
+        if self.job_accuracy is not None:
+            row.update(job_accuracy=self.job_accuracy, job_cycles_to_target=self.job_cycles_to_target)
+        return row
 
 
 def cycles_to(curve: Sequence[float], target: float | None) -> int | None:
@@ -82,6 +89,10 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     n = len(seeds)
     curves = [[float(a)] for a in info["test_accuracy"]]
     returns, lql, taus = np.zeros(n), np.zeros(n), [[] for _ in range(n)]
+    success: list[int | None] = [None] * n  # the first cycle whose info says is_success (every job done)
+    jobs = "job_done" in info
+    job_done = [[None] * info["job_done"].shape[1] for _ in range(n)] if jobs else None
+    job_acc = [list(map(float, a)) for a in info["job_accuracy"]] if jobs else None
     running = np.ones(n, dtype=bool)
     while running.any():
         actions, _ = agent.predict(obs, deterministic=True)
@@ -91,10 +102,17 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
             lql[i] += info["reward_lql"][i]
             taus[i].append(float(info["tau"][i]))
             curves[i].append(float(info["test_accuracy"][i]))
+            if success[i] is None and info.get("is_success", np.zeros(n, bool))[i]:
+                success[i] = len(curves[i]) - 1
+            if jobs:
+                job_acc[i] = list(map(float, info["job_accuracy"][i]))
+                job_done[i] = [c if c is not None else (len(curves[i]) - 1 if done else None)
+                               for c, done in zip(job_done[i], info["job_done"][i])]
         running &= ~(terminated | truncated)
     env.close()
     return [EpisodeResult(label, env_id, int(seeds[i]), float(returns[i]), float(lql[i]), curves[i][-1],
-                          cycles_to(curves[i], target), float(np.mean(taus[i])), curves[i]) for i in range(n)]
+                          success[i] if target is None else cycles_to(curves[i], target), float(np.mean(taus[i])),
+                          curves[i], job_acc[i] if jobs else None, job_done[i] if jobs else None) for i in range(n)]
 
 
 # ---------------------------------------------------------------------------------------------------- tables
@@ -163,6 +181,23 @@ def format_table(rows: Sequence[dict[str, Any]], target: float | None, metric: s
     return "\n".join(lines)
 
 
+def format_job_table(results: Sequence[EpisodeResult], job_names: Sequence[str]) -> str:
+    """MultiJob-v0: per policy and job, the mean final test accuracy and cycles to the job's target (reached)."""
+    lines = ["| policy | " + " | ".join(job_names) + " |", "|---|" + "---|" * len(job_names)]
+    for name in dict.fromkeys(r.policy for r in results):
+        mine = [r for r in results if r.policy == name and r.job_accuracy is not None]
+        if not mine:
+            continue
+        cells = []
+        for j in range(len(job_names)):
+            acc = np.mean([r.job_accuracy[j] for r in mine])
+            hits = [r.job_cycles_to_target[j] for r in mine if r.job_cycles_to_target[j] is not None]
+            cycles = f"{np.mean(hits):.1f}" if hits else "-"
+            cells.append(f"{acc:.3f}, {cycles} ({len(hits)}/{len(mine)})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN and inf replaced by None, tuples as lists (for strict JSON)."""
     if isinstance(value, dict):
@@ -185,11 +220,16 @@ def write_json(path: str | Path, results: Sequence[EpisodeResult], extra: dict[s
 
 
 def write_csv(path: str | Path, results: Sequence[EpisodeResult]) -> None:
+    """One row per episode (:data:`RESULT_FIELDS`; MultiJob-v0 adds the per-job columns, values separated by
+    spaces, a job that never reached its target as -)."""
+    jobs = any(r.job_accuracy is not None for r in results)
+    cell = lambda v: ("" if v is None else " ".join("-" if x is None else str(x) for x in v)  # noqa: E731
+                      if isinstance(v, list) else v)
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=RESULT_FIELDS)
+        writer = csv.DictWriter(fh, fieldnames=RESULT_FIELDS + (JOB_FIELDS if jobs else ()))
         writer.writeheader()
         for r in results:
-            writer.writerow({k: ("" if v is None else v) for k, v in r.row().items()})
+            writer.writerow({k: cell(v) for k, v in r.row().items()})
 
 
 def plot_curves(path: str | Path, curves: dict[str, np.ndarray], title: str = "", hlines: Sequence[float] = (),

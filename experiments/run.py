@@ -18,7 +18,7 @@ from typing import Any
 
 from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, make_env
-from mel_gym.experiments.episodes import compare_with_best, format_table, summarize, summarize_seeds
+from mel_gym.experiments.episodes import compare_with_best, format_job_table, format_table, summarize, summarize_seeds
 from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.train import train
 from mel_gym.params import ConfigError, read_yaml
@@ -86,9 +86,14 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     if len(seeds) > 1:
         rows.insert(len(seeds), summarize_seeds(rows, labels, f"{algo} ({len(seeds)} training seeds)"))
     learned = rows[len(seeds)] if len(seeds) > 1 else rows[0]
-    target = make_env(env_id, scenario, env_kwargs).unwrapped.scenario.target_accuracy
+    env = make_env(env_id, scenario, env_kwargs).unwrapped
+    target = env.scenario.target_accuracy
     verdict = compare_with_best(rows, learned, [b for b in baselines if b != "random"])
     table = format_table(rows, target, metric) + (f"\n\n{verdict}" if verdict else "")
+    if results[0].job_accuracy is not None:  # MultiJob-v0: each job's accuracy and cycles to its target
+        names = [f"{job.name} (w {job.weight:g}, target {job.target_accuracy})" for job in env.problem.jobs]
+        table += ("\n\nPer job: final test accuracy, cycles to its target (episodes that reached it); 'cycles to "
+                  "target' above: until every job is done\n\n" + format_job_table(results, names))
     write_outputs(results, out / "results.json", out / "results.csv", out / "accuracy.png",
                   title=f"{env_id} ({scenario}), {episodes} held-out seeds",
                   extra={"train_seconds": seconds[0] if len(seeds) == 1 else seconds, "timesteps": timesteps,

@@ -18,6 +18,7 @@ import shutil
 import signal
 import threading
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,13 +173,14 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
 
 def _latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
     """(agent, normalisation statistics or None, replay buffer or None) of the newest save of a run: model.zip,
-    else the checkpoint with the most steps; None if there is neither."""
+    else the complete checkpoint with the most steps; None if there is neither."""
     model = run_dir / "model.zip"
     if model.is_file():
         stats, buffer = run_dir / NORMALIZE_FILE, run_dir / REPLAY_FILE
         return model, stats if stats.is_file() else None, buffer if buffer.is_file() else None
     steps = lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1))  # noqa: E731 - SB3's checkpoint names
-    checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip")), key=steps)
+    # a run killed while writing a checkpoint leaves a partial file: resume from the last complete one
+    checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip") if zipfile.is_zipfile(p)), key=steps)
     if not checkpoints:
         return None
     model, n = checkpoints[-1], steps(checkpoints[-1])

@@ -213,6 +213,36 @@ class LearningConfig:
 
 
 @dataclass(frozen=True)
+class JobConfig:
+    """One of several simultaneous learning jobs (MultiJob-v0; docs/multijob.md): its model, data, deadline and
+    importance. Keys left null take the scenario's (``learning.*``, ``cycle_deadline_s``, ``samples_per_cycle``,
+    ``compute.cycles_per_sample``)."""
+
+    name: str | None = param(None, doc="the job's name, for logs and tables; null = job<index>")
+    dataset: str | None = param(None, choices=("digits", "mnist5k", "fashion-mnist", "mnist"),
+                                doc="data set; null = learning.dataset")
+    labels: list = param([], low=0, high=1000, item=int,
+                         doc="the classes this job learns (its training and test samples); [] = all")
+    hidden_layers: list | None = param(None, low=1, high=100000, item=int,
+                                       doc="MLP hidden widths; null = learning.hidden_layers")
+    learning_rate: float | None = param(None, low=0.0, high=100.0, low_open=True,
+                                        doc="SGD step size; null = learning.learning_rate")
+    cycle_deadline_s: float | None = param(None, unit="s", low=0.0, low_open=True,
+                                           doc="T_j, the job's deadline within each cycle; null = cycle_deadline_s")
+    samples_per_cycle: int | None = param(None, low=1, doc="d_j, samples the job trains per cycle; null = "
+                                                         "samples_per_cycle")
+    cycles_per_sample: float | None = param(None, unit="cycles", low=0.0, low_open=True,
+                                            doc="C_m of this job's model; null = compute.cycles_per_sample")
+    weight: float = param(1.0, low=0.0, low_open=True, doc="importance w_j: the job's gains count w_j times")
+    target_accuracy: float | None = param(None, low=0.0, high=1.0,
+                                          doc="test accuracy at which the job is done (it then frees its "
+                                              "learners); null = never done")
+    data_fraction: float = param(1.0, low=0.0, high=1.0, low_open=True,
+                                 doc="FL: the share of learners holding this job's data (drawn per episode; at "
+                                     "least one); only they can serve the job")
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A complete MEL world and learning job. Units: seconds, hertz, joules, metres, bits."""
 
@@ -236,6 +266,9 @@ class Scenario:
     drone: DroneConfig = field(default_factory=DroneConfig)
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
+    jobs: list = param([], item=JobConfig,
+                       doc="simultaneous learning jobs sharing the learners (MultiJob-v0, docs/multijob.md); [] = "
+                           "the one job of learning.*")
 
     def __post_init__(self) -> None:
         _check_cross_field(self)
@@ -300,6 +333,15 @@ def _check_cross_field(s: Scenario) -> None:
     if s.cycle_period_s is not None and s.cycle_period_s < s.cycle_deadline_s:
         raise ConfigError(f"scenario key 'cycle_period_s' = {s.cycle_period_s:g} must be >= cycle_deadline_s = "
                           f"{s.cycle_deadline_s:g} (s): a cycle ends before the next starts")
+    for i, job in enumerate(s.jobs):
+        if job.cycle_deadline_s is not None and job.cycle_deadline_s > s.period_s:
+            raise ConfigError(f"scenario key 'jobs[{i}].cycle_deadline_s' = {job.cycle_deadline_s:g} must be <= the "
+                              f"cycle period {s.period_s:g} s (cycle_period_s, or cycle_deadline_s when null)")
+        if len(set(job.labels)) != len(job.labels):
+            raise ConfigError(f"scenario key 'jobs[{i}].labels' = {job.labels} lists a class twice")
+    names = [job.name or f"job{i}" for i, job in enumerate(s.jobs)]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"scenario key 'jobs': the job names {names} must differ")
     m = s.mobility
     if m.speed_max_mps < m.speed_min_mps:
         raise ConfigError(f"scenario key 'mobility.speed_max_mps' = {m.speed_max_mps:g} must be >= "
@@ -396,5 +438,5 @@ def describe_fields(cls: type = Scenario, prefix: str = "") -> list[tuple[str, A
     return _describe_fields(cls, prefix)
 
 
-__all__ = ["ConfigError", "Scenario", "deep_merge", "describe_fields", "load_scenario", "read_yaml",
+__all__ = ["ConfigError", "JobConfig", "Scenario", "deep_merge", "describe_fields", "load_scenario", "read_yaml",
            "scenario_from_dict", "scenario_to_dict"]

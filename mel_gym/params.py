@@ -37,7 +37,8 @@ def param(
 ) -> Any:
     """Declare a field with its unit, allowed range (inclusive unless ``*_open``) and choices.
 
-    For a list field, ``item`` is the element type and the range applies to each element.
+    For a list field, ``item`` is the element type and the range applies to each element; an ``item`` that is a
+    dataclass makes a list of sections, each validated like a nested section (keys ``name[i].field``).
     """
     meta = dict(unit=unit, low=low, high=high, low_open=low_open, high_open=high_open, choices=choices,
                 item=item, doc=doc)
@@ -93,6 +94,8 @@ def _check_value(what: str, key: str, value: Any, tp: Any, meta: Mapping[str, An
     if base is list:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{what} '{key}' = {value!r} must be a list")
+        if is_section(meta["item"]):  # a list of sections, e.g. the scenario's jobs
+            return [build(meta["item"], v, what, f"{key}[{i}].") for i, v in enumerate(value)]
         return [_check_number(what, f"{key}[{i}]", v, meta["item"], meta) for i, v in enumerate(value)]
     if base in (int, float):
         return _check_number(what, key, value, base, meta)

@@ -18,6 +18,7 @@ ENV_IDS = {
     "mel_gym/ReliableTaskAllocation-v0": "mel_gym.envs.reliable_allocation:ReliableTaskAllocationEnv",
     "mel_gym/DroneOrchestrator-v0": "mel_gym.envs.drone:DroneOrchestratorEnv",
     "mel_gym/LearnerRelocation-v0": "mel_gym.envs.relocation:LearnerRelocationEnv",
+    "mel_gym/MultiJob-v0": "mel_gym.envs.multijob:MultiJobEnv",
 }
 
 

@@ -35,9 +35,9 @@ import torch
 from mel_gym.config import Scenario, load_scenario
 from mel_gym.learning.datasets import load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
-from mel_gym.learning.partition import make_partition, pack_pools, slice_consecutive
+from mel_gym.learning.partition import draw_from_pools, make_partition, pack_pools, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
-from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, EnergyBudget, EnergyCoefficients
+from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, CycleCosts, EnergyBudget, EnergyCoefficients
 from mel_gym.world.state import World
 
 
@@ -101,6 +101,67 @@ class Outcome:
     loss_after: np.ndarray  # (n_envs,)
     accuracy_after: np.ndarray  # (n_envs,)
     cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
+
+
+@dataclass
+class Physics:
+    """The physical side of a cycle, before any learning: who took part, what each spent and whose result reached
+    the orchestrator in time and within its energy (arrays (n_envs, K); see :func:`run_physics`)."""
+
+    participants: np.ndarray
+    delivered: np.ndarray  # in time, within the cap and the battery, over a link that held
+    stragglers: np.ndarray
+    depleted: np.ndarray
+    over_cap: np.ndarray
+    outage: np.ndarray
+    compute_dropped: np.ndarray
+    rate_down_bps: np.ndarray
+    rate_up_bps: np.ndarray
+    costs: CycleCosts
+
+    def outcome(self, finished: np.ndarray, diverged: np.ndarray, backup_used: np.ndarray, task_sizes: np.ndarray,
+                iterations: np.ndarray, loss_before: np.ndarray, accuracy_before: np.ndarray, loss_after: np.ndarray,
+                accuracy_after: np.ndarray, cycle: np.ndarray) -> Outcome:
+        """The cycle's :class:`Outcome`, with what the learning side adds."""
+        c = self.costs
+        return Outcome(
+            participants=self.participants, finished=finished, stragglers=self.stragglers, depleted=self.depleted,
+            diverged=diverged, over_cap=self.over_cap, outage=self.outage, compute_dropped=self.compute_dropped,
+            backup_used=backup_used, task_sizes=task_sizes, local_iterations=iterations,
+            rate_down_bps=self.rate_down_bps, rate_up_bps=self.rate_up_bps, time_send_s=c.time_send_s,
+            time_compute_s=c.time_compute_s, time_return_s=c.time_return_s, time_s=c.time_s,
+            energy_compute_j=c.energy_compute_j, energy_transmit_j=c.energy_transmit_j, energy_j=c.energy_j,
+            loss_before=loss_before, accuracy_before=accuracy_before, loss_after=loss_after,
+            accuracy_after=accuracy_after, cycle=cycle,
+        )
+
+
+def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: np.ndarray, iterations: np.ndarray,
+                cycle_cap_j: float | None) -> Physics:
+    """Steps 1-2 of a cycle (module docstring) for validated integer ``task_sizes`` and ``iterations`` (n_envs, K):
+    move what the decision moves, charge each learner its time and energy (``cost``: one model, or arrays of each
+    learner's job, :mod:`mel_gym.multijob`), drain the batteries and say whose result is delivered."""
+    if decision.learner_position_m is not None or decision.orchestrator_m is not None:
+        world.move(decision.learner_position_m, decision.orchestrator_m)
+    cpu = world.cpu_available_hz(reported=False)  # what each learner really has this cycle
+    if decision.cpu_hz is not None:
+        cpu = np.minimum(np.asarray(decision.cpu_hz, dtype=np.float64), cpu)
+    power = world.tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
+    rate_down, rate_up = world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
+    outage = world.link_outage(decision.tx_power_w, decision.bandwidth_hz)
+    compute_dropped = world.compute_dropped()
+    participants = task_sizes > 0
+    cap_j = np.inf if cycle_cap_j is None else cycle_cap_j
+    battery = world.state.battery_j
+    costs = cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu,
+                       energy_limit_j=np.minimum(cap_j, battery))
+    wanted = costs.energy_wanted_j * (1.0 - DEADLINE_RTOL)
+    over_cap = participants & (wanted > cap_j) & (cap_j <= battery)  # stopped at the cap
+    depleted = participants & (wanted > battery) & (battery < cap_j)  # stopped with an empty battery
+    world.drain(costs.energy_j)  # what was actually spent: never above the cap or the battery
+    return Physics(participants=participants, delivered=costs.in_time & ~depleted & ~over_cap & ~outage,
+                   stragglers=participants & ~costs.in_time, depleted=depleted, over_cap=over_cap, outage=outage,
+                   compute_dropped=compute_dropped, rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs)
 
 
 class MELSimulator:
@@ -318,29 +379,9 @@ class MELSimulator:
     def step(self, decision: Decision) -> Outcome:
         """Run one global cycle in every env (see the module docstring)."""
         task_sizes, iterations = self._validate(decision)
-        s = self.scenario
-        if decision.learner_position_m is not None or decision.orchestrator_m is not None:
-            self.world.move(decision.learner_position_m, decision.orchestrator_m)
-        cpu = self.world.cpu_available_hz(reported=False)  # what each learner really has this cycle
-        if decision.cpu_hz is not None:
-            cpu = np.minimum(np.asarray(decision.cpu_hz, dtype=np.float64), cpu)
-        power = self.world.tx_power_w if decision.tx_power_w is None else np.asarray(decision.tx_power_w)
-        rate_down, rate_up = self.world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
-        outage = self.world.link_outage(decision.tx_power_w, decision.bandwidth_hz)
-        compute_dropped = self.world.compute_dropped()
-        participants = task_sizes > 0
-        iterations = np.where(participants, iterations, 0)
-        cap_j = np.inf if s.energy.cycle_cap_j is None else s.energy.cycle_cap_j
-        battery = self.world.state.battery_j
-        costs = self.cost.spent(task_sizes, iterations, rate_down, rate_up, power, cpu,
-                                energy_limit_j=self.energy_limit_j())
-        energy = costs.energy_j  # what was actually spent: never above the cap or the battery
-        wanted = costs.energy_wanted_j * (1.0 - DEADLINE_RTOL)
-        over_cap = participants & (wanted > cap_j) & (cap_j <= battery)  # stopped at the cap
-        depleted = participants & (wanted > battery) & (battery < cap_j)  # stopped with an empty battery
-        self.world.drain(energy)
-        stragglers = participants & ~costs.in_time
-        delivered = costs.in_time & ~depleted & ~over_cap & ~outage
+        iterations = np.where(task_sizes > 0, iterations, 0)
+        ph = run_physics(self.world, self.cost, decision, task_sizes, iterations, self.scenario.energy.cycle_cap_j)
+        participants, delivered = ph.participants, ph.delivered
         backup_of = np.full(task_sizes.shape, -1) if decision.backup_of is None else np.asarray(decision.backup_of)
         is_backup = backup_of >= 0
         primary_delivered = np.take_along_axis(delivered, np.maximum(backup_of, 0), axis=1)
@@ -367,16 +408,8 @@ class MELSimulator:
                 [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
         cycle = self.world.state.cycle.copy()
         self.world.advance(self._rng_world, self._rng_dynamics)
-        return Outcome(
-            participants=participants, finished=finished, stragglers=stragglers, depleted=depleted, diverged=diverged,
-            over_cap=over_cap, outage=outage, compute_dropped=compute_dropped, backup_used=is_backup & used,
-            task_sizes=task_sizes, local_iterations=iterations, rate_down_bps=rate_down, rate_up_bps=rate_up,
-            time_send_s=costs.time_send_s, time_compute_s=costs.time_compute_s, time_return_s=costs.time_return_s,
-            time_s=costs.time_s, energy_compute_j=costs.energy_compute_j, energy_transmit_j=costs.energy_transmit_j,
-            energy_j=energy,
-            loss_before=loss_before, accuracy_before=acc_before, loss_after=self.loss.copy(),
-            accuracy_after=self.accuracy.copy(), cycle=cycle,
-        )
+        return ph.outcome(finished, diverged, is_backup & used, task_sizes, iterations, loss_before, acc_before,
+                          self.loss.copy(), self.accuracy.copy(), cycle)
 
     def _draw_samples(self, task_sizes: np.ndarray, trains: np.ndarray) -> np.ndarray:
         """(n_envs, K, width) indices into the training split for this cycle's learners that train (rows of the
@@ -385,9 +418,5 @@ class MELSimulator:
             n_train = self.trainer.num_train_samples
             order = np.stack([rng.permutation(n_train)[: self.scenario.samples_per_cycle] for rng in self._rng_data])
             return slice_consecutive(order, task_sizes, keep=trains)
-        # FL: a fresh random order of each learner's own pool; learner k uses the first d_k of it.
-        width = max(int(np.where(trains, task_sizes, 0).max(initial=0)), 1)
         keys = np.stack([rng.random(self.pool_index.shape[1:]) for rng in self._rng_data])
-        keys = np.where(np.arange(self.pool_index.shape[2]) < self.pool_size[..., None], keys, np.inf)
-        order = np.argsort(keys, axis=-1, kind="stable")[..., :width]
-        return np.take_along_axis(self.pool_index, order, axis=-1)
+        return draw_from_pools(self.pool_index, self.pool_size, keys, task_sizes, trains)

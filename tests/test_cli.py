@@ -262,3 +262,17 @@ def test_run_trains_the_shipped_mobility_agents_and_tunes_their_baselines(tmp_pa
     name = next(k for k in record if not k.startswith("mean_return_by_"))
     assert record[name] in grid and len(record[f"mean_return_by_{name}"]) == len(grid)
     assert {r["policy"] for r in data["results"]} >= {"ppo", tuned}
+
+
+def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
+    """A run killed while SB3 wrote a checkpoint leaves a partial zip: resuming starts from the last complete one."""
+    import zipfile
+
+    from mel_gym.experiments.train import _latest_save
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "ppo_256_steps.zip", "w") as archive:
+        archive.writestr("data", "{}")
+    (folder / "ppo_512_steps.zip").write_bytes(b"PK\x03\x04 cut off")
+    assert _latest_save(tmp_path)[0].name == "ppo_256_steps.zip"

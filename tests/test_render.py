@@ -82,6 +82,7 @@ def test_every_env_renders_a_map_and_a_table_relative_to_the_orchestrator(env_id
     obs, _ = env.reset(seed=0)
     obs, *_ = env.step(env.action_space.sample())
     decoded = env.unwrapped.problem.decode(obs)
+    decoded = getattr(decoded, "world", decoded)  # MultiJob-v0: the world part of its observation
     rows = env.render().splitlines()[2:]
     distance = [float(row.split()[1]) for row in rows]
     expected = np.linalg.norm(decoded.position_m - decoded.orchestrator_m[:2], axis=-1)

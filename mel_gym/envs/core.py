@@ -33,7 +33,7 @@ from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_term
 from mel_gym.envs.problem import AllocationProblem, Mobility
 from mel_gym.optim.task_allocation import relaxed_task_sizes
 from mel_gym.sim import Decision, MELSimulator, Outcome
-from mel_gym.world.costs import feasible_iterations
+from mel_gym.world.costs import CostModel, feasible_iterations
 from mel_gym.params import ConfigError
 from mel_gym.world.prediction import OutagePredictor
 from mel_gym.world.state import World
@@ -57,26 +57,9 @@ class EnvCore:
         self.sim = MELSimulator(scenario, n_envs=n_envs, device=device)
         self.n_envs = n_envs
         s, sim = scenario, self.sim
-        beta = getattr(params, "action_beta", None)
-        self.problem = AllocationProblem(
-            mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
-            samples_per_cycle=s.samples_per_cycle, max_local_iterations=s.max_local_iterations, cost=sim.cost,
-            tx_power_w=sim.world.tx_power_w, power_range_db=s.channel.power_range_db,
-            orchestrator_power_w=sim.world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
-            min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=sim.world.noise_psd_w_per_hz,
-            cycle_cap_j=s.energy.cycle_cap_j, action_beta=beta, **self.capabilities,
-            mobility=build_mobility(s, sim.world),
-            codec=ObservationCodec(
-                num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
-                max_cpu_hz=sim.world.max_cpu_hz, area_radius_m=s.area_radius_m, max_speed_mps=s.mobility.speed_max_mps,
-                samples_per_cycle=s.samples_per_cycle,
-                max_task_cap=max(s.samples_per_cycle, sim.trainer.num_train_samples),
-                horizon_cycles=params.horizon_cycles, num_classes=sim.trainer.num_classes,
-                action_beta=DEFAULT_FEATURE_BETA if beta is None else beta, battery_scale_j=s.energy.battery_max_j,
-                orchestrator_height_m=s.orchestrator.height_m, mobile_orchestrator=self.mobile_orchestrator,
-                orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
-            ),
-        )
+        self.problem = build_problem(s, sim.world, sim.cost, params.horizon_cycles, sim.trainer.num_classes,
+                                     max(s.samples_per_cycle, sim.trainer.num_train_samples),
+                                     getattr(params, "action_beta", None), self.capabilities)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
@@ -213,10 +196,21 @@ class EnvCore:
     def _info(self, out: Outcome, tau: np.ndarray, reached: np.ndarray) -> dict[str, np.ndarray]:
         classes = self.sim.trainer.num_classes
         loss = out.loss_after
-        info = {
-            "cycle": self.sim.world.state.cycle.copy(),
-            "tau": tau,
-            "task_sizes": out.task_sizes,
+        info = {"cycle": self.sim.world.state.cycle.copy(), "tau": tau, **learner_info(out),
+                "model_diverged": ~(np.isfinite(loss) & (loss < loss_bound_nats(classes))),
+                "test_accuracy": out.accuracy_after, "test_loss": bounded_loss(loss, classes)}
+        if self.scenario.target_accuracy is not None:
+            info["is_success"] = reached
+        return info
+
+    def reset_info(self) -> dict[str, np.ndarray]:
+        return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy.copy(),
+                "test_loss": bounded_loss(self.sim.loss, self.sim.trainer.num_classes)}
+
+
+def learner_info(out: Outcome) -> dict[str, np.ndarray]:
+    """The per-learner info entries of a cycle (batched (n_envs, K); samples_trained (n_envs,))."""
+    return {"task_sizes": out.task_sizes,
             "samples_trained": np.where(out.finished & (out.local_iterations > 0), out.task_sizes, 0).sum(axis=1),
             "time_s": out.time_s,
             "time_send_s": out.time_send_s,
@@ -230,18 +224,7 @@ class EnvCore:
             "diverged": out.diverged,
             "outage": out.outage,
             "compute_dropped": out.compute_dropped,
-            "backup_used": out.backup_used,
-            "model_diverged": ~(np.isfinite(loss) & (loss < loss_bound_nats(classes))),
-            "test_accuracy": out.accuracy_after,
-            "test_loss": bounded_loss(loss, classes),
-        }
-        if self.scenario.target_accuracy is not None:
-            info["is_success"] = reached
-        return info
-
-    def reset_info(self) -> dict[str, np.ndarray]:
-        return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy.copy(),
-                "test_loss": bounded_loss(self.sim.loss, self.sim.trainer.num_classes)}
+            "backup_used": out.backup_used}
 
 
 class ShareCore(EnvCore):
@@ -289,6 +272,30 @@ class ShareCore(EnvCore):
 
 
 # ---------------------------------------------------------------------------------------------------- building
+
+
+def build_problem(s: Scenario, world: World, cost: CostModel, horizon_cycles: int, num_classes: int, max_task_cap: int,
+                  action_beta: float | None, capabilities: Mapping[str, bool]) -> AllocationProblem:
+    """The public side of an env over ``world`` (:class:`AllocationProblem`): the scenario's constants, the cost
+    model the simulator charges and the observation codec. ``max_task_cap``: the largest task cap (samples)."""
+    return AllocationProblem(
+        mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
+        samples_per_cycle=s.samples_per_cycle, max_local_iterations=s.max_local_iterations, cost=cost,
+        tx_power_w=world.tx_power_w, power_range_db=s.channel.power_range_db,
+        orchestrator_power_w=world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
+        min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=world.noise_psd_w_per_hz,
+        cycle_cap_j=s.energy.cycle_cap_j, action_beta=action_beta, **capabilities,
+        mobility=build_mobility(s, world),
+        codec=ObservationCodec(
+            num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
+            max_cpu_hz=world.max_cpu_hz, area_radius_m=s.area_radius_m, max_speed_mps=s.mobility.speed_max_mps,
+            samples_per_cycle=s.samples_per_cycle, max_task_cap=max_task_cap, horizon_cycles=horizon_cycles,
+            num_classes=num_classes, action_beta=DEFAULT_FEATURE_BETA if action_beta is None else action_beta,
+            battery_scale_j=s.energy.battery_max_j, orchestrator_height_m=s.orchestrator.height_m,
+            mobile_orchestrator=bool(capabilities.get("flies_orchestrator", False)),
+            orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
+        ),
+    )
 
 
 def build_mobility(s: Scenario, world: World) -> Mobility:

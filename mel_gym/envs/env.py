@@ -76,10 +76,14 @@ class MELEnv(gym.Env):
         self._trail.append(self._orchestrator_xy(self._last_obs))
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), scalar_info(info)
 
+    def _world_view(self, obs: np.ndarray) -> Any:
+        """The world's named arrays of an observation (:class:`~mel_gym.envs.observation.DecodedObservation`)."""
+        return self.problem.decode(obs)
+
     def _orchestrator_xy(self, obs: np.ndarray) -> np.ndarray:
         if not self.core.mobile_orchestrator:  # a fixed orchestrator is at the origin: no decoding per step
             return np.zeros(2)
-        return self.problem.decode(obs).orchestrator_m[:2].copy()
+        return self._world_view(obs).orchestrator_m[:2].copy()
 
     @property
     def orchestrator_trail(self) -> np.ndarray:
@@ -94,10 +98,10 @@ class MELEnv(gym.Env):
         reset); None without a mode or before the first reset."""
         if self.render_mode is None or self._last_obs is None:
             return None
-        decoded = self.problem.decode(self._last_obs)
+        decoded = self._world_view(self._last_obs)
         if self.render_mode == "ansi":
             return render_ansi(decoded, self._last_tau)
-        last_cycle = None if self._cycle_obs is None else self.problem.decode(self._cycle_obs)
+        last_cycle = None if self._cycle_obs is None else self._world_view(self._cycle_obs)
         return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.coverage_radius_m,
                           trail=self.orchestrator_trail, last_cycle=last_cycle,
                           color_by="battery" if self.scenario.battery_enabled else "outage",

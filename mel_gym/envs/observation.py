@@ -71,9 +71,10 @@ SPECTRAL_EFFICIENCY_MAX = 1024.0 / SPECTRAL_EFFICIENCY_SCALE
 LOSS_FEATURE_MAX = 10.0
 
 
-def loss_bound_nats(num_classes: int) -> float:
-    """The largest test loss the envs report or reward: 10 ln(classes) nats, ten times a uniform guess's."""
-    return LOSS_FEATURE_MAX * math.log(num_classes)
+def loss_bound_nats(num_classes: int | np.ndarray) -> float | np.ndarray:
+    """The largest test loss the envs report or reward: 10 ln(classes) nats, ten times a uniform guess's (per job
+    where ``num_classes`` is an array)."""
+    return LOSS_FEATURE_MAX * (math.log(num_classes) if np.ndim(num_classes) == 0 else np.log(num_classes))
 
 
 def bounded_loss(loss: np.ndarray, num_classes: int) -> np.ndarray:

@@ -10,7 +10,8 @@ vector env in ``SAME_STEP`` autoreset mode: ``reset()`` returns observations onl
     model = PPO("MlpPolicy", make_sb3_vec_env("mel_gym/TaskAllocation-v0", n_envs=16))
 
 The sub-envs share one simulator object, so ``get_attr``/``set_attr``/``env_method`` act on the batched env
-and return its answer once per requested index.
+and return its answer once per requested index; ``env_method("action_masks")`` returns each sub-env's row of the
+batched masks (what sb3-contrib's MaskablePPO asks for).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 import mel_gym.registration  # noqa: F401 - the env IDs must be known to gym.make_vec
 
 VECTOR_ONLY_KEYS = ("final_obs", "final_info")
+#: Methods of the native vector env that answer for all sub-envs at once (a leading axis of num_envs).
+BATCHED_METHODS = ("action_masks",)
 
 
 def unbatch_info(infos: dict[str, Any], i: int) -> dict[str, Any]:
@@ -93,6 +96,8 @@ class SB3VecEnv(VecEnv):
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
         result = getattr(self.vector_env, method_name)(*method_args, **method_kwargs)
+        if method_name in BATCHED_METHODS:  # one row per sub-env (sb3-contrib's get_action_masks stacks them)
+            return [result[i] for i in self._indices(indices)]
         return [result for _ in self._indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:

@@ -98,3 +98,17 @@ def slice_consecutive(order: np.ndarray, task_sizes: np.ndarray, keep: np.ndarra
         position = np.where(valid, offset[:, None] + np.arange(width), 0)
         table[env, learner] = np.where(valid, order[env[:, None], position], 0)
     return table
+
+
+def draw_from_pools(pool_index: np.ndarray, pool_size: np.ndarray, keys: np.ndarray, task_sizes: np.ndarray,
+                    trains: np.ndarray) -> np.ndarray:
+    """FL: each learner trains on the first d_k samples of a fresh random order of its own pool.
+
+    ``pool_index`` (..., K, P) padded pools with sizes ``pool_size`` (..., K); ``keys`` uniform random numbers shaped
+    like ``pool_index`` (drawn whatever the decision, so the data do not depend on it); ``task_sizes`` and ``trains``
+    (..., K). Returns the (..., K, width) index table, width = the largest d_k of a learner that trains.
+    """
+    width = max(int(np.where(trains, task_sizes, 0).max(initial=0)), 1)
+    keys = np.where(np.arange(pool_index.shape[-1]) < pool_size[..., None], keys, np.inf)
+    order = np.argsort(keys, axis=-1, kind="stable")[..., :width]
+    return np.take_along_axis(pool_index, order, axis=-1)

@@ -223,8 +223,12 @@ class FLTrainer:
         return [(gw + sw * inv.view(-1, 1, 1), gb + sb * inv.view(-1, 1)) for (gw, gb), (sw, sb) in zip(global_weights, sums)]
 
     @torch.no_grad()
-    def evaluate(self, global_weights: Weights, chunk_elements: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
-        """Test loss (mean cross-entropy, nats) and accuracy of each env's global model; two (n_envs,) arrays."""
+    def evaluate(self, global_weights: Weights, chunk_elements: int = 1 << 24,
+                 test_mask: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Test loss (mean cross-entropy, nats) and accuracy of each env's global model; two (n_envs,) arrays.
+
+        ``test_mask`` (n_envs, n_test) bool on the trainer's device: each model is scored on its own test samples
+        only (a job that learns some of the classes, :mod:`mel_gym.multijob`); None = all of them."""
         n_envs = global_weights[0][0].shape[0]
         widest = max(self.spec.layer_sizes)
         chunk = max(1, chunk_elements // (len(self.x_test) * widest))
@@ -233,8 +237,14 @@ class FLTrainer:
             part = [(w[start : start + chunk], b[start : start + chunk]) for w, b in global_weights]
             logits = forward_logits(part, self.x_test)  # (n, n_test, C)
             target = self.y_test.expand(logits.shape[0], -1)
-            loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none").mean(dim=1)
-            acc = (logits.argmax(dim=-1) == target).float().mean(dim=1)
+            loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
+            hit = (logits.argmax(dim=-1) == target).float()
+            if test_mask is None:
+                loss, acc = loss.mean(dim=1), hit.mean(dim=1)
+            else:
+                mask = test_mask[start : start + chunk].float()
+                count = mask.sum(dim=1).clamp(min=1.0)
+                loss, acc = (loss * mask).sum(dim=1) / count, (hit * mask).sum(dim=1) / count
             losses.append(loss)
             accs.append(acc)
         return torch.cat(losses).double().cpu().numpy(), torch.cat(accs).double().cpu().numpy()

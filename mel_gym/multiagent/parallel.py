@@ -3,9 +3,13 @@
 Agent ``learner_k`` observes its own row of the per-learner features (the 14 blocks of the env's observation, in
 their order, :data:`mel_gym.envs.observation.PER_LEARNER_FEATURES`) followed by the env's globals: ``Box(float32,
 (14 + G,))``; it acts with its value of each of the env's B action blocks: ``Box(-1, 1, (B,))`` (TaskAllocation-v0:
-B = 1, its share value). All agents act every cycle and get the env's (team) reward; the episode ends for all at
-once. ``state()`` is the env's whole observation (``state_space``), for centralised critics. Per-agent infos carry
-the learner's task size, participation and finish, and the cycle's tau, test accuracy and team reward parts.
+B = 1, its share value). MultiJob-v0: the agent sees the world's 14 features, its 3J job features (holding, log
+capacity, served last cycle, per job), then the world's 3 and the jobs' 3J globals, ``Box(float32, (17 + 6J,))``,
+and picks ``Discrete(J + 1)`` (0: idle, j + 1: job j); its info holds ``action_mask`` ((J + 1,) bool, also
+:meth:`LearnerParallelEnv.action_mask`): a choice it may not make idles the learner. All agents act every cycle and
+get the env's (team) reward; the episode ends for all at once. ``state()`` is the env's whole observation
+(``state_space``), for centralised critics. Per-agent infos carry the learner's task size, participation and finish
+(and job), and the cycle's tau, test accuracy and team reward parts.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from mel_gym.envs.observation import PER_LEARNER_FEATURES
 from mel_gym.registration import ENV_IDS
 
 #: Per-learner info entries copied to each agent's info (the rest of the env's info is per cycle, shared).
-AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s")
+AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s", "assignment")
 CYCLE_INFO_KEYS = ("cycle", "tau", "test_accuracy", "test_loss", "reward_lql", "reward_tau_bonus")
 
 
@@ -48,10 +52,16 @@ class LearnerParallelEnv(ParallelEnv):
         problem = self.env.problem
         K = self.num_learners = problem.num_learners
         space = self.env.action_space
-        if not isinstance(space, spaces.Box) or space.shape[0] % K or problem.global_actions:
-            raise ValueError(f"{env_id}: the multi-agent view needs an action of blocks of K values (one per learner), "
-                             f"not {space}")
-        self.blocks = space.shape[0] // K
+        self.jobs = getattr(problem, "num_jobs", 0)  # MultiJob-v0: each agent picks idle or a job
+        if self.jobs:
+            self.blocks = 1
+            agent_space: spaces.Space = spaces.Discrete(self.jobs + 1)
+        elif isinstance(space, spaces.Box) and space.shape[0] % K == 0 and not problem.global_actions:
+            self.blocks = space.shape[0] // K
+            agent_space = spaces.Box(-1.0, 1.0, shape=(self.blocks,), dtype=np.float32)
+        else:
+            raise ValueError(f"{env_id}: the multi-agent view needs an action of blocks of K values (one per learner) "
+                             f"or one choice per learner, not {space}")
         self.num_features = len(PER_LEARNER_FEATURES)
         self.state_space = self.env.observation_space
         low, high = self._split(self.state_space.low), self._split(self.state_space.high)
@@ -59,8 +69,7 @@ class LearnerParallelEnv(ParallelEnv):
         self.agents: list[str] = []
         self._observation_spaces = {a: spaces.Box(low[k], high[k], dtype=np.float32)
                                     for k, a in enumerate(self.possible_agents)}
-        self._action_spaces = {a: spaces.Box(-1.0, 1.0, shape=(self.blocks,), dtype=np.float32)
-                               for a in self.possible_agents}
+        self._action_spaces = {a: agent_space for a in self.possible_agents}
         self._state: np.ndarray | None = None
 
     # ------------------------------------------------------------------------------------------ spaces
@@ -71,11 +80,50 @@ class LearnerParallelEnv(ParallelEnv):
         return self._action_spaces[agent]
 
     def _split(self, obs: np.ndarray) -> np.ndarray:
-        """(K, F + G): learner k's row of the per-learner blocks, then the globals."""
+        """(K, F + G): learner k's row of the per-learner blocks, then the globals (MultiJob-v0: the world's 14
+        features, the learner's 3J job features, then the world's globals and the jobs' 3J)."""
         K, F = self.num_learners, self.num_features
-        per_learner = np.asarray(obs)[: F * K].reshape(F, K).T
-        globals_ = np.broadcast_to(np.asarray(obs)[F * K :], (K, len(obs) - F * K))
-        return np.concatenate([per_learner, globals_], axis=1).astype(np.float32)
+        obs = np.asarray(obs)
+        if self.jobs:
+            world = self.env.problem.world.codec.size
+            obs, job_part = obs[:world], obs[world:]
+            job_rows = job_part[: 3 * self.jobs * K].reshape(3 * self.jobs, K).T
+            job_globals = job_part[3 * self.jobs * K :]
+        per_learner = obs[: F * K].reshape(F, K).T
+        globals_ = obs[F * K :]
+        if self.jobs:
+            per_learner = np.concatenate([per_learner, job_rows], axis=1)
+            globals_ = np.concatenate([globals_, job_globals])
+        return np.concatenate([per_learner, np.broadcast_to(globals_, (K, len(globals_)))], axis=1).astype(np.float32)
+
+    def _joint_action(self, actions: dict[str, Any]) -> np.ndarray:
+        """The env's action from the agents' (a missing agent: -1 values, no share, no part; or 0, idle)."""
+        K, B = self.num_learners, self.blocks
+        if self.jobs:
+            joint = np.zeros(K, dtype=np.int64)
+            for k, agent in enumerate(self.possible_agents):
+                if agent in actions:
+                    value = np.asarray(actions[agent]).reshape(-1)
+                    if value.size != 1 or not self.action_space(agent).contains(np.int64(value[0])):
+                        raise ValueError(f"action of {agent} is {actions[agent]!r}: expected an integer in "
+                                         f"[0, {self.jobs}] (0: idle, j + 1: job j)")
+                    joint[k] = int(value[0])
+            return joint
+        joint = np.full((B, K), -1.0, dtype=np.float32)
+        for k, agent in enumerate(self.possible_agents):
+            if agent in actions:
+                value = np.asarray(actions[agent], dtype=np.float32).reshape(-1)
+                if value.shape != (B,):
+                    raise ValueError(f"action of {agent} has shape {value.shape}, expected ({B},) values in [-1, 1]")
+                joint[:, k] = value
+        return joint.reshape(-1)
+
+    def action_mask(self, agent: str) -> np.ndarray:
+        """MultiJob-v0: (J + 1,) bool, the choices ``agent`` may make this cycle (also in its info)."""
+        if not self.jobs:
+            raise ValueError(f"{self.env_id} has no action masks (every value of a Box action is allowed)")
+        k = self.possible_agents.index(agent)
+        return self.env.action_masks().reshape(self.num_learners, -1)[k]
 
     # ------------------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
@@ -84,27 +132,25 @@ class LearnerParallelEnv(ParallelEnv):
         self._state = obs
         rows = self._split(obs)
         cycle = {k: info[k] for k in CYCLE_INFO_KEYS if k in info}
-        return {a: rows[k] for k, a in enumerate(self.agents)}, {a: dict(cycle) for a in self.agents}
+        return {a: rows[k] for k, a in enumerate(self.agents)}, {a: self._with_mask(dict(cycle), a) for a in self.agents}
+
+    def _with_mask(self, info: dict[str, Any], agent: str) -> dict[str, Any]:
+        if self.jobs:
+            info["action_mask"] = self.action_mask(agent)
+        return info
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """One cycle: every live agent's values (a missing agent's values are -1: no share, no part)."""
         unknown = set(actions) - set(self.agents)
         if unknown:
             raise ValueError(f"actions for agents that are not live: {sorted(unknown)}; live: {self.agents}")
-        K, B = self.num_learners, self.blocks
-        joint = np.full((B, K), -1.0, dtype=np.float32)
-        for k, agent in enumerate(self.possible_agents):
-            if agent in actions:
-                value = np.asarray(actions[agent], dtype=np.float32).reshape(-1)
-                if value.shape != (B,):
-                    raise ValueError(f"action of {agent} has shape {value.shape}, expected ({B},) values in [-1, 1]")
-                joint[:, k] = value
-        obs, reward, terminated, truncated, info = self.env.step(joint.reshape(-1))
+        obs, reward, terminated, truncated, info = self.env.step(self._joint_action(actions))
         self._state = obs
         rows = self._split(obs)
         live = self.agents
         cycle = {k: info[k] for k in CYCLE_INFO_KEYS if k in info}
-        infos = {a: {**cycle, **{key: np.asarray(info[key])[k].item() for key in AGENT_INFO_KEYS if key in info}}
+        infos = {a: self._with_mask({**cycle, **{key: np.asarray(info[key])[k].item() for key in AGENT_INFO_KEYS
+                                                 if key in info}}, a)
                  for k, a in enumerate(self.possible_agents) if a in live}
         out = ({a: rows[k] for k, a in enumerate(self.possible_agents) if a in live},
                {a: float(reward) for a in live}, {a: bool(terminated) for a in live},

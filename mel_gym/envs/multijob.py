@@ -1,0 +1,264 @@
+"""MultiJob-v0: partition the learners between several simultaneous learning jobs, every cycle."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mel_gym.config import Scenario
+from mel_gym.envs.core import EnvCore, build_problem, learner_info
+from mel_gym.envs.env import MELEnv
+from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
+from mel_gym.envs.observation import bounded_loss, loss_bound_nats
+from mel_gym.envs.params import EnvParams
+from mel_gym.envs.vector import vector_env_class
+from mel_gym.multijob import MultiJobSimulator
+from mel_gym.optim.selection import selected_plan
+from mel_gym.optim.task_allocation import relaxed_task_sizes
+from mel_gym.params import ConfigError
+from mel_gym.world.prediction import OutagePredictor
+
+
+class MultiJobCore(EnvCore):
+    """An assignment of learners to jobs -> per job, HA-Sync's task sizes over its learners and their common tau."""
+
+    params_class: ClassVar[type[EnvParams]] = EnvParams
+    default_scenario: ClassVar[str] = "multijob"
+
+    def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
+        self.scenario, self.params, self.n_envs = scenario, params, n_envs
+        self.sim = sim = MultiJobSimulator(scenario, n_envs=n_envs, device=device)
+        s, J, K = scenario, sim.num_jobs, sim.num_learners
+        self.targets = np.array([np.inf if job.target_accuracy is None else job.target_accuracy for job in sim.jobs])
+        if params.terminate_on_target and not np.isfinite(self.targets).any():
+            raise ConfigError("env parameter 'terminate_on_target' is true but no job has a 'target_accuracy'; set "
+                              "jobs[j].target_accuracy")
+        held = max(len(ids) for ids in sim.train_ids)
+        world = build_problem(s, sim.world, sim.costs[0], params.horizon_cycles, max(sim.num_classes),
+                              max(s.samples_per_cycle, sum(len(ids) for ids in sim.train_ids)), None, {})
+        self.problem = MultiJobProblem(
+            world=world, jobs=tuple(sim.jobs), num_classes=tuple(sim.num_classes),
+            job_problems=tuple(job_problem(world, job, cost) for job, cost in zip(sim.jobs, sim.costs)),
+            holding_max=max(held / job.samples_per_cycle for job in sim.jobs))
+        self.predictor = OutagePredictor(sim.world)
+        self.observation_space = self.problem.space()
+        self.action_space = spaces.MultiDiscrete(np.full(K, J + 1, dtype=np.int64))
+        self.reference_tau = s.max_local_iterations / 4.0
+        self.previous_job = np.full((n_envs, K), -1, dtype=np.int64)
+        self.previous_share = np.zeros((n_envs, K))
+        self.done = np.zeros((n_envs, J), dtype=bool)
+        self._last_obs: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------------------------ actions
+    def validate(self, actions: np.ndarray) -> np.ndarray:
+        J = self.sim.num_jobs
+        bad = ~np.isfinite(actions) | (actions != np.round(actions)) | (actions < 0) | (actions > J)
+        if np.any(bad):
+            where = np.argwhere(bad)[0].tolist()
+            value = actions[tuple(where)].item()
+            where = where[1:] if self.n_envs == 1 else where
+            raise ValueError(f"action holds {value!r} at index {where}: every entry must be an integer in [0, {J}] "
+                             "(0: idle, j + 1: job j)")
+        return actions.astype(np.int64)
+
+    def noop_action(self) -> np.ndarray:
+        return np.zeros(self.action_space.shape, dtype=np.int64)
+
+    def action_masks(self) -> np.ndarray:
+        """(n_envs, K (J + 1)) bool: which values each learner may take (:meth:`MultiJobProblem.action_mask`), from
+        the observation of the coming cycle."""
+        decoded = self.problem.decode(self.observe() if self._last_obs is None else self._last_obs)
+        return np.stack([self.problem.action_mask(_row(decoded, i)) for i in range(self.n_envs)])
+
+    def plan(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(assignment (n_envs, K) with -1 = idle, task sizes, iterations, each job's tau (n_envs, J)). A learner
+        sent to a job it cannot serve (the action mask) idles; each job's learners get HA-Sync's task sizes for the
+        samples they hold, min(d_j, their data), and run the largest common tau; a job whose learners cannot run
+        one iteration idles them."""
+        s, sim, J = self.scenario, self.sim, self.sim.num_jobs
+        masks = self.action_masks().reshape(self.n_envs, -1, J + 1)
+        chosen = np.take_along_axis(masks, actions[..., None], axis=2)[..., 0]
+        assignment = np.where(chosen, actions - 1, -1)
+        task_sizes = np.zeros(assignment.shape, dtype=np.int64)
+        iterations = np.zeros(assignment.shape, dtype=np.int64)
+        job_tau = np.zeros((self.n_envs, J), dtype=np.int64)
+        for j, job in enumerate(sim.jobs):
+            serves = assignment == j
+            if not serves.any():
+                continue
+            coeffs, energy = sim.coefficients(j), sim.energy_budget(j)
+            for i in np.flatnonzero(serves.any(axis=1)):
+                tau, sizes = selected_plan(serves[i], coeffs[i], job.cycle_deadline_s, job.samples_per_cycle,
+                                           s.max_local_iterations, sim.task_caps[i, j], None if energy is None else energy[i])
+                task_sizes[i] += sizes
+                iterations[i] += np.where(sizes > 0, tau, 0)
+                job_tau[i, j] = tau
+        assignment = np.where(task_sizes > 0, assignment, -1)
+        return assignment, task_sizes, iterations, job_tau
+
+    # ------------------------------------------------------------------------------------------------ episode
+    def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
+        env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
+        self.sim.reset(seeds, env_ids)
+        self.previous_job[env_ids], self.previous_share[env_ids] = -1, 0.0
+        self.done[env_ids] = self.sim.accuracy[env_ids] >= self.targets
+        self._last_obs = None
+
+    def observe(self) -> np.ndarray:
+        """(n_envs, obs size) float32 (:mod:`mel_gym.envs.multijob_problem`)."""
+        sim, p = self.sim, self.problem
+        world, st = sim.world, sim.world.state
+        capacity = np.stack([relaxed_task_sizes(sim.coefficients(j), job.cycle_deadline_s, self.reference_tau)
+                             for j, job in enumerate(sim.jobs)], axis=1)  # (n_envs, J, K)
+        d = np.array([job.samples_per_cycle for job in sim.jobs], dtype=np.float64)[None, :, None]
+        with np.errstate(divide="ignore"):
+            relative = np.exp(np.mean(np.log(capacity / d), axis=1))  # geometric mean of c_kj / d_j over jobs
+        weights = p.weights / p.weights.sum()
+        loss = sum(w * bounded_loss(sim.loss[:, j], c) for j, (w, c) in enumerate(zip(weights, sim.num_classes)))
+        rate_down, rate_up = world.rates_bps()
+        outage, drop = self.predictor.predict()
+        world_obs = p.world.codec.encode(
+            rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=world.cpu_available_hz(),
+            capacity=relative * self.scenario.samples_per_cycle, battery_j=st.battery_j, position_m=st.position_m,
+            previous_share=self.previous_share, task_caps=sim.task_caps.sum(axis=1), velocity_mps=st.velocity_mps,
+            in_coverage=world.in_coverage, outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle,
+            test_loss=loss, test_accuracy=sim.accuracy @ weights,
+            orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
+            orchestrator_battery_j=st.orchestrator_battery_j)
+        jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done)
+        self._last_obs = np.concatenate([world_obs, jobs_obs], axis=1)
+        return self._last_obs
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        actions = self.validate(self.check_shape(actions))
+        assignment, task_sizes, iterations, job_tau = self.plan(actions)
+        out = self.sim.step(assignment, task_sizes, iterations)
+        p, r, s, sim = self.problem, self.params.reward, self.scenario, self.sim
+        classes = np.array(sim.num_classes)
+        if r.metric == "loss":
+            gain = bounded_loss(out.loss_before, classes) - bounded_loss(out.loss_after, classes)
+        else:
+            gain = out.accuracy_after - out.accuracy_before
+        serves = assignment[:, None, :] == np.arange(sim.num_jobs)[None, :, None]  # (n_envs, J, K)
+        work = np.where(serves & out.finished[:, None, :], (task_sizes * iterations)[:, None, :], 0).sum(axis=2)
+        d = np.array([job.samples_per_cycle for job in sim.jobs], dtype=np.float64)
+        parts = {
+            "reward_lql": r.scale * (gain @ p.weights),
+            "reward_tau_bonus": r.tau_bonus * (work / (d * s.max_local_iterations)) @ p.weights,
+            "reward_energy_penalty": r.energy_penalty_per_j * out.energy_j.sum(axis=1),
+            "reward_straggler_penalty": r.straggler_penalty * (out.stragglers | out.over_cap).sum(axis=1),
+        }
+        reward = (parts["reward_lql"] + parts["reward_tau_bonus"] - parts["reward_energy_penalty"]
+                  - parts["reward_straggler_penalty"])
+        self.done |= out.accuracy_after >= self.targets
+        self.previous_job = assignment
+        self.previous_share = np.where(assignment >= 0, task_sizes / d[np.maximum(assignment, 0)], 0.0)
+        targeted = np.isfinite(self.targets)
+        success = targeted.any() & (self.done | ~targeted).all(axis=1)
+        terminated = success & self.params.terminate_on_target
+        truncated = (sim.world.state.cycle >= self.params.horizon_cycles) & ~terminated
+        trained = np.maximum(work.sum(axis=1), 1)  # tau: the jobs' taus weighted by the work each trained
+        weights = p.weights / p.weights.sum()
+        info = {
+            "cycle": sim.world.state.cycle.copy(),
+            "tau": np.where(work.sum(axis=1) > 0, (job_tau * work).sum(axis=1) / trained, 0.0),
+            **learner_info(out),
+            "assignment": assignment.copy(),
+            "job_tau": job_tau,
+            "job_learners": serves.sum(axis=2),
+            "job_gain": gain,
+            "job_accuracy": out.accuracy_after,
+            "job_loss": bounded_loss(out.loss_after, classes),
+            "job_done": self.done.copy(),
+            "model_diverged": ~(np.isfinite(out.loss_after) & (out.loss_after < loss_bound_nats(classes))).any(axis=1),
+            "test_accuracy": out.accuracy_after @ weights,
+            "test_loss": bounded_loss(out.loss_after, classes) @ weights,
+            **parts,
+        }
+        if targeted.any():
+            info["is_success"] = success
+        return self.observe(), reward, terminated, truncated, info
+
+    def reset_info(self) -> dict[str, np.ndarray]:
+        classes = np.array(self.sim.num_classes)
+        weights = self.problem.weights / self.problem.weights.sum()
+        return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy @ weights,
+                "test_loss": bounded_loss(self.sim.loss, classes) @ weights, "job_accuracy": self.sim.accuracy.copy(),
+                "job_done": self.done.copy()}
+
+
+def _row(decoded: Any, i: int) -> Any:
+    """Env ``i``'s slice of a batched :class:`MultiJobObservation` (its arrays' leading axis)."""
+
+    def cut(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return type(value)(**{f.name: cut(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        return value[i]
+
+    return cut(decoded)
+
+
+class MultiJobEnv(MELEnv):
+    """Several MEL jobs at once: each cycle, assign every learner to one of J jobs or leave it idle.
+
+    J jobs (scenario key ``jobs``; the ``multijob`` preset: three jobs on different classes of the 8x8 digits, FL)
+    share the K learners of one world. Each job has its own model and data, deadline T_j, samples per cycle d_j,
+    importance w_j and target accuracy. A job whose test accuracy reaches its target is done and needs nobody.
+
+    ## Action space
+
+    ``MultiDiscrete([J + 1] * K)``: 0 = learner k idles, j + 1 = it serves job j. A learner sent to a job it cannot
+    serve (see ``action_masks()``) idles. Each job's learners get HA-Sync's task sizes for the samples they hold,
+    min(d_j, their data of the job), and run the largest common tau within T_j (and their energy limits); a job
+    whose learners cannot run one iteration idles them. Values outside [0, J] or a wrong shape raise
+    ``ValueError`` and leave the env as it was.
+
+    ``env.action_masks()`` (and the vector env's, one row per sub-env): (K (J + 1),) bool, learner after learner,
+    as sb3-contrib's ``MaskablePPO`` reads it: idle is always allowed; job j where the learner can take part
+    (battery, coverage, CPU), holds job j's data (FL), can exchange job j's model within T_j, and job j is not done.
+
+    ## Observation space
+
+    ``Box(float32, (14K + 3 + 3JK + 3J,))``: the world in TaskAllocation-v0's layout, then per job the learners'
+    holdings, log capacities and last assignment, and per job its test loss, accuracy and done flag
+    (:mod:`mel_gym.envs.multijob_problem`; ``env.unwrapped.problem.decode(obs)``).
+
+    ## Reward
+
+    ``scale x sum_j w_j gain_j + tau_bonus x sum_j w_j (sum_k d_k tau_k of its learners that finished) / (d_j
+    max_local_iterations) - energy and straggler penalties``; gain_j = job j's test-loss decrease over the cycle
+    (``reward.metric: loss``; losses bounded at 10 ln(classes)) or accuracy increase (``accuracy``). Parameters:
+    :class:`mel_gym.envs.params.EnvParams`.
+
+    ## Episode
+
+    Truncated after ``horizon_cycles``; with ``terminate_on_target``, terminated once every job with a target is
+    done.
+
+    ## Info
+
+    As TaskAllocation-v0's per-learner entries (``task_sizes``, ``time_s``, ``energy_j``, ``participants``,
+    ``stragglers``, ...) plus ``assignment`` (K,) (-1: idle), ``job_tau``, ``job_learners``, ``job_gain``,
+    ``job_accuracy``, ``job_loss``, ``job_done`` (J,); ``tau`` is the jobs' tau weighted by the work each trained,
+    ``test_accuracy`` and ``test_loss`` the w-weighted means over jobs; ``is_success`` (every job with a target is
+    done) when some job has a target.
+    """
+
+    core_class = MultiJobCore
+
+    def action_masks(self) -> np.ndarray:
+        """(K (J + 1),) bool: the values each learner may take this cycle (see the class docstring)."""
+        if self._needs_reset and self._last_obs is None:
+            raise RuntimeError("call reset() before action_masks()")
+        return self.core.action_masks()[0]
+
+    def _world_view(self, obs: np.ndarray) -> Any:
+        return self.problem.decode(obs).world
+
+
+MultiJobVectorEnv = vector_env_class(MultiJobEnv)
+MultiJobVectorEnv.action_masks = lambda self: self.core.action_masks()  # (num_envs, K (J + 1)) bool

@@ -1,0 +1,165 @@
+"""The public side of MultiJob-v0: its observation layout and what a baseline may know (docs/multijob.md).
+
+Observation (K learners, J jobs), ``Box(float32, (14K + 3 + 3JK + 3J,))``:
+
+| entries               | feature                                                                        |
+|-----------------------|--------------------------------------------------------------------------------|
+| 0 .. 14K + 2          | the world, TaskAllocation-v0's layout (:mod:`mel_gym.envs.observation`): rates, CPU, battery, positions, velocities, coverage, predicted outages; there its log capacity is the mean over jobs of the job blocks' (clipped after), previous share = d_k / d_j of the job the learner served last cycle, task cap = the samples it holds over all jobs / d, and the test loss and accuracy the weighted means over jobs (weights w_j) |
+| then J blocks of K    | holding: samples of job j learner k holds / d_j (FL; 1 in PL: the orchestrator sends them) |
+| then J blocks of K    | log capacity for job j: ln(c_kj / (d_j / K)) / 3 clipped to [-2, 2], c_kj = (T_j - C0_kj) / (C2_kj tau_ref + C1_kj) with job j's model, deadline and tau_ref = max_local_iterations / 4 |
+| then J blocks of K    | served job j last cycle (1) or not (0)                                          |
+| then J                | job j's last test loss / ln(classes), clipped at 10                             |
+| then J                | job j's last test accuracy (on its own classes)                                 |
+| then J                | job j is done (its test accuracy reached its target) (1) or not (0)             |
+
+:class:`MultiJobProblem` decodes it (:class:`MultiJobObservation`) and gives each job's planning view (its time
+and energy coefficients from the observed rates and CPUs, its deadline and samples) and the action mask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
+from mel_gym.envs.problem import AllocationProblem
+from mel_gym.multijob import Job
+from mel_gym.world.costs import CycleCoefficients, EnergyBudget
+
+#: Per-learner blocks of each job, in order (J blocks of K values each).
+JOB_LEARNER_FEATURES = ("holding", "job_log_capacity", "served")
+#: Per-job globals, in order (J values each).
+JOB_GLOBAL_FEATURES = ("job_loss", "job_accuracy", "job_done")
+#: beta of the per-job log capacity.
+CAPACITY_BETA = 3.0
+
+
+@dataclass
+class MultiJobObservation:
+    """Named arrays of MultiJob-v0 observations (..., size): the world and the jobs' state."""
+
+    world: DecodedObservation
+    holding: np.ndarray  # (..., J, K) samples of job j learner k can train on (d_j in PL)
+    log_capacity: np.ndarray  # (..., J, K) the capacity feature
+    previous_job: np.ndarray  # (..., K) int, the job learner k served last cycle (-1: none)
+    job_loss: np.ndarray  # (..., J) nats
+    job_accuracy: np.ndarray  # (..., J)
+    job_done: np.ndarray  # (..., J) bool
+
+
+@dataclass(frozen=True)
+class MultiJobProblem:
+    """The public constants of a MultiJob-v0 scenario: the world's (``world``, whose codec encodes the first
+    14K + 3 entries), each job's (``jobs``) and its planning view (``job_problems[j]``: the world's problem with
+    job j's cost model, deadline T_j and samples d_j)."""
+
+    world: AllocationProblem
+    jobs: tuple[Job, ...]
+    job_problems: tuple[AllocationProblem, ...]
+    num_classes: tuple[int, ...]
+    holding_max: float  # the largest holding / d_j a learner can have (every training sample of a job)
+    partitions_jobs: bool = True  # the capability of the partition baselines (mel_gym.agents.policy)
+
+    @property
+    def num_learners(self) -> int:
+        return self.world.num_learners
+
+    @property
+    def num_jobs(self) -> int:
+        return len(self.jobs)
+
+    @property
+    def max_local_iterations(self) -> int:
+        return self.world.max_local_iterations
+
+    @property
+    def weights(self) -> np.ndarray:
+        """(J,) the jobs' importance w_j."""
+        return np.array([job.weight for job in self.jobs])
+
+    @property
+    def size(self) -> int:
+        J, K = self.num_jobs, self.num_learners
+        return self.world.codec.size + len(JOB_LEARNER_FEATURES) * J * K + len(JOB_GLOBAL_FEATURES) * J
+
+    def space(self) -> spaces.Box:
+        base = self.world.codec.space()
+        J, K = self.num_jobs, self.num_learners
+        holding_max = max(1.0, self.holding_max)
+        low = np.concatenate([base.low, np.zeros(J * K), np.full(J * K, -LOG_CAPACITY_CLIP), np.zeros(J * K),
+                              np.zeros(3 * J)])
+        high = np.concatenate([base.high, np.full(J * K, holding_max), np.full(J * K, LOG_CAPACITY_CLIP),
+                               np.ones(J * K), np.full(J, LOSS_FEATURE_MAX), np.ones(2 * J)])
+        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+
+    def encode_jobs(self, holding: np.ndarray, capacity: np.ndarray, previous_job: np.ndarray, job_loss: np.ndarray,
+                    job_accuracy: np.ndarray, job_done: np.ndarray) -> np.ndarray:
+        """The job part of the observation, (n, 3JK + 3J) float32, from holding and capacity (n, J, K) in samples,
+        previous_job (n, K) int, and (n, J) losses (nats), accuracies and done flags."""
+        d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[None, :, None]
+        K = self.num_learners
+        with np.errstate(divide="ignore"):
+            log_capacity = np.clip(np.log(capacity / (d / K)) / CAPACITY_BETA, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
+        served = previous_job[:, None, :] == np.arange(self.num_jobs)[None, :, None]
+        loss = np.stack([bounded_loss(job_loss[:, j], c) / math.log(c) for j, c in enumerate(self.num_classes)], axis=1)
+        n = len(holding)
+        parts = [(holding / d).reshape(n, -1), log_capacity.reshape(n, -1), served.reshape(n, -1), loss, job_accuracy,
+                 job_done]
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def decode(self, obs: np.ndarray) -> MultiJobObservation:
+        """Invert the encoding for observations of shape (..., size)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape[-1] != self.size:
+            raise ValueError(f"observation has {obs.shape[-1]} entries, expected {self.size} for K={self.num_learners}, "
+                             f"J={self.num_jobs}")
+        J, K = self.num_jobs, self.num_learners
+        world = self.world.codec.decode(obs[..., : self.world.codec.size])
+        rest = obs[..., self.world.codec.size :]
+        block = lambda f: rest[..., f * J * K : (f + 1) * J * K].reshape(rest.shape[:-1] + (J, K))  # noqa: E731
+        g = rest[..., 3 * J * K :]
+        d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[:, None]
+        served = block(2) > 0.5
+        previous = np.where(served.any(axis=-2), served.argmax(axis=-2), -1)
+        return MultiJobObservation(
+            world=world, holding=np.round(block(0) * d), log_capacity=block(1), previous_job=previous,
+            job_loss=g[..., :J] * np.log(np.array(self.num_classes, dtype=np.float64)), job_accuracy=g[..., J : 2 * J],
+            job_done=g[..., 2 * J : 3 * J] > 0.5)
+
+    # ------------------------------------------------------------------------------------------------ planning
+    def coefficients(self, decoded: MultiJobObservation, j: int) -> CycleCoefficients:
+        """Job j's planned-time coefficients (..., K) from the observed rates and CPUs."""
+        return self.job_problems[j].coefficients(decoded.world)
+
+    def energy_budget(self, decoded: MultiJobObservation, j: int) -> EnergyBudget | None:
+        """Job j's energy side of the coming cycle (None without energy limits)."""
+        return self.job_problems[j].energy_budget(decoded.world)
+
+    def can_serve(self, decoded: MultiJobObservation) -> np.ndarray:
+        """(J, K) bool for one observation: learner k can serve job j this cycle: it can take part (battery, coverage,
+        CPU), holds job j's data, job j is not done and the learner can exchange job j's model within T_j."""
+        allowed = np.zeros((self.num_jobs, self.num_learners), dtype=bool)
+        for j, job in enumerate(self.jobs):
+            exchange = self.coefficients(decoded, j).c0 < job.cycle_deadline_s
+            allowed[j] = decoded.world.available & (decoded.holding[j] > 0) & ~decoded.job_done[j] & exchange
+        return allowed
+
+    def action_mask(self, decoded: MultiJobObservation) -> np.ndarray:
+        """(K * (J + 1),) bool, sb3-contrib's MultiDiscrete layout (learner after learner): idle (0) always allowed,
+        job j (value j + 1) where :meth:`can_serve`."""
+        return np.concatenate([np.ones((1, self.num_learners), dtype=bool), self.can_serve(decoded)]).T.reshape(-1)
+
+    @staticmethod
+    def encode_assignment(assignment: np.ndarray) -> np.ndarray:
+        """The action that carries out ``assignment`` (K,) (-1: idle, else the job index): value j + 1, idle 0."""
+        return (np.asarray(assignment, dtype=np.int64) + 1).astype(np.int64)
+
+
+def job_problem(world: AllocationProblem, job: Job, cost) -> AllocationProblem:
+    """The world's problem seen by one job: its cost model, deadline and samples per cycle."""
+    return dataclasses.replace(world, cost=cost, cycle_deadline_s=job.cycle_deadline_s,
+                               samples_per_cycle=job.samples_per_cycle)
