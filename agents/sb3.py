@@ -160,18 +160,21 @@ def build_agent(
 
 class MaskedAgent:
     """A saved MaskablePPO agent: ``predict`` passes the action masks of each observation, computed from the
-    observation alone (``problem.action_mask(problem.decode(obs))``, what the env's ``action_masks()`` gives)."""
+    observation alone (``problem.action_mask(problem.decode(obs))``, what the env's ``action_masks()`` gives), and
+    normalises the observation first when the agent was trained on normalised ones."""
 
-    def __init__(self, model: BaseAlgorithm, problem: Any):
-        self.model, self.problem = model, problem
+    def __init__(self, model: BaseAlgorithm, problem: Any, normalizer: VecNormalize | None = None):
+        self.model, self.problem, self.normalizer = model, problem, normalizer
+        if normalizer is not None:
+            normalizer.training = False
 
     def predict(self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation)
         batch = obs.reshape(-1, obs.shape[-1])
-        masks = np.stack([self.problem.action_mask(self.problem.decode(row)) for row in batch])
-        actions, state = self.model.predict(batch, state, episode_start, deterministic,
-                                            action_masks=masks)
+        masks = np.stack([self.problem.action_mask(self.problem.decode(row)) for row in batch])  # from the raw obs
+        seen = batch if self.normalizer is None else self.normalizer.normalize_obs(batch)
+        actions, state = self.model.predict(seen, state, episode_start, deterministic, action_masks=masks)
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
@@ -204,9 +207,10 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
         raise FileNotFoundError(f"no saved agent at '{path}'")
     model = _load_model(path, device)
     stats = path.parent / NORMALIZE_FILE
-    agent: Any = NormalizedAgent(model, load_normalizer(stats)) if stats.is_file() else model
+    normalizer = load_normalizer(stats) if stats.is_file() else None
+    agent: Any = model if normalizer is None else NormalizedAgent(model, normalizer)
     if isinstance(model, MaskablePPO) and problem is not None:
-        agent = MaskedAgent(model, problem)
+        agent = MaskedAgent(model, problem, normalizer)
     residual = residual_settings(_saved_config(path).get("residual"))
     if residual is None:
         return agent

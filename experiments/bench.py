@@ -195,8 +195,8 @@ def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
 
 def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, device: str,
                         flops: list[float]) -> Callable[[], None]:
-    """A function that steps a freshly reset vector env once with equal-allocation or random actions, and
-    appends that step's training FLOPs (tau x sum d_k x FLOPs per sample step, over the sub-envs) to ``flops``."""
+    """A function that steps a freshly reset vector env once with equal-allocation or random actions (MultiJob-v0:
+    every learner to a random job its action mask allows), and appends that step's training FLOPs (tau x sum d_k x FLOPs per sample step, over the sub-envs) to ``flops``."""
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
@@ -207,18 +207,31 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
     rng = np.random.default_rng(0)
     zeros = np.zeros((num_envs, K), np.float32)
 
+    def actions() -> np.ndarray:
+        if isinstance(env.single_action_space, gym.spaces.MultiDiscrete):  # MultiJob-v0: a random allowed job each
+            masks = (env.unwrapped.action_masks() if mode == "vector_entry_point"
+                     else np.stack(env.call("action_masks"))).reshape(num_envs, K, -1)
+            keys = np.where(masks, rng.random(masks.shape), -1.0)
+            keys[..., 0] = np.where(masks[..., 1:].any(axis=-1), -1.0, 0.0)  # idle only when no job is allowed
+            return keys.argmax(axis=-1)
+        return zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32)
+
     def step() -> None:
-        _, _, _, _, info = env.step(zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32))
-        work = info["tau"] * info["task_sizes"].sum(axis=1) * info["_tau"] if "tau" in info else np.zeros(1)
+        _, _, _, _, info = env.step(actions())
+        if "job_tau" in info:  # each learner trains with its job's tau
+            tau = np.take_along_axis(info["job_tau"], np.maximum(info["assignment"], 0), axis=1)
+            work = (np.where(info["assignment"] >= 0, tau, 0) * info["task_sizes"]).sum(axis=1) * info["_tau"]
+        else:
+            work = info["tau"] * info["task_sizes"].sum(axis=1) * info["_tau"] if "tau" in info else np.zeros(1)
         flops.append(float(np.sum(work)) * per_sample)
 
     return step
 
 
 #: The env each preset is benchmarked in (default: TaskAllocation-v0); a = 0 is equal allocation in each (the drone
-#: hovers, nobody moves).
+#: hovers, nobody moves); in MultiJob-v0 every learner serves a random job it may serve.
 PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0", "drone": "mel_gym/DroneOrchestrator-v0",
-                  "relocation": "mel_gym/LearnerRelocation-v0"}
+                  "relocation": "mel_gym/LearnerRelocation-v0", "multijob": "mel_gym/MultiJob-v0"}
 
 
 def _flops_per_sample_step(preset: str) -> int:
@@ -241,6 +254,8 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
     for preset in ("drone", "relocation"):  # DroneOrchestrator-v0 and LearnerRelocation-v0
         for n in (1, 16) if quick else (1, 16, 64):
             cases.append((preset, n, "equal", 3 if quick else (10 if n <= 16 else 4)))
+    for n in (1, 16) if quick else (1, 16, 64):  # MultiJob-v0: every learner to a random job it may serve
+        cases.append(("multijob", n, "random", 3 if quick else (10 if n <= 16 else 4)))
     return cases
 
 

@@ -91,7 +91,7 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     returns, lql, taus = np.zeros(n), np.zeros(n), [[] for _ in range(n)]
     success: list[int | None] = [None] * n  # the first cycle whose info says is_success (every job done)
     jobs = "job_done" in info
-    job_done = [[None] * info["job_done"].shape[1] for _ in range(n)] if jobs else None
+    job_done = [[0 if done else None for done in row] for row in info["job_done"]] if jobs else None
     job_acc = [list(map(float, a)) for a in info["job_accuracy"]] if jobs else None
     running = np.ones(n, dtype=bool)
     while running.any():

@@ -23,10 +23,10 @@ import torch
 from mel_gym.config import Scenario
 from mel_gym.learning.datasets import Dataset, load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
-from mel_gym.learning.partition import draw_from_pools, make_partition, pack_pools, slice_consecutive
+from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
 from mel_gym.params import ConfigError
-from mel_gym.sim import Decision, Outcome, run_physics
+from mel_gym.sim import Decision, Outcome, energy_limit_j, episode_streams, run_physics
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
 from mel_gym.world.state import World
 
@@ -98,8 +98,6 @@ class MultiJobSimulator:
         self.train_ids: list[np.ndarray] = []  # each job's training samples (indices into its data set's train split)
         self.train_labels: list[np.ndarray] = []
         groups: dict[tuple, JobGroup] = {}
-        self.group_of = np.zeros(self.num_jobs, dtype=np.int64)
-        self.slot_of = np.zeros(self.num_jobs, dtype=np.int64)  # the job's position in its group
         for j, job in enumerate(self.jobs):
             data = load_dataset(job.dataset, ln.data_dir, ln.test_fraction, ln.split_seed)
             spec = MLPSpec.build(data.num_features, job.hidden_layers, data.num_classes)
@@ -124,17 +122,20 @@ class MultiJobSimulator:
                 groups[key] = JobGroup(trainer, [], torch.zeros((0, len(trainer.y_test)), dtype=torch.bool))
             group = groups[key]
             labels = torch.as_tensor(job.labels or range(data.num_classes), device=self.device)
-            group.test_mask = torch.cat([group.test_mask.to(self.device), torch.isin(group.trainer.y_test, labels)[None]])
-            self.group_of[j], self.slot_of[j] = list(groups).index(key), len(group.jobs)
+            scored = torch.isin(group.trainer.y_test, labels)
+            if not bool(scored.any()):
+                raise ConfigError(f"scenario key 'jobs[{j}].labels' = {list(job.labels)}: none of the test samples "
+                                  f"(learning.max_test_samples = {ln.max_test_samples}) is of these classes")
+            group.test_mask = torch.cat([group.test_mask.to(self.device), scored[None]])
             group.jobs.append(j)
         self.groups = list(groups.values())
         self.loss = np.zeros((n_envs, self.num_jobs))
         self.accuracy = np.zeros((n_envs, self.num_jobs))
         J, K = self.num_jobs, self.num_learners
         width = max(int(np.ceil(len(ids) / K)) for ids in self.train_ids) if s.mode == "fl" else 1
-        self.pool_index = np.zeros((n_envs, J, K, width), dtype=np.int64)
-        d = np.array([job.samples_per_cycle for job in self.jobs])
-        self.pool_size = np.broadcast_to(d[None, :, None] if s.mode == "pl" else 0, (n_envs, J, K)).astype(np.int64)
+        self.pools = LearnerPools((n_envs, J, K), width)  # FL: who holds which samples of each job
+        if s.mode == "pl":
+            self.pools.size[:] = np.array([job.samples_per_cycle for job in self.jobs])[None, :, None]
         self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_dynamics = [np.random.default_rng(i) for i in range(n_envs)]
@@ -154,10 +155,7 @@ class MultiJobSimulator:
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
         """Fresh episodes in ``env_ids`` (default all): world, data holders and pools, and every job's model."""
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        if len(seeds) != len(env_ids):
-            raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
-        streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(4) for s in seeds]
-        rng_world, rng_data, rng_init, rng_dyn = ([np.random.default_rng(st[c]) for st in streams] for c in range(4))
+        rng_world, rng_data, rng_init, rng_dyn = episode_streams(seeds, env_ids)
         for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dyn):
             self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
         self.world.reset(env_ids, rng_world, rng_dyn)
@@ -180,25 +178,22 @@ class MultiJobSimulator:
     def _reset_pools(self, i: int, rng: np.random.Generator) -> None:
         """Env ``i``: who holds each job's data and the split of its samples among them."""
         ln, K = self.scenario.learning, self.num_learners
-        self.pool_size[i] = 0
+        per_job = []
         for j, job in enumerate(self.jobs):
             holders = np.sort(rng.choice(K, max(1, int(round(job.data_fraction * K))), replace=False))
             pools = make_partition(rng, self.train_labels[j], len(holders), ln.partition, ln.dirichlet_alpha,
                                    ln.shards_per_learner)
-            width = max(len(p) for p in pools)
-            if width > self.pool_index.shape[-1]:
-                grown = np.zeros(self.pool_index.shape[:-1] + (width,), dtype=np.int64)
-                grown[..., : self.pool_index.shape[-1]] = self.pool_index
-                self.pool_index = grown
-            table, sizes = pack_pools([self.train_ids[j][p] for p in pools], self.pool_index.shape[-1])
-            self.pool_index[i, j] = 0
-            self.pool_index[i, j, holders], self.pool_size[i, j, holders] = table, sizes
+            mine = [np.zeros(0, dtype=np.int64)] * K
+            for k, pool in zip(holders, pools):
+                mine[k] = self.train_ids[j][pool]
+            per_job.append(mine)
+        self.pools.store(i, per_job)
 
     # ------------------------------------------------------------------------------------------------ planning
     @property
     def task_caps(self) -> np.ndarray:
         """(n_envs, J, K) the largest d_k learner k can take for job j: d_j in PL, its data of the job in FL."""
-        return self.pool_size
+        return self.pools.size
 
     def coefficients(self, j: int) -> CycleCoefficients:
         """Job j's planned-time coefficients of the coming cycle, (n_envs, K), on the channel planned with."""
@@ -206,8 +201,7 @@ class MultiJobSimulator:
 
     def energy_budget(self, j: int) -> EnergyBudget | None:
         """Job j's energy side of the coming cycle (None when nobody has an energy limit)."""
-        cap = self.scenario.energy.cycle_cap_j
-        limit = np.minimum(np.inf if cap is None else cap, self.world.state.battery_j)
+        limit = energy_limit_j(self.scenario, self.world)
         if not np.any(np.isfinite(limit)):
             return None
         rates = self.world.rates_bps()
@@ -240,6 +234,14 @@ class MultiJobSimulator:
             i, k = np.argwhere(task_sizes > caps)[0]
             raise ValueError(f"task_sizes[{i}, {k}] = {task_sizes[i, k]} exceeds learner {k}'s cap {caps[i, k]} for "
                              f"job {assignment[i, k]}")
+        if self.scenario.mode == "pl":  # the orchestrator sends job j at most its d_j samples per cycle
+            serves = assignment[:, None, :] == np.arange(self.num_jobs)[None, :, None]
+            totals = np.where(serves, task_sizes[:, None, :], 0).sum(axis=2)
+            d = np.array([job.samples_per_cycle for job in self.jobs])
+            if np.any(totals > d):
+                i, j = np.argwhere(totals > d)[0]
+                raise ValueError(f"task_sizes of job {j}'s learners sum to {totals[i, j]} in env {i}, more than its "
+                                 f"samples_per_cycle d_j = {d[j]}")
         dead = (task_sizes > 0) & ~self.world.available
         if np.any(dead):
             raise ValueError(f"task_sizes gives samples to learners that cannot take part: {np.argwhere(dead).tolist()}")
@@ -293,8 +295,7 @@ class MultiJobSimulator:
         sizes = np.where(serves, task_sizes[:, None, :], 0)
         trains = serves & learns[:, None, :]
         if self.scenario.mode == "fl":
-            keys = np.stack([rng.random(self.pool_index.shape[1:]) for rng in self._rng_data])
-            return draw_from_pools(self.pool_index, self.pool_size, keys, sizes, trains)
+            return self.pools.draw(self._rng_data, sizes, trains)
         tables = []
         for j, job in enumerate(self.jobs):
             ids = self.train_ids[j]

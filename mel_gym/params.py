@@ -176,6 +176,8 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str, st
         else:
             allowed = meta.get("unit", "")
         rows.append((prefix + f.name, value, allowed, meta.get("doc", "")))
+        if is_section(meta.get("item")):  # a list of sections: each item's keys as name[].key
+            rows.extend(describe_fields(meta["item"], f"{prefix}{f.name}[]."))
     return rows
 
 

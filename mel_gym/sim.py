@@ -35,7 +35,7 @@ import torch
 from mel_gym.config import Scenario, load_scenario
 from mel_gym.learning.datasets import load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
-from mel_gym.learning.partition import draw_from_pools, make_partition, pack_pools, slice_consecutive
+from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCoefficients, CycleCosts, EnergyBudget, EnergyCoefficients
 from mel_gym.world.state import World
@@ -164,6 +164,23 @@ def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: n
                    compute_dropped=compute_dropped, rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs)
 
 
+def episode_streams(seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int]
+                    ) -> tuple[list[np.random.Generator], ...]:
+    """One episode's independent generators per seed: (world, data, model initialisation, dynamics), each a list
+    over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed (the same
+    draws); child 3 drives the dynamics."""
+    if len(seeds) != len(env_ids):
+        raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
+    streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(4) for s in seeds]
+    return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(4))
+
+
+def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:
+    """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
+    cap_j = scenario.energy.cycle_cap_j
+    return np.minimum(np.inf if cap_j is None else cap_j, world.state.battery_j)
+
+
 class MELSimulator:
     """Batched MEL physics plus the embedded FL trainer.
 
@@ -211,10 +228,10 @@ class MELSimulator:
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
         self.accuracy = np.zeros(n_envs)
-        # FL: each learner's local pool, padded (n_envs, K, max pool) with sizes (n_envs, K); PL: all d.
-        self.pool_index = np.zeros((n_envs, s.num_learners, 1), dtype=np.int64)
-        self.pool_size = np.full((n_envs, s.num_learners), s.samples_per_cycle if s.mode == "pl" else 0, dtype=np.int64)
-        self._fl_width = int(np.ceil(n_train / s.num_learners)) if s.mode == "fl" else 1
+        # FL: each learner's local pool (sizes (n_envs, K)); PL: every learner can take all d.
+        self.pools = LearnerPools((n_envs, s.num_learners), int(np.ceil(n_train / s.num_learners)) if s.mode == "fl" else 1)
+        if s.mode == "pl":
+            self.pools.size[:] = s.samples_per_cycle
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
@@ -224,14 +241,7 @@ class MELSimulator:
         the data (partitions and per-cycle samples) and the model initialisation.
         """
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        if len(seeds) != len(env_ids):
-            raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
-        # Children 0-2 are those of the static world before the dynamics existed (same draws); 3 drives the dynamics.
-        streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(4) for s in seeds]
-        rng_world = [np.random.default_rng(st[0]) for st in streams]
-        rng_data = [np.random.default_rng(st[1]) for st in streams]
-        rng_init = [np.random.default_rng(st[2]) for st in streams]
-        rng_dynamics = [np.random.default_rng(st[3]) for st in streams]
+        rng_world, rng_data, rng_init, rng_dynamics = episode_streams(seeds, env_ids)
         for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
             self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
         self.world.reset(env_ids, rng_world, rng_dynamics)
@@ -248,18 +258,19 @@ class MELSimulator:
 
     def _reset_pools(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
         ln = self.scenario.learning
-        tables = []
         for i, rng in zip(env_ids, rngs):
-            pools = make_partition(rng, self._train_labels, self.num_learners, ln.partition, ln.dirichlet_alpha,
-                                   ln.shards_per_learner)
-            tables.append(pools)
-        width = max(self._fl_width, max(len(p) for pools in tables for p in pools))
-        if width > self.pool_index.shape[2]:
-            grown = np.zeros((self.n_envs, self.num_learners, width), dtype=np.int64)
-            grown[:, :, : self.pool_index.shape[2]] = self.pool_index
-            self.pool_index = grown
-        for i, pools in zip(env_ids, tables):
-            self.pool_index[i], self.pool_size[i] = pack_pools(pools, self.pool_index.shape[2])
+            self.pools.store(i, make_partition(rng, self._train_labels, self.num_learners, ln.partition,
+                                               ln.dirichlet_alpha, ln.shards_per_learner))
+
+    @property
+    def pool_index(self) -> np.ndarray:
+        """FL: (n_envs, K, P) each learner's local samples (indices into the training split), padded with 0."""
+        return self.pools.index
+
+    @property
+    def pool_size(self) -> np.ndarray:
+        """(n_envs, K) each learner's pool size (FL), or d (PL)."""
+        return self.pools.size
 
     # ------------------------------------------------------------------------------------------------ physics
     @property
@@ -292,8 +303,7 @@ class MELSimulator:
 
     def energy_limit_j(self) -> np.ndarray:
         """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
-        cap_j = self.scenario.energy.cycle_cap_j
-        return np.minimum(np.inf if cap_j is None else cap_j, self.world.state.battery_j)
+        return energy_limit_j(self.scenario, self.world)
 
     def _validate(self, decision: Decision) -> tuple[np.ndarray, np.ndarray]:
         if not self._was_reset.all():
@@ -418,5 +428,4 @@ class MELSimulator:
             n_train = self.trainer.num_train_samples
             order = np.stack([rng.permutation(n_train)[: self.scenario.samples_per_cycle] for rng in self._rng_data])
             return slice_consecutive(order, task_sizes, keep=trains)
-        keys = np.stack([rng.random(self.pool_index.shape[1:]) for rng in self._rng_data])
-        return draw_from_pools(self.pool_index, self.pool_size, keys, task_sizes, trains)
+        return self.pools.draw(self._rng_data, task_sizes, trains)

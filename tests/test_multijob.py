@@ -8,6 +8,7 @@ import pytest
 
 from mel_gym.agents import make_policy
 from mel_gym.config import load_scenario
+from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
 from mel_gym.learning.model import forward_logits
 from mel_gym.multijob import MultiJobSimulator
 from mel_gym.optim.partitioning import (best_partition, brute_force_partition, greedy_partition, matching_partition,
@@ -23,7 +24,7 @@ TINY = {"num_learners": 4, "horizon_cycles": 5, "max_local_iterations": 20,
                  {"name": "b", "labels": [3, 4, 5], "weight": 1.0, "cycle_deadline_s": 0.05}]}
 
 
-def tiny_sim(n_envs=2, **overrides):
+def tiny_sim(n_envs=3, **overrides):
     scenario = load_scenario("multijob", {**{k: v for k, v in TINY.items() if k != "horizon_cycles"}, **overrides})
     sim = MultiJobSimulator(scenario, n_envs=n_envs)
     sim.reset(list(range(n_envs)))
@@ -55,32 +56,32 @@ def test_each_job_holds_trains_on_and_is_scored_on_its_own_classes():
     assert len(sim.groups) == 1 and group.jobs == [0, 1]  # same data set, model and step size: one stack
     labels = group.trainer.y_train.numpy()
     for j, classes in enumerate(([0, 1, 2], [3, 4, 5])):
-        held = sim.pool_size[:, j] > 0
+        held = sim.pools.size[:, j] > 0
         assert (held.sum(axis=1) == (2 if j == 0 else 4)).all()  # data_fraction 0.5 of 4 learners
         for i, k in zip(*np.nonzero(held)):
-            pool = sim.pool_index[i, j, k, : sim.pool_size[i, j, k]]
+            pool = sim.pools.index[i, j, k, : sim.pools.size[i, j, k]]
             assert set(labels[pool]) <= set(classes)
         # the pools of a job split its training samples
-        assert sim.pool_size[0, j].sum() == np.isin(labels, classes).sum()
+        assert sim.pools.size[0, j].sum() == np.isin(labels, classes).sum()
     # job b is scored on its classes only: its accuracy is the hand-computed one on those test samples
-    assignment = np.array([[1, 1, -1, -1], [-1, -1, -1, -1]])
+    assignment = np.array([[-1, -1, -1, -1], [-1, -1, -1, -1], [1, 1, -1, -1]])
     sizes = np.where(assignment == 1, np.minimum(sim.task_caps[:, 1], 50), 0)
     out = sim.step(assignment, sizes, np.where(sizes > 0, 3, 0))
-    row = 0 * 2 + 1  # env 0, job b's position in its group
+    row = 2 * 2 + 1  # env 2, job b's position in its group of 2 jobs
     logits = forward_logits([(w[row : row + 1], b[row : row + 1]) for w, b in group.weights], group.trainer.x_test)
     mine = np.isin(group.trainer.y_test.numpy(), [3, 4, 5])
     hand = (logits[0].argmax(-1).numpy() == group.trainer.y_test.numpy())[mine].mean()
-    assert out.accuracy_after[0, 1] == pytest.approx(hand, abs=1e-6)
-    # nobody served job a (env 0) or any job (env 1): those models and scores did not change
-    assert out.loss_after[0, 0] == out.loss_before[0, 0] and np.array_equal(out.loss_after[1], out.loss_before[1])
-    assert out.loss_after[0, 1] != out.loss_before[0, 1]
+    assert out.accuracy_after[2, 1] == pytest.approx(hand, abs=1e-6)
+    # nobody served job a (env 2) or any job (envs 0, 1): those models and scores did not change
+    assert out.loss_after[2, 0] == out.loss_before[2, 0] and np.array_equal(out.loss_after[:2], out.loss_before[:2])
+    assert out.loss_after[2, 1] != out.loss_before[2, 1]
 
 
 def test_a_learner_is_charged_for_its_own_jobs_model_and_deadline():
     sim = tiny_sim(jobs=[{"hidden_layers": [32]}, {"hidden_layers": [4], "cycle_deadline_s": 0.03}])
     assert len(sim.groups) == 2 and sim.costs[0].model_bits > sim.costs[1].model_bits
     c = [sim.coefficients(j) for j in range(2)]
-    assignment = np.array([[0, 1, 0, 1], [1, 1, 0, -1]])
+    assignment = np.array([[0, 1, 0, 1], [1, 1, 0, -1], [-1, 0, 0, 0]])
     sizes = np.where(assignment >= 0, 5, 0)
     taus = np.where(assignment >= 0, 2, 0)
     out = sim.step(assignment, sizes, taus)
@@ -92,6 +93,50 @@ def test_a_learner_is_charged_for_its_own_jobs_model_and_deadline():
         deadline = (0.06, 0.03)[assignment[i, k]]
         assert out.finished[i, k] == (planned <= deadline)
     assert out.time_s[1, 3] == 0 and out.energy_j[1, 3] == 0  # idle
+
+
+def test_data_draws_do_not_depend_on_the_assignment_nor_on_the_other_envs():
+    """Same seed, different partitions: the same data generator states; sub-env i of a vector env equals the single
+    env of its seed whichever seeds are batched with it (FL pools of different sizes: Dirichlet label skew)."""
+    sims = [tiny_sim(n_envs=1, learning={"partition": "dirichlet", "dirichlet_alpha": 0.3}) for _ in range(2)]
+    for step, sim in enumerate(sims):
+        assignment = np.array([[0, 0, 1, 1]]) if step == 0 else np.array([[1, -1, 0, -1]])
+        sizes = np.where(assignment >= 0, np.minimum(np.take_along_axis(sim.task_caps[0], np.maximum(assignment, 0),
+                                                                        axis=0)[0], 20), 0)
+        sim.step(assignment, sizes, np.where(sizes > 0, 2, 0))
+    assert sims[0]._rng_data[0].bit_generator.state == sims[1]._rng_data[0].bit_generator.state
+    for env_id, kwargs in ((ENV, {}), ("mel_gym/TaskAllocation-v0", {"mode": "fl", "num_learners": 4,
+                                                                     "learning": {"partition": "dirichlet",
+                                                                                  "dirichlet_alpha": 0.1}})):
+        kwargs = kwargs or {"horizon_cycles": 4}
+        vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **kwargs)
+        single = gym.make(env_id, **kwargs)
+        vec.reset(seed=[91, 7])
+        single.reset(seed=7)
+        vec.action_space.seed(0)
+        for _ in range(3):
+            action = vec.action_space.sample()
+            _, reward, *_ = vec.step(action)
+            _, single_reward, *_ = single.step(action[1])
+            assert reward[1] == pytest.approx(single_reward, abs=1e-9), env_id
+
+
+def test_pl_jobs_and_diverging_models():
+    sim = tiny_sim(mode="pl", samples_per_cycle=60)
+    assert (sim.task_caps == 60).all()
+    with pytest.raises(ValueError, match="sum to 90 .* d_j = 60"):
+        sim.step(np.array([[0, 0, 0, -1]] * 3), np.array([[30, 30, 30, 0]] * 3), np.full((3, 4), 2))
+    out = sim.step(np.array([[0, 0, 1, 1]] * 3), np.array([[30, 30, 20, 20]] * 3), np.full((3, 4), 2))
+    assert (out.loss_after != out.loss_before).all()
+    env = gym.make(ENV, **{**TINY, "jobs": [{"labels": [0, 1], "learning_rate": 100.0}, {"labels": [2, 3]}]})
+    env.reset(seed=0)
+    flags = []
+    for _ in range(3):  # job 0's step size blows its model up; job 1's is sane
+        _, reward, _, _, info = env.step(np.array([1, 1, 2, 2]))
+        assert np.isfinite(reward) and info["model_diverged"] == info["job_model_diverged"].any()
+        np.testing.assert_array_equal(info["job_model_diverged"], info["job_loss"] >= 10 * np.log(10) - 1e-9)
+        flags.append(info["job_model_diverged"])
+    assert np.any(flags, axis=0).tolist() == [True, False]
 
 
 def test_the_world_does_not_depend_on_the_assignment():
@@ -156,7 +201,7 @@ def test_milp_is_the_brute_force_optimum_and_the_heuristics_are_feasible():
 
 
 def test_partition_baselines_decide_from_the_observation_and_beat_random():
-    env = gym.make(ENV, **TINY)
+    env = gym.make(ENV, **{**TINY, "jobs": [{**job, "data_fraction": 0.5} for job in TINY["jobs"]]})
     problem = env.unwrapped.problem
     random_policy = make_policy("random", problem, env.action_space)
     for name in ("milp", "matching", "greedy-jobs"):
@@ -164,7 +209,7 @@ def test_partition_baselines_decide_from_the_observation_and_beat_random():
         obs, _ = env.reset(seed=2)
         action, _ = policy.predict(obs)
         allowed = env.unwrapped.action_masks().reshape(4, 3)
-        assert allowed[np.arange(4), action].all(), name
+        assert not allowed.all() and allowed[np.arange(4), action].all() and (action > 0).any(), name
     assert mean_return(env, make_policy("milp", problem, env.action_space)) > mean_return(env, random_policy)
 
 
@@ -173,6 +218,7 @@ def test_maskable_ppo_learns_to_beat_random_on_a_tiny_budget():
     from mel_gym.agents.sb3 import MaskedAgent, build_agent
 
     venv = make_sb3_vec_env(ENV, n_envs=2, seed=0, **TINY)
+    venv.reset()
     masks = venv.env_method("action_masks")
     assert len(masks) == 2 and masks[0].shape == (4 * 3,)
     model = build_agent("maskable-ppo", venv, seed=0)
@@ -204,3 +250,16 @@ def test_the_multi_agent_view_of_multijob():
     assert rewards["learner_0"] == pytest.approx(reward) and np.array_equal(par.state(), single_obs)
     assert [infos[a]["assignment"] for a in par.possible_agents] == info["assignment"].tolist()
     assert (info["assignment"] >= 0).any()
+
+
+@pytest.mark.skipif(not FASHION_MNIST_DEBIAN_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_mixed_preset_trains_one_stack_per_data_set():
+    env = gym.make(ENV, scenario="multijob-mixed", num_learners=4, horizon_cycles=3)
+    sim = env.unwrapped.core.sim
+    assert [g.trainer.spec.layer_sizes[0] for g in sim.groups] == [64, 784, 784]
+    assert sim.costs[1].model_bits > 10 * sim.costs[0].model_bits  # the 784-input models are ten times larger
+    obs, _ = env.reset(seed=0)
+    policy = make_policy("greedy-jobs", env.unwrapped.problem, env.action_space)
+    for _ in range(3):
+        obs, reward, *_, info = env.step(policy.predict(obs)[0])
+    assert (info["job_learners"] > 0).sum() >= 2 and np.isfinite(reward)

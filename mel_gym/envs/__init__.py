@@ -7,7 +7,7 @@ Names are loaded on first use: importing ``mel_gym.envs.params`` does not import
 from mel_gym.lazy import lazy_getattr
 
 _EXPORTS = {
-    "EnvCore": ".core", "ShareCore": ".core", "MELEnv": ".env", "MELVectorEnv": ".vector", "AllocationProblem": ".problem",
+    "BaseCore": ".core", "EnvCore": ".core", "ShareCore": ".core", "MELEnv": ".env", "MELVectorEnv": ".vector", "AllocationProblem": ".problem",
     "TaskAllocationCore": ".task_allocation", "TaskAllocationEnv": ".task_allocation",
     "AsyncTaskAllocationCore": ".async_allocation", "AsyncTaskAllocationEnv": ".async_allocation",
     "JointAllocationCore": ".joint_allocation", "JointAllocationEnv": ".joint_allocation",

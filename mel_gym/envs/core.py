@@ -42,14 +42,55 @@ from mel_gym.world.state import World
 DEFAULT_FEATURE_BETA = 3.0
 
 
-class EnvCore:
-    """Batched env logic over a :class:`MELSimulator` of ``n_envs`` worlds (see the module docstring)."""
+class BaseCore:
+    """What :class:`~mel_gym.envs.env.MELEnv` and :class:`~mel_gym.envs.vector.MELVectorEnv` need of a core of
+    ``n_envs`` worlds: its parameters, spaces and problem, and batched reset, observe and step. :class:`EnvCore`
+    implements it over one job's simulator; MultiJob-v0's core over several jobs' (:mod:`mel_gym.envs.multijob`)."""
 
     params_class: ClassVar[type[EnvParams]] = EnvParams
     default_scenario: ClassVar[str] = "default"
     #: capabilities of the action, passed to :class:`AllocationProblem` (``flies_orchestrator``: the observation adds
     #: the drone's position, velocity and battery)
     capabilities: ClassVar[dict[str, bool]] = {}
+    n_envs: int
+    scenario: Scenario
+    params: EnvParams
+    problem: Any
+    observation_space: spaces.Space
+    action_space: spaces.Space
+
+    @property
+    def mobile_orchestrator(self) -> bool:
+        """The orchestrator flies (a drone): the observation adds its position, velocity and battery."""
+        return bool(self.capabilities.get("flies_orchestrator", False))
+
+    def check_shape(self, actions: Any) -> Any:
+        """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`)."""
+        return check_batch(self.action_space, actions, self.n_envs)
+
+    def noop_action(self) -> Any:  # pragma: no cover - abstract
+        """A single action with which nobody takes part (no training, no cost)."""
+        raise NotImplementedError
+
+    def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
+        """Start fresh episodes in ``env_ids`` (default: all), one seed each."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def observe(self) -> np.ndarray:  # pragma: no cover - abstract
+        """(n_envs, obs size) float32 observation of the coming cycle."""
+        raise NotImplementedError
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One cycle in every env: (obs, reward, terminated, truncated, info), all batched over envs."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def reset_info(self) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
+        """The batched info of a reset."""
+        raise NotImplementedError
+
+
+class EnvCore(BaseCore):
+    """Batched env logic over a :class:`MELSimulator` of ``n_envs`` worlds (see the module docstring)."""
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
         check_terminate(params, scenario.target_accuracy)
@@ -67,11 +108,6 @@ class EnvCore:
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
 
     # ------------------------------------------------------------------------------------------------ per env
-    @property
-    def mobile_orchestrator(self) -> bool:
-        """The orchestrator flies (a drone): the observation adds its position, velocity and battery."""
-        return bool(self.capabilities.get("flies_orchestrator", False))
-
     def build_action_space(self) -> spaces.Space:  # pragma: no cover - abstract
         """The single env's action space."""
         raise NotImplementedError
@@ -83,10 +119,6 @@ class EnvCore:
         Raises:
             ValueError: naming the offending index and the allowed values; no state has changed.
         """
-        raise NotImplementedError
-
-    def noop_action(self) -> Any:  # pragma: no cover - abstract
-        """A single action with which nobody takes part (no training, no cost)."""
         raise NotImplementedError
 
     def decide(self, actions: Any) -> Decision:  # pragma: no cover - abstract
@@ -116,10 +148,6 @@ class EnvCore:
         return self.problem.codec.space()
 
     # ------------------------------------------------------------------------------------------------ shared
-    def check_shape(self, actions: Any) -> Any:
-        """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`)."""
-        return check_batch(self.action_space, actions, self.n_envs)
-
     def iteration_limits(self, task_sizes: np.ndarray, tx_power_w: np.ndarray | None = None,
                          bandwidth_hz: np.ndarray | None = None, cpu_hz: np.ndarray | None = None) -> np.ndarray:
         """(n_envs, K) the most local iterations each learner can run with these tasks and resources: within
@@ -327,8 +355,8 @@ def split_kwargs(kwargs: Mapping[str, Any], params_class: type[EnvParams]) -> tu
     return scenario_kw, params_kw
 
 
-def build_core(core_class: type[EnvCore], scenario: Scenario | str | dict | None, n_envs: int,
-               device: str | torch.device, kwargs: Mapping[str, Any]) -> EnvCore:
+def build_core(core_class: type[BaseCore], scenario: Scenario | str | dict | None, n_envs: int,
+               device: str | torch.device, kwargs: Mapping[str, Any]) -> BaseCore:
     """A core of ``n_envs`` worlds from a scenario (preset, path, dict or None for the env's default) and the
     env's keyword arguments (scenario overrides and env parameters, see :func:`split_kwargs`)."""
     scenario_kw, params_kw = split_kwargs(kwargs, core_class.params_class)

@@ -1,4 +1,4 @@
-"""The single Gymnasium env over any :class:`~mel_gym.envs.core.EnvCore` (a core of one world)."""
+"""The single Gymnasium env over any :class:`~mel_gym.envs.core.BaseCore` (a core of one world)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from mel_gym.config import Scenario
 from mel_gym.envs.batching import batch_one
-from mel_gym.envs.core import EnvCore, build_core, episode_seed
+from mel_gym.envs.core import BaseCore, build_core, episode_seed
 from mel_gym.envs.render import render_ansi, render_rgb
 from mel_gym.sim import MELSimulator
 
@@ -35,7 +35,7 @@ class MELEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 2}
-    core_class: ClassVar[type[EnvCore]]
+    core_class: ClassVar[type[BaseCore]]
 
     def __init__(self, scenario: Scenario | str | dict | None = None, *, device: str = "cpu",
                  render_mode: str | None = None, **kwargs: Any):

@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from mel_gym.config import Scenario
-from mel_gym.envs.core import EnvCore, build_problem, learner_info
+from mel_gym.envs.core import BaseCore, build_problem, learner_info
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
 from mel_gym.envs.observation import bounded_loss, loss_bound_nats
@@ -23,7 +23,7 @@ from mel_gym.params import ConfigError
 from mel_gym.world.prediction import OutagePredictor
 
 
-class MultiJobCore(EnvCore):
+class MultiJobCore(BaseCore):
     """An assignment of learners to jobs -> per job, HA-Sync's task sizes over its learners and their common tau."""
 
     params_class: ClassVar[type[EnvParams]] = EnvParams
@@ -130,8 +130,9 @@ class MultiJobCore(EnvCore):
             orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
             orchestrator_battery_j=st.orchestrator_battery_j)
         jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done)
-        self._last_obs = np.concatenate([world_obs, jobs_obs], axis=1)
-        return self._last_obs
+        obs = np.concatenate([world_obs, jobs_obs], axis=1)
+        self._last_obs = obs.copy()  # the masks' source: the caller may change the array it gets
+        return obs
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         actions = self.validate(self.check_shape(actions))
@@ -162,6 +163,7 @@ class MultiJobCore(EnvCore):
         terminated = success & self.params.terminate_on_target
         truncated = (sim.world.state.cycle >= self.params.horizon_cycles) & ~terminated
         trained = np.maximum(work.sum(axis=1), 1)  # tau: the jobs' taus weighted by the work each trained
+        diverged = ~(np.isfinite(out.loss_after) & (out.loss_after < loss_bound_nats(classes)))  # (n_envs, J)
         weights = p.weights / p.weights.sum()
         info = {
             "cycle": sim.world.state.cycle.copy(),
@@ -174,7 +176,8 @@ class MultiJobCore(EnvCore):
             "job_accuracy": out.accuracy_after,
             "job_loss": bounded_loss(out.loss_after, classes),
             "job_done": self.done.copy(),
-            "model_diverged": ~(np.isfinite(out.loss_after) & (out.loss_after < loss_bound_nats(classes))).any(axis=1),
+            "job_model_diverged": diverged,
+            "model_diverged": diverged.any(axis=1),
             "test_accuracy": out.accuracy_after @ weights,
             "test_loss": bounded_loss(out.loss_after, classes) @ weights,
             **parts,
@@ -223,9 +226,10 @@ class MultiJobEnv(MELEnv):
 
     ## Observation space
 
-    ``Box(float32, (14K + 3 + 3JK + 3J,))``: the world in TaskAllocation-v0's layout, then per job the learners'
-    holdings, log capacities and last assignment, and per job its test loss, accuracy and done flag
-    (:mod:`mel_gym.envs.multijob_problem`; ``env.unwrapped.problem.decode(obs)``).
+    ``Box(float32, (14K + 3 + 3JK + 3J,))``: the world in TaskAllocation-v0's layout, then J blocks of K holdings, J
+    blocks of K log capacities, J blocks of K served-last-cycle flags (block j: job j), then the J jobs' test losses,
+    their J accuracies and their J done flags (:mod:`mel_gym.envs.multijob_problem`;
+    ``env.unwrapped.problem.decode(obs)``).
 
     ## Reward
 
@@ -243,7 +247,8 @@ class MultiJobEnv(MELEnv):
 
     As TaskAllocation-v0's per-learner entries (``task_sizes``, ``time_s``, ``energy_j``, ``participants``,
     ``stragglers``, ...) plus ``assignment`` (K,) (-1: idle), ``job_tau``, ``job_learners``, ``job_gain``,
-    ``job_accuracy``, ``job_loss``, ``job_done`` (J,); ``tau`` is the jobs' tau weighted by the work each trained,
+    ``job_accuracy``, ``job_loss``, ``job_done``, ``job_model_diverged`` (J,); ``model_diverged`` if any job's model
+    diverged; ``tau`` is the jobs' tau weighted by the work each trained,
     ``test_accuracy`` and ``test_loss`` the w-weighted means over jobs; ``is_success`` (every job with a target is
     done) when some job has a target.
     """
@@ -260,5 +265,11 @@ class MultiJobEnv(MELEnv):
         return self.problem.decode(obs).world
 
 
-MultiJobVectorEnv = vector_env_class(MultiJobEnv)
-MultiJobVectorEnv.action_masks = lambda self: self.core.action_masks()  # (num_envs, K (J + 1)) bool
+class MultiJobVectorEnv(vector_env_class(MultiJobEnv)):
+    """Native vector env of :class:`MultiJobEnv`, with the action masks of every sub-env."""
+
+    def action_masks(self) -> np.ndarray:
+        """(num_envs, K (J + 1)) bool: each sub-env's :meth:`MultiJobEnv.action_masks` for its coming cycle."""
+        if not self._was_reset:
+            raise RuntimeError("call reset() before action_masks()")
+        return self.core.action_masks()

@@ -77,8 +77,9 @@ def loss_bound_nats(num_classes: int | np.ndarray) -> float | np.ndarray:
     return LOSS_FEATURE_MAX * (math.log(num_classes) if np.ndim(num_classes) == 0 else np.log(num_classes))
 
 
-def bounded_loss(loss: np.ndarray, num_classes: int) -> np.ndarray:
-    """Test loss clipped to [0, :func:`loss_bound_nats`]; NaN and inf (a diverged model) become the bound."""
+def bounded_loss(loss: np.ndarray, num_classes: int | np.ndarray) -> np.ndarray:
+    """Test loss clipped to [0, :func:`loss_bound_nats`]; NaN and inf (a diverged model) become the bound
+    (``num_classes`` per job where it is an array broadcasting against ``loss``)."""
     bound = loss_bound_nats(num_classes)
     return np.clip(np.nan_to_num(np.asarray(loss, dtype=np.float64), nan=bound, posinf=bound), 0.0, bound)
 

@@ -30,7 +30,7 @@ from gymnasium.vector.utils import batch_space
 
 from mel_gym.config import Scenario
 from mel_gym.envs.batching import with_rows
-from mel_gym.envs.core import EnvCore, build_core, episode_seed
+from mel_gym.envs.core import BaseCore, build_core, episode_seed
 from mel_gym.envs.env import MELEnv
 
 
@@ -64,7 +64,7 @@ class MELVectorEnv(VectorEnv):
         autoreset_mode: an :class:`AutoresetMode` or its value (see the module docstring).
     """
 
-    core_class: ClassVar[type[EnvCore]]
+    core_class: ClassVar[type[BaseCore]]
 
     def __init__(self, num_envs: int = 1, scenario: Scenario | str | dict | None = None, *,
                  device: str | torch.device = "cpu", autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,

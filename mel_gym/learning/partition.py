@@ -100,6 +100,44 @@ def slice_consecutive(order: np.ndarray, task_sizes: np.ndarray, keep: np.ndarra
     return table
 
 
+
+class LearnerPools:
+    """FL: every learner's local samples in every env, padded into one table.
+
+    ``index`` (n_envs, *lead, K, P) int64 sample indices (padding 0) and ``size`` (n_envs, *lead, K) pool sizes;
+    ``lead`` is () for one job or (J,) for several (:mod:`mel_gym.multijob`). Each env also keeps its own width, the
+    larger of ``min_width`` and its largest pool: the random keys of its per-cycle draws are that many per learner,
+    so an env's data draws depend on its seed alone, never on the pools of the envs batched with it.
+    """
+
+    def __init__(self, shape: tuple[int, ...], min_width: int):
+        self.min_width = max(int(min_width), 1)
+        self.index = np.zeros((*shape, self.min_width), dtype=np.int64)
+        self.size = np.zeros(shape, dtype=np.int64)
+        self.own_width = np.full(shape[0], self.min_width, dtype=np.int64)
+
+    def store(self, i: int, pools: Sequence[Sequence[np.ndarray]] | Sequence[np.ndarray]) -> None:
+        """Env ``i``'s pools: K arrays of sample indices (or, with a lead axis, one list of K arrays per entry)."""
+        rows = [pools] if self.index.ndim == 3 else list(pools)
+        width = max([self.min_width] + [len(p) for row in rows for p in row])
+        if width > self.index.shape[-1]:
+            grown = np.zeros(self.index.shape[:-1] + (width,), dtype=np.int64)
+            grown[..., : self.index.shape[-1]] = self.index
+            self.index = grown
+        tables = [pack_pools(row, self.index.shape[-1]) for row in rows]
+        self.index[i] = np.stack([t for t, _ in tables]).reshape(self.index.shape[1:])
+        self.size[i] = np.stack([n for _, n in tables]).reshape(self.size.shape[1:])
+        self.own_width[i] = width
+
+    def draw(self, rngs: Sequence[np.random.Generator], task_sizes: np.ndarray, trains: np.ndarray) -> np.ndarray:
+        """Each env's learners train on the first d_k samples of a fresh random order of their pools
+        (:func:`draw_from_pools`); ``rngs`` one data generator per env, arrays shaped like ``size``."""
+        keys = np.full(self.index.shape, np.inf)
+        for i, rng in enumerate(rngs):
+            keys[i, ..., : self.own_width[i]] = rng.random(self.index.shape[1:-1] + (self.own_width[i],))
+        return draw_from_pools(self.index, self.size, keys, task_sizes, trains)
+
+
 def draw_from_pools(pool_index: np.ndarray, pool_size: np.ndarray, keys: np.ndarray, task_sizes: np.ndarray,
                     trains: np.ndarray) -> np.ndarray:
     """FL: each learner trains on the first d_k samples of a fresh random order of its own pool.

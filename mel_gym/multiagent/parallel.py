@@ -104,7 +104,8 @@ class LearnerParallelEnv(ParallelEnv):
             for k, agent in enumerate(self.possible_agents):
                 if agent in actions:
                     value = np.asarray(actions[agent]).reshape(-1)
-                    if value.size != 1 or not self.action_space(agent).contains(np.int64(value[0])):
+                    if (value.size != 1 or not float(value[0]).is_integer()
+                            or not self.action_space(agent).contains(np.int64(value[0]))):
                         raise ValueError(f"action of {agent} is {actions[agent]!r}: expected an integer in "
                                          f"[0, {self.jobs}] (0: idle, j + 1: job j)")
                     joint[k] = int(value[0])

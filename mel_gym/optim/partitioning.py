@@ -82,7 +82,15 @@ def best_partition(work: np.ndarray, allowed: np.ndarray, values: np.ndarray, ma
     if result.x is None:  # pragma: no cover - the all-idle assignment is always feasible
         raise RuntimeError(f"best_partition: HiGHS found no solution ({result.message})")
     x = np.round(result.x[: J * K]).reshape(J, K) > 0.5
-    return np.where(x.any(axis=0), x.argmax(axis=0), -1)
+    assignment = np.where(x.any(axis=0), x.argmax(axis=0), -1)
+    # a learner that adds nothing (no work, or its job already at tau_max) costs energy for no progress: idle it
+    value = partition_value(assignment, work, values, max_local_iterations)
+    for k in np.flatnonzero(assignment >= 0):
+        trial = assignment.copy()
+        trial[k] = -1
+        if partition_value(trial, work, values, max_local_iterations) >= value - 1e-12:
+            assignment = trial
+    return assignment
 
 
 def brute_force_partition(work: np.ndarray, allowed: np.ndarray, values: np.ndarray,
