@@ -32,6 +32,7 @@ def record_episode(env_id: str, policy: str, seed: int, scenario: str | None = N
     done = False
     while not done:
         decoded = problem.decode(obs)
+        decoded = getattr(decoded, "world", decoded)  # MultiJob-v0: the world part of its observation
         for key in ("position_m", "outage_probability", "compute_drop_probability", "in_coverage"):
             keep[key].append(getattr(decoded, key))
         action, _ = agent.predict(obs, deterministic=True)

@@ -222,11 +222,11 @@ def test_maskable_ppo_learns_to_beat_random_on_a_tiny_budget():
     masks = venv.env_method("action_masks")
     assert len(masks) == 2 and masks[0].shape == (4 * 3,)
     model = build_agent("maskable-ppo", venv, seed=0)
-    model.learn(1536)
+    model.learn(3072)
     env = gym.make(ENV, **TINY)
     agent = MaskedAgent(model, env.unwrapped.problem)
     random_policy = make_policy("random", env.unwrapped.problem, env.action_space)
-    assert mean_return(env, agent) > mean_return(env, random_policy) + 0.1
+    assert mean_return(env, agent) > mean_return(env, random_policy) + 0.2  # measured: 4.41 against 3.98
 
 
 def test_the_multi_agent_view_of_multijob():
@@ -263,3 +263,29 @@ def test_the_mixed_preset_trains_one_stack_per_data_set():
     for _ in range(3):
         obs, reward, *_, info = env.step(policy.predict(obs)[0])
     assert (info["job_learners"] > 0).sum() >= 2 and np.isfinite(reward)
+
+
+def test_a_policy_shared_by_every_learner_learns_to_pick_jobs():
+    """Parameter sharing on the multi-agent view: one SB3 PPO policy acts for every learner (Discrete(J + 1) each)
+    and beats every learner picking at random."""
+    from stable_baselines3 import PPO
+
+    from mel_gym.multiagent import SharedPolicyVecEnv, parallel_env
+
+    venv = SharedPolicyVecEnv(parallel_env(ENV, **TINY), seed=0)
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=64, learning_rate=1e-3, seed=0)
+    model.learn(3072)
+
+    def team_return(choose) -> float:
+        env = parallel_env(ENV, **TINY)
+        total = 0.0
+        for seed in (500, 501, 502):
+            obs, _ = env.reset(seed=seed)
+            while env.agents:
+                obs, rewards, *_ = env.step({a: choose(a, obs[a]) for a in env.agents})
+                total += rewards["learner_0"] if rewards else 0.0
+        return total / 3
+
+    rng = np.random.default_rng(0)
+    learned = team_return(lambda agent, o: int(model.predict(o, deterministic=True)[0]))
+    assert learned > team_return(lambda agent, o: int(rng.integers(3))) + 0.1

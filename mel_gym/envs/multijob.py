@@ -14,7 +14,7 @@ from mel_gym.envs.core import BaseCore, build_problem, learner_info
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
 from mel_gym.envs.observation import bounded_loss, loss_bound_nats
-from mel_gym.envs.params import EnvParams
+from mel_gym.envs.params import EnvParams, MultiJobParams
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.multijob import MultiJobSimulator
 from mel_gym.optim.selection import selected_plan
@@ -26,7 +26,7 @@ from mel_gym.world.prediction import OutagePredictor
 class MultiJobCore(BaseCore):
     """An assignment of learners to jobs -> per job, HA-Sync's task sizes over its learners and their common tau."""
 
-    params_class: ClassVar[type[EnvParams]] = EnvParams
+    params_class: ClassVar[type[EnvParams]] = MultiJobParams
     default_scenario: ClassVar[str] = "multijob"
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
@@ -236,7 +236,7 @@ class MultiJobEnv(MELEnv):
     ``scale x sum_j w_j gain_j + tau_bonus x sum_j w_j (sum_k d_k tau_k of its learners that finished) / (d_j
     max_local_iterations) - energy and straggler penalties``; gain_j = job j's test-loss decrease over the cycle
     (``reward.metric: loss``; losses bounded at 10 ln(classes)) or accuracy increase (``accuracy``). Parameters:
-    :class:`mel_gym.envs.params.EnvParams`.
+    :class:`mel_gym.envs.params.MultiJobParams`.
 
     ## Episode
 

@@ -55,6 +55,14 @@ class DroneParams(ShareParams):
 
 
 @dataclass(frozen=True)
+class MultiJobParams(EnvParams):
+    """MultiJob-v0: the episode ends on the jobs' own targets."""
+
+    terminate_on_target: bool = param(False, doc="end the episode (terminated) once every job with a target_accuracy "
+                                                 "has reached it")
+
+
+@dataclass(frozen=True)
 class AggregationParams:
     """AsyncTaskAllocation: how models that ran different numbers of local iterations are averaged."""
 
