@@ -1,4 +1,4 @@
-"""The ``mel-gym`` command line: train, evaluate, run, bench, reproduce, download, scenario.
+"""The ``mel-gym`` command line: train, evaluate, compare, run, bench, reproduce, download, scenario.
 
 Every command imports its heavy parts (torch, SB3) only when it runs, so ``--help`` answers at once. Bad input
 (an unknown env ID, key, value, policy or file, an output path that cannot be written) prints one line and
@@ -115,6 +115,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(format_table(summarize(results), env.scenario.target_accuracy, env.params.reward.metric))
 
 
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from mel_gym.experiments.compare import compare
+
+    if not 0.0 < args.level < 1.0:
+        raise ValueError(f"--level {args.level:g} must lie in (0, 1), e.g. 0.95")
+    check_output_dir(args.out, "--out")
+    result = compare(args.results, args.out, level=args.level)
+    print(result["text"])
+    print(f"wrote {Path(args.out) / 'compare.md'}, compare.csv, compare.json and curves.png")
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
@@ -228,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --gif: play this policy too on the same seed, side by side")
     p.add_argument("--fps", type=float, default=2.0, help="GIF frames (cycles) per second (default 2)")
     p.set_defaults(func=_cmd_episode)
+
+    p = sub.add_parser("compare", help="means with 95%% bootstrap intervals and paired differences against the best "
+                                       "baseline, from results JSON of evaluate or run; per-cycle curves")
+    p.add_argument("results", nargs="+", help="results JSON files (mel-gym evaluate --json PATH, run's results.json)")
+    p.add_argument("--out", default="compare", help="folder for compare.md, compare.csv, compare.json, curves.png "
+                                                    "(default: compare)")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")
     p.add_argument("--config", default="default",

@@ -43,6 +43,8 @@ class EpisodeResult:
     # MultiJob-v0: each job's final test accuracy and first cycle (1-based) at which it was done (None: never)
     job_accuracy: list[float] | None = None
     job_cycles_to_target: list[int | None] | None = None
+    # per cycle: tau, the energy the learners spent (J) and how many took part
+    cycle_curves: dict[str, list[float]] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         """The documented JSON/CSV fields (and the per-job ones of MultiJob-v0 in JSON)."""
@@ -89,6 +91,7 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     n = len(seeds)
     curves = [[float(a)] for a in info["test_accuracy"]]
     returns, lql, taus = np.zeros(n), np.zeros(n), [[] for _ in range(n)]
+    per_cycle: list[dict[str, list[float]]] = [{"tau": [], "energy_j": [], "participants": []} for _ in range(n)]
     success: list[int | None] = [None] * n  # the first cycle whose info says is_success (every job done)
     jobs = "job_done" in info
     job_done = [[0 if done else None for done in row] for row in info["job_done"]] if jobs else None
@@ -102,6 +105,9 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
             lql[i] += info["reward_lql"][i]
             taus[i].append(float(info["tau"][i]))
             curves[i].append(float(info["test_accuracy"][i]))
+            per_cycle[i]["tau"].append(float(info["tau"][i]))
+            per_cycle[i]["energy_j"].append(float(np.sum(info["energy_j"][i])))
+            per_cycle[i]["participants"].append(float(np.sum(info["participants"][i])))
             if success[i] is None and info.get("is_success", np.zeros(n, bool))[i]:
                 success[i] = len(curves[i]) - 1
             if jobs:
@@ -112,7 +118,8 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     env.close()
     return [EpisodeResult(label, env_id, int(seeds[i]), float(returns[i]), float(lql[i]), curves[i][-1],
                           success[i] if target is None else cycles_to(curves[i], target), float(np.mean(taus[i])),
-                          curves[i], job_acc[i] if jobs else None, job_done[i] if jobs else None) for i in range(n)]
+                          curves[i], job_acc[i] if jobs else None, job_done[i] if jobs else None, per_cycle[i])
+            for i in range(n)]
 
 
 # ---------------------------------------------------------------------------------------------------- tables
@@ -210,11 +217,15 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: str | Path, results: Sequence[EpisodeResult], extra: dict[str, Any] | None = None) -> None:
-    """``{"results": [per-episode rows], "summary": [...], "accuracy_curves": {policy: [[...], ...]}, **extra}``."""
+    """``{"results": [per-episode rows], "summary": [...], "accuracy_curves": {policy: [[...], ...]},
+    "cycle_curves": {policy: [{"tau": [...], "energy_j": [...], "participants": [...]}, ...]}, **extra}`` (curves in
+    the order of the results' episodes)."""
     payload: dict[str, Any] = {"results": [r.row() for r in results], "summary": summarize(results),
-                               "accuracy_curves": {r.policy: [] for r in results}}
+                               "accuracy_curves": {r.policy: [] for r in results},
+                               "cycle_curves": {r.policy: [] for r in results}}
     for r in results:
         payload["accuracy_curves"][r.policy].append(r.accuracy_curve)
+        payload["cycle_curves"][r.policy].append(r.cycle_curves)
     payload.update(extra or {})
     Path(path).write_text(json.dumps(json_safe(payload), indent=1, allow_nan=False))
 

@@ -1,0 +1,192 @@
+"""``mel-gym compare``: results fit for a paper, from the JSON that ``mel-gym evaluate --json`` and ``run`` write.
+
+For every policy: the mean of each metric with its 95% percentile-bootstrap interval (:mod:`.stats`); for every
+policy but the best baseline, the paired difference of its return and final accuracy against the best baseline (the
+baseline with the largest mean return, ``random`` aside) over the seeds both played; agents trained with several
+seeds (``NAME-seedN`` rows of ``run``) also pooled into one row, their returns averaged per evaluation seed first.
+Per-cycle curves (test accuracy, tau, energy, participants), mean over episodes with a bootstrap band, go into one
+figure. Writes ``compare.md`` (the printed tables), ``compare.csv`` (a row per policy and metric) and
+``compare.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mel_gym.agents.policy import BASELINE_NAMES
+from mel_gym.experiments.episodes import json_safe
+from mel_gym.experiments.stats import Interval, bootstrap_mean, paired_difference
+
+#: The metrics of a result row that get an interval.
+METRICS = ("return", "lql_return", "final_accuracy", "mean_tau")
+#: The per-cycle curves plotted (the first from ``accuracy_curves``, the others from ``cycle_curves``).
+CURVES = ("test_accuracy", "tau", "energy_j", "participants")
+_SEED_ROW = re.compile(r"^(?P<name>.+)-seed\d+$")
+
+
+def load_results(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], dict[str, dict[str, list[list[float]]]]]:
+    """The result rows of one or more results JSON files, and per policy its curves (name -> [episodes])."""
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, list[list[float]]]] = {}
+    seen: dict[tuple[str, int], str] = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no results file at '{path}' (mel-gym evaluate --json PATH or run write one)")
+        data = json.loads(path.read_text())
+        if "results" not in data:
+            raise ValueError(f"'{path}' has no 'results': not a results file of mel-gym evaluate or run")
+        for row in data["results"]:
+            key = (row["policy"], int(row["seed"]))
+            if key in seen:
+                raise ValueError(f"policy {key[0]!r} played seed {key[1]} in both '{seen[key]}' and '{path}'; rename "
+                                 "one of them")
+            seen[key] = str(path)
+            rows.append(row)
+        for name, episodes in data.get("accuracy_curves", {}).items():
+            curves.setdefault(name, {}).setdefault("test_accuracy", []).extend(episodes)
+        for name, episodes in data.get("cycle_curves", {}).items():
+            for episode in episodes:
+                for key, values in episode.items():
+                    curves.setdefault(name, {}).setdefault(key, []).append(values)
+    return rows, curves
+
+
+def _per_seed(rows: Sequence[dict[str, Any]], policy: str, metric: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[metric]) for r in rows if r["policy"] == policy and r[metric] is not None}
+
+
+def pooled_policies(rows: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    """``NAME (N training seeds)`` -> the ``NAME-seedK`` policies it pools (only names with at least two seeds)."""
+    groups: dict[str, list[str]] = {}
+    for name in dict.fromkeys(r["policy"] for r in rows):
+        match = _SEED_ROW.match(name)
+        if match:
+            groups.setdefault(match["name"], []).append(name)
+    return {f"{base} ({len(members)} training seeds)": members for base, members in groups.items() if len(members) > 1}
+
+
+def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None, level: float = 0.95,
+            seed: int = 0) -> dict[str, Any]:
+    """The comparison of the results in ``paths`` (see the module docstring); writes into ``out_dir`` when given.
+    Returns {"policies": {name: {metric: Interval row, "episodes", "reached_target"}}, "best_baseline",
+    "differences": {name: {"return": ..., "final_accuracy": ...}}, "text": the printed tables}."""
+    rows, curves = load_results(paths)
+    names = list(dict.fromkeys(r["policy"] for r in rows))
+    per_seed = {name: {m: _per_seed(rows, name, m) for m in METRICS} for name in names}
+    for label, members in pooled_policies(rows).items():  # average the training seeds' agents per evaluation seed
+        per_seed[label] = {m: {s: float(np.mean([per_seed[n][m][s] for n in members]))
+                               for s in set.intersection(*(set(per_seed[n][m]) for n in members))}
+                           for m in METRICS}
+        names.append(label)
+    policies: dict[str, Any] = {}
+    for name in names:
+        members = pooled_policies(rows).get(name, [name])
+        mine = [r for r in rows if r["policy"] in members]
+        policies[name] = {m: bootstrap_mean(list(per_seed[name][m].values()), level, seed=seed).row() for m in METRICS}
+        policies[name]["episodes"] = len(mine)
+        policies[name]["reached_target"] = sum(r["cycles_to_target"] is not None for r in mine)
+    baselines = [n for n in names if n in BASELINE_NAMES and n != "random"]
+    best = max(baselines, key=lambda n: policies[n]["return"]["mean"]) if baselines else None
+    differences: dict[str, Any] = {}
+    if best is not None:
+        for name in names:
+            if name != best:
+                differences[name] = {m: paired_difference(per_seed[name][m], per_seed[best][m], level,
+                                                          seed=seed).row()
+                                     for m in ("return", "final_accuracy")}
+    text = _format(names, policies, best, differences, level)
+    result = {"policies": policies, "best_baseline": best, "differences": differences, "level": level, "text": text,
+              "inputs": [str(p) for p in paths]}
+    if out_dir is not None:
+        _write(Path(out_dir), result, curves, names, level, seed)
+    return result
+
+
+def _interval(row: dict[str, float]) -> str:
+    return Interval(row["mean"], row["low"], row["high"], int(row["n"]), row["level"]).text()
+
+
+def _format(names: list[str], policies: dict[str, Any], best: str | None, differences: dict[str, Any],
+            level: float) -> str:
+    pct = f"{level:.0%}"
+    lines = [f"| policy | episodes | return [{pct} CI] | loss part | final test acc. | mean tau | reached target |",
+             "|---|---|---|---|---|---|---|"]
+    for name in names:
+        p = policies[name]
+        lines.append(f"| {name} | {p['episodes']} | {_interval(p['return'])} | {_interval(p['lql_return'])} | "
+                     f"{_interval(p['final_accuracy'])} | {_interval(p['mean_tau'])} | {p['reached_target']} |")
+    if best is None:
+        return "\n".join(lines)
+    lines += ["", f"Paired differences against the best baseline ({best}), over the seeds both played:", "",
+              f"| policy | seeds | return difference [{pct} CI] | final accuracy difference [{pct} CI] |",
+              "|---|---|---|---|"]
+    for name, diff in differences.items():
+        ret, acc = diff["return"], diff["final_accuracy"]
+        sign = " (better)" if ret["low"] > 0 else " (worse)" if ret["high"] < 0 else ""
+        lines.append(f"| {name} | {ret['n']} | {_interval(ret)}{sign} | {_interval(acc)} |")
+    return "\n".join(lines)
+
+
+def _write(out: Path, result: dict[str, Any], curves: dict[str, dict[str, list[list[float]]]], names: list[str],
+           level: float, seed: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.md").write_text(result["text"] + "\n")
+    (out / "compare.json").write_text(json.dumps(json_safe({k: v for k, v in result.items() if k != "text"}),
+                                                 indent=1, allow_nan=False))
+    with open(out / "compare.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["policy", "metric", "mean", "low", "high", "n", "against"])
+        for name in names:
+            for metric in METRICS:
+                row = result["policies"][name][metric]
+                writer.writerow([name, metric, row["mean"], row["low"], row["high"], row["n"], ""])
+        for name, diff in result["differences"].items():
+            for metric, row in diff.items():
+                writer.writerow([name, f"{metric}_difference", row["mean"], row["low"], row["high"], row["n"],
+                                 result["best_baseline"]])
+    plotted = [n for n in names if n in curves]
+    if plotted:
+        plot_cycle_curves(out / "curves.png", {n: curves[n] for n in plotted}, level, seed)
+
+
+def plot_cycle_curves(path: str | Path, curves: dict[str, dict[str, list[list[float]]]], level: float = 0.95,
+                      seed: int = 0) -> None:
+    """One panel per curve (:data:`CURVES`): per policy the mean over episodes per cycle and its bootstrap band,
+    over the cycles every episode of that policy reached."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    labels = {"test_accuracy": "test accuracy", "tau": "tau", "energy_j": "energy spent by the learners (J)",
+              "participants": "learners taking part"}
+    fig = Figure(figsize=(11, 7.5), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2).reshape(-1)
+    for ax, key in zip(axes, CURVES):
+        if not any(mine.get(key) for mine in curves.values()):  # e.g. results written before the curve was recorded
+            ax.text(0.5, 0.5, "not in these results", ha="center", va="center", transform=ax.transAxes, color="gray")
+        for name, mine in curves.items():
+            episodes = mine.get(key, [])
+            if not episodes:
+                continue
+            length = min(len(e) for e in episodes)
+            if length == 0:
+                continue
+            values = np.array([e[:length] for e in episodes], dtype=np.float64)
+            bands = [bootstrap_mean(values[:, c], level, samples=1000, seed=seed) for c in range(length)]
+            x = np.arange(length) + (0 if key == "test_accuracy" else 1)  # accuracy starts at the reset
+            ax.plot(x, [b.mean for b in bands], label=name)
+            ax.fill_between(x, [b.low for b in bands], [b.high for b in bands], alpha=0.2)
+        ax.set_xlabel("global cycle")
+        ax.set_ylabel(labels[key])
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"mean over episodes per cycle, {level:.0%} bootstrap band", fontsize=9)
+    fig.savefig(path)
+
