@@ -5,14 +5,18 @@ VENV ?= .venv
 # torch==2.13.0 is a small CPU build on the project's build machines and the default (CUDA) build from
 # PyPI elsewhere; pick another build with e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
-# The oldest Gymnasium mel_gym supports (Ray RLlib pins it); `make test` also runs the API tests against it.
+# The oldest Gymnasium whose vector API mel_gym supports (Ray RLlib pins it); `make test` also runs the API tests
+# against it, and the single-env tests against Gymnasium 0.29.1 (CleanRL's pin; no 1.x vector API there).
 GYM_MIN ?= 1.2.2
+GYM_OLD ?= 0.29.1
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mel_gym_installed
 COMPAT_VENV := .venv-gym$(GYM_MIN)
 COMPAT_STAMP := $(COMPAT_VENV)/.mel_gym_installed
+OLD_VENV := .venv-gym$(GYM_OLD)
+OLD_STAMP := $(OLD_VENV)/.mel_gym_installed
 
-.PHONY: install run test test-compat clean
+.PHONY: install run test test-compat test-gym-old clean
 
 install: $(STAMP)
 
@@ -29,6 +33,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -n 2 -q
 	$(MAKE) test-compat
+	$(MAKE) test-gym-old
 
 $(COMPAT_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
@@ -41,7 +46,20 @@ $(COMPAT_STAMP): pyproject.toml
 # oldest Gymnasium.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_gymnasium_compat.py
+
+$(OLD_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(OLD_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
+	$(OLD_VENV)/bin/python -m pip install --quiet -e ".[dev]" "gymnasium==$(GYM_OLD)"
+	touch $(OLD_STAMP)
+
+# The single envs on Gymnasium 0.29.1: both checkers, its wrappers, its SyncVectorEnv, SB3 over them, and the
+# native vector env's clear refusal.
+test-gym-old: $(OLD_STAMP)
+	$(OLD_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_OLD)', gymnasium.__version__"
+	$(OLD_VENV)/bin/python -m pytest -n 2 -q tests/test_gymnasium_compat.py tests/test_env.py tests/test_examples.py
 
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) runs build *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) $(OLD_VENV) runs build *.egg-info

@@ -20,11 +20,11 @@ from typing import Any, Iterable, Sequence
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 import mel_gym.registration  # noqa: F401 - the env IDs must be known to gym.make_vec
+from mel_gym.envs.vector import require_vector_api
 
 VECTOR_ONLY_KEYS = ("final_obs", "final_info")
 #: Methods of the native vector env that answer for all sub-envs at once (a leading axis of num_envs).
@@ -46,7 +46,8 @@ class SB3VecEnv(VecEnv):
     """SB3 VecEnv over a native mel_gym vector env created with ``autoreset_mode=SAME_STEP``."""
 
     def __init__(self, vector_env: gym.vector.VectorEnv):
-        if vector_env.metadata.get("autoreset_mode") != AutoresetMode.SAME_STEP:
+        mode = vector_env.metadata.get("autoreset_mode")
+        if getattr(mode, "value", mode) != "SameStep":
             raise ValueError("SB3VecEnv needs a vector env with autoreset_mode=AutoresetMode.SAME_STEP, got "
                              f"{vector_env.metadata.get('autoreset_mode')}")
         self.vector_env = vector_env
@@ -119,8 +120,9 @@ def make_sb3_vec_env(
             ``info_keywords`` from each episode's last info.
         env_kwargs: scenario, device and scenario overrides, as for ``gym.make``.
     """
+    require_vector_api("make_sb3_vec_env (one batched env)")
     vector_env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode="vector_entry_point",
-                              autoreset_mode=AutoresetMode.SAME_STEP, **env_kwargs)
+                              autoreset_mode="SameStep", **env_kwargs)
     env: VecEnv = SB3VecEnv(vector_env)
     if seed is not None:
         env.seed(seed)

@@ -22,16 +22,32 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
+import gymnasium
 import numpy as np
 import torch
 from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
+
+try:  # Gymnasium >= 1.0: the vector API this env implements
+    from gymnasium.vector import AutoresetMode
+except ImportError:  # Gymnasium 0.29: single envs work, this vector env does not (see require_vector_api)
+    AutoresetMode = None
 from gymnasium.vector.utils import batch_space
 
 from mel_gym.config import Scenario
 from mel_gym.envs.batching import with_rows
 from mel_gym.envs.core import BaseCore, build_core, episode_seed
 from mel_gym.envs.env import MELEnv
+
+
+def require_vector_api(what: str = "mel_gym's native vector env") -> None:
+    """Raise a clear error on Gymnasium < 1.0, whose vector API (autoreset modes, ``make_vec``) it lacks."""
+    if AutoresetMode is None:
+        raise RuntimeError(
+            f"{what} needs the vector API of Gymnasium >= 1.0 (autoreset modes), but Gymnasium {gymnasium.__version__} "
+            "is installed. With Gymnasium 0.29 use the single env, e.g. gymnasium.vector.SyncVectorEnv([lambda: "
+            "gym.make(ID) for _ in range(N)]) or SB3's make_vec_env(ID, n_envs=N) (mel-gym train --vec-env dummy), or "
+            "upgrade: pip install 'gymnasium>=1.2.2'")
 
 
 def vector_info(info: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
@@ -61,14 +77,16 @@ class MELVectorEnv(VectorEnv):
         num_envs: N.
         scenario, device, **kwargs: as for the single env (scenario overrides and env parameters); ``device`` is
             where the batched trainer runs ("cpu", "cuda", "auto").
-        autoreset_mode: an :class:`AutoresetMode` or its value (see the module docstring).
+        autoreset_mode: an :class:`AutoresetMode` or its value ("NextStep", the default; "SameStep"; "Disabled"; see
+            the module docstring).
     """
 
     core_class: ClassVar[type[BaseCore]]
 
     def __init__(self, num_envs: int = 1, scenario: Scenario | str | dict | None = None, *,
-                 device: str | torch.device = "cpu", autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 device: str | torch.device = "cpu", autoreset_mode: Any = "NextStep",
                  render_mode: str | None = None, **kwargs: Any):
+        require_vector_api()
         if int(num_envs) < 1:
             raise ValueError(f"num_envs={num_envs} must be >= 1")
         if render_mode is not None:
