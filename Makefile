@@ -13,19 +13,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mel_gym_installed
 COMPAT_VENV := .venv-gym$(GYM_MIN)
 COMPAT_STAMP := $(COMPAT_VENV)/.mel_gym_installed
+# RLlib rides in the Gymnasium 1.2.2 venv (it pins that version); a variable, since a comma would split $(call ...)
+COMPAT_INSTALL := ".[dev,ray]" "gymnasium==$(GYM_MIN)"
 OLD_VENV := .venv-gym$(GYM_OLD)
 OLD_STAMP := $(OLD_VENV)/.mel_gym_installed
 
 .PHONY: install run test test-compat test-gym-old clean
 
+# A venv in folder $(1) with torch first (TORCH_SPEC), then the project with the pip arguments $(2).
+define make_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet $(TORCH_SPEC)
+	$(1)/bin/python -m pip install --quiet -e $(2)
+	touch $(1)/.mel_gym_installed
+endef
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(call make_venv,$(VENV),".[dev]")
 
 run: install
 	$(BIN)/mel-gym run --overwrite
@@ -36,11 +43,7 @@ test: install
 	$(MAKE) test-gym-old
 
 $(COMPAT_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(COMPAT_VENV)
-	$(COMPAT_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(COMPAT_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
-	$(COMPAT_VENV)/bin/python -m pip install --quiet -e ".[dev,ray]" "gymnasium==$(GYM_MIN)"
-	touch $(COMPAT_STAMP)
+	$(call make_venv,$(COMPAT_VENV),$(COMPAT_INSTALL))
 
 # The Gymnasium-facing tests (registration, checkers, spaces, vector envs, baselines, SB3 training) on the
 # oldest Gymnasium.
@@ -49,11 +52,7 @@ test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_gymnasium_compat.py
 
 $(OLD_STAMP): pyproject.toml
-	$(PYTHON) -m venv $(OLD_VENV)
-	$(OLD_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(OLD_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
-	$(OLD_VENV)/bin/python -m pip install --quiet -e ".[dev]" "gymnasium==$(GYM_OLD)"
-	touch $(OLD_STAMP)
+	$(call make_venv,$(OLD_VENV),".[dev]" "gymnasium==$(GYM_OLD)")
 
 # The single envs on Gymnasium 0.29.1: both checkers, its wrappers, its SyncVectorEnv, SB3 over them, and the
 # native vector env's clear refusal.

@@ -6,8 +6,16 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 
+#: Per-cycle scalars (info key -> TensorBoard name under ``mel/cycle/``); per-learner arrays are summed over learners.
+CYCLE_SCALARS = {"test_accuracy": "test_accuracy", "test_loss": "test_loss", "tau": "tau", "energy_j": "energy_j",
+                 "outage": "outages", "participants": "participants"}
+
+
 class MELMetricsCallback(BaseCallback):
-    """At each episode end: ``mel/final_accuracy``, ``mel/mean_tau`` and ``mel/stragglers_per_cycle``."""
+    """At each episode end: ``mel/final_accuracy``, ``mel/mean_tau`` and ``mel/stragglers_per_cycle``; at every cycle
+    (env step) the ``mel/cycle/...`` scalars of :data:`CYCLE_SCALARS` (test accuracy and loss after the cycle, tau, the
+    learners' energy in J, outages and participants), averaged over the sub-envs and the steps between two of SB3's
+    log dumps."""
 
     def _on_training_start(self) -> None:
         n = self.training_env.num_envs
@@ -20,6 +28,9 @@ class MELMetricsCallback(BaseCallback):
         for i, (info, done) in enumerate(zip(infos, dones)):
             if "tau" not in info:
                 continue
+            for key, name in CYCLE_SCALARS.items():
+                if key in info:
+                    self.logger.record_mean(f"mel/cycle/{name}", float(np.sum(info[key])))
             self._tau_sum[i] += info["tau"]
             self._stragglers[i] += np.sum(info["stragglers"])
             self._cycles[i] += 1

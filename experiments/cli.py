@@ -90,6 +90,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     check_env_id(args.env_id)
     for path, what in ((args.json, "--json"), (args.csv, "--csv"), (args.plot, "--plot")):
         check_output_path(path, what)
+    if args.tensorboard:
+        check_output_dir(args.tensorboard, "--tensorboard")
     torch.set_num_threads(args.torch_threads)
     env_kwargs = parse_env_kwargs(args.env_kwarg)
     policies = args.policy or None
@@ -113,6 +115,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     env = make_env(args.env_id, args.scenario, env_kwargs).unwrapped
     print(format_table(summarize(results), env.scenario.target_accuracy, env.params.reward.metric))
+    if args.tensorboard:
+        from mel_gym.experiments.episodes import write_tensorboard
+
+        write_tensorboard(args.tensorboard, results)
+        print(f"TensorBoard: tensorboard --logdir {args.tensorboard}", file=sys.stderr)
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -225,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write per-episode results as JSON here")
     p.add_argument("--csv", default=None, help="write per-episode results as CSV here")
     p.add_argument("--plot", default=None, help="write a PNG of test accuracy per global cycle here")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="write per-cycle scalars (accuracy, loss, tau, energy, outages, participants; mean over the "
+                        "episodes) here, a run folder per policy")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("episode", help="one episode in pictures: paths, outages, predicted vs realised, accuracy; "

@@ -4,8 +4,8 @@ For every policy: the mean of each metric with its 95% percentile-bootstrap inte
 policy but the best baseline, the paired difference of its return and final accuracy against the best baseline (the
 baseline with the largest mean return, ``random`` aside) over the seeds both played; agents trained with several
 seeds (``NAME-seedN`` rows of ``run``) also pooled into one row, their returns averaged per evaluation seed first.
-Per-cycle curves (test accuracy, tau, energy, participants), mean over episodes with a bootstrap band, go into one
-figure. Writes ``compare.md`` (the printed tables), ``compare.csv`` (a row per policy and metric) and
+Per-cycle curves (test accuracy, tau, energy, participants, outages, test loss), mean over episodes with a bootstrap
+band, go into one figure. Writes ``compare.md`` (the printed tables), ``compare.csv`` (a row per policy and metric) and
 ``compare.json``.
 """
 
@@ -26,7 +26,7 @@ from mel_gym.experiments.stats import Interval, bootstrap_mean, paired_differenc
 #: The metrics of a result row that get an interval.
 METRICS = ("return", "lql_return", "final_accuracy", "mean_tau")
 #: The per-cycle curves plotted (the first from ``accuracy_curves``, the others from ``cycle_curves``).
-CURVES = ("test_accuracy", "tau", "energy_j", "participants")
+CURVES = ("test_accuracy", "tau", "energy_j", "participants", "outages", "test_loss")
 _SEED_ROW = re.compile(r"^(?P<name>.+)-seed\d+$")
 
 
@@ -164,10 +164,10 @@ def plot_cycle_curves(path: str | Path, curves: dict[str, dict[str, list[list[fl
     from matplotlib.figure import Figure
 
     labels = {"test_accuracy": "test accuracy", "tau": "tau", "energy_j": "energy spent by the learners (J)",
-              "participants": "learners taking part"}
-    fig = Figure(figsize=(11, 7.5), dpi=100)
+              "participants": "learners taking part", "outages": "links that failed", "test_loss": "test loss (nats)"}
+    fig = Figure(figsize=(14, 7.5), dpi=100)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 2).reshape(-1)
+    axes = fig.subplots(2, 3).reshape(-1)
     for ax, key in zip(axes, CURVES):
         if not any(mine.get(key) for mine in curves.values()):  # e.g. results written before the curve was recorded
             ax.text(0.5, 0.5, "not in these results", ha="center", va="center", transform=ax.transAxes, color="gray")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,6 +25,9 @@ from mel_gym.agents.policy import Policy
 RESULT_FIELDS = ("policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
                  "mean_tau")
 JOB_FIELDS = ("job_accuracy", "job_cycles_to_target")
+#: The per-cycle curves an episode records besides the test accuracy (tau; the learners' energy in J, outages and
+#: participants summed over the learners; the test loss after the cycle).
+CYCLE_CURVES = ("tau", "energy_j", "participants", "outages", "test_loss")
 
 
 @dataclass
@@ -43,7 +47,7 @@ class EpisodeResult:
     # MultiJob-v0: each job's final test accuracy and first cycle (1-based) at which it was done (None: never)
     job_accuracy: list[float] | None = None
     job_cycles_to_target: list[int | None] | None = None
-    # per cycle: tau, the energy the learners spent (J) and how many took part
+    # per cycle: :data:`CYCLE_CURVES`
     cycle_curves: dict[str, list[float]] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
@@ -91,7 +95,7 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     n = len(seeds)
     curves = [[float(a)] for a in info["test_accuracy"]]
     returns, lql, taus = np.zeros(n), np.zeros(n), [[] for _ in range(n)]
-    per_cycle: list[dict[str, list[float]]] = [{"tau": [], "energy_j": [], "participants": []} for _ in range(n)]
+    per_cycle: list[dict[str, list[float]]] = [{key: [] for key in CYCLE_CURVES} for _ in range(n)]
     success: list[int | None] = [None] * n  # the first cycle whose info says is_success (every job done)
     jobs = "job_done" in info
     job_done = [[0 if done else None for done in row] for row in info["job_done"]] if jobs else None
@@ -105,9 +109,8 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
             lql[i] += info["reward_lql"][i]
             taus[i].append(float(info["tau"][i]))
             curves[i].append(float(info["test_accuracy"][i]))
-            per_cycle[i]["tau"].append(float(info["tau"][i]))
-            per_cycle[i]["energy_j"].append(float(np.sum(info["energy_j"][i])))
-            per_cycle[i]["participants"].append(float(np.sum(info["participants"][i])))
+            for key in CYCLE_CURVES:  # per-learner arrays: summed over the learners
+                per_cycle[i][key].append(float(np.sum(info[key if key != "outages" else "outage"][i])))
             if success[i] is None and info.get("is_success", np.zeros(n, bool))[i]:
                 success[i] = len(curves[i]) - 1
             if jobs:
@@ -218,8 +221,8 @@ def json_safe(value: Any) -> Any:
 
 def write_json(path: str | Path, results: Sequence[EpisodeResult], extra: dict[str, Any] | None = None) -> None:
     """``{"results": [per-episode rows], "summary": [...], "accuracy_curves": {policy: [[...], ...]},
-    "cycle_curves": {policy: [{"tau": [...], "energy_j": [...], "participants": [...]}, ...]}, **extra}`` (curves in
-    the order of the results' episodes)."""
+    "cycle_curves": {policy: [{"tau": [...], "energy_j": [...], ...}, ...]}, **extra}`` (:data:`CYCLE_CURVES`; curves
+    in the order of the results' episodes)."""
     payload: dict[str, Any] = {"results": [r.row() for r in results], "summary": summarize(results),
                                "accuracy_curves": {r.policy: [] for r in results},
                                "cycle_curves": {r.policy: [] for r in results}}
@@ -276,3 +279,22 @@ def accuracy_curves(results: Sequence[EpisodeResult]) -> dict[str, np.ndarray]:
         length = min(len(c) for c in mine)
         out[name] = np.array([c[:length] for c in mine])
     return out
+
+
+def write_tensorboard(log_dir: str | Path, results: Sequence[EpisodeResult]) -> None:
+    """Per policy (a run folder each under ``log_dir``), the mean over its episodes of every per-cycle curve
+    (``eval/test_accuracy`` from the reset on, ``eval/<curve>`` of :data:`CYCLE_CURVES`) with the cycle as the step,
+    for TensorBoard (``tensorboard --logdir log_dir``)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name in dict.fromkeys(r.policy for r in results):
+        mine = [r for r in results if r.policy == name]
+        writer = SummaryWriter(str(Path(log_dir) / re.sub(r"[^A-Za-z0-9_.-]", "_", name)))
+        curves = {"test_accuracy": [r.accuracy_curve for r in mine]}
+        curves.update({key: [r.cycle_curves.get(key, []) for r in mine] for key in CYCLE_CURVES})
+        for key, episodes in curves.items():
+            length = min(len(e) for e in episodes)
+            for cycle in range(length):
+                step = cycle if key == "test_accuracy" else cycle + 1  # accuracy starts at the reset
+                writer.add_scalar(f"eval/{key}", float(np.mean([e[cycle] for e in episodes])), step)
+        writer.close()

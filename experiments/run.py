@@ -2,7 +2,8 @@
 
 Reads a run config (``configs/run/default.yaml``) and writes into its ``out_dir``: the trained agent and its
 TensorBoard logs (``agent/``), ``results.csv`` and ``results.json`` (one row per policy and episode),
-``table.md`` (the printed table) and ``accuracy.png`` (test accuracy per global cycle, per policy).
+``table.md`` (the printed table), ``accuracy.png`` (test accuracy per global cycle, per policy) and ``eval_tb/``
+(the evaluation's per-cycle scalars for TensorBoard, a run per policy).
 
 With ``training_seeds`` (a list) the agent is trained once per seed (``agent_seed<N>/``); every trained agent
 is evaluated, and a row "<algo> (N training seeds)" gives each metric's mean ± std across the seeds. A last
@@ -18,7 +19,8 @@ from typing import Any
 
 from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, make_env
-from mel_gym.experiments.episodes import compare_with_best, format_job_table, format_table, summarize, summarize_seeds
+from mel_gym.experiments.episodes import (compare_with_best, format_job_table, format_table, summarize, summarize_seeds,
+                                          write_tensorboard)
 from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.train import train
 from mel_gym.params import ConfigError, read_yaml
@@ -100,6 +102,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
                          "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
                          "comparison": verdict})
     (out / "table.md").write_text(table + "\n")
+    write_tensorboard(out / "eval_tb", results)
     print(table)
     print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
           f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mel_gym.experiments.cli import main
@@ -53,11 +54,22 @@ def test_train_then_evaluate_with_baselines(tmp_path, capsys):
     assert (run / "model.zip").is_file() and (run / "run.yaml").is_file()
     assert any((run / "checkpoints").iterdir())
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").rglob("*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logged = EventAccumulator(str(next((run / "tb").iterdir()))).Reload().Tags()["scalars"]
+    assert {f"mel/cycle/{k}" for k in ("test_accuracy", "test_loss", "tau", "energy_j", "outages", "participants")
+            } <= set(logged)
     out_json, out_csv, out_png = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "r.png"
     code = main(["evaluate", "mel_gym/TaskAllocation-v0", *SMALL_ARGS, "--policy", "equal", "--policy", "ha-sync",
                  "--policy", "random", "--policy", str(run / "model.zip"), "--episodes", "2", "--json", str(out_json),
-                 "--csv", str(out_csv), "--plot", str(out_png)])
+                 "--csv", str(out_csv), "--plot", str(out_png), "--tensorboard", str(tmp_path / "eval_tb")])
     assert code == 0
+    ha_sync = EventAccumulator(str(tmp_path / "eval_tb" / "ha-sync")).Reload()
+    tau = ha_sync.Scalars("eval/tau")
+    curves = json.loads(out_json.read_text())["cycle_curves"]["ha-sync"]
+    assert [e.step for e in tau] == list(range(1, len(curves[0]["tau"]) + 1))
+    assert tau[0].value == pytest.approx(np.mean([c["tau"][0] for c in curves]))
+    assert len(ha_sync.Scalars("eval/test_accuracy")) == len(curves[0]["tau"]) + 1
     table = capsys.readouterr().out
     assert "| ha-sync |" in table and "model.zip" in table and "loss part" in table
     payload = json.loads(out_json.read_text())

@@ -105,6 +105,21 @@ def test_same_seed_same_trajectory_and_sub_env_i_equals_the_single_env(env_id):
 
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
+def test_an_env_pickles_mid_episode_and_goes_on_the_same(env_id):
+    """Ray and multiprocessing ship envs between processes: a pickled copy continues exactly as the original."""
+    import pickle
+
+    env = gym.make(env_id, **small(env_id))
+    env.reset(seed=6)
+    env.step(env.action_space.sample())
+    copy = pickle.loads(pickle.dumps(env))
+    env.action_space.seed(1)
+    action = env.action_space.sample()
+    first, second = env.step(action), copy.step(action)
+    assert np.array_equal(first[0], second[0]) and first[1] == second[1]
+
+
+@pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_every_baseline_of_an_env_runs_in_it(env_id):
     env = gym.make(env_id, **small(env_id))
     problem = env.unwrapped.problem

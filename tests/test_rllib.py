@@ -157,3 +157,23 @@ def test_ppo_with_a_shared_policy_trains_two_iterations(ray_session, env_id, kwa
     assert before.keys() == after.keys() and before
     assert all(np.all(np.isfinite(w)) for w in after.values())
     assert any(not np.array_equal(before[key], after[key]) for key in before)
+
+
+def test_single_agent_ppo_trains_two_iterations_with_one_torch_thread(ray_session):
+    import torch
+
+    from mel_gym.integrations.rllib import register_single_agent_env, single_agent_ppo_config
+
+    name = register_single_agent_env(ENV_ID, num_learners=K, horizon_cycles=4, samples_per_cycle=400)
+    assert name == "mel_gym_TaskAllocation-v0"
+    torch.set_num_threads(2)
+    env = _creator(name)({"horizon_cycles": 3})  # env_config overrides the registration's kwargs
+    assert torch.get_num_threads() == 1 and env.unwrapped.params.horizon_cycles == 3
+    algo = single_agent_ppo_config(name, seed=0, train_batch_size=64, minibatch_size=32, num_epochs=2).build_algo()
+    try:
+        results = [algo.train() for _ in range(2)]
+    finally:
+        algo.stop()
+    assert [r["training_iteration"] for r in results] == [1, 2]
+    assert all(r["env_runners"]["num_env_steps_sampled"] >= 64 for r in results)
+    assert all(math.isfinite(r["env_runners"]["episode_return_mean"]) for r in results)

@@ -103,7 +103,10 @@ def register_rllib_env(env_id: str = "mel_gym/TaskAllocation-v0", name: str | No
 
     def create(env_config: dict | None = None):
         # RLlib passes an EnvContext (a dict that also carries worker_index, vector_index, ...); its items are the
-        # user's env_config.
+        # user's env_config. One torch thread per env runner: many runners must not oversubscribe the cores.
+        import torch
+
+        torch.set_num_threads(1)
         return make_rllib_env(env_id, **{**defaults, **dict(env_config or {})})
 
     register_env(name, create)
