@@ -208,15 +208,23 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     model = _load_model(path, device)
     stats = path.parent / NORMALIZE_FILE
     normalizer = load_normalizer(stats) if stats.is_file() else None
+    residual = residual_settings(_saved_config(path).get("residual"))
+    if residual is not None and (problem is None or action_space is None):
+        raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
+                         "action space (make_policy does)")
+    return playing_agent(model, residual, problem, action_space, normalizer)
+
+
+def playing_agent(model: BaseAlgorithm, residual: dict[str, Any] | None, problem: Any = None, action_space: Any = None,
+                  normalizer: VecNormalize | None = None) -> Any:
+    """What plays an env for a trained ``model``: the model itself, or wrapped to normalise observations
+    (``normalizer``), to pass MaskablePPO the masks of each observation (with the env's ``problem``), or to add a
+    residual agent's correction to its baseline (``residual`` settings, the env's problem and action space)."""
     agent: Any = model if normalizer is None else NormalizedAgent(model, normalizer)
     if isinstance(model, MaskablePPO) and problem is not None:
         agent = MaskedAgent(model, problem, normalizer)
-    residual = residual_settings(_saved_config(path).get("residual"))
     if residual is None:
         return agent
-    if problem is None or action_space is None:
-        raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
-                         "action space (make_policy does)")
     return ResidualAgent(agent, make_base(residual, problem, action_space), residual["scale"], action_space,
                          corrected_indices(residual["correct"], problem, action_space))
 

@@ -40,3 +40,55 @@ class MELMetricsCallback(BaseCallback):
                 self.logger.record_mean("mel/stragglers_per_cycle", self._stragglers[i] / self._cycles[i])
                 self._tau_sum[i] = self._stragglers[i] = self._cycles[i] = 0
         return True
+
+
+class LearningCurveCallback(BaseCallback):
+    """Every ``every`` env steps (and at the end of training), play the current policy deterministically on the
+    validation ``seeds`` (one episode each, one batched env: :func:`mel_gym.experiments.episodes.play`) and keep a row
+    {steps, wall_s (training time so far, evaluation excluded), mean_return, mean_final_accuracy}; also logged as
+    ``mel/validation_return``. ``make_player(model, problem, action_space)`` turns the model into what plays (masks,
+    residual corrections: :func:`mel_gym.agents.sb3.playing_agent`)."""
+
+    def __init__(self, env_id: str, env_kwargs: dict, seeds: list[int], every: int, make_player):
+        super().__init__()
+        self.env_kwargs = {k: v for k, v in env_kwargs.items() if k != "device"}
+        self.device = env_kwargs.get("device", "cpu")
+        self.env_id, self.seeds, self.every = env_id, list(seeds), int(every)
+        self.make_player = make_player
+        self.rows: list[dict[str, float]] = []
+        self._next = self.every
+        self._started = 0.0
+        self._eval_seconds = 0.0
+
+    def _on_training_start(self) -> None:
+        import time
+
+        self._started = time.perf_counter()
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+        if self.num_timesteps == 0:
+            self._evaluate()
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._evaluate()
+            self._next += self.every
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.rows or self.rows[-1]["steps"] < self.num_timesteps:
+            self._evaluate()
+
+    def _evaluate(self) -> None:
+        import time
+
+        from mel_gym.experiments.episodes import play
+
+        started = time.perf_counter()
+        episodes = play(lambda problem, space: self.make_player(self.model, problem, space), self.env_id, self.seeds,
+                        "agent", self.env_kwargs, device=self.device)
+        row = {"steps": int(self.num_timesteps), "wall_s": started - self._started - self._eval_seconds,
+               "mean_return": float(np.mean([e.episode_return for e in episodes])),
+               "mean_final_accuracy": float(np.mean([e.final_accuracy for e in episodes]))}
+        self.rows.append(row)
+        self.logger.record("mel/validation_return", row["mean_return"])
+        self._eval_seconds += time.perf_counter() - started

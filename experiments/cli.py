@@ -42,7 +42,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
                        env_kwargs=parse_env_kwargs(args.env_kwarg), timesteps=args.timesteps, n_envs=args.n_envs,
                        seed=args.seed, runs_dir=args.runs_dir, name=args.name, device=args.device,
                        checkpoint_every=args.checkpoint_every, progress_bar=not args.no_progress,
-                       vec_env=args.vec_env, overwrite=args.overwrite, torch_threads=args.torch_threads)
+                       vec_env=args.vec_env, overwrite=args.overwrite, torch_threads=args.torch_threads,
+                       curve_every=args.curve_every)
     print(f"trained to {result.timesteps} steps ({result.seconds:.0f} s this time); agent saved to "
           f"{result.model_path}; TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}")
 
@@ -220,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run to its planned step count (Ctrl-C saves a run)")
     p.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps between checkpoints (0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--curve-every", type=int, default=0, metavar="STEPS",
+                   help="every STEPS env steps, play the policy on validation seeds 5000-5003 and write "
+                        "learning_curve.json (steps, wall time, mean return); 0 = no curve (default)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="compare saved agents and baselines on the same held-out seeds")

@@ -12,13 +12,14 @@ line compares the learned row with the baseline of the best mean return.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from mel_gym.agents.sb3 import load_agent_config
-from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, make_env
+from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import (compare_with_best, format_job_table, format_table, summarize, summarize_seeds,
                                           write_tensorboard)
 from mel_gym.experiments.evaluate import evaluate, write_outputs
@@ -27,7 +28,7 @@ from mel_gym.params import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
 
 RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "training_seeds", "out_dir",
-            "evaluation", "quick")
+            "evaluation", "quick", "learning_curve")
 
 
 def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
@@ -64,6 +65,9 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         shutil.rmtree(out)
 
     seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
+    curve_every = int((cfg.get("learning_curve") or {}).get("every", 0))
+    if quick and curve_every:
+        curve_every = max(timesteps // 2, 1)
     algo = load_agent_config(agent)["algo"]
     specs, labels, seconds = [], [], []
     for seed in seeds:
@@ -71,12 +75,15 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed {seed} -> "
               f"{out / name}", flush=True)
         trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
-                        n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=name, progress_bar=progress_bar)
+                        n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=name, progress_bar=progress_bar,
+                        curve_every=curve_every)
         print(f"[mel-gym run] trained in {trained.seconds:.0f} s", flush=True)
         specs.append(str(trained.model_path))
         labels.append(algo if len(seeds) == 1 else f"{algo}-seed{seed}")
         seconds.append(round(trained.seconds, 1))
     baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
+    curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs)) \
+        if curve_every else {}
     print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
     start = time.perf_counter()
     tuned: dict[str, Any] = {}
@@ -100,7 +107,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
                   title=f"{env_id} ({scenario}), {episodes} held-out seeds",
                   extra={"train_seconds": seconds[0] if len(seeds) == 1 else seconds, "timesteps": timesteps,
                          "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
-                         "comparison": verdict})
+                         "comparison": verdict, "learning_curves": curves})
     (out / "table.md").write_text(table + "\n")
     write_tensorboard(out / "eval_tb", results)
     print(table)
@@ -108,3 +115,37 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
           f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
           f"TensorBoard: tensorboard --logdir {out}", flush=True)
     return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs]}
+
+
+def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: list[str], env_id: str,
+                    env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The trained agents' learning curves (``learning_curve.json`` beside each) and the baselines' mean return on
+    the same validation seeds (their default parameters), drawn against training steps and training wall time into
+    ``learning_curves.png``."""
+    from mel_gym.agents.policy import make_policy
+    from mel_gym.experiments.episodes import play
+    from mel_gym.experiments.train import LEARNING_CURVE_FILE, VALIDATION_SEEDS
+
+    agents = {label: json.loads((Path(spec).parent / LEARNING_CURVE_FILE).read_text())
+              for spec, label in zip(specs, labels) if (Path(spec).parent / LEARNING_CURVE_FILE).is_file()}
+    levels = {}
+    for name in baselines:
+        episodes = play(lambda problem, space, name=name: make_policy(name, problem, space), env_id,
+                        list(VALIDATION_SEEDS), name, {k: v for k, v in env_kwargs.items() if k != "device"})
+        levels[name] = float(sum(e.episode_return for e in episodes) / len(episodes))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    for ax, key, label in zip(fig.subplots(1, 2), ("steps", "wall_s"), ("training env steps", "training time (s)")):
+        for name, rows in agents.items():
+            ax.plot([r[key] for r in rows], [r["mean_return"] for r in rows], marker="o", label=name)
+        for i, (name, level) in enumerate(levels.items()):
+            ax.axhline(level, linestyle="--", linewidth=0.9, color=f"C{(len(agents) + i) % 10}", label=name)
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"mean return on validation seeds {VALIDATION_SEEDS[0]}-{VALIDATION_SEEDS[-1]}")
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    fig.savefig(out / "learning_curves.png")
+    return {"agents": agents, "baselines": levels, "seeds": list(VALIDATION_SEEDS)}

@@ -13,6 +13,7 @@ replaces it. The folder is created only once the agent and its envs are built, s
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -21,7 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -31,14 +32,19 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.residual import wrap_residual
-from mel_gym.agents.sb3 import ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, wrap_normalize
-from mel_gym.experiments.callbacks import MELMetricsCallback
+from mel_gym.agents.sb3 import (ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, playing_agent,
+                                wrap_normalize)
+from mel_gym.experiments.callbacks import LearningCurveCallback, MELMetricsCallback
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_output_dir, env_kwargs_with, env_label
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
 
 RUN_FILE = "run.yaml"
 #: The replay buffer of an off-policy agent (SAC, TD3) beside it.
 REPLAY_FILE = "replay_buffer.pkl"
+#: The learning curve beside a trained agent (``curve_every``).
+LEARNING_CURVE_FILE = "learning_curve.json"
+#: Validation seeds of the learning curve: apart from training seeds (0 ..) and held-out evaluation seeds (10000 ..).
+VALIDATION_SEEDS = (5000, 5001, 5002, 5003)
 
 
 @dataclass
@@ -94,6 +100,8 @@ def train(
     verbose: int = 0,
     vec_env: str = "native",
     overwrite: bool = False,
+    curve_every: int = 0,
+    curve_seeds: Sequence[int] = VALIDATION_SEEDS,
 ) -> TrainResult:
     """Train ``agent`` (a config name under configs/agents, a YAML path or a dict) on ``env_id``.
 
@@ -105,6 +113,9 @@ def train(
         vec_env: "native" (the n_envs sub-envs run as one batched simulator, :func:`make_sb3_vec_env`) or
             "dummy" (SB3's DummyVecEnv over single envs, stepped one after the other).
         overwrite: replace an existing run folder of the same name (else that is an error).
+        curve_every: every this many env steps (0 = never), play the current policy on ``curve_seeds`` (validation
+            seeds, apart from training and held-out evaluation seeds) and write ``learning_curve.json`` (steps, wall
+            time, mean return and final accuracy; :class:`LearningCurveCallback`).
 
     Raises:
         TrainingInterrupted: on Ctrl-C, after saving (its ``result`` says where).
@@ -118,6 +129,11 @@ def train(
         raise ValueError(f"--timesteps {timesteps}: must be >= 1")
     if n_envs < 1:
         raise ValueError(f"--n-envs {n_envs}: must be >= 1")
+    if curve_every < 0:
+        raise ValueError(f"--curve-every {curve_every}: must be >= 0 (0: no learning curve)")
+    if curve_every and config["normalize"] is not None:
+        raise ValueError("--curve-every: the learning curve plays the policy as it trains, which an agent with "
+                         "'normalize' (statistics still moving) does not support; drop one of the two")
     check_env_id(env_id)
     name = name or f"{config['algo']}-{env_label(env_id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(runs_dir) / name
@@ -126,7 +142,8 @@ def train(
     venv = wrap_normalize(wrap_residual(_make_venv(env_id, n_envs, seed, kwargs, vec_env), config["residual"]), config)
     model = build_agent(config, venv, seed=seed, tensorboard_log=str(run_dir / "tb"), device=device, verbose=verbose)
     meta = {"env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,
-            "seed": seed, "device": device, "vec_env": vec_env, "checkpoint_every": checkpoint_every}
+            "seed": seed, "device": device, "vec_env": vec_env, "checkpoint_every": checkpoint_every,
+            "learning_curve": {"every": int(curve_every), "seeds": [int(s) for s in curve_seeds]}}
     if run_dir.exists():  # overwrite: checked above
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
@@ -198,6 +215,13 @@ def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progre
     normalizer = venv if isinstance(venv, VecNormalize) else None
     off_policy = hasattr(model, "replay_buffer")
     callbacks: list[Any] = [MELMetricsCallback()]
+    curve = meta.get("learning_curve") or {"every": 0}
+    curve_callback = None
+    if curve["every"] > 0:
+        residual = meta["agent"]["residual"]
+        curve_callback = LearningCurveCallback(meta["env_id"], meta["env_kwargs"], curve["seeds"], curve["every"],
+                                               lambda m, problem, space: playing_agent(m, residual, problem, space))
+        callbacks.append(curve_callback)
     if meta["checkpoint_every"] > 0:
         callbacks.append(CheckpointCallback(max(meta["checkpoint_every"] // n_envs, 1), str(run_dir / "checkpoints"),
                                             name_prefix=algo, save_vecnormalize=normalizer is not None,
@@ -224,6 +248,12 @@ def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progre
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - start
+    if curve_callback is not None:  # a resumed run continues its curve
+        path = run_dir / LEARNING_CURVE_FILE
+        earlier = json.loads(path.read_text()) if path.is_file() else []
+        offset = earlier[-1]["wall_s"] if earlier and reset_num_timesteps is False else 0.0
+        rows = [{**r, "wall_s": r["wall_s"] + offset} for r in curve_callback.rows]
+        path.write_text(json.dumps(earlier + rows, indent=1))
     model_path = run_dir / "model.zip"
     model.save(model_path)
     if normalizer is not None:

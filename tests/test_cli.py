@@ -49,8 +49,12 @@ def test_parse_env_kwargs():
 
 def test_train_then_evaluate_with_baselines(tmp_path, capsys):
     assert main(["train", *SMALL_ARGS, "--timesteps", "256", "--n-envs", "2", "--runs-dir", str(tmp_path),
-                 "--name", "tiny", "--checkpoint-every", "128", "--no-progress"]) == 0
+                 "--name", "tiny", "--checkpoint-every", "128", "--no-progress", "--curve-every", "128"]) == 0
     run = tmp_path / "tiny"
+    curve = json.loads((run / "learning_curve.json").read_text())
+    assert [r["steps"] for r in curve] == [0, 128, 256]
+    assert all(np.isfinite(r["mean_return"]) and r["wall_s"] >= 0 for r in curve)
+    assert curve[-1]["wall_s"] > curve[0]["wall_s"]
     assert (run / "model.zip").is_file() and (run / "run.yaml").is_file()
     assert any((run / "checkpoints").iterdir())
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").rglob("*"))
@@ -282,7 +286,7 @@ def test_run_multijob_trains_maskable_ppo_and_reports_each_job(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text(
         "env_id: mel_gym/MultiJob-v0\nscenario: multijob\nenv_kwargs: {num_learners: 5, horizon_cycles: 3}\n"
-        "agent: maskable-ppo\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\n"
+        "agent: maskable-ppo\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\nlearning_curve: {every: 128}\n"
         "evaluation: {episodes: 2, seed: 10000, tune_episodes: 1, baselines: [milp, greedy-jobs, random]}\n")
     out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "job"), "--no-progress"],
                          capture_output=True, text=True, timeout=600)
@@ -295,6 +299,11 @@ def test_run_multijob_trains_maskable_ppo_and_reports_each_job(tmp_path):
     assert "Per job" in table and "digits-5-9 (w 3, target 0.95)" in table
     header = (tmp_path / "job" / "results.csv").read_text().splitlines()[0]
     assert header.endswith("job_accuracy,job_cycles_to_target")
+    curves = data["learning_curves"]  # the masked agent's validation returns as it trained, beside the baselines'
+    assert [r["steps"] for r in curves["agents"]["maskable-ppo"]] == [0, 128, 256]
+    assert set(curves["baselines"]) == {"milp", "greedy-jobs", "random"}
+    assert (tmp_path / "job" / "learning_curves.png").stat().st_size > 0
+    assert (tmp_path / "job" / "eval_tb" / "milp").is_dir()
 
 
 def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
