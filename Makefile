@@ -32,7 +32,7 @@ endef
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(call make_venv,$(VENV),".[dev]")
+	$(call make_venv,$(VENV),".[dev,rlzoo]")
 
 run: install
 	$(BIN)/mel-gym run --overwrite
