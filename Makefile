@@ -13,7 +13,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mel_gym_installed
 COMPAT_VENV := .venv-gym$(GYM_MIN)
 COMPAT_STAMP := $(COMPAT_VENV)/.mel_gym_installed
-# RLlib rides in the Gymnasium 1.2.2 venv (it pins that version); a variable, since a comma would split $(call ...)
+# What each venv installs (variables, since a comma would split $(call ...)): RL Baselines3 Zoo in the main venv,
+# RLlib in the Gymnasium 1.2.2 venv (it pins that version).
+MAIN_INSTALL := ".[dev,rlzoo]"
 COMPAT_INSTALL := ".[dev,ray]" "gymnasium==$(GYM_MIN)"
 OLD_VENV := .venv-gym$(GYM_OLD)
 OLD_STAMP := $(OLD_VENV)/.mel_gym_installed
@@ -32,7 +34,7 @@ endef
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(call make_venv,$(VENV),".[dev,rlzoo]")
+	$(call make_venv,$(VENV),$(MAIN_INSTALL))
 
 run: install
 	$(BIN)/mel-gym run --overwrite
