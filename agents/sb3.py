@@ -172,7 +172,7 @@ class MaskedAgent:
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation)
         batch = obs.reshape(-1, obs.shape[-1])
-        masks = np.stack([self.problem.action_mask(self.problem.decode(row)) for row in batch])  # from the raw obs
+        masks = self.problem.action_mask(self.problem.decode(batch))  # from the raw observations
         seen = batch if self.normalizer is None else self.normalizer.normalize_obs(batch)
         actions, state = self.model.predict(seen, state, episode_start, deterministic, action_masks=masks)
         return (actions[0] if obs.ndim == 1 else actions), state

@@ -80,14 +80,15 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None, leve
     rows, curves = load_results(paths)
     names = list(dict.fromkeys(r["policy"] for r in rows))
     per_seed = {name: {m: _per_seed(rows, name, m) for m in METRICS} for name in names}
-    for label, members in pooled_policies(rows).items():  # average the training seeds' agents per evaluation seed
+    pooled = pooled_policies(rows)
+    for label, members in pooled.items():  # average the training seeds' agents per evaluation seed
         per_seed[label] = {m: {s: float(np.mean([per_seed[n][m][s] for n in members]))
                                for s in set.intersection(*(set(per_seed[n][m]) for n in members))}
                            for m in METRICS}
         names.append(label)
     policies: dict[str, Any] = {}
     for name in names:
-        members = pooled_policies(rows).get(name, [name])
+        members = pooled.get(name, [name])
         mine = [r for r in rows if r["policy"] in members]
         policies[name] = {m: bootstrap_mean(list(per_seed[name][m].values()), level, seed=seed).row() for m in METRICS}
         policies[name]["episodes"] = len(mine)

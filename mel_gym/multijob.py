@@ -26,7 +26,7 @@ from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
 from mel_gym.params import ConfigError
-from mel_gym.sim import Decision, Outcome, energy_limit_j, episode_streams, run_physics
+from mel_gym.sim import Decision, Outcome, energy_limit_j, run_physics, start_episodes
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
 from mel_gym.world.state import World
 
@@ -155,10 +155,7 @@ class MultiJobSimulator:
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
         """Fresh episodes in ``env_ids`` (default all): world, data holders and pools, and every job's model."""
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_world, rng_data, rng_init, rng_dyn = episode_streams(seeds, env_ids)
-        for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dyn):
-            self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
-        self.world.reset(env_ids, rng_world, rng_dyn)
+        rng_data, rng_init = start_episodes(self, seeds, env_ids)
         if self.scenario.mode == "fl":
             for i, rng in zip(env_ids, rng_data):
                 self._reset_pools(i, rng)

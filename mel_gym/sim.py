@@ -27,7 +27,7 @@ Envs, baselines, tests and notebooks all drive the simulator through these plain
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -175,6 +175,18 @@ def episode_streams(seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequ
     return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(4))
 
 
+def start_episodes(sim: Any, seeds: Sequence[int | np.random.SeedSequence], env_ids: list[int]
+                   ) -> tuple[list[np.random.Generator], list[np.random.Generator]]:
+    """The start of a simulator's reset (:class:`MELSimulator`, :class:`mel_gym.multijob.MultiJobSimulator`): split
+    the seeds (:func:`episode_streams`), keep each env's world, data and dynamics generators on ``sim`` and reset its
+    world; returns the (data, model initialisation) generators the simulator's learning side draws from."""
+    rng_world, rng_data, rng_init, rng_dynamics = episode_streams(seeds, env_ids)
+    for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
+        sim._rng_world[i], sim._rng_data[i], sim._rng_dynamics[i] = rw, rd, rdyn
+    sim.world.reset(env_ids, rng_world, rng_dynamics)
+    return rng_data, rng_init
+
+
 def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:
     """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""
     cap_j = scenario.energy.cycle_cap_j
@@ -241,10 +253,7 @@ class MELSimulator:
         the data (partitions and per-cycle samples) and the model initialisation.
         """
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_world, rng_data, rng_init, rng_dynamics = episode_streams(seeds, env_ids)
-        for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
-            self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
-        self.world.reset(env_ids, rng_world, rng_dynamics)
+        rng_data, rng_init = start_episodes(self, seeds, env_ids)
         if self.scenario.mode == "fl":
             self._reset_pools(env_ids, rng_data)
         fresh = self.trainer.init_global(rng_init)

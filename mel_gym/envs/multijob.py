@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -71,8 +70,7 @@ class MultiJobCore(BaseCore):
     def action_masks(self) -> np.ndarray:
         """(n_envs, K (J + 1)) bool: which values each learner may take (:meth:`MultiJobProblem.action_mask`), from
         the observation of the coming cycle."""
-        decoded = self.problem.decode(self.observe() if self._last_obs is None else self._last_obs)
-        return np.stack([self.problem.action_mask(_row(decoded, i)) for i in range(self.n_envs)])
+        return self.problem.action_mask(self.problem.decode(self.observe() if self._last_obs is None else self._last_obs))
 
     def plan(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(assignment (n_envs, K) with -1 = idle, task sizes, iterations, each job's tau (n_envs, J)). A learner
@@ -118,7 +116,6 @@ class MultiJobCore(BaseCore):
         with np.errstate(divide="ignore"):
             relative = np.exp(np.mean(np.log(capacity / d), axis=1))  # geometric mean of c_kj / d_j over jobs
         weights = p.weights / p.weights.sum()
-        loss = sum(w * bounded_loss(sim.loss[:, j], c) for j, (w, c) in enumerate(zip(weights, sim.num_classes)))
         rate_down, rate_up = world.rates_bps()
         outage, drop = self.predictor.predict()
         world_obs = p.world.codec.encode(
@@ -126,7 +123,7 @@ class MultiJobCore(BaseCore):
             capacity=relative * self.scenario.samples_per_cycle, battery_j=st.battery_j, position_m=st.position_m,
             previous_share=self.previous_share, task_caps=sim.task_caps.sum(axis=1), velocity_mps=st.velocity_mps,
             in_coverage=world.in_coverage, outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle,
-            test_loss=loss, test_accuracy=sim.accuracy @ weights,
+            test_loss=bounded_loss(sim.loss, np.array(sim.num_classes)) @ weights, test_accuracy=sim.accuracy @ weights,
             orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
             orchestrator_battery_j=st.orchestrator_battery_j)
         jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done)
@@ -140,8 +137,9 @@ class MultiJobCore(BaseCore):
         out = self.sim.step(assignment, task_sizes, iterations)
         p, r, s, sim = self.problem, self.params.reward, self.scenario, self.sim
         classes = np.array(sim.num_classes)
+        job_loss = bounded_loss(out.loss_after, classes)  # (n_envs, J)
         if r.metric == "loss":
-            gain = bounded_loss(out.loss_before, classes) - bounded_loss(out.loss_after, classes)
+            gain = bounded_loss(out.loss_before, classes) - job_loss
         else:
             gain = out.accuracy_after - out.accuracy_before
         serves = assignment[:, None, :] == np.arange(sim.num_jobs)[None, :, None]  # (n_envs, J, K)
@@ -174,12 +172,12 @@ class MultiJobCore(BaseCore):
             "job_learners": serves.sum(axis=2),
             "job_gain": gain,
             "job_accuracy": out.accuracy_after,
-            "job_loss": bounded_loss(out.loss_after, classes),
+            "job_loss": job_loss,
             "job_done": self.done.copy(),
             "job_model_diverged": diverged,
             "model_diverged": diverged.any(axis=1),
             "test_accuracy": out.accuracy_after @ weights,
-            "test_loss": bounded_loss(out.loss_after, classes) @ weights,
+            "test_loss": job_loss @ weights,
             **parts,
         }
         if targeted.any():
@@ -192,17 +190,6 @@ class MultiJobCore(BaseCore):
         return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy @ weights,
                 "test_loss": bounded_loss(self.sim.loss, classes) @ weights, "job_accuracy": self.sim.accuracy.copy(),
                 "job_done": self.done.copy()}
-
-
-def _row(decoded: Any, i: int) -> Any:
-    """Env ``i``'s slice of a batched :class:`MultiJobObservation` (its arrays' leading axis)."""
-
-    def cut(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
-            return type(value)(**{f.name: cut(getattr(value, f.name)) for f in dataclasses.fields(value)})
-        return value[i]
-
-    return cut(decoded)
 
 
 class MultiJobEnv(MELEnv):

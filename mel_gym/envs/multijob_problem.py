@@ -19,7 +19,6 @@ and energy coefficients from the observed rates and CPUs, its deadline and sampl
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +104,8 @@ class MultiJobProblem:
         with np.errstate(divide="ignore"):
             log_capacity = np.clip(np.log(capacity / (d / K)) / CAPACITY_BETA, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
         served = previous_job[:, None, :] == np.arange(self.num_jobs)[None, :, None]
-        loss = np.stack([bounded_loss(job_loss[:, j], c) / math.log(c) for j, c in enumerate(self.num_classes)], axis=1)
+        classes = np.array(self.num_classes)
+        loss = bounded_loss(job_loss, classes) / np.log(classes)
         n = len(holding)
         parts = [(holding / d).reshape(n, -1), log_capacity.reshape(n, -1), served.reshape(n, -1), loss, job_accuracy,
                  job_done]
@@ -140,18 +140,20 @@ class MultiJobProblem:
         return self.job_problems[j].energy_budget(decoded.world)
 
     def can_serve(self, decoded: MultiJobObservation) -> np.ndarray:
-        """(J, K) bool for one observation: learner k can serve job j this cycle: it can take part (battery, coverage,
-        CPU), holds job j's data, job j is not done and the learner can exchange job j's model within T_j."""
-        allowed = np.zeros((self.num_jobs, self.num_learners), dtype=bool)
-        for j, job in enumerate(self.jobs):
-            exchange = self.coefficients(decoded, j).c0 < job.cycle_deadline_s
-            allowed[j] = decoded.world.available & (decoded.holding[j] > 0) & ~decoded.job_done[j] & exchange
-        return allowed
+        """(..., J, K) bool, for one observation or a batch: learner k can serve job j this cycle: it can take part
+        (battery, coverage, CPU), holds job j's data, job j is not done and the learner can exchange job j's model
+        within T_j."""
+        exchange = np.stack([self.coefficients(decoded, j).c0 < job.cycle_deadline_s for j, job in enumerate(self.jobs)],
+                            axis=-2)
+        return decoded.world.available[..., None, :] & (decoded.holding > 0) & ~decoded.job_done[..., None] & exchange
 
     def action_mask(self, decoded: MultiJobObservation) -> np.ndarray:
-        """(K * (J + 1),) bool, sb3-contrib's MultiDiscrete layout (learner after learner): idle (0) always allowed,
+        """(..., K (J + 1)) bool, sb3-contrib's MultiDiscrete layout (learner after learner): idle (0) always allowed,
         job j (value j + 1) where :meth:`can_serve`."""
-        return np.concatenate([np.ones((1, self.num_learners), dtype=bool), self.can_serve(decoded)]).T.reshape(-1)
+        allowed = self.can_serve(decoded)  # (..., J, K)
+        idle = np.ones(allowed.shape[:-2] + (1, self.num_learners), dtype=bool)
+        both = np.concatenate([idle, allowed], axis=-2)  # (..., J + 1, K)
+        return np.swapaxes(both, -1, -2).reshape(allowed.shape[:-2] + (-1,))
 
     @staticmethod
     def encode_assignment(assignment: np.ndarray) -> np.ndarray:
