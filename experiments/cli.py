@@ -134,6 +134,23 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     print(f"wrote {Path(args.out) / 'compare.md'}, compare.csv, compare.json and curves.png")
 
 
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from mel_gym.experiments.sweep import sweep
+
+    sweep(args.config, out_dir=args.out, address=args.address, num_cpus=args.num_cpus, quick=args.quick,
+          overwrite=args.overwrite)
+
+
+def _cmd_rlzoo_tune(args: argparse.Namespace) -> None:
+    from mel_gym.integrations.rlzoo import tune
+    from mel_gym.paths import configs_dir
+
+    file = Path(args.file) if args.file else configs_dir() / "rlzoo" / f"{args.algo}.yml"
+    tune(args.algo, file, env_ids=args.env, out_dir=args.out, trials=args.trials, timesteps=args.timesteps,
+         seed=args.seed, env_kwargs=args.env_kwargs)
+    print(f"wrote {file}")
+
+
 def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
@@ -262,6 +279,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     p.set_defaults(func=_cmd_compare)
 
+    p = sub.add_parser("sweep", help="train and evaluate a grid or search of envs x scenarios x agents x seeds on Ray "
+                                     "Tune, one table with 95%% intervals (needs mel_gym[ray])")
+    p.add_argument("config", help=f"sweep config: {', '.join(preset_names('sweeps'))} (configs/sweeps) or a YAML path")
+    p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/sweep); must not "
+                   "exist unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: the config's, RAY_ADDRESS, or a "
+                   "local Ray)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: the config's, else all)")
+    p.add_argument("--quick", action="store_true", help="tiny budget (the config's quick section): check the sweep")
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("rlzoo-tune", help="tune RL Baselines3 Zoo's hyperparameter file of an algorithm with rl-zoo's "
+                                          "optuna search, env by env (needs mel_gym[rlzoo])")
+    p.add_argument("--algo", required=True, choices=["ppo", "a2c", "sac", "td3"])
+    p.add_argument("--env", action="append", default=None, metavar="ENV_ID",
+                   help="tune only this env ID (repeatable; default: every env ID of the file)")
+    p.add_argument("--file", default=None, help="the rl-zoo file, rewritten with the best trials (default: the "
+                   "installed mel_gym/configs/rlzoo/<algo>.yml)")
+    p.add_argument("--trials", type=int, default=5, help="optuna trials per env (default 5)")
+    p.add_argument("--timesteps", type=int, default=3000, help="training steps per trial (default 3000)")
+    p.add_argument("--seed", type=int, default=0, help="rl-zoo's --seed (training and evaluation envs; default 0)")
+    p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY:VALUE",
+                   help="env keyword arguments in rl-zoo's form (e.g. num_learners:4 horizon_cycles:5)")
+    p.add_argument("--out", default="runs/rlzoo-tune", help="folder for the studies and rl-zoo's logs")
+    p.set_defaults(func=_cmd_rlzoo_tune)
+
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")
     p.add_argument("--config", default="default",
                    help=f"run config: {', '.join(preset_names('run'))} (configs/run) or a YAML path")
@@ -319,6 +363,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
         print(f"mel-gym {args.command}: error: {err}", file=sys.stderr)  # bad input: one clear line, no traceback
+        return 2
+    except ModuleNotFoundError as err:
+        if "pip install" not in str(err):  # an optional extra that is missing says how to install it
+            raise
+        print(f"mel-gym {args.command}: error: {err}", file=sys.stderr)
         return 2
     except TypeError as err:
         if "unexpected keyword argument" not in str(err):  # a bug, not bad input: keep the traceback

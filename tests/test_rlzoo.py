@@ -37,3 +37,40 @@ def test_rl_zoo_trains_with_the_shipped_file(tmp_path, algo, env_id):
     assert out.returncode == 0, out.stderr[-2000:]
     name = env_id.replace("/", "-")  # rl-zoo's folder and file name of the env ID
     assert (tmp_path / algo / f"{name}_1" / f"{name}.zip").is_file(), out.stdout[-2000:]
+
+
+def test_every_shipped_entry_records_its_tuning():
+    for algo in ("ppo", "a2c", "sac", "td3"):
+        lines = (RLZOO / f"{algo}.yml").read_text().splitlines()
+        assert any(f"mel-gym rlzoo-tune --algo {algo}" in line for line in lines[:6]), algo  # the command
+        for i, line in enumerate(lines):
+            if line.startswith("mel_gym/"):
+                assert lines[i - 1].startswith("# tuned: best of "), (algo, line)
+
+
+def test_rlzoo_tune_writes_the_best_trial_back(tmp_path):
+    import optuna
+
+    from mel_gym.integrations.rlzoo import read_table
+
+    file = tmp_path / "ppo.yml"
+    file.write_text((RLZOO / "ppo.yml").read_text())
+    before = read_table(file)
+    cmd = [sys.executable, "-m", "mel_gym.experiments.cli", "rlzoo-tune", "--algo", "ppo", "--env",
+           "mel_gym/JointAllocation-v0", "--trials", "2", "--timesteps", "64", "--file", str(file), "--out",
+           str(tmp_path / "out"), "--env-kwargs", "num_learners:3", "horizon_cycles:3"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    after = read_table(file)
+    assert {k: v for k, v in after.items() if k != "mel_gym/JointAllocation-v0"} == \
+        {k: v for k, v in before.items() if k != "mel_gym/JointAllocation-v0"}  # the other envs' entries as they were
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "out/ppo.log")))
+    best = optuna.load_study(storage=storage, study_name="mel_gym/JointAllocation-v0").best_trial.params
+    entry = after["mel_gym/JointAllocation-v0"]
+    assert entry["gamma"] == pytest.approx(1 - best["one_minus_gamma"])
+    assert entry["n_steps"] == 2 ** best["n_steps_pow"] and entry["batch_size"] == 2 ** best["batch_size_pow"]
+    assert entry["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert f"activation_fn=nn.{'Tanh' if best['activation_fn'] == 'tanh' else 'ReLU'}" in entry["policy_kwargs"]
+    assert entry["n_timesteps"] == before["mel_gym/JointAllocation-v0"]["n_timesteps"]  # the training budget kept
+    lines = file.read_text().splitlines()
+    assert lines[lines.index("mel_gym/JointAllocation-v0:") - 1].startswith("# tuned: best of 2 trials x 64 steps")
