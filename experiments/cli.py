@@ -147,7 +147,7 @@ def _cmd_rlzoo_tune(args: argparse.Namespace) -> None:
 
     file = Path(args.file) if args.file else configs_dir() / "rlzoo" / f"{args.algo}.yml"
     tune(args.algo, file, env_ids=args.env, out_dir=args.out, trials=args.trials, timesteps=args.timesteps,
-         seed=args.seed, env_kwargs=args.env_kwargs)
+         seed=args.seed, env_kwargs=args.env_kwargs, startup_trials=args.startup_trials)
     print(f"wrote {file}")
 
 
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "installed mel_gym/configs/rlzoo/<algo>.yml)")
     p.add_argument("--trials", type=int, default=5, help="optuna trials per env (default 5)")
     p.add_argument("--timesteps", type=int, default=3000, help="training steps per trial (default 3000)")
+    p.add_argument("--startup-trials", type=int, default=10, help="random trials before TPE samples and the median "
+                   "pruner prunes (rl-zoo's --n-startup-trials; default 10, rl-zoo's)")
     p.add_argument("--seed", type=int, default=0, help="rl-zoo's --seed (training and evaluation envs; default 0)")
     p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY:VALUE",
                    help="env keyword arguments in rl-zoo's form (e.g. num_learners:4 horizon_cycles:5)")

@@ -2,12 +2,13 @@
 
 A sweep config (``configs/sweeps/<name>.yaml`` or a YAML path) names the grid: ``envs`` x ``scenarios`` x
 ``agents`` (configs/agents presets or paths) x ``seeds`` (training seeds); ``hyperparams`` overrides the agents'
-hyperparameters, each value fixed, a list (a grid axis) or a distribution that Ray Tune samples
-(``{loguniform: [low, high]}``, ``{uniform: [low, high]}``, ``{randint: [low, high]}``, ``{choice: [a, b, ...]}``),
-and ``num_samples`` repeats the grid with fresh draws (random search). Every trial trains its agent
+hyperparameters, each value fixed, a list (a grid axis) or a distribution (``{loguniform: [low, high]}``,
+``{uniform: [low, high]}``, ``{randint: [low, high]}``, ``{choice: [a, b, ...]}``, Ray Tune's meanings), of which
+``num_samples`` points are drawn (random search, seeded by ``search_seed``; :func:`hyperparameter_points`). The
+driver lists every trial and Ray Tune runs them, ``trial_cpus`` each: a trial trains its agent
 (:func:`mel_gym.experiments.train.train`, torch on one thread) and evaluates it and the baselines on the same seeds
-(:func:`mel_gym.experiments.evaluate.evaluate`; by default every baseline that fits the env), then hands its
-folder (the agent, ``results.json``, ``results.csv``) to Tune as the trial's checkpoint.
+(:func:`mel_gym.experiments.evaluate.evaluate`; by default every baseline that fits the env), then hands its folder
+(the agent, ``results.json``, ``results.csv``) to Tune as the trial's checkpoint.
 
 The driver collects the trials: per env and scenario one results file (the agents' rows of every trial, the
 baselines' rows of the first, checked equal in all), :func:`mel_gym.experiments.compare.compare` on it (95%
@@ -32,11 +33,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from mel_gym.params import ConfigError, deep_merge, read_yaml
 from mel_gym.paths import configs_dir
 
-SWEEP_KEYS = ("envs", "scenarios", "agents", "seeds", "hyperparams", "num_samples", "timesteps", "n_envs",
-              "env_kwargs", "evaluation", "trial_cpus", "num_cpus", "max_concurrent_trials", "out_dir", "storage",
+SWEEP_KEYS = ("envs", "scenarios", "agents", "seeds", "hyperparams", "num_samples", "search_seed", "timesteps",
+              "n_envs", "env_kwargs", "evaluation", "trial_cpus", "num_cpus", "max_concurrent_trials", "out_dir", "storage",
               "address", "quick")
 EVALUATION_KEYS = ("episodes", "seed", "tune_episodes", "baselines")
 #: Ray Tune's sampling functions a hyperparameter may name: ``{name: [arguments]}``.
@@ -60,6 +63,7 @@ def load_sweep_config(name_or_path: str | Path) -> dict[str, Any]:
         "seeds": raw.get("seeds", [0]),
         "hyperparams": raw.get("hyperparams") or {},
         "num_samples": raw.get("num_samples", 1),
+        "search_seed": raw.get("search_seed", 0),
         "timesteps": raw.get("timesteps"),
         "n_envs": raw.get("n_envs"),
         "env_kwargs": raw.get("env_kwargs") or {},
@@ -79,6 +83,11 @@ def load_sweep_config(name_or_path: str | Path) -> dict[str, Any]:
         value = cfg[key]
         if value is not None and (not _is_int(value) or value < low):
             raise ConfigError(f"sweep config key '{key}' = {value!r} must be an integer >= {low}")
+    for key, value in cfg["quick"].items():
+        if key not in ("timesteps", "episodes"):
+            raise ConfigError(f"unknown sweep config key 'quick.{key}'; allowed: ['timesteps', 'episodes']")
+        if not _is_int(value) or value < 1:
+            raise ConfigError(f"sweep config key 'quick.{key}' = {value!r} must be an integer >= 1")
     bad = sorted(set(cfg["evaluation"]) - set(EVALUATION_KEYS))
     if bad:
         raise ConfigError(f"unknown sweep config key 'evaluation.{bad[0]}'; allowed: {list(EVALUATION_KEYS)}")
@@ -90,9 +99,12 @@ def load_sweep_config(name_or_path: str | Path) -> dict[str, Any]:
         raise ConfigError("sweep config key 'hyperparams' must be a mapping of hyperparameter -> value, list or "
                           f"distribution, got {cfg['hyperparams']!r}")
     _check_space(cfg["hyperparams"], "hyperparams")
-    if cfg["num_samples"] > 1 and not any(_is_distribution(v) for v in _flat_space(cfg["hyperparams"])):
+    if not _is_int(cfg["search_seed"]):
+        raise ConfigError(f"sweep config key 'search_seed' = {cfg['search_seed']!r} must be an integer")
+    if cfg["num_samples"] > 1 and not any(_is_distribution(v) for v in _leaves(cfg["hyperparams"]).values()):
         raise ConfigError(f"sweep config key 'num_samples' = {cfg['num_samples']}: repeats the grid with fresh draws of "
                           "the hyperparams' distributions, and there is none (the repeats would be the same trials)")
+    cfg["points"] = hyperparameter_points(cfg["hyperparams"], cfg["num_samples"], cfg["search_seed"])
     _check_grid(cfg)
     cfg["baselines"] = _baselines(cfg)
     return cfg
@@ -132,45 +144,87 @@ def _check_space(space: Mapping[str, Any], where: str) -> None:
             _check_space(value, f"{where}.{key}")
 
 
-def _flat_space(space: Mapping[str, Any]) -> list[Any]:
-    """The leaves of a hyperparameter space (a distribution is a leaf)."""
-    out = []
-    for value in space.values():
-        out += _flat_space(value) if isinstance(value, Mapping) and not _is_distribution(value) else [value]
+def _leaves(space: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted name -> leaf of a hyperparameter space (a distribution is a leaf; so is a list, a grid axis)."""
+    out = {}
+    for key, value in space.items():
+        if isinstance(value, Mapping) and not _is_distribution(value):
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
     return out
 
 
+def _nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"policy_kwargs.hidden": 64}`` -> ``{"policy_kwargs": {"hidden": 64}}``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _draw(rng: np.random.Generator, distribution: Mapping[str, list]) -> Any:
+    """One value of ``{kind: args}`` (Ray Tune's meanings: randint's high is excluded)."""
+    (kind, args), = distribution.items()
+    if kind == "uniform":
+        return float(rng.uniform(args[0], args[1]))
+    if kind == "loguniform":
+        return float(np.exp(rng.uniform(np.log(args[0]), np.log(args[1]))))
+    if kind == "randint":
+        return int(rng.integers(args[0], args[1]))
+    return args[int(rng.integers(len(args)))]
+
+
+def hyperparameter_points(space: Mapping[str, Any], num_samples: int = 1, seed: int = 0) -> list[dict[str, Any]]:
+    """The hyperparameters the sweep trains with: ``num_samples`` draws of the distributions (numpy, seeded by
+    ``seed``), each crossed with every combination of the grid axes (lists; a list value that is itself a list is one
+    value, e.g. ``net_arch: [[64, 64]]``); fixed values as given. Each point is ``{"sample": draw index or None,
+    "values": nested hyperparameters, "varied": {dotted name: value} of the draws and of the axes with several values}``; the draws are shared
+    by every env, scenario, agent, seed and grid combination, so training seeds of one point pool."""
+    leaves = _leaves(space)
+    axes = {k: v for k, v in leaves.items() if isinstance(v, list)}
+    distributions = {k: v for k, v in leaves.items() if _is_distribution(v)}
+    fixed = {k: v for k, v in leaves.items() if k not in axes and k not in distributions}
+    rng = np.random.default_rng(seed)
+    points = []
+    for index in range(num_samples):
+        draw = {k: _draw(rng, v) for k, v in distributions.items()}
+        for combination in itertools.product(*axes.values()):
+            chosen = {**dict(zip(axes, combination)), **draw}
+            varied = {k: v for k, v in chosen.items() if k in distributions or len(axes[k]) > 1}
+            points.append({"sample": index if num_samples > 1 else None, "values": _nested({**fixed, **chosen}),
+                           "varied": varied})
+    return points
+
+
 def _check_grid(cfg: dict[str, Any]) -> None:
-    """Every env ID and scenario builds, and every agent takes the hyperparameters (one value of each)."""
+    """Every env ID and scenario builds, every agent takes every hyperparameter point, and no name repeats."""
     from mel_gym.experiments.common import check_env_id, make_env
 
+    for key in ("envs", "scenarios", "agents", "seeds"):
+        repeated = sorted({str(v) for v in cfg[key] if cfg[key].count(v) > 1})
+        if repeated:
+            raise ConfigError(f"sweep config key '{key}' names {repeated[0]!r} twice")
     for env_id, scenario in itertools.product(cfg["envs"], cfg["scenarios"]):
         try:
             check_env_id(env_id)
             make_env(env_id, scenario, cfg["env_kwargs"]).close()
         except (ValueError, ConfigError) as err:
             raise ConfigError(f"sweep config: env {env_id!r} with scenario {scenario!r}: {err}") from err
-    example = _first_values(cfg["hyperparams"])
-    for agent in cfg["agents"]:
+    for agent, point in itertools.product(cfg["agents"], cfg["points"]):
         try:
-            agent_config(agent, example)
+            agent_config(agent, point["values"])
         except ConfigError as err:
             raise ConfigError(f"sweep config: agent {agent!r} with the sweep's hyperparams: {err}") from err
-
-
-def _first_values(space: Mapping[str, Any]) -> dict[str, Any]:
-    """One point of the space (for checking names): lists and distributions give their first value."""
-    out = {}
-    for key, value in space.items():
-        if _is_distribution(value):
-            out[key] = next(iter(value.values()))[0]
-        elif isinstance(value, list):
-            out[key] = value[0]
-        elif isinstance(value, Mapping):
-            out[key] = _first_values(value)
-        else:
-            out[key] = value
-    return out
+    labels = [trial_label(agent, point, 0) for agent, point in itertools.product(cfg["agents"], cfg["points"])]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ConfigError(f"sweep config key 'hyperparams': two trials would both be {repeated[0]!r} (a grid axis "
+                          "with a value twice?)")
 
 
 def agent_config(agent: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -183,45 +237,39 @@ def agent_config(agent: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def grid(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The trials' fixed part: one dict per env x scenario x agent x seed, in that order."""
-    return [{"env_id": e, "scenario": s, "agent": a, "seed": int(seed)}
-            for e, s, a, seed in itertools.product(cfg["envs"], cfg["scenarios"], cfg["agents"], cfg["seeds"])]
+def _source(name: str, kind: str) -> str:
+    """A preset name as it is; a YAML path made absolute (a Tune trial runs in its own working folder)."""
+    if (configs_dir() / kind / f"{name}.yaml").is_file() or not Path(name).is_file():
+        return name
+    return str(Path(name).resolve())
 
 
-def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+def _label_value(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value).replace(" ", "")
 
 
-def trial_label(agent: str, hyperparams: Mapping[str, Any], varied: set[str], seed: int) -> str:
-    """``ppo-seed0``; with hyperparameters that vary between trials ``ppo[learning_rate=0.00031]-seed0`` (the
-    ``-seedN`` suffix is what ``compare`` pools training seeds by)."""
-    flat = _flat(hyperparams)
-    tag = ",".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in flat.items() if k in varied)
-    return f"{agent}[{tag}]-seed{seed}" if tag else f"{agent}-seed{seed}"
+def trial_label(agent: str, point: Mapping[str, Any], seed: int) -> str:
+    """``ppo-seed0``; with hyperparameters that vary, ``ppo[learning_rate=0.0003]-seed0``, and with several draws the
+    draw's index first, ``ppo[#2,learning_rate=0.000312]-seed0`` (the ``-seedN`` suffix is what ``compare`` pools
+    training seeds by)."""
+    parts = ([f"#{point['sample']}"] if point.get("sample") is not None else []) + \
+        [f"{k}={_label_value(v)}" for k, v in point.get("varied", {}).items()]
+    return f"{agent}[{','.join(parts)}]-seed{seed}" if parts else f"{agent}-seed{seed}"
 
 
-def varied_keys(space: Mapping[str, Any]) -> set[str]:
-    """The dotted hyperparameter names that are a grid axis or a distribution."""
-    out = set()
-    for key, value in space.items():
-        if _is_distribution(value) or isinstance(value, list):
-            out.add(key)
-        elif isinstance(value, Mapping):
-            out |= {f"{key}.{k}" for k in varied_keys(value)}
-    return out
+def trials(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every trial: env x scenario x agent x hyperparameter point x seed, in that order, each with its label."""
+    return [{"env_id": e, "scenario": s, "agent": a, "seed": int(seed), "hyperparams": point["values"],
+             "label": trial_label(a, point, int(seed)), "agent_source": _source(a, "agents"),
+             "scenario_source": _source(s, "scenarios")}
+            for e, s, a, point, seed in itertools.product(cfg["envs"], cfg["scenarios"], cfg["agents"], cfg["points"],
+                                                          cfg["seeds"])]
 
 
 def run_trial(config: dict[str, Any]) -> None:
     """One Tune trial: train the agent, evaluate it and the baselines, report the agent's mean return and hand the
-    folder to Tune as the trial's checkpoint. ``config``: {"trial": a :func:`grid` row, "hyperparams": the
-    resolved values, "settings": the sweep's settings}."""
+    folder to Tune as the trial's checkpoint. ``config``: {"trial": a :func:`trials` row, "settings": the sweep's
+    settings}."""
     import tempfile
 
     import torch
@@ -231,32 +279,34 @@ def run_trial(config: dict[str, Any]) -> None:
     from mel_gym.experiments.train import train
 
     torch.set_num_threads(1)
-    trial, hyper, settings = config["trial"], config.get("hyperparams") or {}, config["settings"]
-    evaluation = settings["evaluation"]
-    label = trial_label(trial["agent"], hyper, set(settings["varied"]), trial["seed"])
+    trial, settings = config["trial"], config["settings"]
+    evaluation, label = settings["evaluation"], trial["label"]
     work = Path(tempfile.mkdtemp(prefix="mel_gym_trial_"))
-    trained = train(trial["env_id"], agent=agent_config(trial["agent"], hyper), scenario=trial["scenario"],
-                    env_kwargs=settings["env_kwargs"], timesteps=settings["timesteps"], n_envs=settings["n_envs"],
-                    seed=trial["seed"], runs_dir=work, name="agent", progress_bar=False, checkpoint_every=0)
-    tuned: dict[str, Any] = {}
-    baselines = list(evaluation["baselines"][group_key(trial["env_id"], trial["scenario"])])
-    started = time.perf_counter()
-    results = evaluate([str(trained.model_path)] + baselines, trial["env_id"], episodes=evaluation["episodes"],
-                       seed=evaluation["seed"], scenario=trial["scenario"], env_kwargs=settings["env_kwargs"],
-                       labels=[label] + baselines, tuned=tuned, tune_seeds=range(evaluation["tune_episodes"]))
-    eval_seconds = round(time.perf_counter() - started, 1)
-    write_outputs(results, work / "results.json", work / "results.csv",
-                  extra={"trial": trial, "hyperparams": hyper, "label": label, "tuned": tuned,
-                         "train_seconds": round(trained.seconds, 1), "eval_seconds": eval_seconds,
-                         "timesteps": trained.timesteps})
-    mine = [r.episode_return for r in results if r.policy == label]
-    by_baseline = {b: sum(r.episode_return for r in results if r.policy == b) / evaluation["episodes"]
-                   for b in baselines if b != "random"}
-    best = max(by_baseline, key=by_baseline.get) if by_baseline else None
-    tune.report({"return": sum(mine) / len(mine), "label": label, "best_baseline": best,
-                 "best_baseline_return": by_baseline.get(best), "train_seconds": round(trained.seconds, 1),
-                 "eval_seconds": eval_seconds}, checkpoint=tune.Checkpoint.from_directory(str(work)))
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        trained = train(trial["env_id"], agent=agent_config(trial["agent_source"], trial["hyperparams"]),
+                        scenario=trial["scenario_source"], env_kwargs=settings["env_kwargs"],
+                        timesteps=settings["timesteps"], n_envs=settings["n_envs"], seed=trial["seed"],
+                        runs_dir=work, name="agent", progress_bar=False, checkpoint_every=0)
+        tuned: dict[str, Any] = {}
+        baselines = list(evaluation["baselines"][group_key(trial["env_id"], trial["scenario"])])
+        started = time.perf_counter()
+        results = evaluate([str(trained.model_path)] + baselines, trial["env_id"], episodes=evaluation["episodes"],
+                           seed=evaluation["seed"], scenario=trial["scenario_source"],
+                           env_kwargs=settings["env_kwargs"], labels=[label] + baselines, tuned=tuned,
+                           tune_seeds=range(evaluation["tune_episodes"]))
+        eval_seconds = round(time.perf_counter() - started, 1)
+        write_outputs(results, work / "results.json", work / "results.csv",
+                      extra={"trial": trial, "label": label, "tuned": tuned, "timesteps": trained.timesteps,
+                             "train_seconds": round(trained.seconds, 1), "eval_seconds": eval_seconds})
+        mine = [r.episode_return for r in results if r.policy == label]
+        by_baseline = {b: sum(r.episode_return for r in results if r.policy == b) / evaluation["episodes"]
+                       for b in baselines if b != "random"}
+        best = max(by_baseline, key=by_baseline.get) if by_baseline else None
+        tune.report({"return": sum(mine) / len(mine), "label": label, "best_baseline": best,
+                     "best_baseline_return": by_baseline.get(best), "train_seconds": round(trained.seconds, 1),
+                     "eval_seconds": eval_seconds}, checkpoint=tune.Checkpoint.from_directory(str(work)))
+    finally:  # report() has copied the folder to the sweep's storage
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def group_key(env_id: str, scenario: str) -> str:
@@ -284,26 +334,6 @@ def _baselines(cfg: Mapping[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def _param_space(cfg: Mapping[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    from ray import tune
-
-    def convert(space: Mapping[str, Any]) -> dict[str, Any]:
-        out = {}
-        for key, value in space.items():
-            if _is_distribution(value):
-                (kind, args), = value.items()
-                out[key] = tune.choice(args) if kind == "choice" else getattr(tune, kind)(*args)
-            elif isinstance(value, list):
-                out[key] = tune.grid_search(value)
-            elif isinstance(value, Mapping):
-                out[key] = convert(value)
-            else:
-                out[key] = value
-        return out
-
-    return {"trial": tune.grid_search(grid(cfg)), "hyperparams": convert(cfg["hyperparams"]), "settings": settings}
-
-
 def sweep(config: str | Path, out_dir: str | Path | None = None, address: str | None = None,
           num_cpus: int | None = None, quick: bool = False, overwrite: bool = False,
           log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -329,14 +359,17 @@ def sweep(config: str | Path, out_dir: str | Path | None = None, address: str | 
     if quick:
         timesteps, episodes = cfg["quick"].get("timesteps", 512), cfg["quick"].get("episodes", 2)
     settings = {"env_kwargs": cfg["env_kwargs"], "timesteps": timesteps, "n_envs": cfg["n_envs"],
-                "varied": sorted(varied_keys(cfg["hyperparams"])),
                 "evaluation": {"episodes": episodes, "seed": int(evaluation.get("seed", 10_000)),
                                "tune_episodes": int(evaluation.get("tune_episodes", 8)),
                                "baselines": cfg["baselines"]}}
+    address = address or cfg["address"] or os.environ.get("RAY_ADDRESS")
+    if address and num_cpus is not None:
+        raise ValueError(f"--num-cpus {num_cpus}: a cluster ({address}) has its own CPUs; drop one of the two")
+    if cfg["storage"] is not None and "://" not in str(cfg["storage"]):
+        check_output_dir(storage_path(cfg["storage"], out), "sweep config key 'storage'")
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    address = address or cfg["address"] or os.environ.get("RAY_ADDRESS")
     started = not ray.is_initialized()  # a Ray the caller started is left running
     if started:
         ray.init(address=address, num_cpus=None if address else (num_cpus or cfg["num_cpus"]),
@@ -353,32 +386,28 @@ def _fit(cfg: dict[str, Any], settings: dict[str, Any], out: Path, timesteps: in
     import ray
     from ray import tune
 
-    n_trials = len(grid(cfg)) * _grid_size(cfg["hyperparams"]) * cfg["num_samples"]
+    rows = trials(cfg)
     steps = timesteps or "the agent configs'"
-    log(f"[mel-gym sweep] {n_trials} trials on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs), "
+    log(f"[mel-gym sweep] {len(rows)} trials on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs), "
         f"{steps} training steps each, {episodes} evaluation episodes from seed "
         f"{settings['evaluation']['seed']}; writing {out}")
-    storage = cfg["storage"] or str(out / "ray")
-    tuner = tune.Tuner(
+    tuner = tune.Tuner(  # the trials are drawn above (seeded): Tune runs the list, trial_cpus each
         tune.with_resources(run_trial, {"cpu": cfg["trial_cpus"]}),
-        param_space=_param_space(cfg, settings),
-        tune_config=tune.TuneConfig(num_samples=cfg["num_samples"], max_concurrent_trials=cfg["max_concurrent_trials"],
+        param_space={"trial": tune.grid_search(rows), "settings": settings},
+        tune_config=tune.TuneConfig(max_concurrent_trials=cfg["max_concurrent_trials"],
                                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
-        run_config=tune.RunConfig(name="tune", storage_path=storage, verbose=1,
+        run_config=tune.RunConfig(name="tune", storage_path=storage_path(cfg["storage"], out), verbose=1,
                                   failure_config=tune.FailureConfig(max_failures=0)),
     )
     grid_results = tuner.fit()
     return collect(grid_results, out, log)
 
 
-def _grid_size(space: Mapping[str, Any]) -> int:
-    size = 1
-    for value in space.values():
-        if isinstance(value, list):
-            size *= len(value)
-        elif isinstance(value, Mapping) and not _is_distribution(value):
-            size *= _grid_size(value)
-    return size
+def storage_path(storage: str | None, out: Path) -> str:
+    """Where Tune keeps the trials: ``out/ray`` by default; a URI (``s3://...``) as given; a folder made absolute."""
+    if storage is None:
+        return str(out / "ray")
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
 
 
 def collect(grid_results: Any, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -386,7 +415,7 @@ def collect(grid_results: Any, out: Path, log: Callable[[str], None] = print) ->
     and write the sweep's table."""
     from mel_gym.experiments.compare import compare
 
-    trials, failed = [], []
+    done, failed = [], []
     groups: dict[str, dict[str, Any]] = {}
     for result in grid_results:
         if result.error is not None or result.checkpoint is None:
@@ -399,8 +428,7 @@ def collect(grid_results: Any, out: Path, log: Callable[[str], None] = print) ->
             name = _safe(f"{data['label']}@{trial['env_id'].split('/')[-1]}@{trial['scenario']}")
             (out / "trials").mkdir(exist_ok=True)
             shutil.copytree(folder, out / "trials" / name, dirs_exist_ok=True)
-        trials.append({"label": data["label"], **trial, "hyperparams": data["hyperparams"],
-                       "return": result.metrics["return"], "train_seconds": data["train_seconds"],
+        done.append({**trial, "return": result.metrics["return"], "train_seconds": data["train_seconds"],
                        "path": str(out / "trials" / name)})
         _merge(groups.setdefault(key, {"results": [], "accuracy_curves": {}, "cycle_curves": {}, "baselines": {},
                                        "baseline_rows": [], "agree": True}), data)
@@ -418,13 +446,13 @@ def collect(grid_results: Any, out: Path, log: Callable[[str], None] = print) ->
         table += f"\n\n{len(failed)} trial(s) failed: " + "; ".join(f"{f['config']}: {f['error']}" for f in failed)
     (out / "sweep.md").write_text(table + "\n")
     _write_csv(out / "sweep.csv", compared)
-    (out / "sweep.json").write_text(json.dumps({"trials": trials, "failed": failed,
+    (out / "sweep.json").write_text(json.dumps({"trials": done, "failed": failed,
                                                 "groups": {k: {kk: vv for kk, vv in v.items() if kk != "text"}
                                                            for k, v in compared.items()}}, indent=1))
     log(table)
     log(f"[mel-gym sweep] wrote {out / 'sweep.md'}, sweep.csv, sweep.json; per env and scenario compare's files and "
         f"figures; trials' agents and results under {out / 'trials'}")
-    return {"table": table, "groups": compared, "trials": trials, "failed": failed, "out_dir": out}
+    return {"table": table, "groups": compared, "trials": done, "failed": failed, "out_dir": out}
 
 
 def _safe(name: str) -> str:

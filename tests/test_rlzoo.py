@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import yaml
+from torch import nn
 
 from mel_gym import ENV_IDS
 from mel_gym.paths import configs_dir
@@ -24,7 +25,8 @@ def test_every_env_has_hyperparameters_in_rl_zoos_format(algo):
     assert sorted(table) == sorted(expected)
     for env_id, hyper in table.items():
         assert hyper["policy"] == "MlpPolicy" and hyper["n_timesteps"] > 0, env_id
-        eval(hyper["policy_kwargs"], {"dict": dict})  # rl-zoo evaluates this string
+        kwargs = eval(hyper["policy_kwargs"], {"dict": dict, "nn": nn})  # rl-zoo evaluates it with torch's nn in scope
+        assert isinstance(kwargs, dict) and "net_arch" in kwargs, env_id
 
 
 @pytest.mark.parametrize("algo, env_id", [("ppo", "mel_gym/TaskAllocation-v0"), ("ppo", "mel_gym/MultiJob-v0"),

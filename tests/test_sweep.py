@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mel_gym.experiments.sweep import (RAY_MISSING, agent_config, grid, load_sweep_config, trial_label, varied_keys)
+from mel_gym.experiments.sweep import (RAY_MISSING, agent_config, hyperparameter_points, load_sweep_config, trial_label,
+                                       trials)
 from mel_gym.params import ConfigError
 
 HAS_RAY = importlib.util.find_spec("ray") is not None and importlib.util.find_spec("ray.tune") is not None
@@ -39,6 +40,9 @@ def write(tmp_path, **changes):
     ({"evaluation": {"episodez": 3}}, "'evaluation.episodez'"),
     ({"num_samples": 3}, "'num_samples'"),
     ({"trial_cpus": 0}, "'trial_cpus'"),
+    ({"seeds": [0, 0]}, "'seeds' names '0' twice"),
+    ({"hyperparams": {"n_steps": [16, 16]}}, "two trials would both be"),
+    ({"quick": {"episodes": 0}}, "'quick.episodes'"),
     ({"evaluation": {"episodes": 0}}, "'evaluation.episodes' = 0 must be an integer >= 1"),
     ({"evaluation": {"baselines": ["milp"]}}, "'evaluation.baselines': 'milp' does not fit"),
 ])
@@ -47,22 +51,38 @@ def test_config_errors_name_the_key(tmp_path, changes, fragment):
         load_sweep_config(write(tmp_path, **changes))
 
 
-def test_grid_labels_and_agent_overrides(tmp_path):
-    space = {"learning_rate": [1e-4, 3e-4], "gamma": 0.9, "policy_kwargs": {"hidden": {"choice": [32, 64]}}}
-    cfg = load_sweep_config(write(tmp_path, hyperparams=space))
-    rows = grid(cfg)
-    assert len(rows) == 4 and rows[0] == {"env_id": "mel_gym/TaskAllocation-v0", "scenario": "default",
-                                          "agent": "ppo", "seed": 0}
-    varied = varied_keys(space)
-    assert varied == {"learning_rate", "policy_kwargs.hidden"}
-    label = trial_label("ppo", {"learning_rate": 3e-4, "gamma": 0.9, "policy_kwargs": {"hidden": 64}}, varied, 1)
-    assert label == "ppo[learning_rate=0.0003,policy_kwargs.hidden=64]-seed1"
-    assert trial_label("a2c", {"gamma": 0.9}, set(), 0) == "a2c-seed0"  # nothing varies: compare pools the seeds
+def test_trials_labels_and_agent_overrides(tmp_path):
+    space = {"learning_rate": [1e-4, 3e-4], "gamma": 0.9, "policy_kwargs": {"net_arch": [[64, 64]]}}
+    cfg = load_sweep_config(write(tmp_path, agents=["ppo-mlp", "a2c"], hyperparams=space))
+    rows = trials(cfg)  # env x scenario x agent x point x seed
+    assert len(rows) == 2 * 2 * 2
+    assert [r["label"] for r in rows[:4]] == ["ppo-mlp[learning_rate=0.0001]-seed0", "ppo-mlp[learning_rate=0.0001]-seed1",
+                                              "ppo-mlp[learning_rate=0.0003]-seed0", "ppo-mlp[learning_rate=0.0003]-seed1"]
+    assert rows[0]["hyperparams"] == {"learning_rate": 1e-4, "gamma": 0.9, "policy_kwargs": {"net_arch": [64, 64]}}
+    plain = load_sweep_config(write(tmp_path))
+    assert [r["label"] for r in trials(plain)] == ["ppo-seed0", "ppo-seed1", "a2c-seed0", "a2c-seed1"]  # seeds pool
     merged = agent_config("ppo", {"learning_rate": 1e-3, "policy_kwargs": {"hidden": 32}})
     assert merged["hyperparams"]["learning_rate"] == 1e-3 and merged["hyperparams"]["n_steps"] == 128  # preset kept
     assert merged["hyperparams"]["policy_kwargs"] == {"log_std_init": -1.5, "hidden": 32}
     assert load_sweep_config("default")["agents"] == ["ppo", "a2c"]  # the shipped presets parse
     assert load_sweep_config("search")["num_samples"] > 1
+
+
+def test_random_search_draws_are_seeded_in_range_and_shared_by_seeds():
+    space = {"learning_rate": {"loguniform": [1e-4, 1e-2]}, "n_steps": {"choice": [16, 32]},
+             "gamma": {"uniform": [0.9, 0.99]}, "n_epochs": {"randint": [1, 4]}, "batch_size": [8, 16]}
+    points = hyperparameter_points(space, num_samples=300, seed=7)
+    assert points == hyperparameter_points(space, num_samples=300, seed=7)  # seeded
+    assert points != hyperparameter_points(space, num_samples=300, seed=8)
+    assert len(points) == 600 and [p["sample"] for p in points[:4]] == [0, 0, 1, 1]
+    assert points[0]["values"]["learning_rate"] == points[1]["values"]["learning_rate"]  # one draw, both grid values
+    rates = np.array([p["values"]["learning_rate"] for p in points[::2]])
+    assert rates.min() >= 1e-4 and rates.max() <= 1e-2
+    assert abs(np.mean(np.log10(rates)) - (-3)) < 0.15  # log-uniform: log10 uniform on [-4, -2], mean -3
+    assert {p["values"]["n_steps"] for p in points} == {16, 32}
+    assert {p["values"]["n_epochs"] for p in points} == {1, 2, 3}  # Tune's randint: high excluded
+    label = trial_label("ppo", points[3], 5)
+    assert label.startswith("ppo[#1,batch_size=16,learning_rate=") and label.endswith("-seed5")
 
 
 @pytest.mark.skipif(HAS_RAY, reason="Ray is installed here: the missing-Ray message cannot show")
@@ -82,17 +102,22 @@ def local_ray():
     ray.shutdown()
 
 
-def test_tiny_grid_sweep_trains_evaluates_and_tabulates(tmp_path, local_ray):
+def test_tiny_grid_sweep_trains_evaluates_and_tabulates(tmp_path, local_ray, monkeypatch):
     from mel_gym.experiments.evaluate import evaluate
     from mel_gym.experiments.sweep import sweep
+    from mel_gym.paths import configs_dir
 
-    result = sweep(write(tmp_path), out_dir=tmp_path / "out", log=lambda line: None)
+    # an agent given as a relative YAML path: each Tune trial runs in its own working folder, and still finds it
+    (tmp_path / "my_a2c.yaml").write_text((configs_dir() / "agents" / "a2c.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    result = sweep(write(tmp_path, agents=["ppo", "my_a2c.yaml"]), out_dir="out", log=lambda line: None)
     assert not result["failed"] and len(result["trials"]) == 4
     labels = {t["label"] for t in result["trials"]}
-    assert labels == {"ppo-seed0", "ppo-seed1", "a2c-seed0", "a2c-seed1"}
+    assert labels == {"ppo-seed0", "ppo-seed1", "my_a2c.yaml-seed0", "my_a2c.yaml-seed1"}
     (group,) = result["groups"].values()
     assert group["baselines_agree"] and group["best_baseline"] in ("equal", "ha-sync")
-    assert {"ppo (2 training seeds)", "a2c (2 training seeds)", "equal", "ha-sync", "random"} <= set(group["policies"])
+    assert {"ppo (2 training seeds)", "my_a2c.yaml (2 training seeds)", "equal", "ha-sync", "random"} <= \
+        set(group["policies"])
     for trial in result["trials"]:
         rows = json.loads((tmp_path / "out" / "trials" / trial["path"].split("/")[-1] / "results.json").read_text())
         mine = [r["return"] for r in rows["results"] if r["policy"] == trial["label"]]
@@ -113,20 +138,25 @@ def test_tiny_grid_sweep_trains_evaluates_and_tabulates(tmp_path, local_ray):
     assert (tmp_path / "out" / "TaskAllocation-v0__default" / "curves.png").is_file()
 
 
-def test_random_search_draws_hyperparameters_per_trial(tmp_path, local_ray):
+def test_random_search_trains_each_draw_and_pools_its_seeds(tmp_path, local_ray):
     from stable_baselines3 import PPO
 
     from mel_gym.experiments.sweep import sweep
 
-    path = write(tmp_path, agents=["ppo"], seeds=[0], num_samples=2, evaluation={"episodes": 2, "seed": 5000,
-                                                                                 "baselines": ["equal"]},
+    path = write(tmp_path, agents=["ppo"], num_samples=2, evaluation={"episodes": 2, "seed": 5000,
+                                                                      "baselines": ["equal"]},
                  hyperparams={"learning_rate": {"loguniform": [1e-4, 1e-3]}, "n_steps": {"choice": [16, 32]}})
     result = sweep(path, out_dir=tmp_path / "out", log=lambda line: None)
-    assert not result["failed"] and len(result["trials"]) == 2
-    rates = [t["hyperparams"]["learning_rate"] for t in result["trials"]]
-    assert len(set(rates)) == 2 and all(1e-4 <= r <= 1e-3 for r in rates)
+    assert not result["failed"] and len(result["trials"]) == 4
+    by_draw = {}
     for trial in result["trials"]:
-        assert trial["label"].startswith("ppo[learning_rate=") and "n_steps=" in trial["label"]
-        model = PPO.load(trial["path"] + "/agent/model.zip")
+        assert trial["label"].startswith("ppo[#") and "learning_rate=" in trial["label"]
+        by_draw.setdefault(trial["label"].split("]")[0], []).append(trial)
+        model = PPO.load(trial["path"] + "/agent/model.zip")  # the agent was built with what the trial drew
         assert model.learning_rate == pytest.approx(trial["hyperparams"]["learning_rate"])
         assert model.n_steps == trial["hyperparams"]["n_steps"]
+    assert len(by_draw) == 2 and all(len(pair) == 2 for pair in by_draw.values())  # both seeds of each draw
+    rates = [pair[0]["hyperparams"]["learning_rate"] for pair in by_draw.values()]
+    assert rates[0] != rates[1] and all(1e-4 <= r <= 1e-3 for r in rates)
+    (group,) = result["groups"].values()
+    assert sum(name.endswith("(2 training seeds)") for name in group["policies"]) == 2

@@ -32,6 +32,9 @@ DEFAULT_TRIALS = 5
 DEFAULT_TIMESTEPS = 3000
 DEFAULT_EVALUATIONS = 2
 DEFAULT_EVAL_EPISODES = 5
+#: rl-zoo's default: TPE samples (and the median pruner prunes) only after this many random trials.
+DEFAULT_STARTUP_TRIALS = 10
+RLZOO_MISSING = "mel-gym rlzoo-tune runs RL Baselines3 Zoo, which is not installed here: pip install 'mel_gym[rlzoo]'"
 
 
 def read_table(path: str | Path) -> dict[str, dict[str, Any]]:
@@ -41,14 +44,15 @@ def read_table(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def optimize_command(algo: str, env_id: str, conf: str | Path, out_dir: str | Path, trials: int, timesteps: int,
                      seed: int = 0, evaluations: int = DEFAULT_EVALUATIONS,
-                     eval_episodes: int = DEFAULT_EVAL_EPISODES, env_kwargs: Sequence[str] = ()) -> list[str]:
+                     eval_episodes: int = DEFAULT_EVAL_EPISODES, env_kwargs: Sequence[str] = (),
+                     startup_trials: int = DEFAULT_STARTUP_TRIALS) -> list[str]:
     """The rl-zoo command line of one search (its study goes to ``<out_dir>/<algo>.log``, named by the env ID);
     ``env_kwargs`` in rl-zoo's ``KEY:VALUE`` form."""
     extra = ["--env-kwargs", *env_kwargs] if env_kwargs else []
     return [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "--gym-packages", "mel_gym",
             "-conf", str(conf), "-optimize", "--n-trials", str(trials), "--n-timesteps", str(timesteps),
             "--n-evaluations", str(evaluations), "--eval-episodes", str(eval_episodes), "--sampler", "tpe",
-            "--pruner", "median", "--seed", str(seed), "--storage", str(Path(out_dir) / f"{algo}.log"),
+            "--pruner", "median", "--n-startup-trials", str(startup_trials), "--seed", str(seed), "--storage", str(Path(out_dir) / f"{algo}.log"),
             "--study-name", env_id, "-f", str(out_dir), "--no-optim-plots", "--num-threads", "1", *extra]
 
 
@@ -99,27 +103,34 @@ def write_table(path: str | Path, header: Sequence[str], entries: dict[str, tupl
     Path(path).write_text("\n".join(lines) + "\n")
 
 
-def header_lines(algo: str, trials: int, timesteps: int, seed: int) -> list[str]:
+def header_lines(algo: str) -> list[str]:
     return [f"RL Baselines3 Zoo hyperparameters of {algo.upper()} for mel_gym's envs (rl-zoo's format: keyed by env ID).",
             f"Train: python -m rl_zoo3.train --algo {algo} --env <env ID> --gym-packages mel_gym -conf <this file>",
-            f"Tuned with rl-zoo's optuna search (TPE sampler, median pruner), {trials} trials of {timesteps} steps per "
-            f"env, seed {seed}:",
-            f"  mel-gym rlzoo-tune --algo {algo} --trials {trials} --timesteps {timesteps} --seed {seed} "
-            f"--file <this file>",
-            "Each entry is the best trial's hyperparameters; n_timesteps (the training budget) and n_envs are the "
-            "entry's own."]
+            "Tuned env by env with rl-zoo's optuna search (TPE sampler, median pruner; rl-zoo's sampler and converter):",
+            f"  mel-gym rlzoo-tune --algo {algo} [--env <env ID>] --trials T --timesteps N --seed 0 --file <this file>",
+            "The line above each entry records its search. Each entry is the best trial's hyperparameters; "
+            "n_timesteps (the training budget) and n_envs are the entry's own."]
 
 
 def tune(algo: str, file: str | Path, env_ids: Sequence[str] | None = None, out_dir: str | Path = "runs/rlzoo-tune",
          trials: int = DEFAULT_TRIALS, timesteps: int = DEFAULT_TIMESTEPS, seed: int = 0,
-         env_kwargs: Sequence[str] = (), log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+         env_kwargs: Sequence[str] = (), startup_trials: int = DEFAULT_STARTUP_TRIALS,
+         log: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run rl-zoo's search for each env ID of ``file`` (or ``env_ids``) and write the best trials back into it.
 
     The file is rewritten after each env, so an interrupted run keeps what it finished. Returns env ID ->
     {"value", "trials", "seconds", "hyperparams"}."""
-    if trials < 1 or timesteps < 1:
-        raise ValueError(f"--trials {trials} / --timesteps {timesteps}: both must be >= 1")
+    if trials < 1 or timesteps < 1 or startup_trials < 0:
+        raise ValueError(f"--trials {trials} / --timesteps {timesteps} / --startup-trials {startup_trials}: the first "
+                         "two must be >= 1, the last >= 0")
+    try:
+        import optuna  # noqa: F401 - rl_zoo3 brings it
+        import rl_zoo3  # noqa: F401
+    except ImportError as err:
+        raise ModuleNotFoundError(RLZOO_MISSING) from err
     file, out = Path(file), Path(out_dir)
+    if (out / f"{algo}.log").exists():  # rl-zoo would add to that study: its best trial could be an older run's
+        raise ValueError(f"--out {out}: holds an earlier search ({algo}.log); choose another --out or remove it")
     table = read_table(file)
     unknown = sorted(set(env_ids or []) - set(table))
     if unknown:
@@ -129,7 +140,8 @@ def tune(algo: str, file: str | Path, env_ids: Sequence[str] | None = None, out_
     entries = {env_id: (dict(entry), comments.get(env_id, "")) for env_id, entry in table.items()}
     report: dict[str, dict[str, Any]] = {}
     for env_id in env_ids or list(table):
-        cmd = optimize_command(algo, env_id, file, out, trials, timesteps, seed, env_kwargs=env_kwargs)
+        cmd = optimize_command(algo, env_id, file, out, trials, timesteps, seed, env_kwargs=env_kwargs,
+                               startup_trials=startup_trials)
         log(f"[rlzoo-tune] {' '.join(cmd[1:])}")
         start = time.perf_counter()
         with open(out / f"{algo}-{env_id.replace('/', '-')}.txt", "w") as fh:
@@ -139,10 +151,11 @@ def tune(algo: str, file: str | Path, env_ids: Sequence[str] | None = None, out_
         hyper, value, n = best_trial(algo, out / f"{algo}.log", env_id)
         seconds = time.perf_counter() - start
         entry = {**entries[env_id][0], **hyper}
-        comment = (f"tuned: best of {n} trials x {timesteps} steps, mean eval return {value:.3f} "
+        how = "all random: TPE's start-up" if trials <= startup_trials else f"TPE after {startup_trials} random"
+        comment = (f"tuned: best of {n} trials x {timesteps} steps ({how}), mean eval return {value:.3f} "
                    f"(search {seconds:.0f} s{', env kwargs ' + ' '.join(env_kwargs) if env_kwargs else ''})")
         entries[env_id] = (entry, comment)
-        write_table(file, header_lines(algo, trials, timesteps, seed), entries)
+        write_table(file, header_lines(algo), entries)
         report[env_id] = {"value": value, "trials": n, "seconds": round(seconds, 1), "hyperparams": hyper}
         log(f"[rlzoo-tune] {env_id}: {comment}")
     return report
