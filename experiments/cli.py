@@ -137,8 +137,11 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_sweep(args: argparse.Namespace) -> None:
     from mel_gym.experiments.sweep import sweep
 
-    sweep(args.config, out_dir=args.out, address=args.address, num_cpus=args.num_cpus, quick=args.quick,
-          overwrite=args.overwrite)
+    result = sweep(args.config, out_dir=args.out, address=args.address, num_cpus=args.num_cpus, quick=args.quick,
+                   overwrite=args.overwrite)
+    if result["failed"]:  # the table holds the others; the exit status says that not every trial ran
+        print(f"mel-gym sweep: {len(result['failed'])} trial(s) failed (see the end of the table)", file=sys.stderr)
+        sys.exit(1)
 
 
 def _cmd_rlzoo_tune(args: argparse.Namespace) -> None:

@@ -429,7 +429,7 @@ def collect(grid_results: Any, out: Path, log: Callable[[str], None] = print) ->
             (out / "trials").mkdir(exist_ok=True)
             shutil.copytree(folder, out / "trials" / name, dirs_exist_ok=True)
         done.append({**trial, "return": result.metrics["return"], "train_seconds": data["train_seconds"],
-                       "path": str(out / "trials" / name)})
+                     "path": str(out / "trials" / name)})
         _merge(groups.setdefault(key, {"results": [], "accuracy_curves": {}, "cycle_curves": {}, "baselines": {},
                                        "baseline_rows": [], "agree": True}), data)
     compared = {}
