@@ -108,7 +108,7 @@ def header_lines(algo: str) -> list[str]:
             f"Train: python -m rl_zoo3.train --algo {algo} --env <env ID> --gym-packages mel_gym -conf <this file>",
             "Tuned env by env with rl-zoo's optuna search (TPE sampler, median pruner; rl-zoo's sampler and converter):",
             f"  mel-gym rlzoo-tune --algo {algo} [--env <env ID>] --trials T --timesteps N --seed 0 --file <this file>",
-            "The line above each entry records its search. Each entry is the best trial's hyperparameters; "
+            "The line above each entry records its search. Each entry is the best trial's hyperparameters;",
             "n_timesteps (the training budget) and n_envs are the entry's own."]
 
 
