@@ -39,8 +39,8 @@ from mel_gym.params import ConfigError, deep_merge, read_yaml
 from mel_gym.paths import configs_dir
 
 SWEEP_KEYS = ("envs", "scenarios", "agents", "seeds", "hyperparams", "num_samples", "search_seed", "timesteps",
-              "n_envs", "env_kwargs", "evaluation", "trial_cpus", "num_cpus", "max_concurrent_trials", "out_dir", "storage",
-              "address", "quick")
+              "n_envs", "env_kwargs", "evaluation", "trial_cpus", "num_cpus", "max_concurrent_trials", "out_dir",
+              "storage", "address", "quick")
 EVALUATION_KEYS = ("episodes", "seed", "tune_episodes", "baselines")
 #: Ray Tune's sampling functions a hyperparameter may name: ``{name: [arguments]}``.
 DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
@@ -102,8 +102,8 @@ def load_sweep_config(name_or_path: str | Path) -> dict[str, Any]:
     if not _is_int(cfg["search_seed"]):
         raise ConfigError(f"sweep config key 'search_seed' = {cfg['search_seed']!r} must be an integer")
     if cfg["num_samples"] > 1 and not any(_is_distribution(v) for v in _leaves(cfg["hyperparams"]).values()):
-        raise ConfigError(f"sweep config key 'num_samples' = {cfg['num_samples']}: repeats the grid with fresh draws of "
-                          "the hyperparams' distributions, and there is none (the repeats would be the same trials)")
+        raise ConfigError(f"sweep config key 'num_samples' = {cfg['num_samples']}: repeats the grid with fresh draws "
+                          "of the hyperparams' distributions, and there is none (the repeats would be the same trials)")
     cfg["points"] = hyperparameter_points(cfg["hyperparams"], cfg["num_samples"], cfg["search_seed"])
     _check_grid(cfg)
     cfg["baselines"] = _baselines(cfg)
@@ -134,8 +134,8 @@ def _check_space(space: Mapping[str, Any], where: str) -> None:
             (kind, args), = value.items()
             if not isinstance(args, list) or not args or (kind != "choice" and (
                     len(args) != 2 or not all(isinstance(a, (int, float)) for a in args) or not args[0] < args[1])):
-                raise ConfigError(f"sweep config key '{where}.{key}.{kind}' = {args!r}: "
-                                  + ("a non-empty list of values" if kind == "choice" else "[low, high] with low < high"))
+                need = "a non-empty list of values" if kind == "choice" else "[low, high] with low < high"
+                raise ConfigError(f"sweep config key '{where}.{key}.{kind}' = {args!r}: {need}")
             if kind == "loguniform" and args[0] <= 0:
                 raise ConfigError(f"sweep config key '{where}.{key}.loguniform' = {args!r}: low must be > 0")
         elif isinstance(value, list) and not value:
@@ -183,8 +183,9 @@ def hyperparameter_points(space: Mapping[str, Any], num_samples: int = 1, seed: 
     """The hyperparameters the sweep trains with: ``num_samples`` draws of the distributions (numpy, seeded by
     ``seed``), each crossed with every combination of the grid axes (lists; a list value that is itself a list is one
     value, e.g. ``net_arch: [[64, 64]]``); fixed values as given. Each point is ``{"sample": draw index or None,
-    "values": nested hyperparameters, "varied": {dotted name: value} of the draws and of the axes with several values}``; the draws are shared
-    by every env, scenario, agent, seed and grid combination, so training seeds of one point pool."""
+    "values": nested hyperparameters, "varied": {dotted name: value} of the draws and of the axes with several
+    values}``; the draws are shared by every env, scenario, agent, seed and grid combination, so training seeds of
+    one point pool."""
     leaves = _leaves(space)
     axes = {k: v for k, v in leaves.items() if isinstance(v, list)}
     distributions = {k: v for k, v in leaves.items() if _is_distribution(v)}
@@ -489,7 +490,8 @@ def format_sweep_table(compared: Mapping[str, Mapping[str, Any]]) -> str:
              f"return - best baseline [{pct} CI] |", "|---|---|---|---|---|---|"]
     for key, result in compared.items():
         best = result["best_baseline"]
-        order = lambda name: (name in BASELINE_NAMES, bool(_POOLED.search(name)))  # noqa: E731 - agents, pooled, baselines
+        # agents first, then their pooled rows, then the baselines
+        order = lambda name: (name in BASELINE_NAMES, bool(_POOLED.search(name)))  # noqa: E731
         for name, row in sorted(result["policies"].items(), key=lambda item: order(item[0])):
             diff = result["differences"].get(name, {}).get("return")
             if name == best:

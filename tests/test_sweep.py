@@ -56,8 +56,8 @@ def test_trials_labels_and_agent_overrides(tmp_path):
     cfg = load_sweep_config(write(tmp_path, agents=["ppo-mlp", "a2c"], hyperparams=space))
     rows = trials(cfg)  # env x scenario x agent x point x seed
     assert len(rows) == 2 * 2 * 2
-    assert [r["label"] for r in rows[:4]] == ["ppo-mlp[learning_rate=0.0001]-seed0", "ppo-mlp[learning_rate=0.0001]-seed1",
-                                              "ppo-mlp[learning_rate=0.0003]-seed0", "ppo-mlp[learning_rate=0.0003]-seed1"]
+    assert [r["label"] for r in rows[:4]] == [f"ppo-mlp[learning_rate={lr}]-seed{seed}"
+                                              for lr in ("0.0001", "0.0003") for seed in (0, 1)]
     assert rows[0]["hyperparams"] == {"learning_rate": 1e-4, "gamma": 0.9, "policy_kwargs": {"net_arch": [64, 64]}}
     plain = load_sweep_config(write(tmp_path))
     assert [r["label"] for r in trials(plain)] == ["ppo-seed0", "ppo-seed1", "a2c-seed0", "a2c-seed1"]  # seeds pool

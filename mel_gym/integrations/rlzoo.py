@@ -4,7 +4,7 @@
 
     python -m rl_zoo3.train --algo ppo --env mel_gym/TaskAllocation-v0 --gym-packages mel_gym -conf <file>
         -optimize --n-trials T --n-timesteps N --n-evaluations E --eval-episodes M --sampler tpe --pruner median
-        --seed S --storage <out>/<algo>.log --study-name <env ID> -f <out>
+        --n-startup-trials S0 --seed S --storage <out>/<algo>.log --study-name <env ID> -f <out>
 
 (the env's current entry in ``<file>`` is the search's starting point: rl-zoo draws the hyperparameters of its
 sampler, ``rl_zoo3.hyperparams_opt``, over it), then reads the best trial from the study and writes it back into
@@ -52,8 +52,9 @@ def optimize_command(algo: str, env_id: str, conf: str | Path, out_dir: str | Pa
     return [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", env_id, "--gym-packages", "mel_gym",
             "-conf", str(conf), "-optimize", "--n-trials", str(trials), "--n-timesteps", str(timesteps),
             "--n-evaluations", str(evaluations), "--eval-episodes", str(eval_episodes), "--sampler", "tpe",
-            "--pruner", "median", "--n-startup-trials", str(startup_trials), "--seed", str(seed), "--storage", str(Path(out_dir) / f"{algo}.log"),
-            "--study-name", env_id, "-f", str(out_dir), "--no-optim-plots", "--num-threads", "1", *extra]
+            "--pruner", "median", "--n-startup-trials", str(startup_trials), "--seed", str(seed),
+            "--storage", str(Path(out_dir) / f"{algo}.log"), "--study-name", env_id, "-f", str(out_dir),
+            "--no-optim-plots", "--num-threads", "1", *extra]
 
 
 def _policy_kwargs_text(kwargs: dict[str, Any]) -> str:
@@ -104,9 +105,12 @@ def write_table(path: str | Path, header: Sequence[str], entries: dict[str, tupl
 
 
 def header_lines(algo: str) -> list[str]:
-    return [f"RL Baselines3 Zoo hyperparameters of {algo.upper()} for mel_gym's envs (rl-zoo's format: keyed by env ID).",
+    """The comment lines at the top of a file: what it is, how to train with it, the command that tuned it."""
+    return [f"RL Baselines3 Zoo hyperparameters of {algo.upper()} for mel_gym's envs (rl-zoo's format: keyed by env "
+            "ID).",
             f"Train: python -m rl_zoo3.train --algo {algo} --env <env ID> --gym-packages mel_gym -conf <this file>",
-            "Tuned env by env with rl-zoo's optuna search (TPE sampler, median pruner; rl-zoo's sampler and converter):",
+            "Tuned env by env with rl-zoo's optuna search (TPE sampler, median pruner; rl-zoo's sampler and "
+            "converter):",
             f"  mel-gym rlzoo-tune --algo {algo} [--env <env ID>] --trials T --timesteps N --seed 0 --file <this file>",
             "The line above each entry records its search. Each entry is the best trial's hyperparameters;",
             "n_timesteps (the training budget) and n_envs are the entry's own."]
