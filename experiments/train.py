@@ -197,13 +197,23 @@ def _latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
         return model, stats if stats.is_file() else None, buffer if buffer.is_file() else None
     steps = lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1))  # noqa: E731 - SB3's checkpoint names
     # a run killed while writing a checkpoint leaves a partial file: resume from the last complete one
-    checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip") if zipfile.is_zipfile(p)), key=steps)
+    checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip") if _complete_save(p)), key=steps)
     if not checkpoints:
         return None
     model, n = checkpoints[-1], steps(checkpoints[-1])
     stats = next(iter((run_dir / "checkpoints").glob(f"*vecnormalize_{n}_steps.pkl")), None)
     buffer = next(iter((run_dir / "checkpoints").glob(f"*replay_buffer_{n}_steps.pkl")), None)
     return model, stats, buffer
+
+
+def _complete_save(path: Path) -> bool:
+    """Whether ``path`` is a whole SB3 save. ``zipfile.is_zipfile`` is not enough: a save cut off while writing its
+    torch parameters (zip archives themselves) ends with their end-of-archive record and passes it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "data" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progress_bar: bool,

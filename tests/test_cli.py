@@ -317,4 +317,10 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     with zipfile.ZipFile(folder / "ppo_256_steps.zip", "w") as archive:
         archive.writestr("data", "{}")
     (folder / "ppo_512_steps.zip").write_bytes(b"PK\x03\x04 cut off")
+    # cut off right after the torch parameters, a zip archive of their own: the file ends with their end record
+    inner = tmp_path / "policy.pth"
+    with zipfile.ZipFile(inner, "w") as archive:
+        archive.writestr("archive/data.pkl", "weights")
+    (folder / "ppo_768_steps.zip").write_bytes(b"PK\x03\x04 outer header, then " + inner.read_bytes())
+    assert zipfile.is_zipfile(folder / "ppo_768_steps.zip")  # what let such a file through before
     assert _latest_save(tmp_path)[0].name == "ppo_256_steps.zip"
