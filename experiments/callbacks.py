@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -61,8 +63,6 @@ class LearningCurveCallback(BaseCallback):
         self._eval_seconds = 0.0
 
     def _on_training_start(self) -> None:
-        import time
-
         self._started = time.perf_counter()
         self._next = (self.num_timesteps // self.every + 1) * self.every
         if self.num_timesteps == 0:
@@ -79,8 +79,6 @@ class LearningCurveCallback(BaseCallback):
             self._evaluate()
 
     def _evaluate(self) -> None:
-        import time
-
         from mel_gym.experiments.episodes import play
 
         started = time.perf_counter()

@@ -110,8 +110,25 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None, leve
     return result
 
 
-def _interval(row: dict[str, float]) -> str:
+def interval_text(row: dict[str, float]) -> str:
+    """An interval row (:meth:`Interval.row`) as ``1.234 [1.100, 1.350]``."""
     return Interval(row["mean"], row["low"], row["high"], int(row["n"]), row["level"]).text()
+
+
+def difference_text(row: dict[str, float]) -> str:
+    """A paired difference's interval, marked ``(better)`` or ``(worse)`` where it excludes 0."""
+    sign = " (better)" if row["low"] > 0 else " (worse)" if row["high"] < 0 else ""
+    return interval_text(row) + sign
+
+
+def csv_rows(result: dict[str, Any]) -> list[list[Any]]:
+    """[policy, metric, mean, low, high, n, against] per policy and metric of :data:`METRICS`, then per paired
+    difference (``<metric>_difference`` against the best baseline) of a :func:`compare` result."""
+    rows = [[name, metric, r["mean"], r["low"], r["high"], r["n"], ""]
+            for name, policy in result["policies"].items() for metric in METRICS for r in [policy[metric]]]
+    rows += [[name, f"{metric}_difference", r["mean"], r["low"], r["high"], r["n"], result["best_baseline"]]
+             for name, diff in result["differences"].items() for metric, r in diff.items()]
+    return rows
 
 
 def _format(names: list[str], policies: dict[str, Any], best: str | None, differences: dict[str, Any],
@@ -121,8 +138,8 @@ def _format(names: list[str], policies: dict[str, Any], best: str | None, differ
              "|---|---|---|---|---|---|---|"]
     for name in names:
         p = policies[name]
-        lines.append(f"| {name} | {p['episodes']} | {_interval(p['return'])} | {_interval(p['lql_return'])} | "
-                     f"{_interval(p['final_accuracy'])} | {_interval(p['mean_tau'])} | {p['reached_target']} |")
+        lines.append(f"| {name} | {p['episodes']} | {interval_text(p['return'])} | {interval_text(p['lql_return'])} | "
+                     f"{interval_text(p['final_accuracy'])} | {interval_text(p['mean_tau'])} | {p['reached_target']} |")
     if best is None:
         return "\n".join(lines)
     lines += ["", f"Paired differences against the best baseline ({best}), over the seeds both played:", "",
@@ -130,8 +147,7 @@ def _format(names: list[str], policies: dict[str, Any], best: str | None, differ
               "|---|---|---|---|"]
     for name, diff in differences.items():
         ret, acc = diff["return"], diff["final_accuracy"]
-        sign = " (better)" if ret["low"] > 0 else " (worse)" if ret["high"] < 0 else ""
-        lines.append(f"| {name} | {ret['n']} | {_interval(ret)}{sign} | {_interval(acc)} |")
+        lines.append(f"| {name} | {ret['n']} | {difference_text(ret)} | {interval_text(acc)} |")
     return "\n".join(lines)
 
 
@@ -144,14 +160,7 @@ def _write(out: Path, result: dict[str, Any], curves: dict[str, dict[str, list[l
     with open(out / "compare.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["policy", "metric", "mean", "low", "high", "n", "against"])
-        for name in names:
-            for metric in METRICS:
-                row = result["policies"][name][metric]
-                writer.writerow([name, metric, row["mean"], row["low"], row["high"], row["n"], ""])
-        for name, diff in result["differences"].items():
-            for metric, row in diff.items():
-                writer.writerow([name, f"{metric}_difference", row["mean"], row["low"], row["high"], row["n"],
-                                 result["best_baseline"]])
+        writer.writerows(csv_rows(result))
     plotted = [n for n in names if n in curves]
     if plotted:
         plot_cycle_curves(out / "curves.png", {n: curves[n] for n in plotted}, level, seed)

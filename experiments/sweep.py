@@ -105,8 +105,8 @@ def load_sweep_config(name_or_path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"sweep config key 'num_samples' = {cfg['num_samples']}: repeats the grid with fresh draws "
                           "of the hyperparams' distributions, and there is none (the repeats would be the same trials)")
     cfg["points"] = hyperparameter_points(cfg["hyperparams"], cfg["num_samples"], cfg["search_seed"])
+    cfg["baselines"] = _baselines(cfg)  # builds each env and scenario once: checks them too
     _check_grid(cfg)
-    cfg["baselines"] = _baselines(cfg)
     return cfg
 
 
@@ -203,19 +203,11 @@ def hyperparameter_points(space: Mapping[str, Any], num_samples: int = 1, seed: 
 
 
 def _check_grid(cfg: dict[str, Any]) -> None:
-    """Every env ID and scenario builds, every agent takes every hyperparameter point, and no name repeats."""
-    from mel_gym.experiments.common import check_env_id, make_env
-
+    """Every agent takes every hyperparameter point, and no name or trial label repeats."""
     for key in ("envs", "scenarios", "agents", "seeds"):
         repeated = sorted({str(v) for v in cfg[key] if cfg[key].count(v) > 1})
         if repeated:
             raise ConfigError(f"sweep config key '{key}' names {repeated[0]!r} twice")
-    for env_id, scenario in itertools.product(cfg["envs"], cfg["scenarios"]):
-        try:
-            check_env_id(env_id)
-            make_env(env_id, scenario, cfg["env_kwargs"]).close()
-        except (ValueError, ConfigError) as err:
-            raise ConfigError(f"sweep config: env {env_id!r} with scenario {scenario!r}: {err}") from err
     for agent, point in itertools.product(cfg["agents"], cfg["points"]):
         try:
             agent_config(agent, point["values"])
@@ -316,14 +308,19 @@ def group_key(env_id: str, scenario: str) -> str:
 
 
 def _baselines(cfg: Mapping[str, Any]) -> dict[str, list[str]]:
-    """:func:`group_key` -> the baselines its trials evaluate: the config's list, or every baseline that fits."""
+    """:func:`group_key` -> the baselines its trials evaluate: the config's list, or every baseline that fits. Builds
+    each env with each scenario once (an env ID or scenario that does not build is a ConfigError naming both)."""
     from mel_gym.agents.policy import policies_for
-    from mel_gym.experiments.common import make_env
+    from mel_gym.experiments.common import check_env_id, make_env
 
     chosen = cfg["evaluation"].get("baselines")
     out = {}
     for env_id, scenario in itertools.product(cfg["envs"], cfg["scenarios"]):
-        env = make_env(env_id, scenario, cfg["env_kwargs"]).unwrapped
+        try:
+            check_env_id(env_id)
+            env = make_env(env_id, scenario, cfg["env_kwargs"]).unwrapped
+        except (ValueError, ConfigError) as err:
+            raise ConfigError(f"sweep config: env {env_id!r} with scenario {scenario!r}: {err}") from err
         fits = policies_for(env.problem)
         env.close()
         if chosen is not None:
@@ -482,7 +479,7 @@ def format_sweep_table(compared: Mapping[str, Mapping[str, Any]]) -> str:
     """One table over every env and scenario: each policy's mean return and final accuracy with their intervals,
     and its paired return difference against that group's best baseline."""
     from mel_gym.agents.policy import BASELINE_NAMES
-    from mel_gym.experiments.compare import _interval
+    from mel_gym.experiments.compare import difference_text, interval_text
 
     level = next(iter(compared.values()))["level"] if compared else 0.95
     pct = f"{level:.0%}"
@@ -499,26 +496,20 @@ def format_sweep_table(compared: Mapping[str, Mapping[str, Any]]) -> str:
             elif diff is None:
                 cell = ""
             else:
-                sign = " (better)" if diff["low"] > 0 else " (worse)" if diff["high"] < 0 else ""
-                cell = _interval(diff) + sign
-            lines.append(f"| {key} | {name} | {row['episodes']} | {_interval(row['return'])} | "
-                         f"{_interval(row['final_accuracy'])} | {cell} |")
+                cell = difference_text(diff)
+            lines.append(f"| {key} | {name} | {row['episodes']} | {interval_text(row['return'])} | "
+                         f"{interval_text(row['final_accuracy'])} | {cell} |")
         if not result.get("baselines_agree", True):
             lines.append(f"| {key} | (the baselines' returns differed between trials: check determinism) | | | | |")
     return "\n".join(lines)
 
 
 def _write_csv(path: Path, compared: Mapping[str, Mapping[str, Any]]) -> None:
+    """compare's CSV rows (:func:`mel_gym.experiments.compare.csv_rows`) of every env and scenario, those two first."""
+    from mel_gym.experiments.compare import csv_rows
+
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["env_id", "scenario", "policy", "metric", "mean", "low", "high", "n", "against"])
         for key, result in compared.items():
-            env_id, scenario = key.split(" / ")
-            for name, row in result["policies"].items():
-                for metric in ("return", "lql_return", "final_accuracy", "mean_tau"):
-                    r = row[metric]
-                    writer.writerow([env_id, scenario, name, metric, r["mean"], r["low"], r["high"], r["n"], ""])
-            for name, diff in result["differences"].items():
-                for metric, r in diff.items():
-                    writer.writerow([env_id, scenario, name, f"{metric}_difference", r["mean"], r["low"], r["high"],
-                                     r["n"], result["best_baseline"]])
+            writer.writerows([*key.split(" / "), *row] for row in csv_rows(result))

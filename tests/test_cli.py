@@ -234,16 +234,23 @@ def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
     assert "link failures" in capsys.readouterr().out
 
 
-def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
+def run_config(tmp_path, name: str, text: str) -> None:
+    """``mel-gym run`` on the run config ``text`` (written to tmp_path/run.yaml), output in tmp_path/name; it must
+    succeed."""
     config = tmp_path / "run.yaml"
-    config.write_text(
+    config.write_text(text)
+    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / name), "--no-progress"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+
+
+def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
+    run_config(
+        tmp_path, "dyn",
         "env_id: mel_gym/ReliableTaskAllocation-v0\nscenario: dynamic\n"
         "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 4}\n"
         "agent: ppo-residual\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0, 7]\n"
         "evaluation: {episodes: 2, seed: 10000, tune_episodes: 1, baselines: [ha-sync, ha-sync-threshold]}\n")
-    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "dyn"), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
     table = (tmp_path / "dyn" / "table.md").read_text()
     for row in ("| ppo-seed0 |", "| ppo-seed7 |", "| ppo (2 training seeds) |", "| ha-sync-threshold |"):
         assert row in table
@@ -263,15 +270,12 @@ def test_run_trains_the_shipped_mobility_agents_and_tunes_their_baselines(tmp_pa
                                                                          tuned):
     """The drone and relocation jobs end to end on a small world: a residual agent that corrects only the movement
     is trained, saved, loaded and evaluated beside the baselines; the baseline with a tuning grid is tuned."""
-    config = tmp_path / "run.yaml"
-    config.write_text(
+    run_config(
+        tmp_path, "job",
         f"env_id: {env_id}\nscenario: {scenario}\n"
         "env_kwargs: {num_learners: 6, samples_per_cycle: 600, horizon_cycles: 3, relocation: {controllable: 3}}\n"
         f"agent: {agent}\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\n"
         f"evaluation: {{episodes: 2, seed: 10000, tune_episodes: 1, baselines: {baselines}}}\n")
-    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "job"), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "job" / "results.json").read_text())
     grid = {"receding-horizon": (0.0, 1.0, 3.0, 10.0, 30.0), "relocate": (0.003, 0.01, 0.03, 0.1, 0.3)}[tuned]
     record = data["tuned"][tuned]
@@ -283,14 +287,11 @@ def test_run_trains_the_shipped_mobility_agents_and_tunes_their_baselines(tmp_pa
 def test_run_multijob_trains_maskable_ppo_and_reports_each_job(tmp_path):
     """The multi-job run end to end on a small world: MaskablePPO is trained, saved, loaded with its masks and
     evaluated beside the partition baselines (their loss exponent tuned); the table and results have every job."""
-    config = tmp_path / "run.yaml"
-    config.write_text(
+    run_config(
+        tmp_path, "job",
         "env_id: mel_gym/MultiJob-v0\nscenario: multijob\nenv_kwargs: {num_learners: 5, horizon_cycles: 3}\n"
         "agent: maskable-ppo\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\nlearning_curve: {every: 128}\n"
         "evaluation: {episodes: 2, seed: 10000, tune_episodes: 1, baselines: [milp, greedy-jobs, random]}\n")
-    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / "job"), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "job" / "results.json").read_text())
     assert data["tuned"]["milp"]["loss_exponent"] in (0.0, 1.0, 2.0)
     assert {r["policy"] for r in data["results"]} == {"maskable-ppo", "milp", "greedy-jobs", "random"}
