@@ -13,6 +13,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
+from conftest import BATCH_ATOL
 from mel_gym import ENV_IDS
 from mel_gym.agents import make_policy, policies_for
 from mel_gym.envs.action_maps import validate_action
@@ -97,11 +98,11 @@ def test_same_seed_same_trajectory_and_sub_env_i_equals_the_single_env(env_id):
     vec = gym.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point", **small(env_id))
     obs, _ = vec.reset(seed=2)
     single = gym.make(env_id, **small(env_id))
-    assert np.allclose(obs[1], single.reset(seed=3)[0], atol=1e-6)
+    assert np.allclose(obs[1], single.reset(seed=3)[0], atol=BATCH_ATOL)
     for act in actions:
         obs, reward, *_ = vec.step(np.stack([act, act]))
         s_obs, s_reward, *_ = single.step(act)
-        assert np.allclose(obs[1], s_obs, atol=1e-6) and reward[1] == pytest.approx(s_reward, abs=1e-6)
+        assert np.allclose(obs[1], s_obs, atol=BATCH_ATOL) and reward[1] == pytest.approx(s_reward, abs=BATCH_ATOL)
 
 
 @pytest.mark.parametrize("env_id", list(ENV_IDS))

@@ -11,7 +11,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.env_util import make_vec_env
 
-from conftest import ENV_ID
+from conftest import BATCH_ATOL, ENV_ID
 from mel_gym import make_sb3_vec_env
 from mel_gym.envs.task_allocation import TaskAllocationVectorEnv
 
@@ -25,7 +25,7 @@ def _native(n, **kw):
 def _assert_info_matches(vector_info, i, single_info):
     for key, value in single_info.items():
         assert vector_info["_" + key][i], (key, i)
-        assert np.allclose(vector_info[key][i], value, rtol=1e-5, atol=1e-6), (key, vector_info[key][i], value)
+        assert np.allclose(vector_info[key][i], value, rtol=1e-5, atol=BATCH_ATOL), (key, vector_info[key][i], value)
 
 
 def test_make_vec_returns_the_native_env_with_gymnasium_metadata():
@@ -45,7 +45,7 @@ def test_sub_env_i_reproduces_a_single_env_step_by_step(mode):
     obs, info = vec.reset(seed=21)
     for i, env in enumerate(singles):
         single_obs, single_info = env.reset(seed=21 + i)
-        assert np.allclose(obs[i], single_obs, atol=1e-6)
+        assert np.allclose(obs[i], single_obs, atol=BATCH_ATOL)
         _assert_info_matches(info, i, single_info)
     rng = np.random.default_rng(0)
     ended = np.zeros(n, dtype=bool)
@@ -59,8 +59,8 @@ def test_sub_env_i_reproduces_a_single_env_step_by_step(mode):
                 assert not info["_tau"][i]
             else:
                 single_obs, single_reward, single_term, single_trunc, single_info = env.step(actions[i])
-            assert np.allclose(obs[i], single_obs, atol=1e-6)
-            assert reward[i] == pytest.approx(single_reward, abs=1e-6)
+            assert np.allclose(obs[i], single_obs, atol=BATCH_ATOL)
+            assert reward[i] == pytest.approx(single_reward, abs=BATCH_ATOL)
             assert (terminated[i], truncated[i]) == (single_term, single_trunc)
             _assert_info_matches(info, i, single_info)
             ended[i] = single_term or single_trunc
@@ -75,11 +75,11 @@ def test_same_step_autoreset_reports_final_obs_and_info():
         obs, _, _, truncated, info = vec.step(np.zeros((2, 4), np.float32))
         last_obs, _, _, last_trunc, last_info = single.step(np.zeros(4, np.float32))
     assert truncated.all() and last_trunc
-    assert info["_final_obs"].all() and np.allclose(info["final_obs"][0], last_obs, atol=1e-6)
+    assert info["_final_obs"].all() and np.allclose(info["final_obs"][0], last_obs, atol=BATCH_ATOL)
     assert info["final_info"]["tau"][0] == last_info["tau"]
     assert not info["_tau"].any()  # the step info of ended episodes lives in final_info only
     reset_obs, _ = single.reset()
-    assert np.allclose(obs[0], reset_obs, atol=1e-6) and info["cycle"][0] == 0
+    assert np.allclose(obs[0], reset_obs, atol=BATCH_ATOL) and info["cycle"][0] == 0
 
 
 def test_disabled_autoreset_needs_an_explicit_masked_reset():
@@ -113,21 +113,21 @@ def test_bad_actions_leave_the_vector_env_usable():
 def test_sb3_adapter_matches_dummy_vec_env():
     native = make_sb3_vec_env(ENV_ID, n_envs=3, seed=7, **KW)
     dummy = make_vec_env(ENV_ID, n_envs=3, seed=7, env_kwargs=KW, monitor_kwargs={"info_keywords": ("test_accuracy",)})
-    assert np.allclose(native.reset(), dummy.reset(), atol=1e-6)
+    assert np.allclose(native.reset(), dummy.reset(), atol=BATCH_ATOL)
     rng = np.random.default_rng(1)
     for _ in range(2 * KW["horizon_cycles"]):  # two whole episodes: the last step ends the second
         actions = rng.uniform(-0.3, 0.3, (3, 4)).astype(np.float32)
         obs_a, rew_a, done_a, infos_a = native.step(actions)
         obs_b, rew_b, done_b, infos_b = dummy.step(actions)
-        assert np.allclose(obs_a, obs_b, atol=1e-6) and np.allclose(rew_a, rew_b, atol=1e-6)
+        assert np.allclose(obs_a, obs_b, atol=BATCH_ATOL) and np.allclose(rew_a, rew_b, atol=BATCH_ATOL)
         assert np.array_equal(done_a, done_b)
         for a, b in zip(infos_a, infos_b):
             assert set(a) == set(b)
             for key in a:
                 if key == "episode":
-                    assert a[key]["l"] == b[key]["l"] and a[key]["r"] == pytest.approx(b[key]["r"], abs=1e-5)
+                    assert a[key]["l"] == b[key]["l"] and a[key]["r"] == pytest.approx(b[key]["r"], abs=BATCH_ATOL)
                 else:
-                    assert np.allclose(a[key], b[key], atol=1e-6), key
+                    assert np.allclose(a[key], b[key], atol=BATCH_ATOL), key
     assert done_a.any() and "terminal_observation" in infos_a[0] and infos_a[0]["TimeLimit.truncated"]
     assert native.get_attr("problem")[0].num_learners == 4
     assert native.env_is_wrapped(gym.Wrapper) == [False] * 3
