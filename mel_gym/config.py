@@ -84,15 +84,22 @@ class ChannelConfig:
         doc="gauss-markov: correlation rho of the complex gain from one cycle to the next; null = Jakes "
             "J0(2 pi f_D dt) with f_D = speed f_c / c and dt = cycle_period_s")
     csi: str = param("perfect", choices=("perfect", "outdated"),
-                     doc="perfect: the coming cycle's channel is known at decision time; outdated: the gain "
-                         "measured at the end of the last cycle, and a link fails when the coming cycle's gain "
-                         "falls short of it (docs/dynamics.md)")
+                     doc="perfect: the coming cycle's channel is known at decision time; outdated: the orchestrator "
+                         "knows the channel it measured at the end of the last cycle and schedules each link at a "
+                         "gain predicted from it (target_outage), and a link fails when the coming cycle's gain "
+                         "falls short of the scheduled one (docs/dynamics.md)")
+    target_outage: float = param(0.1, low=0.001, high=0.9,
+                                 doc="outdated CSI: the fading outage link adaptation aims for, a probability per link "
+                                     "and cycle (dimensionless): links are scheduled at the large-scale gain at the "
+                                     "learner's current position with the measured shadowing, times the quantile of "
+                                     "this probability of the coming fading power given the measured fading")
     rate_margin_db: float = param(0.0, unit="dB", low=0.0, high=40.0,
-                                  doc="outdated CSI: links are scheduled at the rate of the measured gain "
-                                      "minus this margin")
+                                  doc="outdated CSI: an extra margin, the scheduled gain is lowered by this much "
+                                      "on top of target_outage")
     packet_error_threshold: float | None = param(
         None, low=0.0, low_open=True,
-        doc="waterfall threshold m of the upload's packet error rate q = 1 - exp(-m W N0 / (P g)); "
+        doc="waterfall threshold m of the upload's packet error rate q = 1 - exp(-m W N0 / (P gbar)) (Chen et al. "
+            "2021), averaged over Rayleigh fading: gbar is the large-scale gain (path loss and shadowing); "
             "null = no packet errors")
 
 
@@ -172,9 +179,11 @@ class RelocationConfig:
 class PredictionConfig:
     """What the orchestrator predicts for the coming cycle, shown in every env's observation (docs/dynamics.md)."""
 
-    predictor: str = param("model", choices=("none", "model", "oracle"),
+    predictor: str = param("model", choices=("none", "model", "oracle", "clairvoyant"),
                            doc="none: zeros; model: from what the orchestrator knows (measured channel, "
-                               "positions and speeds, CPU state); oracle: from the coming cycle's true state")
+                               "positions and speeds, CPU state); oracle: from the coming cycle's true state; "
+                               "clairvoyant: the coming cycle's realised outcome, 0 or 1 (non-causal: a bound, "
+                               "never a baseline)")
     samples: int = param(1024, low=1, high=100000, doc="model: Monte Carlo samples of the coming cycle's channel")
 
 

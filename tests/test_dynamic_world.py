@@ -11,6 +11,7 @@ from scipy.special import j0
 from mel_gym.agents import make_policy
 from mel_gym.config import ConfigError, load_scenario
 from mel_gym.sim import Decision, MELSimulator
+from mel_gym.world.dynamics import fading_power_quantile
 from mel_gym.world.radio import SPEED_OF_LIGHT_M_PER_S
 from mel_gym.world.state import World
 from conftest import make_world
@@ -53,16 +54,23 @@ def test_learners_walk_leave_the_cell_and_come_back():
     assert 0.02 < np.mean(outside) < 0.3 and came_back > 0
 
 
-def test_outdated_csi_plans_on_last_cycles_gain_and_jakes_follows_the_distance_walked():
-    scenario = load_scenario("dynamic")
+def test_outdated_csi_plans_on_last_cycles_measurement_and_jakes_follows_the_distance_walked():
+    scenario = load_scenario("dynamic", {"channel": {"rate_margin_db": 2.0}})
     world, rngs, dyn = make_world(scenario)
     true_before = world.channel_gain().copy()
+    shadowing_before, fading_before = world.state.shadowing_db.copy(), world.state.fading_gain.copy()
     before = world.state.position_m.copy()
     world.advance(rngs, dyn)
-    margin = 10 ** (-scenario.channel.rate_margin_db / 10)
-    assert np.allclose(world.measured_gain(), true_before * margin, rtol=1e-12, atol=0)  # measured, less the margin
-    assert not np.allclose(world.channel_gain(), true_before, rtol=1e-3, atol=0)  # the coming cycle's is another
+    assert np.array_equal(world.measured.shadowing_db, shadowing_before)  # what it measured last cycle
+    assert np.array_equal(world.measured.fading_gain, fading_before)
+    # Scheduled: the large-scale gain at the current position with the measured shadowing, times the
+    # target_outage-quantile of the coming fading power, less the margin (tests/test_scheduling.py in detail).
     moved = np.linalg.norm(world.state.position_m - before, axis=-1)
+    quantile = fading_power_quantile(scenario.channel.target_outage, fading_before, world.fading_correlation(moved))
+    large_here = 10 ** (-(world.state.path_loss_db - shadowing_before) / 10)
+    margin = 10 ** (-scenario.channel.rate_margin_db / 10)
+    assert np.allclose(world.measured_gain(), large_here * quantile * margin, rtol=1e-12, atol=0)
+    assert not np.allclose(world.channel_gain(), true_before, rtol=1e-3, atol=0)  # the coming cycle's is another
     wavelength = SPEED_OF_LIGHT_M_PER_S / scenario.channel.carrier_hz
     assert np.allclose(world.fading_correlation(moved), j0(2 * np.pi * moved / wavelength))  # J0(2 pi f_D dt)
     fixed = World(scenario.replace(channel={"fading_correlation": 0.6}), 1)
@@ -141,6 +149,8 @@ def test_every_env_runs_in_the_dynamic_world_and_shows_the_predictions(env_id):
     ("channel", {"fading_correlation": 1.5}, "channel.fading_correlation"),
     ("channel", {"csi": "psychic"}, "channel.csi"),
     ("channel", {"packet_error_threshold": -1.0}, "channel.packet_error_threshold"),
+    ("channel", {"target_outage": 0.0}, "channel.target_outage"),
+    ("channel", {"target_outage": 0.95}, "channel.target_outage"),
     ("prediction", {"predictor": "crystal-ball"}, "prediction.predictor"),
     ("cycle_period_s", 0.01, "cycle_period_s"),
 ])

@@ -1,5 +1,5 @@
-"""The outage predictor: calibrated (model), exact where the coming state is known (oracle, perfect CSI), zeros
-without one, and never drawing from the world's streams."""
+"""The outage predictor: calibrated (model), exact where the coming state is known (oracle, perfect CSI), the
+realised outcome (clairvoyant), zeros without one, and never drawing from the world's streams."""
 
 from __future__ import annotations
 
@@ -62,21 +62,38 @@ def test_the_model_is_calibrated_with_correlated_fading_and_gauss_markov_mobilit
     assert _check_calibrated(p_out, outage) >= 4
 
 
+def _packet_error(world):
+    """q = 1 - exp(-m W N0 / (P gbar)) at the true large-scale gain gbar (path loss and shadowing, no fading)."""
+    mean_gain = 10 ** (-(world.state.path_loss_db - world.state.shadowing_db) / 10)
+    return 1.0 - np.exp(-1.08 * world.noise_psd_w_per_hz * world.default_bandwidth_hz / (world.tx_power_w * mean_gain))
+
+
 def test_oracle_and_perfect_csi_give_the_exact_probability():
     scenario = load_scenario("dynamic", {"prediction": {"predictor": "oracle"}})
     world, _, _ = make_world(scenario, 4)
     p_out, p_drop = OutagePredictor(world).predict()
-    gain = world.channel_gain()
-    short = gain < world.measured_gain()
-    q = 1.0 - np.exp(-1.08 * world.noise_psd_w_per_hz * world.default_bandwidth_hz / (world.tx_power_w * gain))
-    expected = np.where(~world.in_coverage | short, 1.0, q)
+    short = world.channel_gain() < world.measured_gain()
+    expected = np.where(~world.in_coverage | short, 1.0, _packet_error(world))
     assert np.allclose(p_out, expected)
     assert np.array_equal(p_drop.astype(bool), world.compute_dropped())
     perfect, _, _ = make_world(scenario.replace(channel={"csi": "perfect"}, prediction={"predictor": "model"}), 4)
     p_perfect, _ = OutagePredictor(perfect).predict()
-    gain = perfect.channel_gain()
-    q = 1.0 - np.exp(-1.08 * perfect.noise_psd_w_per_hz * perfect.default_bandwidth_hz / (perfect.tx_power_w * gain))
-    assert np.allclose(p_perfect, np.where(perfect.in_coverage, q, 1.0))
+    assert np.allclose(p_perfect, np.where(perfect.in_coverage, _packet_error(perfect), 1.0))
+
+
+def test_clairvoyant_predictor_is_the_realised_outcome():
+    scenario = load_scenario("dynamic", {"prediction": {"predictor": "clairvoyant"}})
+    world, rngs, dyn = make_world(scenario, 6)
+    predictor = OutagePredictor(world)
+    outages = drops = 0
+    for _ in range(8):
+        p_out, p_drop = predictor.predict()
+        assert set(np.unique(p_out)) <= {0.0, 1.0} and set(np.unique(p_drop)) <= {0.0, 1.0}
+        assert np.array_equal(p_out == 1.0, world.link_outage())
+        assert np.array_equal(p_drop == 1.0, world.compute_dropped())
+        outages, drops = outages + int(p_out.sum()), drops + int(p_drop.sum())
+        world.advance(rngs, dyn)
+    assert outages > 0 and drops > 0  # something was foreseen
 
 
 def test_compute_drop_probability_is_the_reported_states_row():
@@ -99,3 +116,7 @@ def test_no_predictor_gives_zeros_and_predicting_never_touches_the_world():
     OutagePredictor(model).predict()
     assert np.array_equal(before, model.channel_gain())
     assert again[0].random() == pytest.approx(dyn[0].random())  # the same number of draws from the world streams
+    seer, rngs_seer, dyn_seer = make_world(scenario.replace(prediction={"predictor": "clairvoyant"}), 2)
+    states = [g.bit_generator.state for g in rngs_seer + dyn_seer]
+    OutagePredictor(seer).predict()
+    assert states == [g.bit_generator.state for g in rngs_seer + dyn_seer]  # it reads the drawn outcome

@@ -10,12 +10,16 @@ Models, formulas and sources:
   correlation over an interval dt is rho = J0(2 pi f_D dt), Doppler f_D = v f_c / c.
 * Rayleigh fading as a first-order Gauss-Markov process (e.g. Baddour & Beaulieu, IEEE TWC 2005):
   h' = rho h + sqrt(1 - rho^2) w, w ~ CN(0, 1); h stays CN(0, 1), so |h|^2 ~ Exp(1), and
-  corr(|h_t|^2, |h_{t+1}|^2) = rho^2.
+  corr(|h_t|^2, |h_{t+1}|^2) = rho^2. Given h, |h'|^2 is (1 - rho^2) / 2 times a noncentral chi-square with 2 degrees
+  of freedom and noncentrality 2 rho^2 |h|^2 / (1 - rho^2) (the squared magnitude of a complex Gaussian of mean
+  rho h and variance 1 - rho^2: a Rician power); its quantiles are what link adaptation schedules on.
 * Log-normal shadowing with Gudmundson's exponential spatial correlation (Electronics Letters 27(23), 1991):
   a = exp(-|moved| / d_corr) and s' = a s + sqrt(1 - a^2) sigma n, n ~ N(0, 1) (AR(1), stationary N(0, sigma^2)).
 * Packet error probability over Rayleigh fading (Chen et al., "A joint learning and communications framework for
-  federated learning over wireless networks", IEEE TWC 2021): q = 1 - exp(-m W N0 / (P h)) = 1 - exp(-m / SNR),
-  m the waterfall threshold (1.08 in their code).
+  federated learning over wireless networks", IEEE TWC 2021): q = 1 - exp(-m W N0 / (P gbar)) = 1 - exp(-m / SNRbar),
+  m the waterfall threshold (1.08 in their code). It is P(SNRbar |h|^2 < m) for |h|^2 ~ Exp(1): the error
+  probability averaged over the Rayleigh fading, so SNRbar is the link's mean SNR, whose gain gbar is the large-scale
+  one (path loss and shadowing, no small-scale fading).
 * Random waypoint mobility in a disc (Bettstetter, Hartenstein & Perez-Costa, "Stochastic properties of the random
   waypoint mobility model", Wireless Networks 2004): waypoints uniform in the disc, speed U[v_min, v_max] per leg,
   pause ``pause_s`` at each waypoint; v_min > 0 avoids the speed decay of Yoon, Liu & Noble (INFOCOM 2003).
@@ -30,7 +34,8 @@ Models, formulas and sources:
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import j0
+from scipy.special import j0, ndtri
+from scipy.stats import ncx2
 
 from mel_gym.world.radio import SPEED_OF_LIGHT_M_PER_S
 
@@ -42,6 +47,7 @@ __all__ = [
     "jakes_correlation",
     "draw_complex_gain",
     "evolve_fading",
+    "fading_power_quantile",
     "shadowing_correlation",
     "evolve_shadowing",
     "packet_error_probability",
@@ -92,6 +98,42 @@ def evolve_fading(rng: np.random.Generator, gain: np.ndarray, rho: np.ndarray | 
     return rho * gain + np.sqrt(np.maximum(1.0 - rho * rho, 0.0)) * innovation
 
 
+#: Above this noncentrality :func:`fading_power_quantile` uses the normal approximation of the noncentral
+#: chi-square (relative error below 2e-6 there, smaller beyond); scipy's exact inverse gets slow above it and
+#: returns NaN beyond about 1e11.
+NCX2_EXACT_MAX_NONCENTRALITY = 1e4
+
+
+def fading_power_quantile(probability: float, gain: np.ndarray, rho: np.ndarray | float) -> np.ndarray:
+    """The ``probability``-quantile of the coming fading power |h'|^2 given the current complex gain h = ``gain``
+    and one Gauss-Markov step h' = rho h + sqrt(1 - rho^2) w, w ~ CN(0, 1) (:func:`evolve_fading`).
+
+    Given h, 2 |h'|^2 / (1 - rho^2) is noncentral chi-square with 2 degrees of freedom and noncentrality
+    nc = 2 rho^2 |h|^2 / (1 - rho^2), so the quantile is (1 - rho^2) / 2 x F^-1(p; 2, nc) (``scipy.stats.ncx2``).
+    rho = 0 gives -ln(1 - p) (|h'|^2 ~ Exp(1)); |rho| = 1 gives |h|^2. Above nc = :data:`NCX2_EXACT_MAX_NONCENTRALITY`
+    (rho close to 1) the Rician power is close to normal in |h'|: F^-1 ~ (sqrt(nc) + z_p)^2 + 1, z_p the standard
+    normal quantile, i.e. |rho h|^2 + 2 |rho h| s z_p + s^2 (z_p^2 + 1), s^2 = (1 - rho^2) / 2, which is exact at
+    |rho| = 1. Elementwise: ``gain`` (complex, any shape, e.g. (n_envs, K)) and ``rho`` (|rho| <= 1) broadcast;
+    returns float64 of their broadcast shape (dimensionless power, like |h|^2). Draws nothing."""
+    if not 0.0 < probability < 1.0:
+        raise ValueError(f"the quantile's probability must lie in (0, 1), got {probability}")
+    rho = np.asarray(rho, dtype=np.float64)
+    mean_power = np.abs(rho * np.asarray(gain)) ** 2  # |rho h|^2: the coming power's line-of-sight-like part
+    spread = np.maximum(1.0 - rho * rho, 0.0)  # 1 - rho^2: the innovation's power
+    mean_power, spread = np.broadcast_arrays(mean_power, spread)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        noncentrality = np.where(spread > 0.0, 2.0 * mean_power / spread, np.inf)
+    exact = noncentrality <= NCX2_EXACT_MAX_NONCENTRALITY
+    quantile = np.empty(mean_power.shape)
+    if exact.any():
+        quantile[exact] = 0.5 * spread[exact] * ncx2.ppf(probability, 2.0, noncentrality[exact])
+    near = ~exact
+    if near.any():
+        z, half = float(ndtri(probability)), 0.5 * spread[near]
+        quantile[near] = (mean_power[near] + 2.0 * np.sqrt(mean_power[near] * half) * z + half * (z * z + 1.0))
+    return quantile
+
+
 def shadowing_correlation(moved_m: np.ndarray | float, decorrelation_m: np.ndarray | float) -> np.ndarray:
     """Gudmundson's correlation of shadowing between two points ``moved_m`` metres apart: exp(-|moved| / d_corr).
     Not moving gives 1 (also for d_corr = 0); d_corr = inf gives 1; d_corr = 0 and a move gives 0."""
@@ -115,9 +157,10 @@ def evolve_shadowing(rng: np.random.Generator, shadowing_db: np.ndarray, moved_m
 
 
 def packet_error_probability(snr: np.ndarray | float, threshold: float) -> np.ndarray:
-    """Packet error probability over Rayleigh fading, q = 1 - exp(-m / SNR) (Chen et al., IEEE TWC 2021), for the
-    linear mean SNR ``snr`` (any shape) and waterfall threshold m = ``threshold``. SNR <= 0 (or NaN) gives 1;
-    SNR = inf gives 0. No floating-point warnings."""
+    """Packet error probability averaged over Rayleigh fading, q = 1 - exp(-m / SNRbar) (Chen et al., IEEE TWC
+    2021), for the linear **mean** SNR ``snr`` (any shape: P gbar / (N0 W), gbar the large-scale gain without the
+    small-scale fading, which q already averages over) and waterfall threshold m = ``threshold``. SNR <= 0 (or NaN)
+    gives 1; SNR = inf gives 0. No floating-point warnings."""
     snr = np.asarray(snr, dtype=np.float64)
     positive = snr > 0.0
     safe = np.where(positive, snr, 1.0)

@@ -15,11 +15,19 @@ Predictors (``prediction.predictor``):
   AR(1) / Gauss-Markov updates from the measurement, averaged over ``prediction.samples`` draws of a Latin
   hypercube (each of the shadowing innovation N(0, 1), the fading innovation's power Exp(1) and its phase
   U[0, 2 pi) at stratified quantiles, fixed once: the prediction is a deterministic function of the state
-  and never touches the world's random streams); the compute drop is the reported state's row of the
-  transition matrix. The model is
-  the world's own, so the prediction is calibrated (tests/test_prediction.py bins 10^4 learner-cycles);
+  and never touches the world's random streams); each draw's link fails if its gain is short of the scheduled
+  one, else with the packet-error probability of its large-scale gain. The compute drop is the reported state's
+  row of the transition matrix. The model is the world's own, so the prediction is calibrated
+  (tests/test_prediction.py bins 10^4 learner-cycles);
 - ``oracle``: knows the coming cycle's true channel and CPU state (the packet-error draw stays unknown:
-  the outage probability is q at the true gain, or 1 where the link fails for sure).
+  the outage probability is q at the true large-scale gain, or 1 where the link fails for sure);
+- ``clairvoyant``: knows the coming cycle's realised outcome, its packet-error draws included: 1 where the link
+  fails (:meth:`~mel_gym.world.state.World.link_outage`) or the CPU drops
+  (:meth:`~mel_gym.world.state.World.compute_dropped`), else 0. It is non-causal (no orchestrator can know a
+  draw that has not happened): an upper bound on what prediction can give, never a baseline.
+
+Every predictor evaluates the links at the scenario's learner power and band, and none draws from the world's
+random streams.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from mel_gym.world import dynamics
+from mel_gym.world.costs import DEADLINE_RTOL
 from mel_gym.world.radio import channel_power_gain
 from mel_gym.world.state import World
 
@@ -65,6 +74,8 @@ class OutagePredictor:
             return np.zeros(shape), np.zeros(shape)
         if self.kind == "oracle":
             return w.outage_probability(), w.compute_dropped().astype(np.float64)
+        if self.kind == "clairvoyant":
+            return w.link_outage().astype(np.float64), w.compute_dropped().astype(np.float64)
         if w.scenario.compute.service == "markov":
             drop = self._drop_by_state[w.measured.cpu_state]
         else:
@@ -72,22 +83,26 @@ class OutagePredictor:
         return self._model_outage(), drop
 
     def _model_outage(self) -> np.ndarray:
+        """(n_envs, K): 1 out of coverage; under perfect CSI the exact probability (only the packet error is left
+        to chance); under outdated CSI 1 - E[1(g >= g_scheduled) (1 - q(gbar))] over the coming gain's law given
+        the measurement, g = gbar |h|^2, gbar the large-scale gain (the coming path loss and shadowing)."""
         w = self.world
         if not w.outdated_csi:  # the coming gain is known: what is left to chance is the packet error
             return w.outage_probability()
         ch, st, m = w.scenario.channel, w.state, w.measured
-        moved = np.linalg.norm(st.position_m - m.position_m, axis=-1)[..., None]  # (n, K, 1)
+        moved = w.moved_since_measurement()[..., None]  # (n, K, 1)
         shadowing = np.broadcast_to(m.shadowing_db[..., None], moved.shape[:-1] + (self._shadowing_draws.size,))
         if ch.shadowing_decorrelation_m is not None:
             a = dynamics.shadowing_correlation(moved, ch.shadowing_decorrelation_m)
             shadowing = a * shadowing + np.sqrt(1.0 - a**2) * ch.shadowing_std_db * self._shadowing_draws
         if ch.fading == "gauss-markov":
-            rho = w.fading_correlation(moved)
+            rho = w.coming_fading_correlation()[..., None]
             power = np.abs(rho * m.fading_gain[..., None] + np.sqrt(1.0 - rho**2) * self._fading_draws) ** 2
         elif ch.fading == "rayleigh":
             power = np.broadcast_to(self._power_draws, shadowing.shape)
         else:
             power = np.ones(shadowing.shape)
-        gain = channel_power_gain(st.path_loss_db[..., None], shadowing, power)  # (n, K, samples)
-        delivered = (gain >= w.measured_gain()[..., None]) * (1.0 - w.packet_error_probability(gain))
+        mean_gain = channel_power_gain(st.path_loss_db[..., None], shadowing, 1.0)  # (n, K, samples)
+        on_schedule = mean_gain * power >= w.measured_gain()[..., None] * (1.0 - DEADLINE_RTOL)  # as the world
+        delivered = on_schedule * (1.0 - w.packet_error_probability(mean_gain))
         return np.where(w.in_coverage, 1.0 - delivered.mean(axis=-1), 1.0)

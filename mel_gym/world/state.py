@@ -10,11 +10,12 @@ current distances every cycle.
 
 The state always describes the *coming* cycle as it will really be. What the orchestrator knows of it at
 decision time is a separate view (:class:`Measurement`, docs/dynamics.md): with perfect CSI the channel
-itself; with outdated CSI the channel it measured at the end of the last cycle; the CPU state the learner
-reported then. Two kinds of generators drive the world: ``rng_world`` (placement, shadowing, CPUs, batteries
-and the i.i.d. block fading of the static world, drawn exactly as before the dynamics existed) and
-``rng_dynamics`` (mobility, correlated fading and shadowing, the CPU chain, packet errors). Neither depends on
-the actions.
+itself; with outdated CSI the channel it measured at the end of the last cycle (from which it schedules each
+link at a gain that the coming cycle's fading reaches with probability 1 - ``channel.target_outage``:
+:meth:`World.measured_gain`); the CPU state the learner reported then. Two kinds of generators drive the world:
+``rng_world`` (placement, shadowing, CPUs, batteries and the i.i.d. block fading of the static world, drawn
+exactly as before the dynamics existed) and ``rng_dynamics`` (mobility, correlated fading and shadowing, the CPU
+chain, packet errors). Neither depends on the actions.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class WorldState:
     fading_gain: np.ndarray  # complex small-scale gain h of gauss-markov fading (1 otherwise: only |h|^2 is drawn)
     cpu_hz: np.ndarray  # each learner's own CPU frequency (its maximum)
     cpu_state: np.ndarray  # int computing-service state: 0 available, 1 throttled, 2 frozen
-    link_draw: np.ndarray  # U[0, 1) per learner: its upload fails if below the packet error probability
+    link_draw: np.ndarray  # U[0, 1) per learner: its exchange fails if below its outage probability
     battery_j: np.ndarray  # remaining energy (inf when batteries are disabled)
     battery_capacity_j: np.ndarray  # full battery (inf when disabled)
     cycle: np.ndarray  # (n_envs,) global cycles run since reset
@@ -118,7 +119,7 @@ class World:
         self.measured = Measurement(st.position_m.copy(), st.shadowing_db.copy(), st.fading_power.copy(),
                                     st.fading_gain.copy(), st.cpu_state.copy())
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
-        self._outdated_gain: np.ndarray | None = None  # the measured gain less the margin, this cycle
+        self._outdated_gain: np.ndarray | None = None  # the scheduled gain under outdated CSI, this cycle
 
     # ---------------------------------------------------------------- randomness
     def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
@@ -245,7 +246,7 @@ class World:
         self.state.path_loss_db = self._path_loss(self.state.position_m)
 
     def _forget_cycle(self) -> None:
-        """Drop what was cached for the coming cycle (its default rates and measured gain)."""
+        """Drop what was cached for the coming cycle (its default rates and scheduled gain)."""
         self._default_rates = None
         self._outdated_gain = None
 
@@ -293,15 +294,49 @@ class World:
         st = self.state
         return channel_power_gain(st.path_loss_db, st.shadowing_db, st.fading_power)
 
+    def large_scale_gain(self) -> np.ndarray:
+        """(n_envs, K) true large-scale (mean) power gain of the coming cycle, linear: path loss and shadowing,
+        without the small-scale fading; the packet errors' mean SNR is taken on it."""
+        st = self.state
+        return channel_power_gain(st.path_loss_db, st.shadowing_db, 1.0)
+
+    def moved_since_measurement(self) -> np.ndarray:
+        """(n_envs, K) distance each learner moved since the orchestrator's last measurement, metres (known:
+        learners report their positions)."""
+        return np.linalg.norm(self.state.position_m - self.measured.position_m, axis=-1)
+
+    def coming_fading_correlation(self) -> np.ndarray:
+        """(n_envs, K) correlation rho between the measured complex fading gain and the coming cycle's:
+        :meth:`fading_correlation` of :meth:`moved_since_measurement` (the rho the world's update used)."""
+        return self.fading_correlation(self.moved_since_measurement())
+
     def measured_gain(self) -> np.ndarray:
-        """(n_envs, K) the gain the orchestrator plans with: the true one under perfect CSI; under outdated CSI
-        the gain it measured at the end of the last cycle, minus ``channel.rate_margin_db``."""
+        """(n_envs, K) the gain the orchestrator schedules (plans) with, linear. Under perfect CSI the true one.
+
+        Under outdated CSI, what it can predict of the coming cycle from its last measurement: the large-scale gain
+        at the learner's current position, 10^(-(PL_dB(now) - X_measured_dB)/10), times the p-quantile of the coming
+        fading power given the measured complex gain (p = ``channel.target_outage``), less ``channel.rate_margin_db``:
+
+        - Gauss-Markov fading: :func:`~mel_gym.world.dynamics.fading_power_quantile` of the measured h and
+          :meth:`coming_fading_correlation` (a static learner, rho = 1, gets its measured |h|^2);
+        - i.i.d. Rayleigh fading: -ln(1 - p), the quantile of Exp(1);
+        - no fading: 1.
+
+        So a learner whose shadowing stands still fails its schedule with probability p; shadowing that follows
+        a walking learner adds its own misses. Cached for the cycle (rates, outages and the predictor all ask)."""
         if not self.outdated_csi:
             return self.channel_gain()
-        if self._outdated_gain is None:  # rates, outages and the predictor all ask for it within a cycle
-            m = self.measured
-            gain = channel_power_gain(self._path_loss(m.position_m), m.shadowing_db, m.fading_power)
-            self._outdated_gain = gain * db_to_linear(-self.scenario.channel.rate_margin_db)
+        if self._outdated_gain is None:
+            ch, m = self.scenario.channel, self.measured
+            if ch.fading == "gauss-markov":
+                fading = dynamics.fading_power_quantile(ch.target_outage, m.fading_gain,
+                                                        self.coming_fading_correlation())
+            elif ch.fading == "rayleigh":
+                fading = -np.log1p(-ch.target_outage)
+            else:
+                fading = 1.0
+            large = channel_power_gain(self.state.path_loss_db, m.shadowing_db, 1.0)
+            self._outdated_gain = large * fading * db_to_linear(-ch.rate_margin_db)
             self._outdated_gain.setflags(write=False)
         return self._outdated_gain
 
@@ -325,28 +360,32 @@ class World:
         return link_rates_bps(bandwidth, power, self.orchestrator_power_w, self.measured_gain(),
                               self.noise_psd_w_per_hz)
 
-    def packet_error_probability(self, gain: np.ndarray, tx_power_w: np.ndarray | float | None = None,
+    def packet_error_probability(self, mean_gain: np.ndarray, tx_power_w: np.ndarray | float | None = None,
                                  bandwidth_hz: np.ndarray | float | None = None) -> np.ndarray:
-        """Per-learner probability that an upload over ``gain`` is lost: q = 1 - exp(-m W N0 / (P g)) (0 without
-        ``channel.packet_error_threshold``)."""
+        """Per-learner probability that an upload is lost to a packet error (shape of ``mean_gain``, e.g.
+        (n_envs, K)): q = 1 - exp(-m W N0 / (P gbar)) at the link's mean SNR P gbar / (N0 W), gbar = ``mean_gain``
+        the large-scale gain (path loss and shadowing, no small-scale fading: q is already averaged over the
+        Rayleigh fading), P = ``tx_power_w`` (W, default the scenario's learner power), W = ``bandwidth_hz`` (Hz,
+        default the scenario's) and m = ``channel.packet_error_threshold`` (0 without one)."""
         threshold = self.scenario.channel.packet_error_threshold
         if threshold is None:
-            return np.zeros(np.shape(gain))
+            return np.zeros(np.shape(mean_gain))
         power = self.tx_power_w if tx_power_w is None else np.asarray(tx_power_w, dtype=np.float64)
         bandwidth = self.default_bandwidth_hz if bandwidth_hz is None else np.asarray(bandwidth_hz, dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
-            snr = np.nan_to_num(power * gain / (self.noise_psd_w_per_hz * bandwidth), nan=0.0)
+            snr = np.nan_to_num(power * mean_gain / (self.noise_psd_w_per_hz * bandwidth), nan=0.0)
         return dynamics.packet_error_probability(snr, threshold)
 
     def outage_probability(self, tx_power_w: np.ndarray | None = None,
                            bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
         """(n_envs, K) probability that a learner's exchange fails in the coming cycle, given its true state: 1 out
-        of coverage or, under outdated CSI, with a true gain below the scheduled one; else q at the true gain."""
-        true_gain = self.channel_gain()
+        of coverage or, under outdated CSI, with a true gain below the scheduled one (:meth:`measured_gain`); else
+        the packet-error probability q at its true large-scale gain (:meth:`packet_error_probability`)."""
         fails_for_sure = ~self.in_coverage
         if self.outdated_csi:
-            fails_for_sure |= true_gain < self.measured_gain() * (1.0 - DEADLINE_RTOL)
-        return np.where(fails_for_sure, 1.0, self.packet_error_probability(true_gain, tx_power_w, bandwidth_hz))
+            fails_for_sure |= self.channel_gain() < self.measured_gain() * (1.0 - DEADLINE_RTOL)
+        return np.where(fails_for_sure, 1.0,
+                        self.packet_error_probability(self.large_scale_gain(), tx_power_w, bandwidth_hz))
 
     def link_outage(self, tx_power_w: np.ndarray | None = None, bandwidth_hz: np.ndarray | None = None) -> np.ndarray:
         """(n_envs, K) bool: whose exchange fails in the coming cycle: the cycle's draw U[0, 1) falls below its
