@@ -10,7 +10,8 @@ _EXPORTS = {
     "ExpectedValue": ".baselines", "HASyncThreshold": ".baselines", "RedundancyRule": ".baselines",
     "HAAsync": ".baselines", "HASync": ".baselines", "Joint": ".baselines", "RandomPolicy": ".baselines",
     "ResourceOnly": ".baselines", "TaskOnly": ".baselines", "BASELINES": ".policy", "BASELINE_NAMES": ".policy",
-    "Policy": ".policy", "make_policy": ".policy", "policies_for": ".policy",
+    "Policy": ".policy", "make_policy": ".policy", "policies_for": ".policy", "Knob": ".planners",
+    "Planner": ".planners", "PlannerAgent": ".planners",
 }
 __getattr__ = lazy_getattr(__name__, _EXPORTS)
 __all__ = sorted(_EXPORTS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from typing import Any
+from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
@@ -22,7 +22,7 @@ from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
 from mel_gym.optim.mobility import HorizonPlanner, best_point, disc_grid
-from mel_gym.optim.partitioning import best_partition, greedy_partition, matching_partition
+from mel_gym.optim.partitioning import capacity_table, exact_partition, greedy_partition, matching_partition
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
 from mel_gym.optim.task_allocation import integer_max_tau
@@ -30,11 +30,53 @@ from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 from mel_gym.world.geometry import clip_to_disc
 
 
+#: ``pacing`` at or above this: no energy pacing.
+NO_PACING = 1000.0
+
+
 class _ObservationPolicy:
-    """Shared ``predict``: batch the observation, call ``_act`` per row, unbatch."""
+    """Shared ``predict``: batch the observation, call ``_act`` per row, unbatch.
+
+    Knobs (:mod:`mel_gym.agents.planners`): ``fraction`` (of the cycle's d samples a plan processes; 1: all, the
+    classical plans; below 1 the env's action needs the amount) is every policy's; subclasses add theirs.
+    ``tuning`` maps the knobs a baseline is tuned on to their grids (set by
+    :func:`mel_gym.agents.policy.make_policy`).
+    """
+
+    fraction = 1.0
 
     def __init__(self, problem: AllocationProblem):
-        self.problem = problem
+        self.base_problem = problem
+        self.tuning: dict[str, tuple[float, ...]] = {}
+        self._view: tuple[float, Any] | None = None
+
+    @property
+    def problem(self) -> Any:
+        """The planning view: the env's problem for plans of this policy's ``fraction`` of d."""
+        if self.fraction >= 1.0:
+            return self.base_problem
+        if self._view is None or self._view[0] != self.fraction:
+            self._view = (self.fraction, self.base_problem.with_fraction(self.fraction))
+        return self._view[1]
+
+    def planner_knobs(self) -> tuple[str, ...]:
+        """The knobs of this policy as an env's planner (:class:`mel_gym.agents.planners.Planner`): its tuned ones."""
+        return tuple(self.tuning)
+
+    def set_knobs(self, values: Mapping[str, float]) -> None:
+        """Set knob values (name -> value), e.g. a tuned setting or a planner action's."""
+        for name, value in values.items():
+            if not hasattr(self, name):
+                raise ValueError(f"{type(self).__name__} has no knob {name!r}")
+            setattr(self, name, float(value))
+
+    def knob_values(self) -> dict[str, float]:
+        """The current values of the tuned knobs."""
+        return {name: float(getattr(self, name)) for name in self.tuning}
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """The action for one observation (obs size,)."""
+        return self._act(np.asarray(obs))
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
@@ -70,8 +112,21 @@ class _PlanningPolicy(_ObservationPolicy):
     """A policy that solves an allocation problem per observation and encodes the plan as the action.
 
     Learners whose planned share is too small for the action map to express (below max share x exp(-2 beta))
-    are left out and the problem is solved again without them.
+    are left out and the problem is solved again without them. Two more knobs: ``threshold`` leaves out the
+    learners whose predicted failure probability (1 - (1 - outage)(1 - compute drop), from the observation) exceeds
+    it (1: nobody); ``pacing`` plans as if each learner's battery held battery x min(1, pacing / cycles left) (energy
+    pacing over the episode; :data:`NO_PACING`: off).
     """
+
+    threshold = 1.0
+    pacing = NO_PACING
+
+    def paced(self, decoded: DecodedObservation) -> DecodedObservation:
+        """The observation with each battery cut to its paced share of this cycle (as is without pacing)."""
+        if self.pacing >= NO_PACING:
+            return decoded
+        left = max(float(self.problem.codec.horizon_cycles - decoded.cycle), 1.0)
+        return replace(decoded, battery_j=decoded.battery_j * min(1.0, self.pacing / left))
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:  # pragma: no cover
         raise NotImplementedError
@@ -84,8 +139,9 @@ class _PlanningPolicy(_ObservationPolicy):
     def plan(self, obs: np.ndarray, excluded: np.ndarray | None = None) -> JointPlan:
         """The integer plan (tau, task sizes d_k and resources) for one observation, without the ``excluded``
         learners (bool, K) or those that cannot take part."""
-        decoded = self.problem.decode(obs)
-        excluded = ~decoded.available | (False if excluded is None else excluded)
+        decoded = self.paced(self.problem.decode(obs))
+        excluded = (~decoded.available | (decoded.failure_probability > self.threshold)
+                    | (False if excluded is None else excluded))
         while True:
             plan = self._solve(decoded, excluded)
             shares = plan.task_sizes / max(plan.task_sizes.sum(), 1)
@@ -113,26 +169,16 @@ class HASync(_PlanningPolicy):
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         p = self.problem
         caps = np.where(excluded, 0.0, decoded.task_caps)
-        tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
+        tau, task_sizes = integer_max_tau(p.coefficients(decoded), p.cycle_deadline_s, p.planned_samples,
                                           p.max_local_iterations, caps, p.energy_budget(decoded))
         return self._at_default_resources(tau, task_sizes, decoded)
 
 
 class HASyncThreshold(HASync):
     """HA-Sync without the learners whose predicted failure probability (1 - (1 - outage)(1 - compute drop),
-    from the observation) exceeds ``threshold``. The threshold is tuned on training seeds
-    (:func:`mel_gym.experiments.evaluate.evaluate` tries :attr:`tuning_grid` and keeps the best mean return);
-    1.0 is plain HA-Sync."""
-
-    tuning_grid = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-    tuned_parameter = "threshold"
-
-    def __init__(self, problem: AllocationProblem, threshold: float = 1.0):
-        super().__init__(problem)
-        self.threshold = threshold
-
-    def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
-        return super()._solve(decoded, excluded | (decoded.failure_probability > self.threshold))
+    from the observation) exceeds the ``threshold`` knob, tuned on training seeds
+    (:func:`mel_gym.experiments.evaluate.evaluate`; the grid is ``ha-sync-threshold``'s in
+    :data:`mel_gym.agents.policy.BASELINES`); 1.0 is plain HA-Sync."""
 
 
 class ExpectedValue(_PlanningPolicy):
@@ -143,7 +189,7 @@ class ExpectedValue(_PlanningPolicy):
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         p = self.problem
         caps = np.where(excluded, 0.0, decoded.task_caps)
-        tau, task_sizes, _ = expected_value_plan(p.coefficients(decoded), p.cycle_deadline_s, p.samples_per_cycle,
+        tau, task_sizes, _ = expected_value_plan(p.coefficients(decoded), p.cycle_deadline_s, p.planned_samples,
                                                  p.max_local_iterations, decoded.failure_probability, caps,
                                                  p.energy_budget(decoded))
         return self._at_default_resources(tau, task_sizes, decoded)
@@ -160,9 +206,9 @@ class RedundancyRule(_ObservationPolicy):
     is HA-Sync.
     """
 
-    def __init__(self, problem: AllocationProblem):
-        super().__init__(problem)
-        self._ha_sync = HASync(problem)
+    @property
+    def _ha_sync(self) -> HASync:
+        return HASync(self.problem)
 
     def _score(self, obs: np.ndarray, decoded: DecodedObservation, coeffs: CycleCoefficients,
                energy: EnergyBudget | None, reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
@@ -238,10 +284,14 @@ class ResourceOnly(_PlanningPolicy):
 
 
 class _SelectionPolicy(_ObservationPolicy):
-    """A LearnerSelection baseline: which learners take part, from the observation (int8 MultiBinary action)."""
+    """A LearnerSelection baseline: which learners take part, from the observation (int8 MultiBinary action; with
+    the amount, a MultiDiscrete action ending with the level of the policy's fraction)."""
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
-        return self.select(self.problem.decode(obs)).astype(np.int8)
+        chosen = self.select(self.problem.decode(obs))
+        if not self.problem.amount_action:
+            return chosen.astype(np.int8)
+        return np.append(chosen.astype(np.int64), self.problem.amount_level())
 
     def select(self, decoded: DecodedObservation) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -250,7 +300,7 @@ class _SelectionPolicy(_ObservationPolicy):
         """tau x samples trained of a selection, as the env will plan it (HA-Sync over the chosen learners)."""
         p = self.problem
         coeffs, energy = p.coefficients(decoded), p.energy_budget(decoded)
-        return lambda chosen: plan_value(selected_plan(chosen, coeffs, p.cycle_deadline_s, p.samples_per_cycle,
+        return lambda chosen: plan_value(selected_plan(chosen, coeffs, p.cycle_deadline_s, p.planned_samples,
                                                        p.max_local_iterations, decoded.task_caps, energy))
 
 
@@ -283,8 +333,11 @@ class _DronePolicy(_ObservationPolicy):
 
     def __init__(self, problem: AllocationProblem):
         super().__init__(problem)
-        self._ha_sync = HASync(problem)
         self.spacing = problem.mobility.area_radius_m * self.grid_share
+
+    @property
+    def _ha_sync(self) -> HASync:
+        return HASync(self.problem)
 
     def predicted_positions(self, decoded: DecodedObservation, cycles: int) -> np.ndarray:
         """(K, 2) where the learners will be ``cycles`` cycles ahead if they keep their velocities, m."""
@@ -336,13 +389,12 @@ class RecedingHorizon(_DronePolicy):
     """Plan the next ``horizon`` waypoints (each within one flight's reach) maximising the sum of HA-Sync's tau
     at the learners' predicted positions minus ``energy_weight`` x the propulsion energy in units of one
     hovering period (dynamic programming on a grid of the area:
-    :class:`mel_gym.optim.mobility.HorizonPlanner`), fly to the first. ``energy_weight`` trades tau against
-    the battery that ends the episode; it is tuned on training seeds (:attr:`tuning_grid`) by ``evaluate`` and
-    ``run``; the default, 10, is what that tuning chose on seeds 0-7 of the ``drone`` preset."""
+    :class:`mel_gym.optim.mobility.HorizonPlanner`), fly to the first. ``energy_weight`` (a knob) trades tau against
+    the battery that ends the episode; it is tuned on training seeds by ``evaluate`` and ``run`` (the grid of
+    ``receding-horizon`` in :data:`mel_gym.agents.policy.BASELINES`); the default, 10, is what that tuning chose on
+    seeds 0-7 of the ``drone`` preset."""
 
     horizon = 3
-    tuning_grid = (0.0, 1.0, 3.0, 10.0, 30.0)
-    tuned_parameter = "energy_weight"
 
     def __init__(self, problem: AllocationProblem, energy_weight: float = 10.0):
         super().__init__(problem)
@@ -372,16 +424,16 @@ class RelocationHeuristic(_ObservationPolicy):
     of the way to the orchestrator and the first point within its range, destination x is worth
     value_per_tau x (gain in HA-Sync's relaxed tau with the learner at x) x (cycles left after arriving) - the
     kJ of getting there; the learner makes one move (its reach) toward the best destination when that is worth
-    more than staying. ``value_per_tau`` (kJ of moving that one unit of tau in one cycle is worth) is tuned on
-    training seeds (:attr:`tuning_grid`), which fits it to the env's move penalty."""
-
-    tuning_grid = (0.003, 0.01, 0.03, 0.1, 0.3)
-    tuned_parameter = "value_per_tau"
+    more than staying. ``value_per_tau`` (a knob: kJ of moving that one unit of tau in one cycle is worth) is tuned
+    on training seeds, which fits it to the env's move penalty."""
 
     def __init__(self, problem: AllocationProblem, value_per_tau: float = 0.03):
         super().__init__(problem)
         self.value_per_tau = value_per_tau
-        self._ha_sync = HASync(problem)
+
+    @property
+    def _ha_sync(self) -> HASync:
+        return HASync(self.problem)
 
     def moves(self, decoded: DecodedObservation) -> np.ndarray:
         """(K, 2) each learner's move, m."""
@@ -417,16 +469,48 @@ class RelocationHeuristic(_ObservationPolicy):
 
 
 class _PartitionPolicy(_ObservationPolicy):
-    """MultiJob-v0: partition the learners between the jobs by maximising the relaxed per-job progress
-    sum_j v_j G(tau_j) (:mod:`mel_gym.optim.partitioning`) from the observation: each learner's work for each job
-    from the observed rates and CPUs with that job's model and deadline (and its energy limit), the action mask's
-    who-can-serve-what, and the job values v_j = w_j (L_j / ln C_j)^loss_exponent, L_j the job's last test loss (a
-    job far from trained gains more per iteration). ``loss_exponent`` is tuned on training seeds
-    (:attr:`tuning_grid`) by ``evaluate``."""
+    """MultiJob-v0: partition the learners between the jobs by maximising the per-job progress sum_j v_j G(tau_j)
+    (:mod:`mel_gym.optim.partitioning`) from the observation: each learner's work for each job from the observed
+    rates and CPUs with that job's model and deadline (and its energy limit), over the samples n_j the job's plan
+    hands out, the action mask's who-can-serve-what, and the job values v_j = m_j w_j (L_j / ln C_j)^loss_exponent,
+    L_j the job's last test loss (a job far from trained gains more per iteration). Knobs: ``loss_exponent`` (tuned
+    on training seeds by ``evaluate``), ``fraction`` (every job's fraction of its d_j) and, as MultiJob-v0's planner,
+    each job's ``fraction_<j>`` and value multiplier ``weight_<j>`` (m_j, 1 by default)."""
 
-    tuning_grid = (0.0, 1.0, 2.0)
-    tuned_parameter = "loss_exponent"
     loss_exponent = 1.0
+
+    def __init__(self, problem: Any):
+        super().__init__(problem)
+        self.fractions = np.ones(problem.num_jobs)
+        self.job_weights = np.ones(problem.num_jobs)
+
+    @property
+    def problem(self) -> Any:
+        """The planning view: the env's problem for plans of this policy's job fractions."""
+        key = tuple(self.fractions)
+        if self._view is None or self._view[0] != key:
+            self._view = (key, self.base_problem.with_fractions(self.fractions))
+        return self._view[1]
+
+    def planner_knobs(self) -> tuple[str, ...]:
+        J = self.base_problem.num_jobs
+        return tuple(f"fraction_{j}" for j in range(J)) + tuple(f"weight_{j}" for j in range(J))
+
+    def set_knobs(self, values: Mapping[str, float]) -> None:
+        for name, value in values.items():
+            base, _, index = name.rpartition("_")
+            if name == "fraction":
+                self.fractions = np.full(self.base_problem.num_jobs, float(value))
+            elif base in ("fraction", "weight") and index.isdigit() and int(index) < self.base_problem.num_jobs:
+                (self.fractions if base == "fraction" else self.job_weights)[int(index)] = float(value)
+            elif name == "loss_exponent":
+                self.loss_exponent = float(value)
+            else:
+                raise ValueError(f"{type(self).__name__} has no knob {name!r}")
+
+    def knob_values(self) -> dict[str, float]:
+        return {name: (float(self.fractions[0]) if name == "fraction" else float(getattr(self, name)))
+                for name in self.tuning}
 
     def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
@@ -444,9 +528,9 @@ class _PartitionPolicy(_ObservationPolicy):
                     e = energy.coefficients
                     sample_iterations = np.minimum(
                         sample_iterations, np.maximum(energy.limit_j - e.fixed_j, 0.0) / e.per_sample_iteration_j)
-            work[j] = np.minimum(np.nan_to_num(sample_iterations / job.samples_per_cycle), p.max_local_iterations)
+            work[j] = np.minimum(np.nan_to_num(sample_iterations / p.planned_samples(j)), p.max_local_iterations)
         loss = decoded.job_loss / np.log(np.array(p.num_classes, dtype=np.float64))
-        values = p.weights * np.maximum(loss, 1e-6) ** self.loss_exponent
+        values = self.job_weights * p.weights * np.maximum(loss, 1e-6) ** self.loss_exponent
         return work, p.can_serve(decoded), values
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
@@ -455,10 +539,28 @@ class _PartitionPolicy(_ObservationPolicy):
 
 
 class PartitionMILP(_PartitionPolicy):
-    """The exact assignment of the relaxed per-job progress, by mixed-integer programming (HiGHS)."""
+    """The exact assignment for the env's own integer rule, by mixed-integer programming (HiGHS,
+    :func:`mel_gym.optim.partitioning.exact_partition`): each job's tau is the largest integer t whose integer
+    capacities (within its deadline and the learners' energy limits, at most their holdings: the observation's)
+    cover the n_j samples its plan hands out, and the objective is sum_j v_j G(tau_j); a job whose learners hold
+    fewer than n_j samples scores 0 (``partial_jobs=False``: counting it at its high tau games the objective,
+    docs/multijob.md §4). Checked against enumeration (``tests/test_partitioning.py``). HiGHS stops after
+    :attr:`time_limit` seconds with its best assignment (only large instances come near it)."""
 
-    def solve(self, work: np.ndarray, allowed: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return best_partition(work, allowed, values, self.problem.max_local_iterations)
+    time_limit = 2.0
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        p = self.problem
+        decoded = p.decode(obs)
+        _, allowed, values = self.instance(obs)
+        holding = decoded.holding.astype(np.int64)
+        capacity = np.stack([capacity_table(p.coefficients(decoded, j), job.cycle_deadline_s, holding[j],
+                                            p.max_local_iterations, p.energy_budget(decoded, j))
+                             for j, job in enumerate(p.jobs)])
+        samples = np.array([p.planned_samples(j) for j in range(p.num_jobs)])
+        assignment = exact_partition(capacity, holding, samples, allowed, values, p.max_local_iterations,
+                                     partial_jobs=False, time_limit=self.time_limit)
+        return p.encode_assignment(assignment)
 
 
 class PartitionMatching(_PartitionPolicy):

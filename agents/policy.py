@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -25,42 +25,81 @@ class Policy(Protocol):
 
 @dataclass(frozen=True)
 class Baseline:
-    """A baseline: its class (built from the problem) and what the env must offer (capabilities)."""
+    """A baseline: its class (built from the problem), what the env must offer (capabilities) and the grids of the
+    knobs it is tuned on (:mod:`mel_gym.agents.planners`; tuned on training seeds by ``evaluate``)."""
 
     cls_name: str
     needs: str  # "shares", "resources", "selection", "backups", "flight", "relocation" or "partition"
     doc: str
+    knobs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
+    @property
+    def needs_amount(self) -> bool:
+        """A plan for less than all of the cycle's samples needs the amount in the env's action."""
+        return "fraction" in self.knobs
+
+
+#: The fractions of the cycle's samples the fraction baselines are tuned over (1: all of them, the classical plan).
+FRACTION_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 
 #: Baselines by name (``mel-gym evaluate --policy NAME``), besides ``random`` and saved agents.
 BASELINES = {
     "equal": Baseline("EqualAllocation", "shares", "d/K to every learner (HU/ETA)"),
     "ha-sync": Baseline("HASync", "shares", "heterogeneity-aware sync allocation: the integer optimum of tau"),
+    "ha-sync-fraction": Baseline("HASync", "shares", "HA-Sync for a fraction of the cycle's samples tuned on training "
+                                 "seeds (more local iterations on fewer samples)", {"fraction": FRACTION_GRID}),
     "ha-async": Baseline("HAAsync", "shares", "heterogeneity-aware async allocation (least staleness)"),
+    "ha-async-fraction": Baseline("HAAsync", "shares", "HA-Async for a fraction of the samples tuned on training seeds",
+                                  {"fraction": FRACTION_GRID}),
     "task-only": Baseline("TaskOnly", "shares", "tasks optimised at fixed resources, energy-aware (Fig. 3)"),
     "resource-only": Baseline("ResourceOnly", "resources", "equal tasks, power/bandwidth/CPU optimised (Fig. 3)"),
     "joint": Baseline("Joint", "resources", "tasks, power, bandwidth and CPU optimised together (Fig. 3)"),
+    "joint-fraction": Baseline("Joint", "resources", "joint optimisation for a fraction of the samples tuned on "
+                               "training seeds", {"fraction": FRACTION_GRID}),
     "all": Baseline("AllLearners", "selection", "every learner takes part: HA-Sync over all"),
+    "all-fraction": Baseline("AllLearners", "selection", "every learner takes part, HA-Sync for a fraction of the "
+                             "samples tuned on training seeds", {"fraction": FRACTION_GRID}),
     "greedy": Baseline("GreedySelection", "selection", "selection maximising tau x samples trained"),
+    "greedy-fraction": Baseline("GreedySelection", "selection", "greedy selection for a fraction of the samples tuned "
+                                "on training seeds", {"fraction": FRACTION_GRID}),
     "ha-sync-threshold": Baseline("HASyncThreshold", "shares",
                                   "HA-Sync without learners whose predicted failure exceeds a threshold tuned on "
-                                  "training seeds"),
+                                  "training seeds", {"threshold": (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)}),
     "expected-value": Baseline("ExpectedValue", "shares",
                                "tau and tasks maximising the expected work under the predicted failures"),
+    "expected-value-fraction": Baseline(
+        "ExpectedValue", "shares", "the expected-value optimiser for a fraction of the samples, a risk threshold and "
+        "energy pacing, tuned together on training seeds (risky learners get tasks weighed by their success)",
+        {"fraction": FRACTION_GRID, "threshold": (0.3, 0.6, 1.0), "pacing": (2.0, 5.0, 1000.0)}),
     "redundancy": Baseline("RedundancyRule", "backups", "HA-Sync with backups for the riskiest tasks"),
     "hover": Baseline("HoverAtBestPoint", "flight", "fly to the point with the largest HA-Sync tau and hover there"),
     "greedy-flight": Baseline("GreedyFlight", "flight", "fly to the reachable point with next cycle's largest tau"),
     "receding-horizon": Baseline("RecedingHorizon", "flight",
                                  "plan the next 3 waypoints for tau and propulsion energy (weight tuned on training "
-                                 "seeds), fly to the first"),
+                                 "seeds), fly to the first", {"energy_weight": (0.0, 1.0, 3.0, 10.0, 30.0)}),
+    "receding-horizon-fraction": Baseline(
+        "RecedingHorizon", "flight", "the receding-horizon flight with HA-Sync for a fraction of the samples, fraction "
+        "and energy weight tuned together on training seeds",
+        {"fraction": FRACTION_GRID, "energy_weight": (3.0, 10.0, 30.0, 100.0)}),
     "relocate": Baseline("RelocationHeuristic", "relocation",
-                         "move a learner when its gain in tau over the cycles left outweighs the move's cost"),
+                         "move a learner when its gain in tau over the cycles left outweighs the move's cost",
+                         {"value_per_tau": (0.003, 0.01, 0.03, 0.1, 0.3)}),
+    "relocate-fraction": Baseline(
+        "RelocationHeuristic", "relocation", "the relocation heuristic with HA-Sync for a fraction of the samples, "
+        "both tuned together on training seeds",
+        {"fraction": FRACTION_GRID, "value_per_tau": (0.003, 0.01, 0.03, 0.1)}),
     "milp": Baseline("PartitionMILP", "partition",
-                     "learners to jobs maximising the relaxed per-job progress exactly (MILP, HiGHS)"),
+                     "learners to jobs maximising the per-job progress of the integer tau exactly (MILP, HiGHS)",
+                     {"loss_exponent": (0.0, 1.0, 2.0)}),
+    "milp-fraction": Baseline("PartitionMILP", "partition",
+                              "the MILP partition with every job planning a fraction of its samples, fraction and "
+                              "loss exponent tuned together on training seeds",
+                              {"fraction": FRACTION_GRID, "loss_exponent": (0.0, 1.0, 2.0)}),
     "matching": Baseline("PartitionMatching", "partition",
-                         "a balanced assignment of learners to jobs (Hungarian method)"),
+                         "a balanced assignment of learners to jobs (Hungarian method)", {"loss_exponent": (0.0, 1.0, 2.0)}),
     "greedy-jobs": Baseline("PartitionGreedy", "partition",
-                            "the most capable learners first, each to the job it advances most"),
+                            "the most capable learners first, each to the job it advances most",
+                            {"loss_exponent": (0.0, 1.0, 2.0)}),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -71,33 +110,52 @@ _CAPABILITY = {"selection": "selects_learners", "resources": "has_resources", "b
                "flight": "flies_orchestrator", "relocation": "relocates_learners", "partition": "partitions_jobs"}
 
 
-def _fits(needs: str, problem: Any) -> bool:
-    if needs in _CAPABILITY:
-        return bool(getattr(problem, _CAPABILITY[needs], False))
+def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:
+    """Whether baseline ``b`` can act in the env of ``problem``: the capability it needs, the amount where it plans
+    for a fraction of the samples, and a raw action (not planner knobs) unless ``raw`` asks for the raw policy."""
+    if not raw and getattr(problem, "action_mode", "raw") != "raw":
+        return False
+    if b.needs_amount and not getattr(problem, "amount_action", False):
+        return False
+    if b.needs in _CAPABILITY:
+        return bool(getattr(problem, _CAPABILITY[b.needs], False))
     return getattr(problem, "action_beta", None) is not None  # shares
 
 
 def policies_for(problem: Any) -> list[str]:
-    """The baseline names that apply to an env's problem (its capabilities), and ``random``."""
-    return [name for name, b in BASELINES.items() if _fits(b.needs, problem)] + ["random"]
+    """The baseline names that apply to an env's problem (its capabilities and action), and ``random``."""
+    return [name for name, b in BASELINES.items() if _fits(b, problem)] + ["random"]
 
 
-def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: int = 0, device: str = "cpu") -> Policy:
+def _why_not(b: Baseline, problem: Any) -> str:
+    if getattr(problem, "action_mode", "raw") != "raw":
+        return "the env's action is its planner's knobs (action_mode='planner'); baselines play the raw action"
+    if b.needs_amount and not getattr(problem, "amount_action", False):
+        return "it plans for a fraction of the cycle's samples: make the env with amount_action=True"
+    return f"the env's action has no {b.needs}"
+
+
+def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: int = 0, device: str = "cpu",
+                raw: bool = False) -> Policy:
     """A policy from a baseline name (:data:`BASELINE_NAMES`) or a saved SB3 agent (``.zip`` path).
 
     Args:
         problem: the env's :class:`~mel_gym.envs.problem.AllocationProblem` (``env.unwrapped.problem``): the
             public constants and observation decoder the baselines decide from, and the env's capabilities.
         action_space: the single env's action space (for ``random``).
+        raw: build a baseline for the env's raw action even where the env acts with planner knobs (the planner's
+            own use).
     """
     from mel_gym.agents import baselines
 
     if spec in BASELINES:
         b = BASELINES[spec]
-        if not _fits(b.needs, problem):
-            raise ValueError(f"policy {spec!r} ({b.doc}) does not fit this env; policies that do: "
-                             f"{policies_for(problem)}")
-        return getattr(baselines, b.cls_name)(problem)
+        if not _fits(b, problem, raw):
+            raise ValueError(f"policy {spec!r} ({b.doc}) does not fit this env: {_why_not(b, problem)}; policies that "
+                             f"do: {policies_for(problem)}")
+        policy = getattr(baselines, b.cls_name)(problem)
+        policy.tuning = dict(b.knobs)
+        return policy
     if spec == "random":
         return baselines.RandomPolicy(action_space, seed=seed)
     path = Path(spec)

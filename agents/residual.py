@@ -53,16 +53,16 @@ def residual_settings(value: Any) -> dict[str, Any] | None:
 
 
 def make_base(settings: Mapping[str, Any], problem: Any, action_space: spaces.Space) -> Any:
-    """The baseline a residual agent corrects, with its ``base_parameters`` set (each must be a tuned parameter of
-    that baseline, e.g. ``energy_weight`` of receding-horizon)."""
+    """The baseline a residual agent corrects, with its ``base_parameters`` set (each must be a tuned knob of that
+    baseline, e.g. ``energy_weight`` of receding-horizon)."""
     from mel_gym.agents.policy import make_policy
 
     base = make_policy(settings["base"], problem, action_space)
     for name, value in settings.get("base_parameters", {}).items():
-        if name != getattr(base, "tuned_parameter", None):
+        if name not in getattr(base, "tuning", {}):
             raise ConfigError(f"agent config key 'residual.base_parameters.{name}': baseline {settings['base']!r} has "
-                              f"no such parameter (it has: {getattr(base, 'tuned_parameter', None) or 'none'})")
-        setattr(base, name, value)
+                              f"no such knob (it has: {list(getattr(base, 'tuning', {})) or 'none'})")
+        base.set_knobs({name: value})
     return base
 
 

@@ -10,6 +10,7 @@ An agent config (``configs/agents/ppo.yaml``)::
     normalize: false          # or true, or VecNormalize's arguments: {norm_obs: true, norm_reward: false}
     residual: null            # or {base: expected-value, scale: 2.0, correct: all}: correct a baseline's action
                               # (all of it, or only its movement: correct: mobility; agents/residual.py)
+    env_kwargs: {}            # env parameters the agent acts with, over the run's (e.g. action_mode: planner)
     hyperparams:              # keyword arguments of the SB3 class
       learning_rate: 3.0e-4
       policy_kwargs: {log_std_init: -1.5, net_arch: [64, 64], activation_fn: tanh}
@@ -35,6 +36,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from mel_gym.agents.planners import Planner, PlannerAgent
 from mel_gym.agents.policies import PerLearnerPolicy
 from mel_gym.agents.residual import ResidualAgent, corrected_indices, make_base, residual_settings
 from mel_gym.config import ConfigError, read_yaml
@@ -44,7 +46,7 @@ from mel_gym.paths import configs_dir
 #: ``maskable-ppo``: sb3-contrib's MaskablePPO, for discrete actions with masks (MultiJob-v0's ``action_masks()``).
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "sac": SAC, "td3": TD3, "maskable-ppo": MaskablePPO}
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
-TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "residual", "hyperparams")
+TOP_LEVEL_KEYS = ("algo", "policy", "total_timesteps", "n_envs", "normalize", "residual", "env_kwargs", "hyperparams")
 #: File of the VecNormalize statistics beside a saved agent.
 NORMALIZE_FILE = "vecnormalize.pkl"
 
@@ -70,6 +72,9 @@ def load_agent_config(name_or_path: str | Path | Mapping[str, Any]) -> dict[str,
     bad = sorted(set(hyper) - allowed)
     if bad:
         raise ConfigError(f"unknown {algo} hyperparameter 'hyperparams.{bad[0]}'; allowed: {sorted(allowed)}")
+    env_kwargs = config.get("env_kwargs") or {}
+    if not isinstance(env_kwargs, Mapping):
+        raise ConfigError(f"agent config key 'env_kwargs' = {env_kwargs!r} must be a mapping of env parameters")
     for key in ("total_timesteps", "n_envs"):
         value = config.get(key, 1)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -81,6 +86,7 @@ def load_agent_config(name_or_path: str | Path | Mapping[str, Any]) -> dict[str,
         "n_envs": int(config.get("n_envs", 1)),
         "normalize": _normalize_kwargs(config.get("normalize", False)),
         "residual": residual_settings(config.get("residual")),
+        "env_kwargs": dict(env_kwargs),
         "hyperparams": hyper,
     }
 
@@ -212,7 +218,11 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     if residual is not None and (problem is None or action_space is None):
         raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
                          "action space (make_policy does)")
-    return playing_agent(model, residual, problem, action_space, normalizer)
+    agent = playing_agent(model, residual, problem, action_space, normalizer)
+    if _saved_env_kwargs(path).get("action_mode") == "planner" and problem is not None \
+            and getattr(problem, "action_mode", "raw") == "raw":  # a planner-level agent playing the raw action
+        agent = PlannerAgent(agent, Planner(problem.planner_name, problem, action_space))
+    return agent
 
 
 def playing_agent(model: BaseAlgorithm, residual: dict[str, Any] | None, problem: Any = None, action_space: Any = None,
@@ -229,10 +239,20 @@ def playing_agent(model: BaseAlgorithm, residual: dict[str, Any] | None, problem
                          corrected_indices(residual["correct"], problem, action_space))
 
 
+def _saved_run(path: Path) -> dict[str, Any]:
+    """``run.yaml`` beside a saved agent ({} without one)."""
+    meta = path.parent / "run.yaml"
+    return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
+
+
 def _saved_config(path: Path) -> dict[str, Any]:
     """The agent config recorded in ``run.yaml`` beside a saved agent ({} without one)."""
-    meta = path.parent / "run.yaml"
-    return (yaml.safe_load(meta.read_text()) or {}).get("agent", {}) if meta.is_file() else {}
+    return _saved_run(path).get("agent", {})
+
+
+def _saved_env_kwargs(path: Path) -> dict[str, Any]:
+    """The env keyword arguments a saved agent trained with ({} without ``run.yaml``)."""
+    return _saved_run(path).get("env_kwargs") or {}
 
 
 def _load_model(path: Path, device: str) -> BaseAlgorithm:

@@ -160,6 +160,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
     run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite)
 
 
+def _cmd_headroom(args: argparse.Namespace) -> None:
+    from mel_gym.experiments.headroom import headroom
+
+    headroom(args.config, quick=args.quick, out_dir=args.out, device=args.device)
+
+
 def _cmd_bench(args: argparse.Namespace) -> None:
     from mel_gym.experiments.bench import format_report, run_bench, write_report
 
@@ -320,6 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("headroom", help="the bound test: causal baselines (tuned-constant planners included) beside "
+                       "per-episode hindsight, oracle and open-loop bounds, and the headroom between them")
+    p.add_argument("--config", default="default",
+                   help=f"run config: {', '.join(preset_names('run'))} (configs/run) or a YAML path")
+    p.add_argument("--quick", action="store_true", help="a small check: 2 held-out and 2 training seeds, at most 3 "
+                   "values per knob")
+    p.add_argument("--out", default=None, help="output folder (default runs/headroom-<config>)")
+    p.add_argument("--device", default="cpu", help="where the embedded trainer runs: cpu, cuda or auto")
+    p.set_defaults(func=_cmd_headroom)
 
     p = sub.add_parser("bench", help="measure trainer and vector-env speed against loop baselines, in one run")
     p.add_argument("--quick", action="store_true", help="a reduced run (under 5 minutes on 2 cores)")

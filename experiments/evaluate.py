@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.policy import make_policy
 from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, plot_curves, summarize, write_csv,
@@ -33,9 +34,10 @@ def evaluate(
 ) -> list[EpisodeResult]:
     """Evaluate each policy spec (baseline name or saved agent path) on seeds seed .. seed + episodes - 1.
 
-    A baseline with a ``tuning_grid`` (``ha-sync-threshold``) first tries each value on ``tune_seeds`` (training
-    seeds, never the evaluation seeds) and keeps the one with the best mean return; the choice is logged and
-    recorded in ``tuned`` (label -> value) when given. ``on_policy_done(results so far)`` is called after each
+    A baseline with knobs to tune (``ha-sync-threshold``, the ``-fraction`` baselines, ...) first tries every setting
+    of its knob grids on ``tune_seeds`` (training seeds, never the evaluation seeds) and keeps the one with the best
+    mean return; the choice is logged and recorded in ``tuned`` (label -> {knob: value, "scores": [every setting
+    with its mean return]}) when given. ``on_policy_done(results so far)`` is called after each
     policy (to write results as they come); ``log`` gets one progress line per policy.
     """
     if episodes < 1:
@@ -49,7 +51,7 @@ def evaluate(
     for i, (spec, agent) in enumerate(zip(policies, agents)):
         label = labels[i] if labels else spec
         started = time.perf_counter()
-        if getattr(agent, "tuning_grid", None):
+        if getattr(agent, "tuning", None):
             _tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
         results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
         if log:
@@ -62,21 +64,21 @@ def evaluate(
 
 def _tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
           log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
-    """Set the agent's tuned parameter (``agent.tuned_parameter``, e.g. ``threshold``) to the value of its
-    ``tuning_grid`` with the best mean return on ``seeds``."""
-    name = agent.tuned_parameter
-    scores = {}
-    for value in agent.tuning_grid:
-        setattr(agent, name, value)
+    """Set the agent's knobs (``agent.tuning``: name -> grid, :mod:`mel_gym.agents.planners`) to the setting of the
+    grids' product with the best mean return on ``seeds`` (training seeds)."""
+    scores = []
+    for setting in grid_settings(agent.tuning):
+        agent.set_knobs(setting)
         episodes = play(lambda problem, space: agent, env_id, seeds, label, kwargs, device)
-        scores[value] = sum(r.episode_return for r in episodes) / len(episodes)
-    best = max(scores, key=scores.get)
-    setattr(agent, name, best)
+        scores.append({**setting, "mean_return": sum(r.episode_return for r in episodes) / len(episodes)})
+    best = max(scores, key=lambda row: row["mean_return"])
+    setting = {name: best[name] for name in agent.tuning}
+    agent.set_knobs(setting)
     if log:
-        log(f"[evaluate] {label}: {name} {best} (best mean return {scores[best]:.3f} of "
-            f"{len(scores)} values on training seeds {seeds[0]}..{seeds[-1]})")
+        log(f"[evaluate] {label}: {', '.join(f'{k} {v:g}' for k, v in setting.items())} (best mean return "
+            f"{best['mean_return']:.3f} of {len(scores)} settings on training seeds {seeds[0]}..{seeds[-1]})")
     if tuned is not None:
-        tuned[label] = {name: best, f"mean_return_by_{name}": scores}
+        tuned[label] = {**setting, "scores": scores}
 
 
 def write_outputs(results: list[EpisodeResult], json_path: str | Path | None = None, csv_path: str | Path | None = None,

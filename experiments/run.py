@@ -6,8 +6,12 @@ TensorBoard logs (``agent/``), ``results.csv`` and ``results.json`` (one row per
 (the evaluation's per-cycle scalars for TensorBoard, a run per policy).
 
 With ``training_seeds`` (a list) the agent is trained once per seed (``agent_seed<N>/``); every trained agent
-is evaluated, and a row "<algo> (N training seeds)" gives each metric's mean ± std across the seeds. A last
-line compares the learned row with the baseline of the best mean return.
+is evaluated, and a row "<algo> (N training seeds)" gives each metric's mean ± std across the seeds. ``agents``
+(a list of ``{agent: NAME, timesteps: N}``) trains several agents, e.g. one on the raw action and one on the
+planner's knobs (``<NAME>_seed<N>/``, rows labelled by the agent's name). With a ``headroom`` section the table also
+has the non-causal bound rows of :mod:`mel_gym.experiments.headroom` (per-episode hindsight, oracle, open-loop
+schedules) and reports each learned agent as the share of the headroom it closes. A last line compares each learned
+row with the baseline of the best mean return.
 """
 
 from __future__ import annotations
@@ -18,17 +22,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, env_kwargs_with, make_env
-from mel_gym.experiments.episodes import (compare_with_best, format_job_table, format_table, summarize, summarize_seeds,
-                                          write_tensorboard)
+from mel_gym.experiments.episodes import (EpisodeResult, compare_with_best, format_job_table, format_table, summarize,
+                                          summarize_seeds, write_tensorboard)
 from mel_gym.experiments.evaluate import evaluate, write_outputs
+from mel_gym.experiments.headroom import BOUND, bound_results, format_headroom_table, headroom_lines, headroom_settings
 from mel_gym.experiments.train import train
 from mel_gym.params import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
 
-RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "timesteps", "n_envs", "seed", "training_seeds", "out_dir",
-            "evaluation", "quick", "learning_curve")
+RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "agents", "timesteps", "n_envs", "seed", "training_seeds",
+            "out_dir", "evaluation", "quick", "learning_curve", "headroom")
 
 
 def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
@@ -40,6 +47,41 @@ def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
     return config
 
 
+def agent_plan(cfg: dict[str, Any], quick: bool) -> list[tuple[str, int | None]]:
+    """(agent config, timesteps) of each agent the run trains: ``agents`` (a list of {agent, timesteps}), else the
+    single ``agent`` and ``timesteps``; under ``quick`` every agent gets the quick budget."""
+    quick_steps = (cfg.get("quick") or {}).get("timesteps", 2048)
+    if cfg.get("agents") is None:
+        return [(cfg.get("agent", "ppo"), quick_steps if quick else cfg.get("timesteps"))]
+    if cfg.get("agent") is not None:
+        raise ConfigError("run config: set 'agent' (one agent) or 'agents' (a list), not both")
+    plan = []
+    for i, entry in enumerate(cfg["agents"]):
+        if not isinstance(entry, dict) or "agent" not in entry or set(entry) - {"agent", "timesteps"}:
+            raise ConfigError(f"run config key 'agents[{i}]' = {entry!r} must be a mapping with 'agent' and optionally "
+                              "'timesteps'")
+        plan.append((entry["agent"], quick_steps if quick else entry.get("timesteps", cfg.get("timesteps"))))
+    return plan
+
+
+def pooled(results: list[EpisodeResult], labels: list[str], label: str) -> list[EpisodeResult]:
+    """One episode per held-out seed for an agent trained with several seeds: the mean of its seeds' episodes (what
+    a paired comparison with a baseline on the same held-out seeds needs)."""
+    by_seed: dict[int, list[EpisodeResult]] = {}
+    for r in results:
+        if r.policy in labels:
+            by_seed.setdefault(r.seed, []).append(r)
+    out = []
+    for seed, mine in by_seed.items():
+        hits = [r.cycles_to_target for r in mine if r.cycles_to_target is not None]
+        out.append(EpisodeResult(label, mine[0].env_id, seed, float(np.mean([r.episode_return for r in mine])),
+                                 float(np.mean([r.lql_return for r in mine])),
+                                 float(np.mean([r.final_accuracy for r in mine])),
+                                 round(float(np.mean(hits))) if len(hits) == len(mine) else None,
+                                 float(np.mean([r.mean_tau for r in mine]))))
+    return out
+
+
 def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
         progress_bar: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train, evaluate, write the outputs and print the table; returns the summary rows and paths.
@@ -48,10 +90,11 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     """
     cfg = load_run_config(config)
     evaluation = dict(cfg.get("evaluation") or {})
-    timesteps, episodes = cfg.get("timesteps"), int(evaluation.get("episodes", 10))
+    episodes = int(evaluation.get("episodes", 10))
+    tune_episodes = int(evaluation.get("tune_episodes", 8))
     if quick:
-        timesteps = cfg.get("quick", {}).get("timesteps", 2048)
         episodes = cfg.get("quick", {}).get("episodes", 2)
+        tune_episodes = min(tune_episodes, 2)
     out = Path(out_dir or cfg.get("out_dir", "runs/main"))
     if out.exists() and not overwrite:
         raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, or --out another folder")
@@ -59,62 +102,87 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     env_id = cfg.get("env_id", DEFAULT_ENV_ID)
     env_kwargs = dict(cfg.get("env_kwargs") or {})
     scenario = cfg.get("scenario", "default")
-    agent = cfg.get("agent", "ppo")
+    agents = agent_plan(cfg, quick)
+    bounds_settings = headroom_settings(cfg)
     metric = make_env(env_id, scenario, env_kwargs).unwrapped.params.reward.metric  # checks the env settings first
     if out.exists():
         shutil.rmtree(out)
 
     seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
+    seeds = seeds[:1] if quick else seeds
     curve_every = int((cfg.get("learning_curve") or {}).get("every", 0))
-    if quick and curve_every:
-        curve_every = max(timesteps // 2, 1)
-    algo = load_agent_config(agent)["algo"]
-    specs, labels, seconds = [], [], []
-    for seed in seeds:
-        name = "agent" if len(seeds) == 1 else f"agent_seed{seed}"
-        print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed {seed} -> "
-              f"{out / name}", flush=True)
-        trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
-                        n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=name, progress_bar=progress_bar,
-                        curve_every=curve_every)
-        print(f"[mel-gym run] trained in {trained.seconds:.0f} s", flush=True)
-        specs.append(str(trained.model_path))
-        labels.append(algo if len(seeds) == 1 else f"{algo}-seed{seed}")
-        seconds.append(round(trained.seconds, 1))
+    specs, labels, seconds, groups = [], [], [], []
+    for agent, timesteps in agents:
+        algo = load_agent_config(agent)["algo"]
+        name = algo if len(agents) == 1 else str(agent)  # several agents: rows named by their configs
+        folder = "agent" if len(agents) == 1 else str(agent)
+        mine = []
+        for seed in seeds:
+            every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
+            sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
+            print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
+                  f"{seed} -> {out / sub}", flush=True)
+            trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
+                            n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub, progress_bar=progress_bar,
+                            curve_every=every)
+            print(f"[mel-gym run] trained in {trained.seconds:.0f} s", flush=True)
+            specs.append(str(trained.model_path))
+            mine.append(name if len(seeds) == 1 else f"{name}-seed{seed}")
+            seconds.append(round(trained.seconds, 1))
+        labels += mine
+        groups.append((mine, f"{name} ({len(seeds)} training seeds)" if len(seeds) > 1 else name))
     baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
+    baselines += [p for p in bounds_settings["planners"] if p not in baselines]
     curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs)) \
         if curve_every else {}
     print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
     start = time.perf_counter()
     tuned: dict[str, Any] = {}
-    results = evaluate(specs + baselines, env_id, episodes=episodes, seed=int(evaluation.get("seed", 10_000)),
-                       scenario=scenario, env_kwargs=env_kwargs, labels=labels + baselines,
-                       log=lambda line: print(line, flush=True), tuned=tuned,
-                       tune_seeds=range(int(evaluation.get("tune_episodes", 8))))
+    eval_seed = int(evaluation.get("seed", 10_000))
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    results = evaluate(specs + baselines, env_id, episodes=episodes, seed=eval_seed, scenario=scenario,
+                       env_kwargs=env_kwargs, labels=labels + baselines, log=log, tuned=tuned,
+                       tune_seeds=range(tune_episodes))
+    bounds_record: dict[str, Any] = {"notes": []}
+    if bounds_settings["planners"]:
+        bounds, bounds_record = bound_results(bounds_settings, env_id, env_kwargs_with(scenario, env_kwargs),
+                                              list(range(eval_seed, eval_seed + episodes)), list(range(tune_episodes)),
+                                              tuned=tuned, quick=quick, log=log)
+        results += bounds
     rows = summarize(results)
-    if len(seeds) > 1:
-        rows.insert(len(seeds), summarize_seeds(rows, labels, f"{algo} ({len(seeds)} training seeds)"))
-    learned = rows[len(seeds)] if len(seeds) > 1 else rows[0]
+    learned_rows = []
+    for mine, label in groups:
+        if len(mine) > 1:
+            at = max(i for i, r in enumerate(rows) if r["policy"] in mine) + 1
+            rows.insert(at, summarize_seeds(rows, mine, label))
+        learned_rows.append(next(r for r in rows if r["policy"] == label))
     env = make_env(env_id, scenario, env_kwargs).unwrapped
     target = env.scenario.target_accuracy
-    verdict = compare_with_best(rows, learned, [b for b in baselines if b != "random"])
-    table = format_table(rows, target, metric) + (f"\n\n{verdict}" if verdict else "")
+    causal = [b for b in baselines if b != "random"]
+    verdicts = [compare_with_best(rows, row, causal) for row in learned_rows]
+    paired_learned = results + [r for mine, label in groups if len(mine) > 1 for r in pooled(results, mine, label)]
+    lines, numbers = headroom_lines(paired_learned, causal, [label for _, label in groups])
+    table = "\n\n".join([(format_headroom_table if bounds_settings["planners"] else format_table)(rows, target, metric),
+                          *[v for v in verdicts if v], *lines, *bounds_record["notes"]])
     if results[0].job_accuracy is not None:  # MultiJob-v0: each job's accuracy and cycles to its target
         names = [f"{job.name} (w {job.weight:g}, target {job.target_accuracy})" for job in env.problem.jobs]
         table += ("\n\nPer job: final test accuracy, cycles to its target (episodes that reached it); 'cycles to "
                   "target' above: until every job is done\n\n" + format_job_table(results, names))
     write_outputs(results, out / "results.json", out / "results.csv", out / "accuracy.png",
                   title=f"{env_id} ({scenario}), {episodes} held-out seeds",
-                  extra={"train_seconds": seconds[0] if len(seeds) == 1 else seconds, "timesteps": timesteps,
+                  extra={"train_seconds": seconds[0] if len(seconds) == 1 else seconds,
+                         "timesteps": agents[0][1] if len(agents) == 1 else {a: t for a, t in agents},
                          "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
-                         "comparison": verdict, "learning_curves": curves})
+                         "comparison": verdicts[0] if len(verdicts) == 1 else verdicts, "headroom": numbers,
+                         "bounds": bounds_record, "learning_curves": curves})
     (out / "table.md").write_text(table + "\n")
-    write_tensorboard(out / "eval_tb", results)
+    write_tensorboard(out / "eval_tb", [r for r in results if not r.policy.startswith(BOUND)])
     print(table)
     print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
           f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
           f"TensorBoard: tensorboard --logdir {out}", flush=True)
-    return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs]}
+    return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs],
+            "headroom": numbers}
 
 
 def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: list[str], env_id: str,

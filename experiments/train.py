@@ -138,7 +138,7 @@ def train(
     name = name or f"{config['algo']}-{env_label(env_id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(runs_dir) / name
     _claim_run_dir(run_dir, overwrite)
-    kwargs = dict(env_kwargs_with(scenario, env_kwargs), device=device)
+    kwargs = dict(env_kwargs_with(scenario, {**(env_kwargs or {}), **config["env_kwargs"]}), device=device)
     venv = wrap_normalize(wrap_residual(_make_venv(env_id, n_envs, seed, kwargs, vec_env), config["residual"]), config)
     model = build_agent(config, venv, seed=seed, tensorboard_log=str(run_dir / "tb"), device=device, verbose=verbose)
     meta = {"env_id": env_id, "env_kwargs": kwargs, "agent": config, "timesteps": timesteps, "n_envs": n_envs,

@@ -219,11 +219,15 @@ def test_run_quick_writes_every_output(tmp_path):
     assert out.returncode == 0, out.stderr
     again = subprocess.run([MEL_GYM, "run", "--quick", "--out", str(tmp_path / "main")], capture_output=True, text=True)
     assert again.returncode == 2 and "exists: pass --overwrite" in again.stderr
-    for name in ("table.md", "results.csv", "results.json", "accuracy.png", "agent/model.zip"):
+    for name in ("table.md", "results.csv", "results.json", "accuracy.png", "ppo/model.zip", "ppo-planner/model.zip"):
         assert (tmp_path / "main" / name).is_file(), name
     table = (tmp_path / "main" / "table.md").read_text()
-    for policy in ("| ppo |", "| equal |", "| ha-sync |", "| random |"):
+    for policy in ("| ppo |", "| ppo-planner |", "| equal |", "| ha-sync |", "| ha-sync-fraction |", "| random |",
+                   "| bound: hindsight ha-sync-fraction |", "| bound: open-loop hindsight ha-sync-fraction |"):
         assert policy in table and policy in out.stdout
+    assert "of the headroom closed" in table or "no headroom to close" in table
+    data = json.loads((tmp_path / "main" / "results.json").read_text())
+    assert data["headroom"]["best_causal"] == "ha-sync-fraction" and "fraction" in data["tuned"]["ha-sync-fraction"]
 
 
 def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
@@ -248,7 +252,7 @@ def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
     run_config(
         tmp_path, "dyn",
         "env_id: mel_gym/ReliableTaskAllocation-v0\nscenario: dynamic\n"
-        "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 4}\n"
+        "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 4, amount_action: true}\n"
         "agent: ppo-residual\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0, 7]\n"
         "evaluation: {episodes: 2, seed: 10000, tune_episodes: 1, baselines: [ha-sync, ha-sync-threshold]}\n")
     table = (tmp_path / "dyn" / "table.md").read_text()
@@ -273,14 +277,15 @@ def test_run_trains_the_shipped_mobility_agents_and_tunes_their_baselines(tmp_pa
     run_config(
         tmp_path, "job",
         f"env_id: {env_id}\nscenario: {scenario}\n"
-        "env_kwargs: {num_learners: 6, samples_per_cycle: 600, horizon_cycles: 3, relocation: {controllable: 3}}\n"
+        "env_kwargs: {num_learners: 6, samples_per_cycle: 600, horizon_cycles: 3, relocation: {controllable: 3}, "
+        "amount_action: true}\n"
         f"agent: {agent}\ntimesteps: 256\nn_envs: 2\ntraining_seeds: [0]\n"
         f"evaluation: {{episodes: 2, seed: 10000, tune_episodes: 1, baselines: {baselines}}}\n")
     data = json.loads((tmp_path / "job" / "results.json").read_text())
     grid = {"receding-horizon": (0.0, 1.0, 3.0, 10.0, 30.0), "relocate": (0.003, 0.01, 0.03, 0.1, 0.3)}[tuned]
     record = data["tuned"][tuned]
-    name = next(k for k in record if not k.startswith("mean_return_by_"))
-    assert record[name] in grid and len(record[f"mean_return_by_{name}"]) == len(grid)
+    name = next(k for k in record if k != "scores")
+    assert record[name] in grid and sorted(row[name] for row in record["scores"]) == sorted(grid)
     assert {r["policy"] for r in data["results"]} >= {"ppo", tuned}
 
 

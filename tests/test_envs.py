@@ -214,12 +214,12 @@ class _DictCore(ShareCore):
         return {"shares": validate_action(actions["shares"], actions["shares"].shape),
                 "take_part": actions["take_part"].astype(bool)}
 
-    def noop_action(self):
+    def raw_noop_action(self):
         K = self.scenario.num_learners
         return {"shares": np.zeros(K, np.float32), "take_part": np.zeros(K, np.int8)}
 
-    def decide(self, actions):
-        task_sizes = self.task_sizes(np.where(actions["take_part"], actions["shares"], -1.0))
+    def decide(self, actions, samples):
+        task_sizes = self.task_sizes(np.where(actions["take_part"], actions["shares"], -1.0), samples)
         tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0))
 

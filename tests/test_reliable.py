@@ -138,8 +138,8 @@ def test_the_threshold_is_tuned_on_training_seeds_only(tmp_path):
                        tune_seeds=[0, 1])
     record = tuned["ha-sync-threshold"]
     assert record["threshold"] in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-    scores = record["mean_return_by_threshold"]
-    assert scores[record["threshold"]] == max(scores.values())
+    scores = {row["threshold"]: row["mean_return"] for row in record["scores"]}
+    assert len(scores) == 7 and scores[record["threshold"]] == max(scores.values())
     assert [r.seed for r in results] == [10_000, 10_001]
 
 def test_ppo_learns_to_beat_random_on_the_reliable_env():

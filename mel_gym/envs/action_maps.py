@@ -159,3 +159,40 @@ def action_from_vector(vector: np.ndarray, scale: float) -> np.ndarray:
     if scale <= 0:
         return np.zeros(np.shape(vector), dtype=np.float32)
     return vector_from_action(np.asarray(vector, dtype=np.float64) / scale, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------- amount
+# How many of the cycle's d samples a plan processes (env parameter ``amount_action``): one action value a in
+# [-1, 1] (a Box env's last value; a level l of ``fraction_levels`` in a discrete env, a = -1 + 2 l / (L - 1)) gives
+# the fraction f = f_min + (1 - f_min) (a + 1) / 2 (a = -1: f_min = ``min_fraction``; a = 1: all d), and the plan
+# hands out n = max(1, round(f d)) samples.
+
+
+def fraction_from_action(action: np.ndarray | float, min_fraction: float) -> np.ndarray:
+    """The fraction f of the cycle's samples (..., float64) for amount values in [-1, 1] (clipped)."""
+    a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+    return min_fraction + (1.0 - min_fraction) * (a + 1.0) / 2.0
+
+
+def action_from_fraction(fraction: np.ndarray | float, min_fraction: float) -> np.ndarray:
+    """The amount value (float32, clipped to [-1, 1]) whose fraction is ``fraction`` (the inverse of
+    :func:`fraction_from_action` on [min_fraction, 1])."""
+    f = np.asarray(fraction, dtype=np.float64)
+    return np.clip(2.0 * (f - min_fraction) / max(1.0 - min_fraction, 1e-12) - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def samples_from_fraction(fraction: np.ndarray | float, samples_per_cycle: int) -> np.ndarray:
+    """n = max(1, round(f d)) samples to process (int64, shape of ``fraction``)."""
+    n = np.rint(np.asarray(fraction, dtype=np.float64) * samples_per_cycle)
+    return np.clip(n, 1, samples_per_cycle).astype(np.int64)
+
+
+def level_from_fraction(fraction: np.ndarray | float, min_fraction: float, levels: int) -> np.ndarray:
+    """The level (int64) of a discrete amount whose fraction is closest to ``fraction``."""
+    a = action_from_fraction(fraction, min_fraction).astype(np.float64)
+    return np.rint((a + 1.0) / 2.0 * (levels - 1)).astype(np.int64)
+
+
+def action_from_level(level: np.ndarray | int, levels: int) -> np.ndarray:
+    """The amount value in [-1, 1] of a discrete level (0 .. levels - 1)."""
+    return -1.0 + 2.0 * np.asarray(level, dtype=np.float64) / (levels - 1)

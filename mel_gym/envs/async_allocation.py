@@ -38,9 +38,11 @@ class AsyncTaskAllocationCore(ShareCore):
     params_class = AsyncParams
     capabilities = {"per_learner_iterations": True}
 
-    def decide(self, actions: np.ndarray) -> Decision:
+    planner_name = "ha-async-fraction"
+
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         agg = self.params.aggregation
-        task_sizes = self.task_sizes(actions)
+        task_sizes = self.task_sizes(actions, samples)
         tau = np.where(task_sizes > 0, np.maximum(self.iteration_limits(task_sizes), 0), 0)
         if agg.max_staleness is not None:
             trained = tau > 0
@@ -80,6 +82,14 @@ class AsyncTaskAllocationEnv(MELEnv):
     ``info["tau"]`` is the mean tau_k of the learners that trained. ``info`` adds ``local_iterations``
     (tau_k), ``staleness`` (max - min tau_k) and ``aggregation_weights``. Parameters:
     :class:`mel_gym.envs.params.AsyncParams`.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value, ``Box(-1, 1, (K + 1,))``): the plan
+    hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (1,))``, the knobs of the planner
+    ``ha-async-fraction`` (the fraction f), which plans the full action from the observation.
     """
 
     core_class = AsyncTaskAllocationCore

@@ -3,11 +3,15 @@
 A core is batched over ``n_envs`` worlds of one :class:`~mel_gym.sim.MELSimulator` and declares
 
 - ``params_class``: its parameter dataclass (:mod:`mel_gym.envs.params`), built from keyword arguments;
-- :meth:`EnvCore.build_action_space`: a Gymnasium space (Box, Discrete, MultiDiscrete, MultiBinary, or a Dict of
-  them: a batch of Dict actions is a dict of batched arrays, :mod:`mel_gym.envs.batching`);
+- :meth:`EnvCore.build_action_space`: its raw action, a Gymnasium space (Box, Discrete, MultiDiscrete, MultiBinary,
+  or a Dict of them: a batch of Dict actions is a dict of batched arrays, :mod:`mel_gym.envs.batching`), ending
+  with the amount (the fraction of the cycle's samples to process) where :attr:`BaseCore.has_amount`;
 - :meth:`EnvCore.validate`: checks a batch of actions before any state changes (``ValueError`` naming the index);
-- :meth:`EnvCore.noop_action`: the action with which nobody trains (used for sub-envs about to reset);
-- :meth:`EnvCore.decide`: actions -> :class:`~mel_gym.sim.Decision`;
+- :meth:`BaseCore.raw_noop_action`: the action with which nobody trains (used for sub-envs about to reset);
+- :meth:`EnvCore.decide`: actions (without the amount) and the samples each plan hands out ->
+  :class:`~mel_gym.sim.Decision`;
+- :attr:`BaseCore.planner_name`: the baseline that turns planner-level actions (``action_mode="planner"``: a few
+  knobs, :mod:`mel_gym.agents.planners`) into raw actions;
 - optionally its observation (:meth:`EnvCore.build_observation_space`, :meth:`EnvCore.observe`) and reward
   (:meth:`EnvCore.reward`), which default to the shared ones.
 
@@ -26,7 +30,8 @@ import torch
 from gymnasium import spaces
 
 from mel_gym.config import Scenario, load_scenario
-from mel_gym.envs.action_maps import task_sizes_from_action, validate_action
+from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, samples_from_fraction,
+                                      task_sizes_from_action, validate_action)
 from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
@@ -59,17 +64,58 @@ class BaseCore:
     observation_space: spaces.Space
     action_space: spaces.Space
 
+    #: the env's planner (``action_mode="planner"``): a baseline of :mod:`mel_gym.agents` with planner knobs
+    planner_name: ClassVar[str] = "ha-sync-fraction"
+    #: the amount is a level of a discrete action (MultiBinary/MultiDiscrete envs), not a value in [-1, 1]
+    discrete_amount: ClassVar[bool] = False
+    planner: Any = None
+
     @property
     def mobile_orchestrator(self) -> bool:
         """The orchestrator flies (a drone): the observation adds its position, velocity and battery."""
         return bool(self.capabilities.get("flies_orchestrator", False))
 
+    @property
+    def has_amount(self) -> bool:
+        """The raw action ends with the amount: with ``amount_action``, and under any planner (which sets it)."""
+        return bool(self.params.amount_action or self.params.action_mode == "planner")
+
+    def samples_from_amount(self, amount: np.ndarray, samples_per_cycle: int | np.ndarray) -> np.ndarray:
+        """The samples n = max(1, round(f d)) each plan hands out for amount values (a value in [-1, 1], or a
+        discrete level) of the same shape; ``samples_per_cycle`` d broadcasts against them."""
+        value = action_from_level(amount, self.params.fraction_levels) if self.discrete_amount else amount
+        return samples_from_fraction(fraction_from_action(value, self.params.min_fraction), samples_per_cycle)
+
+    def attach_planner(self) -> None:
+        """Under ``action_mode="planner"``: build the env's planner (:attr:`planner_name`, from the problem) and make
+        its knob space the action space; the raw space stays in ``raw_action_space``."""
+        self.raw_action_space = self.action_space
+        if self.params.action_mode == "planner":
+            from mel_gym.agents.planners import Planner  # the planners are baselines: built on demand only
+
+            self.planner = Planner(self.planner_name, self.problem, self.raw_action_space)
+            self.action_space = self.planner.action_space
+
+    def planned(self, actions: Any) -> Any:
+        """The raw actions of a batch: the actions themselves, or under a planner what its knobs plan for the coming
+        cycle's observations (knobs checked first: ``ValueError`` naming the index; no state has changed)."""
+        if self.planner is None:
+            return actions
+        return self.planner.raw_actions(actions, self.observe())
+
     def check_shape(self, actions: Any) -> Any:
         """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`)."""
         return check_batch(self.action_space, actions, self.n_envs)
 
-    def noop_action(self) -> Any:  # pragma: no cover - abstract
-        """A single action with which nobody takes part (no training, no cost)."""
+    def noop_action(self) -> Any:
+        """A single action with which nobody takes part (no training, no cost); under a planner its middle knobs
+        (the vector env plays it in sub-envs about to be reset, whose cycle is then discarded)."""
+        if self.planner is not None:
+            return np.zeros(self.action_space.shape, dtype=np.float32)
+        return self.raw_noop_action()
+
+    def raw_noop_action(self) -> Any:  # pragma: no cover - abstract
+        """A single raw action with which nobody takes part."""
         raise NotImplementedError
 
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
@@ -98,31 +144,42 @@ class EnvCore(BaseCore):
         self.sim = MELSimulator(scenario, n_envs=n_envs, device=device)
         self.n_envs = n_envs
         s, sim = scenario, self.sim
-        self.problem = build_problem(s, sim.world, sim.cost, params.horizon_cycles, sim.trainer.num_classes,
+        self.problem = build_problem(s, sim.world, sim.cost, params, sim.trainer.num_classes,
                                      max(s.samples_per_cycle, sim.trainer.num_train_samples),
-                                     getattr(params, "action_beta", None), self.capabilities)
+                                     getattr(params, "action_beta", None), self.capabilities, self.has_amount,
+                                     self.discrete_amount, self.planner_name)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
+        self.attach_planner()
         self.previous_share = np.zeros((n_envs, s.num_learners))
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
 
     # ------------------------------------------------------------------------------------------------ per env
     def build_action_space(self) -> spaces.Space:  # pragma: no cover - abstract
-        """The single env's action space."""
+        """The single env's raw action space (with the amount last where :attr:`has_amount`)."""
         raise NotImplementedError
 
     def validate(self, actions: Any) -> Any:  # pragma: no cover - abstract
-        """Check a batch of actions (n_envs, *action shape), shapes already checked; return them ready for
-        :meth:`decide`.
+        """Check a batch of raw actions (n_envs, *action shape), shapes already checked; return them ready for
+        :meth:`split_amount` and :meth:`decide`.
 
         Raises:
             ValueError: naming the offending index and the allowed values; no state has changed.
         """
         raise NotImplementedError
 
-    def decide(self, actions: Any) -> Decision:  # pragma: no cover - abstract
-        """The Decision that validated ``actions`` map to."""
+    def split_amount(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the validated actions without their amount, the samples n (n_envs,) each env's plan hands out: d where
+        the action has no amount)."""
+        d = self.scenario.samples_per_cycle
+        if not self.has_amount:
+            return actions, np.full(self.n_envs, d, dtype=np.int64)
+        return actions[:, :-1], self.samples_from_amount(actions[:, -1], d)
+
+    def decide(self, actions: Any, samples: np.ndarray) -> Decision:  # pragma: no cover - abstract
+        """The Decision that validated ``actions`` (without the amount) map to, each env's plan handing out
+        ``samples`` (n_envs,) of the cycle's samples."""
         raise NotImplementedError
 
     def reported_tau(self, decision: Decision) -> np.ndarray:
@@ -205,8 +262,8 @@ class EnvCore(BaseCore):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One cycle in every env: (obs, reward, terminated, truncated, info), all batched over envs."""
-        actions = self.validate(self.check_shape(actions))
-        decision = self.decide(actions)
+        actions, samples = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
+        decision = self.decide(actions, samples)
         out = self.sim.step(decision)
         moved = self.after_cycle(actions)
         s, p = self.scenario, self.params
@@ -216,6 +273,7 @@ class EnvCore(BaseCore):
         terminated = (reached & p.terminate_on_target) | self.ended()
         truncated = (self.sim.world.state.cycle >= p.horizon_cycles) & ~terminated
         info = self._info(out, self.reported_tau(decision), reached)
+        info["sample_fraction"] = samples / s.samples_per_cycle
         info.update(parts)
         info.update(self.decision_info(decision))
         info.update(moved)
@@ -237,9 +295,14 @@ class EnvCore(BaseCore):
 
 
 def learner_info(out: Outcome) -> dict[str, np.ndarray]:
-    """The per-learner info entries of a cycle (batched (n_envs, K); samples_trained (n_envs,))."""
+    """The per-learner info entries of a cycle (batched (n_envs, K); samples_trained (n_envs,)): samples_planned is
+    each learner's task d_k (a backup's: its primary's), samples_processed the samples of the learners whose
+    model was aggregated after at least one iteration (0 for the others)."""
+    processed = np.where(out.finished & (out.local_iterations > 0), out.task_sizes, 0)
     return {"task_sizes": out.task_sizes,
-            "samples_trained": np.where(out.finished & (out.local_iterations > 0), out.task_sizes, 0).sum(axis=1),
+            "samples_planned": out.task_sizes.copy(),
+            "samples_processed": processed,
+            "samples_trained": processed.sum(axis=1),
             "time_s": out.time_s,
             "time_send_s": out.time_send_s,
             "time_compute_s": out.time_compute_s,
@@ -263,22 +326,24 @@ class ShareCore(EnvCore):
     blocks: ClassVar[int] = 1
 
     def build_action_space(self) -> spaces.Box:
-        return spaces.Box(-1.0, 1.0, shape=(self.blocks * self.scenario.num_learners,), dtype=np.float32)
+        size = self.blocks * self.scenario.num_learners + self.problem.global_actions
+        return spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
 
     def validate(self, actions: np.ndarray) -> np.ndarray:
         if self.n_envs == 1:  # name the index within the single env's action
             return validate_action(actions[0], actions.shape[1:])[None]
         return validate_action(actions, actions.shape)
 
-    def noop_action(self) -> np.ndarray:
-        return np.full(self.action_space.shape, -1.0, dtype=np.float32)
+    def raw_noop_action(self) -> np.ndarray:
+        return np.full(self.raw_action_space.shape, -1.0, dtype=np.float32)
 
-    def sync_decision(self, task_actions: np.ndarray, tx_power_w: np.ndarray | None = None,
+    def sync_decision(self, task_actions: np.ndarray, samples: np.ndarray, tx_power_w: np.ndarray | None = None,
                       available: np.ndarray | None = None) -> Decision:
-        """Synchronous MEL from the task-share block: integer task sizes over the ``available`` learners (default:
-        every learner that can take part), then the largest common tau every participant can run
-        (TaskAllocation-v0's decision), at uplink powers ``tx_power_w`` (W, (n_envs, K); None: the scenario's)."""
-        task_sizes = self.task_sizes(task_actions, available)
+        """Synchronous MEL from the task-share block: integer task sizes summing to ``samples`` (n_envs,) over the
+        ``available`` learners (default: every learner that can take part), then the largest common tau every
+        participant can run (TaskAllocation-v0's decision), at uplink powers ``tx_power_w`` (W, (n_envs, K); None:
+        the scenario's)."""
+        task_sizes = self.task_sizes(task_actions, samples, available)
         tau = np.maximum(self.iteration_limits(task_sizes, tx_power_w=tx_power_w).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
                         tx_power_w=tx_power_w)
@@ -290,22 +355,25 @@ class ShareCore(EnvCore):
             raise ConfigError(f"{what} moves between cycles: scenario key 'cycle_period_s' = {s.cycle_period_s} must "
                               f"be > cycle_deadline_s = {s.cycle_deadline_s:g} (s), e.g. 10")
 
-    def task_sizes(self, task_actions: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
-        """(n_envs, K) integer task sizes from the task-share block, over the ``available`` learners (default:
-        every learner that can take part)."""
-        s = self.scenario
+    def task_sizes(self, task_actions: np.ndarray, samples: np.ndarray, available: np.ndarray | None = None
+                   ) -> np.ndarray:
+        """(n_envs, K) integer task sizes from the task-share block, summing to ``samples`` (n_envs,) (or what the
+        learners hold, if less) over the ``available`` learners (default: every learner that can take part)."""
         available = self.sim.world.available if available is None else available
-        return task_sizes_from_action(task_actions, available, self.params.action_beta,
-                                      s.samples_per_cycle, self.sim.task_caps)
+        return task_sizes_from_action(task_actions, available, self.params.action_beta, samples, self.sim.task_caps)
 
 
 # ---------------------------------------------------------------------------------------------------- building
 
 
-def build_problem(s: Scenario, world: World, cost: CostModel, horizon_cycles: int, num_classes: int, max_task_cap: int,
-                  action_beta: float | None, capabilities: Mapping[str, bool]) -> AllocationProblem:
+def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams, num_classes: int, max_task_cap: int,
+                  action_beta: float | None, capabilities: Mapping[str, bool], amount: bool = False,
+                  discrete_amount: bool = False, planner_name: str = "ha-sync-fraction") -> AllocationProblem:
     """The public side of an env over ``world`` (:class:`AllocationProblem`): the scenario's constants, the cost
-    model the simulator charges and the observation codec. ``max_task_cap``: the largest task cap (samples)."""
+    model the simulator charges, the observation codec and the form of the raw action (``amount``: it ends with the
+    amount, a level of ``params.fraction_levels`` where ``discrete_amount``). ``max_task_cap``: the largest task cap
+    (samples)."""
+    horizon_cycles = params.horizon_cycles
     return AllocationProblem(
         mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
         samples_per_cycle=s.samples_per_cycle, max_local_iterations=s.max_local_iterations, cost=cost,
@@ -313,7 +381,9 @@ def build_problem(s: Scenario, world: World, cost: CostModel, horizon_cycles: in
         orchestrator_power_w=world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
         min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=world.noise_psd_w_per_hz,
         cycle_cap_j=s.energy.cycle_cap_j, action_beta=action_beta, **capabilities,
-        mobility=build_mobility(s, world),
+        mobility=build_mobility(s, world), amount_action=amount, min_fraction=params.min_fraction,
+        fraction_levels=params.fraction_levels if discrete_amount else None, action_mode=params.action_mode,
+        planner_name=planner_name,
         codec=ObservationCodec(
             num_learners=s.num_learners, bandwidth_hz=s.channel.bandwidth_hz,
             max_cpu_hz=world.max_cpu_hz, area_radius_m=s.area_radius_m, max_speed_mps=s.mobility.speed_max_mps,

@@ -21,6 +21,7 @@ class DroneOrchestratorCore(ShareCore):
 
     params_class = DroneParams
     default_scenario: ClassVar[str] = "drone"
+    planner_name = "receding-horizon-fraction"
 
     @property
     def capabilities(self) -> dict[str, bool]:  # type: ignore[override]
@@ -30,20 +31,21 @@ class DroneOrchestratorCore(ShareCore):
         super().__init__(*args, **kwargs)
         self.require_gap_between_cycles("DroneOrchestrator-v0's drone")
 
-    def build_action_space(self) -> spaces.Box:
-        blocks = 2 if self.params.power_control else 1
-        return spaces.Box(-1.0, 1.0, shape=(blocks * self.scenario.num_learners + 2,), dtype=np.float32)
+    @property
+    def blocks(self) -> int:  # type: ignore[override]
+        return 2 if self.params.power_control else 1
 
-    def noop_action(self) -> np.ndarray:
-        action = np.full(self.action_space.shape, -1.0, dtype=np.float32)
-        action[-2:] = 0.0  # nobody trains, the drone hovers
+    def raw_noop_action(self) -> np.ndarray:
+        action = np.full(self.raw_action_space.shape, -1.0, dtype=np.float32)
+        velocity = self.blocks * self.scenario.num_learners
+        action[velocity : velocity + 2] = 0.0  # nobody trains, the drone hovers
         return action
 
-    def decide(self, actions: np.ndarray) -> Decision:
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         K, p = self.scenario.num_learners, self.problem
         power = (power_from_action(actions[:, K : 2 * K], p.tx_power_w, p.power_range_db) if self.params.power_control
                  else None)
-        return self.sync_decision(actions[:, :K], power)
+        return self.sync_decision(actions[:, :K], samples, power)
 
     def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
         return {} if decision.tx_power_w is None else {"tx_power_w": decision.tx_power_w}
@@ -84,6 +86,15 @@ class DroneOrchestratorEnv(MELEnv):
 
     A flight whose end would lie outside the area (the disc of ``mobility.area_radius_m``, or of the cell ``placement.max_distance_m`` if larger) is pulled radially back onto its edge. Out-of-range
     values are clipped to [-1, 1]; NaN/inf raise ``ValueError`` and leave the env as it was.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value after the velocity): the plan hands
+    out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (2,))``, the knobs of the planner
+    ``receding-horizon-fraction`` (the fraction f and the flight's energy weight), which plans the full action from
+    the observation.
 
     ## Observation space
 

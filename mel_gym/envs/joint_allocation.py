@@ -19,18 +19,21 @@ class JointAllocationCore(ShareCore):
     default_scenario = "joint"
     capabilities = {"has_resources": True}
 
-    def resources(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K)."""
+    planner_name = "joint-fraction"
+
+    def resources(self, actions: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K), the tasks
+        summing to ``samples`` (n_envs,)."""
         world, p = self.sim.world, self.problem
         a_task, a_power, a_band, a_cpu = np.split(actions, 4, axis=1)
-        task_sizes = self.task_sizes(a_task)
+        task_sizes = self.task_sizes(a_task, samples)
         power = power_from_action(a_power, p.tx_power_w, p.power_range_db)
         bandwidth = shares_from_action(a_band, world.available, self.params.action_beta) * p.total_bandwidth_hz
         cpu = cpu_from_action(a_cpu, p.min_cpu_hz, world.cpu_available_hz())
         return task_sizes, power, bandwidth, cpu
 
-    def decide(self, actions: np.ndarray) -> Decision:
-        task_sizes, power, bandwidth, cpu = self.resources(actions)
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
+        task_sizes, power, bandwidth, cpu = self.resources(actions, samples)
         tau = np.maximum(self.iteration_limits(task_sizes, power, bandwidth, cpu).min(axis=1), 0)
         return Decision(task_sizes=task_sizes, local_iterations=np.where(task_sizes > 0, tau[:, None], 0),
                         tx_power_w=power, bandwidth_hz=bandwidth, cpu_hz=cpu)
@@ -59,6 +62,14 @@ class JointAllocationEnv(MELEnv):
     kappa f^2 tau d_k C_m + P_k S_m / R_k^up). The downlink runs at the orchestrator's power on the learner's
     band. A learner with an empty battery has left: the observation shows battery 0 and the maps give it no
     task and no bandwidth.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value, ``Box(-1, 1, (4K + 1,))``): the plan
+    hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (1,))``, the knobs of the planner
+    ``joint-fraction`` (the fraction f), which plans the full action from the observation.
 
     ## Observation, reward, episode
 

@@ -16,30 +16,43 @@ class LearnerSelectionCore(EnvCore):
     """A MultiBinary(K) selection -> HA-Sync task sizes over the chosen learners -> their largest common tau."""
 
     capabilities = {"selects_learners": True}
+    planner_name = "greedy-fraction"
+    discrete_amount = True
 
-    def build_action_space(self) -> spaces.MultiBinary:
-        return spaces.MultiBinary(self.scenario.num_learners)
+    def build_action_space(self) -> spaces.MultiBinary | spaces.MultiDiscrete:
+        K = self.scenario.num_learners
+        if not self.has_amount:
+            return spaces.MultiBinary(K)
+        return spaces.MultiDiscrete(np.array([2] * K + [self.params.fraction_levels], dtype=np.int64))
 
     def validate(self, actions: np.ndarray) -> np.ndarray:
-        bad = ~np.isin(actions, (0, 1))
+        K = self.scenario.num_learners
+        top = np.array([1] * K + [self.params.fraction_levels - 1] * (actions.shape[1] - K))
+        numeric = np.asarray(actions).astype(np.float64)
+        bad = ~np.isfinite(numeric) | (numeric != np.round(numeric)) | (numeric < 0) | (numeric > top)
         if np.any(bad):
             where = np.argwhere(bad)[0].tolist()
             value = actions[tuple(where)].item()
+            entry = where[1]
             where = where[1:] if self.n_envs == 1 else where  # the single env's own index
-            raise ValueError(f"action holds {value!r} at index {where}: every entry must be 0 or 1 "
-                             "(1: the learner takes part)")
-        return actions.astype(bool)
+            if not self.has_amount:
+                raise ValueError(f"action holds {value!r} at index {where}: every entry must be 0 or 1 (1: the learner "
+                                 "takes part)")
+            what = "0 or 1 (1: the learner takes part)" if entry < K else "an amount level"
+            raise ValueError(f"action holds {value!r} at index {where}: it must be {what}; entries 0 .. {K - 1} are 0 "
+                             f"or 1, entry {K} the amount level in [0, {self.params.fraction_levels - 1}]")
+        return numeric.astype(np.int64)
 
-    def noop_action(self) -> np.ndarray:
-        return np.zeros(self.action_space.shape, dtype=np.int8)
+    def raw_noop_action(self) -> np.ndarray:
+        return np.zeros(self.raw_action_space.shape, dtype=np.int8 if not self.has_amount else np.int64)
 
-    def decide(self, actions: np.ndarray) -> Decision:
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         s, sim = self.scenario, self.sim
-        chosen = actions & sim.world.available
+        chosen = actions.astype(bool) & sim.world.available
         coeffs, energy = sim.coefficients(), sim.energy_budget()
         task_sizes = np.zeros(chosen.shape, dtype=np.int64)
         for i in range(self.n_envs):
-            _, task_sizes[i] = selected_plan(chosen[i], coeffs[i], s.cycle_deadline_s, s.samples_per_cycle,
+            _, task_sizes[i] = selected_plan(chosen[i], coeffs[i], s.cycle_deadline_s, int(samples[i]),
                                              s.max_local_iterations, sim.task_caps[i],
                                              None if energy is None else energy[i])
         tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)
@@ -60,6 +73,15 @@ class LearnerSelectionEnv(MELEnv):
     less data with more local iterations. tau is then the largest integer all of them can run within T and
     their energy limits. Entries other than 0/1 or a wrong shape raise ``ValueError`` and leave the env as it
     was.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount level (the action becomes ``MultiDiscrete([2] * K +
+    [L])``, L = ``fraction_levels``, level l giving a = -1 + 2 l / (L - 1)): the plan hands out n = max(1, round(f d))
+    of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2 (docs/envs.md); the info adds
+    ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner come always.
+    ``action_mode="planner"``: the action is ``Box(-1, 1, (1,))``, the knobs of the planner ``greedy-fraction`` (the
+    fraction f), which plans the full action from the observation.
 
     ## Observation, reward, episode, info
 

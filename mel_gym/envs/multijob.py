@@ -27,6 +27,8 @@ class MultiJobCore(BaseCore):
 
     params_class: ClassVar[type[EnvParams]] = MultiJobParams
     default_scenario: ClassVar[str] = "multijob"
+    planner_name: ClassVar[str] = "milp-fraction"
+    discrete_amount: ClassVar[bool] = True
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
         self.scenario, self.params, self.n_envs = scenario, params, n_envs
@@ -37,15 +39,18 @@ class MultiJobCore(BaseCore):
             raise ConfigError("env parameter 'terminate_on_target' is true but no job has a 'target_accuracy'; set "
                               "jobs[j].target_accuracy")
         held = max(len(ids) for ids in sim.train_ids)
-        world = build_problem(s, sim.world, sim.costs[0], params.horizon_cycles, max(sim.num_classes),
+        world = build_problem(s, sim.world, sim.costs[0], params, max(sim.num_classes),
                               max(s.samples_per_cycle, sum(len(ids) for ids in sim.train_ids)), None, {})
         self.problem = MultiJobProblem(
             world=world, jobs=tuple(sim.jobs), num_classes=tuple(sim.num_classes),
             job_problems=tuple(job_problem(world, job, cost) for job, cost in zip(sim.jobs, sim.costs)),
-            holding_max=max(held / job.samples_per_cycle for job in sim.jobs))
+            holding_max=max(held / job.samples_per_cycle for job in sim.jobs), amount_action=self.has_amount,
+            min_fraction=params.min_fraction, fraction_levels=params.fraction_levels, action_mode=params.action_mode)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.problem.space()
-        self.action_space = spaces.MultiDiscrete(np.full(K, J + 1, dtype=np.int64))
+        levels = [params.fraction_levels] * J if self.has_amount else []
+        self.action_space = spaces.MultiDiscrete(np.array([J + 1] * K + levels, dtype=np.int64))
+        self.attach_planner()
         self.reference_tau = s.max_local_iterations / 4.0
         self.previous_job = np.full((n_envs, K), -1, dtype=np.int64)
         self.previous_share = np.zeros((n_envs, K))
@@ -54,31 +59,45 @@ class MultiJobCore(BaseCore):
 
     # ------------------------------------------------------------------------------------------------ actions
     def validate(self, actions: np.ndarray) -> np.ndarray:
-        J = self.sim.num_jobs
-        bad = ~np.isfinite(actions) | (actions != np.round(actions)) | (actions < 0) | (actions > J)
+        J, K = self.sim.num_jobs, self.scenario.num_learners
+        top = np.array([J] * K + [self.params.fraction_levels - 1] * (actions.shape[1] - K))
+        bad = ~np.isfinite(actions) | (actions != np.round(actions)) | (actions < 0) | (actions > top)
         if np.any(bad):
             where = np.argwhere(bad)[0].tolist()
             value = actions[tuple(where)].item()
+            entry = where[1]
             where = where[1:] if self.n_envs == 1 else where
-            raise ValueError(f"action holds {value!r} at index {where}: every entry must be an integer in [0, {J}] "
-                             "(0: idle, j + 1: job j)")
+            if not self.has_amount:
+                raise ValueError(f"action holds {value!r} at index {where}: every entry must be an integer in [0, {J}] "
+                                 "(0: idle, j + 1: job j)")
+            what = f"an integer in [0, {J}] (0: idle, j + 1: job j)" if entry < K else "an amount level"
+            raise ValueError(f"action holds {value!r} at index {where}: it must be {what}; entries 0 .. {K - 1} pick "
+                             f"a job, entries {K} .. {K + J - 1} are the jobs' amount levels in [0, "
+                             f"{self.params.fraction_levels - 1}]")
         return actions.astype(np.int64)
 
-    def noop_action(self) -> np.ndarray:
-        return np.zeros(self.action_space.shape, dtype=np.int64)
+    def raw_noop_action(self) -> np.ndarray:
+        return np.zeros(self.raw_action_space.shape, dtype=np.int64)
 
     def action_masks(self) -> np.ndarray:
         """(n_envs, K (J + 1)) bool: which values each learner may take (:meth:`MultiJobProblem.action_mask`), from
         the observation of the coming cycle."""
-        return self.problem.action_mask(self.problem.decode(self.observe() if self._last_obs is None else self._last_obs))
+        if self.planner is not None:
+            raise AttributeError("action_masks: under action_mode='planner' the action is the planner's knobs, which "
+                                 "have no masks")
+        return self.problem.action_mask(self._decoded())
 
-    def plan(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(assignment (n_envs, K) with -1 = idle, task sizes, iterations, each job's tau (n_envs, J)). A learner
-        sent to a job it cannot serve (the action mask) idles; each job's learners get HA-Sync's task sizes for the
-        samples they hold, min(d_j, their data), and run the largest common tau; a job whose learners cannot run
-        one iteration idles them."""
+    def _decoded(self):
+        return self.problem.decode(self.observe() if self._last_obs is None else self._last_obs)
+
+    def plan(self, actions: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(assignment (n_envs, K) with -1 = idle, task sizes, iterations, each job's tau (n_envs, J)) for the
+        assignment part of ``actions`` (n_envs, K). A learner sent to a job it cannot serve (the action mask) idles;
+        each job's learners get HA-Sync's task sizes for the samples they hold, min(n_j, their data) with n_j =
+        ``samples`` (n_envs, J) of the job's d_j, and run the largest common tau; a job whose learners cannot run one
+        iteration idles them."""
         s, sim, J = self.scenario, self.sim, self.sim.num_jobs
-        masks = self.action_masks().reshape(self.n_envs, -1, J + 1)
+        masks = self.problem.learner_mask(self._decoded()).reshape(self.n_envs, -1, J + 1)
         chosen = np.take_along_axis(masks, actions[..., None], axis=2)[..., 0]
         assignment = np.where(chosen, actions - 1, -1)
         task_sizes = np.zeros(assignment.shape, dtype=np.int64)
@@ -90,7 +109,7 @@ class MultiJobCore(BaseCore):
                 continue
             coeffs, energy = sim.coefficients(j), sim.energy_budget(j)
             for i in np.flatnonzero(serves.any(axis=1)):
-                tau, sizes = selected_plan(serves[i], coeffs[i], job.cycle_deadline_s, job.samples_per_cycle,
+                tau, sizes = selected_plan(serves[i], coeffs[i], job.cycle_deadline_s, int(samples[i, j]),
                                            s.max_local_iterations, sim.task_caps[i, j], None if energy is None else energy[i])
                 task_sizes[i] += sizes
                 iterations[i] += np.where(sizes > 0, tau, 0)
@@ -131,9 +150,18 @@ class MultiJobCore(BaseCore):
         self._last_obs = obs.copy()  # the masks' source: the caller may change the array it gets
         return obs
 
+    def split_amount(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the assignment part (n_envs, K), the samples n_j (n_envs, J) each job's plan hands out: d_j where the
+        action has no amount)."""
+        d = np.array([job.samples_per_cycle for job in self.sim.jobs], dtype=np.int64)
+        K = self.scenario.num_learners
+        if not self.has_amount:
+            return actions, np.broadcast_to(d, (self.n_envs, len(d))).copy()
+        return actions[:, :K], self.samples_from_amount(actions[:, K:], d)
+
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        actions = self.validate(self.check_shape(actions))
-        assignment, task_sizes, iterations, job_tau = self.plan(actions)
+        actions, samples = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
+        assignment, task_sizes, iterations, job_tau = self.plan(actions, samples)
         out = self.sim.step(assignment, task_sizes, iterations)
         p, r, s, sim = self.problem, self.params.reward, self.scenario, self.sim
         classes = np.array(sim.num_classes)
@@ -169,6 +197,7 @@ class MultiJobCore(BaseCore):
             **learner_info(out),
             "assignment": assignment.copy(),
             "job_tau": job_tau,
+            "job_sample_fraction": samples / d,
             "job_learners": serves.sum(axis=2),
             "job_gain": gain,
             "job_accuracy": out.accuracy_after,
@@ -210,6 +239,15 @@ class MultiJobEnv(MELEnv):
     ``env.action_masks()`` (and the vector env's, one row per sub-env): (K (J + 1),) bool, learner after learner,
     as sb3-contrib's ``MaskablePPO`` reads it: idle is always allowed; job j where the learner can take part
     (battery, coverage, CPU), holds job j's data (FL), can exchange job j's model within T_j, and job j is not done.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount levels, one per job (``MultiDiscrete([J + 1] * K + [L]
+    * J)``, each job j handing out n_j of its d_j; ``action_masks()`` allows every level): the plan hands out n =
+    max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2 (docs/envs.md); the
+    info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner come always.
+    ``action_mode="planner"``: the action is ``Box(-1, 1, (2J,))``, the knobs of the planner ``milp-fraction`` (each
+    job's fraction and value weight), which plans the full action from the observation.
 
     ## Observation space
 

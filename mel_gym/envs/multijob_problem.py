@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
+                                      samples_from_fraction)
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.multijob import Job
@@ -62,6 +64,45 @@ class MultiJobProblem:
     num_classes: tuple[int, ...]
     holding_max: float  # the largest holding / d_j a learner can have (every training sample of a job)
     partitions_jobs: bool = True  # the capability of the partition baselines (mel_gym.agents.policy)
+    amount_action: bool = False  # the raw action ends with J amount levels (each job's fraction of d_j)
+    min_fraction: float = 0.05  # the amount's smallest fraction
+    fraction_levels: int = 20  # the amount's levels
+    job_fractions: tuple[float, ...] | None = None  # the fractions of d_j this view plans for (None: all 1)
+    action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
+    planner_name: str = "milp-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+
+    @property
+    def fractions(self) -> np.ndarray:
+        """(J,) the fraction of d_j each job's plan processes in this view."""
+        return np.ones(self.num_jobs) if self.job_fractions is None else np.array(self.job_fractions)
+
+    def planned_samples(self, j: int) -> int:
+        """n_j = max(1, round(f_j d_j)): the samples job j's plan hands out in this view."""
+        return int(samples_from_fraction(self.fractions[j], self.jobs[j].samples_per_cycle))
+
+    def with_fractions(self, fractions: np.ndarray) -> "MultiJobProblem":
+        """This view for plans that process the fractions ``fractions`` (J,) of each job's d_j, as the env reads
+        them back from the amount levels :meth:`encode_assignment` appends.
+
+        Raises:
+            ValueError: a fraction outside (0, 1], or one < 1 where the action has no amount (``amount_action``).
+        """
+        f = np.broadcast_to(np.asarray(fractions, dtype=np.float64), (self.num_jobs,))
+        if not np.all((f > 0) & (f <= 1)):
+            raise ValueError(f"job fractions {f.tolist()} must lie in (0, 1]")
+        if np.all(f >= 1):
+            return self if self.job_fractions is None else dataclasses.replace(self, job_fractions=None)
+        if not self.amount_action:
+            raise ValueError("plans for a fraction of a job's samples need an env whose action has the amount: env "
+                             "parameter amount_action=True")
+        levels = self.amount_levels(f)
+        read = fraction_from_action(action_from_level(levels, self.fraction_levels), self.min_fraction)
+        return dataclasses.replace(self, job_fractions=tuple(float(x) for x in read))
+
+    def amount_levels(self, fractions: np.ndarray | None = None) -> np.ndarray:
+        """(J,) int: the amount levels of ``fractions`` (default: this view's)."""
+        f = self.fractions if fractions is None else fractions
+        return level_from_fraction(f, self.min_fraction, self.fraction_levels)
 
     @property
     def num_learners(self) -> int:
@@ -147,18 +188,30 @@ class MultiJobProblem:
                             axis=-2)
         return decoded.world.available[..., None, :] & (decoded.holding > 0) & ~decoded.job_done[..., None] & exchange
 
-    def action_mask(self, decoded: MultiJobObservation) -> np.ndarray:
-        """(..., K (J + 1)) bool, sb3-contrib's MultiDiscrete layout (learner after learner): idle (0) always allowed,
-        job j (value j + 1) where :meth:`can_serve`."""
+    def learner_mask(self, decoded: MultiJobObservation) -> np.ndarray:
+        """(..., K (J + 1)) bool, learner after learner: idle (0) always allowed, job j (value j + 1) where
+        :meth:`can_serve`."""
         allowed = self.can_serve(decoded)  # (..., J, K)
         idle = np.ones(allowed.shape[:-2] + (1, self.num_learners), dtype=bool)
         both = np.concatenate([idle, allowed], axis=-2)  # (..., J + 1, K)
         return np.swapaxes(both, -1, -2).reshape(allowed.shape[:-2] + (-1,))
 
-    @staticmethod
-    def encode_assignment(assignment: np.ndarray) -> np.ndarray:
-        """The action that carries out ``assignment`` (K,) (-1: idle, else the job index): value j + 1, idle 0."""
-        return (np.asarray(assignment, dtype=np.int64) + 1).astype(np.int64)
+    def action_mask(self, decoded: MultiJobObservation) -> np.ndarray:
+        """sb3-contrib's MultiDiscrete mask layout: :meth:`learner_mask`, then, where the action has the amount,
+        every level of each job's amount allowed ((..., K (J + 1) + J L) bool)."""
+        mask = self.learner_mask(decoded)
+        if not self.amount_action:
+            return mask
+        levels = np.ones(mask.shape[:-1] + (self.num_jobs * self.fraction_levels,), dtype=bool)
+        return np.concatenate([mask, levels], axis=-1)
+
+    def encode_assignment(self, assignment: np.ndarray) -> np.ndarray:
+        """The action that carries out ``assignment`` (K,) (-1: idle, else the job index): value j + 1, idle 0; then,
+        where the action has the amount, each job's level of this view's fraction."""
+        action = np.asarray(assignment, dtype=np.int64) + 1
+        if self.amount_action:
+            action = np.concatenate([action, self.amount_levels()])
+        return action.astype(np.int64)
 
 
 def job_problem(world: AllocationProblem, job: Job, cost) -> AllocationProblem:

@@ -30,13 +30,30 @@ class RewardParams:
                                        doc="LearnerRelocation: subtracts this x the kJ spent moving learners")
 
 
+#: Action modes of every env: the env's own (raw) action, or a few knobs of the env's planner.
+ACTION_MODES = ("raw", "planner")
+
+
 @dataclass(frozen=True)
 class EnvParams:
-    """What every mel_gym env has: the episode and the reward."""
+    """What every mel_gym env has: the episode, the reward and the action's form (docs/envs.md, "Amount" and
+    "Planner actions")."""
 
     horizon_cycles: int = param(25, low=1, high=1000000, doc="global cycles per episode (then truncated)")
     terminate_on_target: bool = param(False, doc="end the episode (terminated) once the scenario's target accuracy is reached")
     reward: RewardParams = field(default_factory=RewardParams)
+    amount_action: bool = param(False, doc="add the amount to the raw action: how many of the cycle's samples the plan "
+                                           "processes (f in [min_fraction, 1] of d; one value, MultiJob-v0 one per "
+                                           "job); false: every plan processes all d, as the -v0 envs always did")
+    min_fraction: float = param(0.05, low=0.0, high=1.0, low_open=True,
+                                doc="the smallest fraction of d the amount can ask for (amount value -1)")
+    fraction_levels: int = param(20, low=2, high=1000,
+                                 doc="discrete actions (LearnerSelection-v0, MultiJob-v0): the amount's levels, "
+                                     "f = min_fraction .. 1 evenly spaced")
+    action_mode: str = param("raw", choices=ACTION_MODES,
+                             doc="raw: the env's own action; planner: a Box(-1, 1) of the env's planner knobs "
+                                 "(fraction of samples and the planner's own), turned into the raw action by the "
+                                 "env's planner")
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ observation into named arrays with units and plan with the same cost model the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mel_gym.envs.action_maps import action_from_cpu, action_from_power, action_from_shares, action_from_vector
+from mel_gym.envs.action_maps import (action_from_cpu, action_from_fraction, action_from_level, action_from_power,
+                                      action_from_shares, action_from_vector, fraction_from_action,
+                                      level_from_fraction, samples_from_fraction)
 from mel_gym.envs.observation import DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_allocation import JointInstance
 from mel_gym.optim.task_allocation import relaxed_max_tau_batch
@@ -94,6 +96,46 @@ class AllocationProblem:
     controls_power: bool = False
     relocates_learners: bool = False
     mobility: Mobility | None = None  # geometry and what may move (None: not needed by the env's baselines)
+    amount_action: bool = False  # the raw action ends with the amount (the fraction of d a plan processes)
+    min_fraction: float = 0.05  # the amount's smallest fraction
+    fraction_levels: int | None = None  # a discrete amount's levels (None: a continuous value in [-1, 1])
+    sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
+    action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
+    planner_name: str = "ha-sync-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+
+    @property
+    def planned_samples(self) -> int:
+        """n: the samples a plan of this view hands out, max(1, round(f d)) of the cycle's d (d when f = 1)."""
+        return int(samples_from_fraction(self.sample_fraction, self.samples_per_cycle))
+
+    def with_fraction(self, fraction: float) -> "AllocationProblem":
+        """This planning view for plans that process the fraction ``fraction`` of d: the fraction the env will read
+        back from the encoded amount (so the plan's n is the env's), its amount appended by :meth:`encode_action`.
+
+        Raises:
+            ValueError: ``fraction`` < 1 where the env's action has no amount (env parameter ``amount_action``).
+        """
+        f = float(fraction)
+        if not 0.0 < f <= 1.0:
+            raise ValueError(f"fraction {fraction!r} must lie in (0, 1]")
+        if f >= 1.0:
+            return self if self.sample_fraction >= 1.0 else replace(self, sample_fraction=1.0)
+        if not self.amount_action:
+            raise ValueError(f"a plan for a fraction {f:g} of the cycle's samples needs an env whose action has the "
+                             "amount: env parameter amount_action=True")
+        return replace(self, sample_fraction=float(fraction_from_action(self.amount_action_value(f), self.min_fraction)))
+
+    def amount_action_value(self, fraction: float | None = None) -> np.ndarray:
+        """The amount part of an action for ``fraction`` (default: this view's): a value in [-1, 1] (float32), or
+        a level (int64) where the amount is discrete."""
+        f = self.sample_fraction if fraction is None else fraction
+        if self.fraction_levels is None:
+            return action_from_fraction(f, self.min_fraction)
+        return action_from_level(level_from_fraction(f, self.min_fraction, self.fraction_levels), self.fraction_levels)
+
+    def amount_level(self) -> int:
+        """A discrete amount's level for this view's fraction."""
+        return int(level_from_fraction(self.sample_fraction, self.min_fraction, self.fraction_levels))
 
     @property
     def total_bandwidth_hz(self) -> float:
@@ -101,8 +143,9 @@ class AllocationProblem:
 
     @property
     def global_actions(self) -> int:
-        """Action values after the per-learner blocks: the drone's velocity (2) where the orchestrator flies."""
-        return 2 if self.flies_orchestrator else 0
+        """Action values after the per-learner blocks: the drone's velocity (2) where the orchestrator flies, then
+        the amount (1) where the action has one."""
+        return (2 if self.flies_orchestrator else 0) + (1 if self.amount_action else 0)
 
     def mobility_action_indices(self) -> np.ndarray:
         """Indices of the action values that move something: the drone's velocity (the last two) or the learners'
@@ -166,7 +209,8 @@ class AllocationProblem:
         learners with a share take part (+1, the others -1) and learners with ``backup_priority`` > 0 (K values;
         None: none) ask for a backup, the env serving larger priorities first. Where the orchestrator flies,
         ``velocity_mps`` (2,) is its flight to the next cycle (None: hover); where learners can be moved,
-        ``moves_m`` (K, 2) their moves (None: stay)."""
+        ``moves_m`` (K, 2) their moves (None: stay). Where the action has the amount, it ends with this view's
+        fraction (:meth:`with_fraction`)."""
         if self.action_beta is None:
             raise ValueError("encode_action: this env's action is not task shares")
         actions = [action_from_shares(task_shares, self.action_beta)]
@@ -193,6 +237,8 @@ class AllocationProblem:
             moves = np.zeros((self.num_learners, 2)) if moves_m is None else moves_m
             pairs = action_from_vector(moves, self.mobility.learner_reach_m)
             actions += [pairs[:, 0], pairs[:, 1]]
+        if self.amount_action:
+            actions.append(np.atleast_1d(self.amount_action_value()))
         return np.concatenate(actions).astype(np.float32)
 
     def view_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
@@ -221,21 +267,22 @@ class AllocationProblem:
 
     def relaxed_tau_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
                        position_m: np.ndarray | None = None) -> np.ndarray:
-        """HA-Sync's relaxed tau* (capped at max_local_iterations) with the orchestrator and learners moved
-        (:meth:`view_at`), for M candidate geometries at once: ``orchestrator_m`` (M, 3) and/or ``position_m``
+        """HA-Sync's relaxed tau* (capped at max_local_iterations, for the view's planned samples) with the
+        orchestrator and learners moved (:meth:`view_at`), for M candidate geometries at once: ``orchestrator_m`` (M, 3) and/or ``position_m``
         (M, K, 2) (or one of each) -> (M,); 0 where the d samples cannot be placed. The continuous objective of
         the mobility planners (:mod:`mel_gym.optim.mobility`)."""
         coeffs, energy, available = self.view_at(decoded, orchestrator_m, position_m)
         caps = np.atleast_2d(np.where(available, decoded.task_caps, 0.0))  # (M, K); the rest broadcasts
-        return relaxed_max_tau_batch(coeffs, self.cycle_deadline_s, self.samples_per_cycle, caps, energy,
+        return relaxed_max_tau_batch(coeffs, self.cycle_deadline_s, self.planned_samples, caps, energy,
                                      self.max_local_iterations)
 
     def joint_instance(self, decoded: DecodedObservation) -> JointInstance:
-        """The joint task/resource problem of one observation (see :mod:`mel_gym.optim.joint_allocation`)."""
+        """The joint task/resource problem of one observation for the view's planned samples (see
+        :mod:`mel_gym.optim.joint_allocation`)."""
         return JointInstance(
             gain=self.channel_gain(decoded), f_max_hz=decoded.cpu_hz, energy_limit_j=self.energy_limit_j(decoded),
             task_caps=np.where(decoded.available, decoded.task_caps, 0.0), available=decoded.available, cost=self.cost,
-            samples_per_cycle=self.samples_per_cycle, max_local_iterations=self.max_local_iterations,
+            samples_per_cycle=self.planned_samples, max_local_iterations=self.max_local_iterations,
             tx_power_w=self.tx_power_w, min_tx_power_w=self.tx_power_w * 10 ** (-self.power_range_db / 10),
             orchestrator_power_w=self.orchestrator_power_w, total_bandwidth_hz=self.total_bandwidth_hz,
             f_min_hz=self.min_cpu_hz, noise_psd_w_per_hz=self.noise_psd_w_per_hz,

@@ -26,6 +26,7 @@ class ReliableTaskAllocationCore(ShareCore):
     blocks = 3
     default_scenario: ClassVar[str] = "dynamic"
     capabilities = {"plans_backups": True}
+    planner_name = "expected-value-fraction"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -33,10 +34,11 @@ class ReliableTaskAllocationCore(ShareCore):
             raise ConfigError("ReliableTaskAllocation-v0 needs scenario key 'mode' = 'pl': a backup trains on a copy "
                               "of its primary's samples, which only the orchestrator of PL holds")
 
-    def decide(self, actions: np.ndarray) -> Decision:
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         s, sim = self.scenario, self.sim
         a_task, a_part, a_backup = np.split(actions, 3, axis=1)
-        primaries = self.sync_decision(a_task, available=sim.world.available & (a_part > PARTICIPATION_THRESHOLD))
+        primaries = self.sync_decision(a_task, samples,
+                                       available=sim.world.available & (a_part > PARTICIPATION_THRESHOLD))
         task_sizes, iterations = primaries.task_sizes, primaries.local_iterations
         tau = iterations.max(axis=1)  # the common tau of every env with a task
         backup_of = np.full(task_sizes.shape, -1, dtype=np.int64)
@@ -82,6 +84,15 @@ class ReliableTaskAllocationEnv(MELEnv):
     (1 - (1 - outage)(1 - compute drop)); when none is left, the task has no backup. A backup's model stands
     in for its primary's only if the primary's is lost; both spend their energy. Out-of-range values are
     clipped to [-1, 1]; NaN/inf raise ``ValueError`` and leave the env as it was.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value, ``Box(-1, 1, (3K + 1,))``): the plan
+    hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (3,))``, the knobs of the planner
+    ``expected-value-fraction`` (the fraction f, a risk threshold, energy pacing), which plans the full action from
+    the observation.
 
     ## Observation space
 

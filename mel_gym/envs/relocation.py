@@ -21,6 +21,7 @@ class LearnerRelocationCore(ShareCore):
     blocks = 3
     default_scenario: ClassVar[str] = "relocation"
     capabilities = {"relocates_learners": True}
+    planner_name = "relocate-fraction"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,13 +31,13 @@ class LearnerRelocationCore(ShareCore):
         self.require_gap_between_cycles("LearnerRelocation-v0's learners")
         self._move_energy_j = np.zeros((self.n_envs, self.scenario.num_learners))
 
-    def noop_action(self) -> np.ndarray:
-        action = np.zeros(self.action_space.shape, dtype=np.float32)
+    def raw_noop_action(self) -> np.ndarray:
+        action = np.zeros(self.raw_action_space.shape, dtype=np.float32)
         action[: self.scenario.num_learners] = -1.0  # nobody trains, nobody moves
         return action
 
-    def decide(self, actions: np.ndarray) -> Decision:
-        return self.sync_decision(actions[:, : self.scenario.num_learners])
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
+        return self.sync_decision(actions[:, : self.scenario.num_learners], samples)
 
     def after_cycle(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         s, world = self.scenario, self.sim.world
@@ -80,6 +81,15 @@ class LearnerRelocationEnv(MELEnv):
 
     A move whose end would lie outside the area (the disc of ``mobility.area_radius_m``, or of the cell ``placement.max_distance_m`` if larger) is pulled radially back onto its edge. Out-of-range
     values are clipped to [-1, 1]; NaN/inf raise ``ValueError`` and leave the env as it was.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value, ``Box(-1, 1, (3K + 1,))``): the plan
+    hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (2,))``, the knobs of the planner
+    ``relocate-fraction`` (the fraction f and the value of a unit of tau), which plans the full action from the
+    observation.
 
     ## Observation space
 

@@ -13,8 +13,8 @@ from mel_gym.sim import Decision
 class TaskAllocationCore(ShareCore):
     """Task shares -> integer task sizes -> the largest common tau every participant can run."""
 
-    def decide(self, actions: np.ndarray) -> Decision:
-        return self.sync_decision(actions)
+    def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
+        return self.sync_decision(actions, samples)
 
 
 class TaskAllocationEnv(MELEnv):
@@ -34,6 +34,14 @@ class TaskAllocationEnv(MELEnv):
     learners hold it. a = 0 is equal allocation. tau is also held to the energy a learner may spend (the
     per-cycle cap and its battery), when there are such limits. Out-of-range values are clipped to [-1, 1];
     NaN/inf or a wrong shape raise ``ValueError`` and leave the env as it was.
+
+    ## Amount and planner actions
+
+    With ``amount_action=True`` the action ends with the amount (one more value, ``Box(-1, 1, (K + 1,))``): the plan
+    hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2
+    (docs/envs.md); the info adds ``sample_fraction``, and ``samples_planned`` / ``samples_processed`` per learner
+    come always. ``action_mode="planner"``: the action is ``Box(-1, 1, (1,))``, the knobs of the planner
+    ``ha-sync-fraction`` (the fraction f), which plans the full action from the observation.
 
     ## Observation space
 

@@ -50,6 +50,10 @@ class LearnerParallelEnv(ParallelEnv):
         self.env = gym.make(env_id, scenario=scenario, render_mode=render_mode, **kwargs).unwrapped
         self.env_id, self.render_mode = env_id, render_mode
         problem = self.env.problem
+        if getattr(problem, "amount_action", False):  # also under action_mode="planner", whose planner sets it
+            raise ValueError(f"{env_id}: the multi-agent view splits the action between the learners, but the amount "
+                             "(amount_action=True) and the planner's knobs (action_mode='planner') are one decision "
+                             "of the orchestrator for all of them; use the single or vector env for those")
         K = self.num_learners = problem.num_learners
         space = self.env.action_space
         self.jobs = getattr(problem, "num_jobs", 0)  # MultiJob-v0: each agent picks idle or a job
