@@ -87,7 +87,7 @@ BASELINES = {
     "relocate-fraction": Baseline(
         "RelocationHeuristic", "relocation", "the relocation heuristic with HA-Sync for a fraction of the samples, "
         "both tuned together on training seeds",
-        {"fraction": FRACTION_GRID, "value_per_tau": (0.003, 0.01, 0.03, 0.1)}),
+        {"fraction": FRACTION_GRID, "value_per_tau": (0.001, 0.003, 0.01, 0.03, 0.1)}),
     "milp": Baseline("PartitionMILP", "partition",
                      "learners to jobs maximising the per-job progress of the integer tau exactly (MILP, HiGHS)",
                      {"loss_exponent": (0.0, 1.0, 2.0)}),

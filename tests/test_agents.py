@@ -135,7 +135,7 @@ def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
 def test_a_residual_agent_starts_at_its_baseline_and_is_saved_as_one(tmp_path):
     from mel_gym.experiments.train import train
 
-    kwargs = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4}
+    kwargs = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4, "amount_action": True}
     with pytest.raises(ConfigError, match="residual.base"):
         load_agent_config({"algo": "ppo", "residual": {"base": "oracle"}})
     with pytest.raises(ConfigError, match="residual.scale"):
@@ -145,7 +145,8 @@ def test_a_residual_agent_starts_at_its_baseline_and_is_saved_as_one(tmp_path):
     env = gym.make("mel_gym/ReliableTaskAllocation-v0", scenario="dynamic", **kwargs)
     problem = env.unwrapped.problem
     agent = make_policy(str(result.model_path), problem, env.action_space)
-    base = make_policy("expected-value", problem, env.action_space)
+    base = make_policy("expected-value-fraction", problem, env.action_space)  # the shipped agent's base, as tuned
+    base.set_knobs(load_agent_config("ppo-residual")["residual"]["base_parameters"])
     with pytest.raises(ValueError, match="residual agent"):
         load_agent(result.model_path)
     obs, _ = env.reset(seed=3)
