@@ -157,7 +157,8 @@ def _cmd_rlzoo_tune(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
-    run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite)
+    run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite,
+        reuse_agents=args.reuse_agents)
 
 
 def _cmd_headroom(args: argparse.Namespace) -> None:
@@ -324,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/main); must "
                    "not exist unless --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
+    p.add_argument("--reuse-agents", action="store_true", help="evaluate the agents a complete earlier run trained in "
+                   "the output folder again (no training); the other outputs are replaced")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 

@@ -250,7 +250,8 @@ def headroom_lines(results: Sequence[EpisodeResult], causal: Sequence[str],
         lines[0] += (f", cycles to the target {numbers['cycles_to_target']:+.1f} ({fastest[1].removeprefix(BOUND)} "
                      f"{fastest[0]:.1f}, reached {len(hits[fastest[1]])}/{len(groups[fastest[1]])}, vs "
                      f"{np.mean(hits[best_causal]):.1f}, {len(hits[best_causal])}/{len(groups[best_causal])})")
-    if math.isnan(se) or gap <= 2 * se:
+    clear = not math.isnan(se) and gap > 2 * se
+    if not clear:
         lines.append("The headroom is within two paired standard errors of zero: on these seeds no policy can be shown "
                      "to beat the tuned planner here.")
     for name in learned:
@@ -259,8 +260,14 @@ def headroom_lines(results: Sequence[EpisodeResult], causal: Sequence[str],
         own, own_se, _ = paired(groups[name], groups[best_causal])
         share = own / gap if gap > 0 else math.nan
         numbers.setdefault("learned", {})[name] = {"vs_best_causal": own, "se": own_se, "share_of_headroom": share}
+        if own <= 0:
+            verdict = "below the best causal baseline: none of the headroom closed"
+        elif not clear:
+            verdict = "no clear headroom to close"
+        else:
+            verdict = f"{share:.0%} of the headroom closed"
         lines.append(f"{name} vs the best causal baseline ({best_causal}): return {own:+.3f} (paired s.e. "
-                     f"{own_se:.3f}), {'no headroom to close' if not gap > 0 else f'{share:.0%} of the headroom closed'}")
+                     f"{own_se:.3f}), {verdict}")
     return lines, numbers
 
 

@@ -83,10 +83,12 @@ def pooled(results: list[EpisodeResult], labels: list[str], label: str) -> list[
 
 
 def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
-        progress_bar: bool = True, overwrite: bool = False) -> dict[str, Any]:
+        progress_bar: bool = True, overwrite: bool = False, reuse_agents: bool = False) -> dict[str, Any]:
     """Train, evaluate, write the outputs and print the table; returns the summary rows and paths.
 
-    The output folder must not exist, unless ``overwrite`` (then it is replaced).
+    The output folder must not exist, unless ``overwrite`` (then it is replaced) or ``reuse_agents``: then the
+    agents a complete earlier run of the same config trained there are evaluated again, without training (their
+    ``run.yaml`` must say ``status: complete``), and the other outputs are replaced.
     """
     cfg = load_run_config(config)
     evaluation = dict(cfg.get("evaluation") or {})
@@ -96,8 +98,9 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         episodes = cfg.get("quick", {}).get("episodes", 2)
         tune_episodes = min(tune_episodes, 2)
     out = Path(out_dir or cfg.get("out_dir", "runs/main"))
-    if out.exists() and not overwrite:
-        raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, or --out another folder")
+    if out.exists() and not (overwrite or reuse_agents):
+        raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, --reuse-agents to evaluate its "
+                         "agents again, or --out another folder")
     check_output_dir(out, "--out")
     env_id = cfg.get("env_id", DEFAULT_ENV_ID)
     env_kwargs = dict(cfg.get("env_kwargs") or {})
@@ -105,7 +108,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     agents = agent_plan(cfg, quick)
     bounds_settings = headroom_settings(cfg)
     metric = make_env(env_id, scenario, env_kwargs).unwrapped.params.reward.metric  # checks the env settings first
-    if out.exists():
+    if out.exists() and not reuse_agents:
         shutil.rmtree(out)
 
     seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
@@ -120,15 +123,21 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         for seed in seeds:
             every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
             sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
-            print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
-                  f"{seed} -> {out / sub}", flush=True)
-            trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
-                            n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub, progress_bar=progress_bar,
-                            curve_every=every)
-            print(f"[mel-gym run] trained in {trained.seconds:.0f} s", flush=True)
-            specs.append(str(trained.model_path))
+            if reuse_agents:
+                model_path, trained_s = trained_agent(out / sub)
+                print(f"[mel-gym run] reusing {model_path} ({agent}, seed {seed}, trained in {trained_s:.0f} s)",
+                      flush=True)
+            else:
+                print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
+                      f"{seed} -> {out / sub}", flush=True)
+                trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
+                                n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub,
+                                progress_bar=progress_bar, curve_every=every)
+                model_path, trained_s = trained.model_path, trained.seconds
+                print(f"[mel-gym run] trained in {trained_s:.0f} s", flush=True)
+            specs.append(str(model_path))
             mine.append(name if len(seeds) == 1 else f"{name}-seed{seed}")
-            seconds.append(round(trained.seconds, 1))
+            seconds.append(round(trained_s, 1))
         labels += mine
         groups.append((mine, f"{name} ({len(seeds)} training seeds)" if len(seeds) > 1 else name))
     baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
@@ -183,6 +192,20 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
           f"TensorBoard: tensorboard --logdir {out}", flush=True)
     return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs],
             "headroom": numbers}
+
+
+def trained_agent(folder: Path) -> tuple[Path, float]:
+    """(the agent, its training seconds) of a complete ``mel-gym train`` run in ``folder``.
+
+    Raises:
+        ValueError: no complete run there.
+    """
+    meta = folder / "run.yaml"
+    saved = (read_yaml(meta) or {}) if meta.is_file() else {}
+    if saved.get("status") != "complete" or not (folder / "model.zip").is_file():
+        raise ValueError(f"--reuse-agents: {folder} holds no complete training run (run.yaml status "
+                         f"{saved.get('status')!r}); run without --reuse-agents to train it")
+    return folder / "model.zip", float(saved.get("train_seconds", 0.0))
 
 
 def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: list[str], env_id: str,
