@@ -267,7 +267,7 @@ def plot_curves(path: str | Path, curves: dict[str, np.ndarray], title: str = ""
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7, loc="lower right", ncol=2 if len(curves) > 6 else 1)
     fig.savefig(path)
 
 

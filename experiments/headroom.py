@@ -251,9 +251,15 @@ def headroom_lines(results: Sequence[EpisodeResult], causal: Sequence[str],
                      f"{fastest[0]:.1f}, reached {len(hits[fastest[1]])}/{len(groups[fastest[1]])}, vs "
                      f"{np.mean(hits[best_causal]):.1f}, {len(hits[best_causal])}/{len(groups[best_causal])})")
     clear = not math.isnan(se) and gap > 2 * se
+    spread = float(np.std([r.episode_return for r in groups[best_causal]]))
+    numbers["return_spread"] = spread
     if not clear:
         lines.append("The headroom is within two paired standard errors of zero: on these seeds no policy can be shown "
                      "to beat the tuned planner here.")
+    elif gap < spread:
+        lines.append(f"The headroom is real but smaller than the seed-to-seed spread of the return (std {spread:.3f} "
+                     f"over the episodes of {best_causal}): no policy can beat the tuned planner here by more than "
+                     f"{gap:.3f} ({numbers['return_relative']:.1%}).")
     for name in learned:
         if name not in groups:
             continue

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 
+import numpy as np
 import pytest
 
 from mel_gym.experiments.episodes import EpisodeResult
@@ -42,6 +43,8 @@ def test_paired_differences_and_the_share_of_the_headroom():
     assert numbers["return_relative"] == pytest.approx(0.4 / 2.5)
     assert numbers["learned"]["ppo"]["share_of_headroom"] == pytest.approx(0.5)
     assert "50% of the headroom closed" in "\n".join(lines)
+    assert numbers["return_spread"] == pytest.approx(np.std([2.0, 2.5, 3.0]))
+    assert "smaller than the seed-to-seed spread" in "\n".join(lines)  # 0.4 < the std 0.41 of 2.0, 2.5, 3.0
     flat = [episode(f"{BOUND}hindsight ha-sync-fraction", s, r + 0.01 * (-1) ** s) for s, r in ((1, 2.0), (2, 2.5),
                                                                                                (3, 3.0))]
     lines, _ = headroom_lines(base + flat, ["ha-sync-fraction"])
