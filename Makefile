@@ -51,7 +51,7 @@ $(COMPAT_STAMP): pyproject.toml
 # oldest Gymnasium.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_sweep.py tests/test_gymnasium_compat.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_sweep.py tests/test_gymnasium_compat.py tests/test_amount.py
 
 $(OLD_STAMP): pyproject.toml
 	$(call make_venv,$(OLD_VENV),".[dev]" "gymnasium==$(GYM_OLD)")
