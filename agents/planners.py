@@ -41,7 +41,8 @@ class Knob:
     log: bool = False
 
     def value(self, action: float) -> float:
-        """The knob's value for an action value in [-1, 1] (clipped): low at -1, high at 1 (geometric on a log scale)."""
+        """The knob's value for an action value in [-1, 1] (clipped): low at -1, high at 1 (geometric on a log
+        scale)."""
         u = (min(max(float(action), -1.0), 1.0) + 1.0) / 2.0
         if self.log:
             return math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
@@ -123,8 +124,9 @@ class Planner:
         if np.any(bad):
             i, j = np.argwhere(bad)[0]
             where = [int(j)] if a.shape[0] == 1 else [int(i), int(j)]
-            raise ValueError(f"planner action holds {float(a[i, j])!r} at index {where} (knob {self.knobs[j].name!r}): every "
-                             f"entry must be a finite number in [-1, 1], knobs {[k.name for k in self.knobs]}")
+            raise ValueError(f"planner action holds {float(a[i, j])!r} at index {where} (knob "
+                             f"{self.knobs[j].name!r}): every entry must be a finite number in [-1, 1], knobs "
+                             f"{[k.name for k in self.knobs]}")
         return np.clip(a, -1.0, 1.0)
 
     def raw_actions(self, actions: np.ndarray, observations: np.ndarray) -> np.ndarray:

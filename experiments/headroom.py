@@ -279,7 +279,8 @@ def headroom_lines(results: Sequence[EpisodeResult], causal: Sequence[str],
 
 def format_headroom_table(rows: Sequence[dict[str, Any]], target: float | None, metric: str = "loss") -> str:
     """The table of :func:`summarize` rows with the bound rows last, and a note that they are non-causal."""
-    ordered = [r for r in rows if not r["policy"].startswith(BOUND)] + [r for r in rows if r["policy"].startswith(BOUND)]
+    bound = [r["policy"].startswith(BOUND) for r in rows]
+    ordered = [r for r, b in zip(rows, bound) if not b] + [r for r, b in zip(rows, bound) if b]
     return (format_table(ordered, target, metric) + "\n\nRows labelled 'bound:' are non-causal (they see the episode "
             "or the cycle's realised draws before deciding): bounds on what any policy could reach, never baselines.")
 

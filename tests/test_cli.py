@@ -335,7 +335,8 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
 def test_run_reuses_the_agents_of_a_complete_run(tmp_path):
     """--reuse-agents evaluates the agents an earlier run trained in the output folder again, without training;
     a folder without a complete run is refused."""
-    text = ("env_id: mel_gym/TaskAllocation-v0\nenv_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 2}\n"
+    text = ("env_id: mel_gym/TaskAllocation-v0\n"
+            "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 2}\n"
             "agent: ppo\ntimesteps: 128\nn_envs: 2\nevaluation: {episodes: 1, baselines: [ha-sync]}\n")
     run_config(tmp_path, "job", text)
     model = tmp_path / "job" / "agent" / "model.zip"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-from gymnasium import spaces
 
 from mel_gym.envs.action_maps import power_from_action, vector_from_action
 from mel_gym.envs.core import ShareCore

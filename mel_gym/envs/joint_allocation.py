@@ -21,7 +21,8 @@ class JointAllocationCore(ShareCore):
 
     planner_name = "joint-fraction"
 
-    def resources(self, actions: np.ndarray, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def resources(self, actions: np.ndarray, samples: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K), the tasks
         summing to ``samples`` (n_envs,)."""
         world, p = self.sim.world, self.problem

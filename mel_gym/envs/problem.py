@@ -123,7 +123,8 @@ class AllocationProblem:
         if not self.amount_action:
             raise ValueError(f"a plan for a fraction {f:g} of the cycle's samples needs an env whose action has the "
                              "amount: env parameter amount_action=True")
-        return replace(self, sample_fraction=float(fraction_from_action(self.amount_action_value(f), self.min_fraction)))
+        read = fraction_from_action(self.amount_action_value(f), self.min_fraction)  # what the env reads back
+        return replace(self, sample_fraction=float(read))
 
     def amount_action_value(self, fraction: float | None = None) -> np.ndarray:
         """The amount part of an action for ``fraction`` (default: this view's): a value in [-1, 1] (float32), or
@@ -268,9 +269,9 @@ class AllocationProblem:
     def relaxed_tau_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
                        position_m: np.ndarray | None = None) -> np.ndarray:
         """HA-Sync's relaxed tau* (capped at max_local_iterations, for the view's planned samples) with the
-        orchestrator and learners moved (:meth:`view_at`), for M candidate geometries at once: ``orchestrator_m`` (M, 3) and/or ``position_m``
-        (M, K, 2) (or one of each) -> (M,); 0 where the d samples cannot be placed. The continuous objective of
-        the mobility planners (:mod:`mel_gym.optim.mobility`)."""
+        orchestrator and learners moved (:meth:`view_at`), for M candidate geometries at once: ``orchestrator_m``
+        (M, 3) and/or ``position_m`` (M, K, 2) (or one of each) -> (M,); 0 where the samples cannot be placed. The
+        continuous objective of the mobility planners (:mod:`mel_gym.optim.mobility`)."""
         coeffs, energy, available = self.view_at(decoded, orchestrator_m, position_m)
         caps = np.atleast_2d(np.where(available, decoded.task_caps, 0.0))  # (M, K); the rest broadcasts
         return relaxed_max_tau_batch(coeffs, self.cycle_deadline_s, self.planned_samples, caps, energy,
