@@ -66,9 +66,15 @@ class _ObservationPolicy:
     def set_knobs(self, values: Mapping[str, float]) -> None:
         """Set knob values (name -> value), e.g. a tuned setting or a planner action's."""
         for name, value in values.items():
-            if not hasattr(self, name):
+            current = getattr(self, name, None)
+            if isinstance(current, bool) or not isinstance(current, (int, float)):  # a number attribute, not a method
                 raise ValueError(f"{type(self).__name__} has no knob {name!r}")
             setattr(self, name, float(value))
+
+    @property
+    def _ha_sync(self) -> HASync:
+        """HA-Sync on this policy's problem (the share planner the mobility and backup baselines build on)."""
+        return HASync(self.problem)
 
     def knob_values(self) -> dict[str, float]:
         """The current values of the tuned knobs."""
@@ -206,10 +212,6 @@ class RedundancyRule(_ObservationPolicy):
     is HA-Sync.
     """
 
-    @property
-    def _ha_sync(self) -> HASync:
-        return HASync(self.problem)
-
     def _score(self, obs: np.ndarray, decoded: DecodedObservation, coeffs: CycleCoefficients,
                energy: EnergyBudget | None, reserve: np.ndarray) -> tuple[float, JointPlan, np.ndarray]:
         """(expected work, plan, backup priorities) with ``reserve`` (bool, K) kept out of the plan; ``coeffs`` and
@@ -335,10 +337,6 @@ class _DronePolicy(_ObservationPolicy):
         super().__init__(problem)
         self.spacing = problem.mobility.area_radius_m * self.grid_share
 
-    @property
-    def _ha_sync(self) -> HASync:
-        return HASync(self.problem)
-
     def predicted_positions(self, decoded: DecodedObservation, cycles: int) -> np.ndarray:
         """(K, 2) where the learners will be ``cycles`` cycles ahead if they keep their velocities, m."""
         m = self.problem.mobility
@@ -430,10 +428,6 @@ class RelocationHeuristic(_ObservationPolicy):
     def __init__(self, problem: AllocationProblem, value_per_tau: float = 0.03):
         super().__init__(problem)
         self.value_per_tau = value_per_tau
-
-    @property
-    def _ha_sync(self) -> HASync:
-        return HASync(self.problem)
 
     def moves(self, decoded: DecodedObservation) -> np.ndarray:
         """(K, 2) each learner's move, m."""
@@ -545,9 +539,10 @@ class PartitionMILP(_PartitionPolicy):
     cover the n_j samples its plan hands out, and the objective is sum_j v_j G(tau_j); a job whose learners hold
     fewer than n_j samples scores 0 (``partial_jobs=False``: counting it at its high tau games the objective,
     docs/multijob.md §4). Checked against enumeration (``tests/test_partitioning.py``). HiGHS stops after
-    :attr:`time_limit` seconds with its best assignment (only large instances come near it)."""
+    :attr:`node_limit` branch-and-bound nodes with its best assignment (a limit in nodes, not seconds, so the plan
+    does not depend on the machine's speed; the preset's instances solve in under 0.3 s, far below it)."""
 
-    time_limit = 2.0
+    node_limit = 100_000
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         p = self.problem
@@ -559,7 +554,7 @@ class PartitionMILP(_PartitionPolicy):
                              for j, job in enumerate(p.jobs)])
         samples = np.array([p.planned_samples(j) for j in range(p.num_jobs)])
         assignment = exact_partition(capacity, holding, samples, allowed, values, p.max_local_iterations,
-                                     partial_jobs=False, time_limit=self.time_limit)
+                                     partial_jobs=False, node_limit=self.node_limit)
         return p.encode_assignment(assignment)
 
 

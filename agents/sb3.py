@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -212,8 +213,8 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     if not path.is_file():
         raise FileNotFoundError(f"no saved agent at '{path}'")
     model = _load_model(path, device)
-    stats = path.parent / NORMALIZE_FILE
-    normalizer = load_normalizer(stats) if stats.is_file() else None
+    stats = _normalizer_file(path)
+    normalizer = load_normalizer(stats) if stats is not None else None
     residual = residual_settings(_saved_config(path).get("residual"))
     if residual is not None and (problem is None or action_space is None):
         raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
@@ -239,9 +240,27 @@ def playing_agent(model: BaseAlgorithm, residual: dict[str, Any] | None, problem
                          corrected_indices(residual["correct"], problem, action_space))
 
 
+def _run_folder(path: Path) -> Path:
+    """The training run folder of a saved agent: beside it, or one level up for a checkpoint
+    (``RUN/checkpoints/NAME_STEPS_steps.zip``)."""
+    if path.parent.name == "checkpoints" and (path.parent.parent / "run.yaml").is_file():
+        return path.parent.parent
+    return path.parent
+
+
+def _normalizer_file(path: Path) -> Path | None:
+    """The normalisation statistics saved with an agent: ``vecnormalize.pkl`` beside it, or for a checkpoint the
+    statistics of the same step count; None if there are none."""
+    steps = re.search(r"_(\d+)_steps\.zip$", path.name) if path.parent.name == "checkpoints" else None
+    if steps is not None:
+        return next(iter(path.parent.glob(f"*vecnormalize_{steps.group(1)}_steps.pkl")), None)
+    stats = path.parent / NORMALIZE_FILE
+    return stats if stats.is_file() else None
+
+
 def _saved_run(path: Path) -> dict[str, Any]:
-    """``run.yaml`` beside a saved agent ({} without one)."""
-    meta = path.parent / "run.yaml"
+    """``run.yaml`` of a saved agent's training run ({} without one)."""
+    meta = _run_folder(path) / "run.yaml"
     return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
 
 
@@ -256,8 +275,7 @@ def _saved_env_kwargs(path: Path) -> dict[str, Any]:
 
 
 def _load_model(path: Path, device: str) -> BaseAlgorithm:
-    meta = path.parent / "run.yaml"
-    if meta.is_file():
+    if (_run_folder(path) / "run.yaml").is_file():
         algo = _saved_config(path).get("algo", "ppo")
         return ALGOS[algo].load(path, device=device)
     errors = []

@@ -158,7 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
     run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite,
-        reuse_agents=args.reuse_agents)
+        reuse_agents=args.reuse_agents, resume_agents=args.resume)
 
 
 def _cmd_headroom(args: argparse.Namespace) -> None:
@@ -327,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
     p.add_argument("--reuse-agents", action="store_true", help="evaluate the agents a complete earlier run trained in "
                    "the output folder again (no training); the other outputs are replaced")
+    p.add_argument("--resume", action="store_true", help="continue a run that was stopped in the output folder: "
+                   "complete agents are reused, a stopped one continues from its latest save, the rest are trained")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -335,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="default",
                    help=f"run config: {', '.join(preset_names('run'))} (configs/run) or a YAML path")
     p.add_argument("--quick", action="store_true", help="a small check: 2 held-out and 2 training seeds, at most 3 "
-                   "values per knob")
+                   "values per knob in the bound rows")
     p.add_argument("--out", default=None, help="output folder (default runs/headroom-<config>)")
     p.add_argument("--device", default="cpu", help="where the embedded trainer runs: cpu, cuda or auto")
     p.set_defaults(func=_cmd_headroom)

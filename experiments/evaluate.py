@@ -47,12 +47,17 @@ def evaluate(
     env = make_env(env_id, scenario, env_kwargs).unwrapped  # every policy is built (and checked) before any runs
     agents = [make_policy(spec, env.problem, env.action_space, seed=seed, device=device) for spec in policies]
     env.close()
+    overlap = sorted(set(seeds) & {int(s) for s in tune_seeds})
+    if overlap and any(getattr(agent, "tuning", None) for agent in agents):
+        raise ValueError(f"seed={seed}, episodes={episodes}: the evaluation seeds {seeds[0]}..{seeds[-1]} include the "
+                         f"tuning seeds {overlap[0]}..{overlap[-1]} of the tuned baselines; evaluate on seeds above "
+                         f"{max(tune_seeds)} (held out)")
     results: list[EpisodeResult] = []
     for i, (spec, agent) in enumerate(zip(policies, agents)):
         label = labels[i] if labels else spec
         started = time.perf_counter()
         if getattr(agent, "tuning", None):
-            _tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
+            tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
         results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
         if log:
             log(f"[evaluate] {label}: {episodes} episodes in {time.perf_counter() - started:.0f} s "
@@ -62,7 +67,7 @@ def evaluate(
     return results
 
 
-def _tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
+def tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
           log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
     """Set the agent's knobs (``agent.tuning``: name -> grid, :mod:`mel_gym.agents.planners`) to the setting of the
     grids' product with the best mean return on ``seeds`` (training seeds)."""
@@ -92,4 +97,4 @@ def write_outputs(results: list[EpisodeResult], json_path: str | Path | None = N
         plot_curves(plot_path, accuracy_curves(results), title=title)
 
 
-__all__ = ["evaluate", "summarize", "write_outputs"]
+__all__ = ["evaluate", "summarize", "tune", "write_outputs"]

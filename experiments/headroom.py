@@ -31,6 +31,7 @@ The config's section (``configs/run/*.yaml``)::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import time
@@ -43,7 +44,7 @@ from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.policy import BASELINES, make_policy
 from mel_gym.experiments.common import check_output_dir, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import EpisodeResult, format_table, json_safe, play, summarize
-from mel_gym.experiments.evaluate import evaluate
+from mel_gym.experiments.evaluate import evaluate, tune
 from mel_gym.params import ConfigError
 
 #: Prefix of the labels of non-causal rows.
@@ -88,11 +89,7 @@ def per_episode_best(runs: Sequence[tuple[Any, list[EpisodeResult]]], label: str
     chosen, settings = [], []
     for i in range(len(runs[0][1])):
         setting, results = max(runs, key=lambda run: run[1][i].episode_return)
-        episode = results[i]
-        chosen.append(EpisodeResult(label, episode.env_id, episode.seed, episode.episode_return, episode.lql_return,
-                                    episode.final_accuracy, episode.cycles_to_target, episode.mean_tau,
-                                    episode.accuracy_curve, episode.job_accuracy, episode.job_cycles_to_target,
-                                    episode.cycle_curves))
+        chosen.append(dataclasses.replace(results[i], policy=label))
         settings.append(setting)
     return chosen, settings
 
@@ -109,7 +106,8 @@ class ScheduledFraction:
         obs = np.asarray(observation)
         rows = []
         for row in obs.reshape(-1, obs.shape[-1]):
-            cycle = float(self.policy.problem.decode(row).cycle)
+            decoded = self.policy.problem.decode(row)
+            cycle = float(decoded.cycle if hasattr(decoded, "cycle") else decoded.world.cycle)  # MultiJob: its world
             self.policy.set_knobs({"fraction": self.early if cycle < self.switch else self.late})
             rows.append(self.policy.act(row))
         actions = np.stack(rows)
@@ -129,9 +127,11 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
     for name in settings["planners"]:
         grids = dict(BASELINES[name].knobs)
         grids = _small(grids) if quick else grids
-        if name not in tuned:
-            evaluate([name], env_id, episodes=1, seed=seeds[0], env_kwargs=kwargs, device=device, tuned=tuned,
-                     tune_seeds=tune_seeds, log=log)
+        if name not in tuned:  # tuned on the training seeds, as evaluate does
+            env = make_env(env_id, None, kwargs).unwrapped
+            tune(make_policy(name, env.problem, env.action_space), env_id, list(tune_seeds), name, kwargs, device, log,
+                 tuned)
+            env.close()
         best = {k: v for k, v in tuned[name].items() if k != "scores"}
         started = time.perf_counter()
         runs = []
@@ -150,7 +150,10 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
             f"{time.perf_counter() - started:.0f} s")
         if settings["schedules"] is not None and "fraction" in grids:
             results += _schedules(name, best, settings["schedules"], env_id, kwargs, seeds, device, quick, record, say)
-        if settings["oracle"] is not None:
+        if settings["oracle"] is not None and "threshold" not in grids:
+            record["notes"].append(f"no oracle row for {name}: it does not read the predicted failures (no risk "
+                                   "threshold knob), so told the outcomes it would plan the same")
+        elif settings["oracle"] is not None:
             oracle_kwargs = _merged(kwargs, settings["oracle"])
             oracle_tuned: dict[str, Any] = {}
             label = f"{BOUND}oracle {name}"

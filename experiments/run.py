@@ -30,7 +30,7 @@ from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, compar
                                           format_table, plot_curves, summarize, summarize_seeds, write_tensorboard)
 from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.headroom import BOUND, bound_results, format_headroom_table, headroom_lines, headroom_settings
-from mel_gym.experiments.train import train
+from mel_gym.experiments.train import latest_save, resume, train
 from mel_gym.params import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
 
@@ -83,12 +83,15 @@ def pooled(results: list[EpisodeResult], labels: list[str], label: str) -> list[
 
 
 def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
-        progress_bar: bool = True, overwrite: bool = False, reuse_agents: bool = False) -> dict[str, Any]:
+        progress_bar: bool = True, overwrite: bool = False, reuse_agents: bool = False,
+        resume_agents: bool = False) -> dict[str, Any]:
     """Train, evaluate, write the outputs and print the table; returns the summary rows and paths.
 
-    The output folder must not exist, unless ``overwrite`` (then it is replaced) or ``reuse_agents``: then the
-    agents a complete earlier run of the same config trained there are evaluated again, without training (their
-    ``run.yaml`` must say ``status: complete``), and the other outputs are replaced.
+    The output folder must not exist, unless ``overwrite`` (then it is replaced), ``reuse_agents`` (the agents a
+    complete earlier run of the same config trained there are evaluated again, without training: their
+    ``run.yaml`` must say ``status: complete``) or ``resume_agents`` (continue a run that was stopped: complete
+    agents are reused, an agent whose training stopped continues from its latest save, as ``mel-gym train
+    --resume`` does, and agents never started are trained). The other outputs are replaced.
     """
     cfg = load_run_config(config)
     evaluation = dict(cfg.get("evaluation") or {})
@@ -98,9 +101,11 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         episodes = cfg.get("quick", {}).get("episodes", 2)
         tune_episodes = min(tune_episodes, 2)
     out = Path(out_dir or cfg.get("out_dir", "runs/main"))
-    if out.exists() and not (overwrite or reuse_agents):
+    if reuse_agents and resume_agents:
+        raise ValueError("--reuse-agents and --resume: choose one (--resume reuses the complete agents too)")
+    if out.exists() and not (overwrite or reuse_agents or resume_agents):
         raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, --reuse-agents to evaluate its "
-                         "agents again, or --out another folder")
+                         "agents again, --resume to continue it, or --out another folder")
     check_output_dir(out, "--out")
     env_id = cfg.get("env_id", DEFAULT_ENV_ID)
     env_kwargs = dict(cfg.get("env_kwargs") or {})
@@ -108,7 +113,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     agents = agent_plan(cfg, quick)
     bounds_settings = headroom_settings(cfg)
     metric = make_env(env_id, scenario, env_kwargs).unwrapped.params.reward.metric  # checks the env settings first
-    if out.exists() and not reuse_agents:
+    if out.exists() and not (reuse_agents or resume_agents):
         shutil.rmtree(out)
 
     seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
@@ -123,16 +128,25 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         for seed in seeds:
             every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
             sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
-            if reuse_agents:
+            state = training_state(out / sub) if resume_agents else None
+            if reuse_agents or state in ("complete", "stopped"):
+                check_training_matches(out / sub, env_id, env_kwargs_with(scenario, env_kwargs), agent, timesteps,
+                                       seed)
+            if reuse_agents or state == "complete":
                 model_path, trained_s = trained_agent(out / sub)
                 print(f"[mel-gym run] reusing {model_path} ({agent}, seed {seed}, trained in {trained_s:.0f} s)",
                       flush=True)
+            elif state == "stopped":
+                print(f"[mel-gym run] resuming {out / sub} ({agent}, seed {seed})", flush=True)
+                trained = resume(out / sub, progress_bar=progress_bar)
+                model_path, trained_s = trained_agent(out / sub)  # all recorded training time (a kill records none)
+                print(f"[mel-gym run] trained in {trained.seconds:.0f} s more", flush=True)
             else:
                 print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
                       f"{seed} -> {out / sub}", flush=True)
                 trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
                                 n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub,
-                                progress_bar=progress_bar, curve_every=every)
+                                progress_bar=progress_bar, curve_every=every, overwrite=state is not None)
                 model_path, trained_s = trained.model_path, trained.seconds
                 print(f"[mel-gym run] trained in {trained_s:.0f} s", flush=True)
             specs.append(str(model_path))
@@ -188,6 +202,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     causal_results = [r for r in results if not r.policy.startswith(BOUND)]  # the bounds replay baselines' curves
     plot_curves(out / "accuracy.png", accuracy_curves(causal_results),
                 title=f"{env_id} ({scenario}), {episodes} held-out seeds")
+    shutil.rmtree(out / "eval_tb", ignore_errors=True)  # a reused folder: one event file, not a second series
     write_tensorboard(out / "eval_tb", causal_results)
     print(table)
     print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
@@ -195,6 +210,37 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
           f"TensorBoard: tensorboard --logdir {out}", flush=True)
     return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs],
             "headroom": numbers}
+
+
+def training_state(folder: Path) -> str:
+    """Where the training run in ``folder`` stands: 'complete' (``run.yaml`` says so and the agent is saved),
+    'stopped' (it started and left a save to continue from) or 'none' (nothing to continue: train it afresh)."""
+    meta = folder / "run.yaml"
+    saved = (read_yaml(meta) or {}) if meta.is_file() else {}
+    if saved.get("status") == "complete" and (folder / "model.zip").is_file():
+        return "complete"
+    return "stopped" if meta.is_file() and latest_save(folder) is not None else "none"
+
+
+def check_training_matches(folder: Path, env_id: str, env_kwargs: dict[str, Any], agent: str, timesteps: int | None,
+                           seed: int) -> None:
+    """Refuse to reuse or resume the training run in ``folder`` unless it trains what the run config asks: the same
+    env ID, env keyword arguments (scenario included), agent config, planned steps and seed.
+
+    Raises:
+        ValueError: naming the first setting that differs.
+    """
+    config = load_agent_config(agent)
+    wanted = {"env_id": env_id,
+              "env_kwargs": {**env_kwargs, **config["env_kwargs"], "device": "cpu"},
+              "agent": config,
+              "timesteps": config["total_timesteps"] if timesteps is None else int(timesteps),
+              "seed": int(seed)}
+    saved = read_yaml(folder / "run.yaml") or {}
+    for key, value in wanted.items():
+        if saved.get(key) != value:
+            raise ValueError(f"--reuse-agents/--resume: {folder / 'run.yaml'} was trained with {key} "
+                             f"{saved.get(key)!r}, the run config asks for {value!r}; pass --overwrite to train again")
 
 
 def trained_agent(folder: Path) -> tuple[Path, float]:

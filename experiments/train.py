@@ -158,7 +158,7 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
     seeds (from the seed and the steps done), so the resumed part does not replay the episodes already seen."""
     run_dir = Path(run_dir)
     meta_path = run_dir / RUN_FILE
-    saved = _latest_save(run_dir)
+    saved = latest_save(run_dir)
     if not meta_path.is_file() or saved is None:
         raise ValueError(f"--resume {run_dir}: no {RUN_FILE} with a saved agent there (not a mel-gym train run)")
     if torch_threads is not None:
@@ -188,7 +188,7 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
     return _learn(model, venv, run_dir, meta, progress_bar, reset_num_timesteps=False)
 
 
-def _latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
+def latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
     """(agent, normalisation statistics or None, replay buffer or None) of the newest save of a run: model.zip,
     else the complete checkpoint with the most steps; None if there is neither."""
     model = run_dir / "model.zip"

@@ -150,6 +150,13 @@ def test_the_tuned_fraction_is_the_best_of_a_brute_force_sweep_on_training_seeds
     assert grid[chosen] >= max(sweep.values()) * 0.97
 
 
+def test_a_tuned_baseline_is_never_evaluated_on_its_tuning_seeds():
+    kwargs = dict(SMALL, amount_action=True)
+    with pytest.raises(ValueError, match=r"seed=1, episodes=2: the evaluation seeds 1..2 include the tuning seeds 1..2"):
+        evaluate(["ha-sync-fraction"], ENV, episodes=2, seed=1, env_kwargs=kwargs, tune_seeds=range(8))
+    assert len(evaluate(["ha-sync"], ENV, episodes=1, seed=1, env_kwargs=kwargs)) == 1  # nothing tuned: any seeds
+
+
 def test_a_fraction_baseline_needs_the_amount():
     env = gym.make(ENV, **SMALL)
     assert "ha-sync-fraction" not in policies_for(env.unwrapped.problem)

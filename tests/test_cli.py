@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mel_gym.experiments.cli import main
-from mel_gym.experiments.common import parse_env_kwargs
+from mel_gym.agents.policy import make_policy
+from mel_gym.experiments.common import make_env, parse_env_kwargs
 
 MEL_GYM = str(Path(sys.executable).parent / "mel-gym")
 SMALL_ARGS = ["--env-kwarg", "num_learners=4", "--env-kwarg", "samples_per_cycle=400", "--env-kwarg", "horizon_cycles=4"]
@@ -228,6 +231,15 @@ def test_run_quick_writes_every_output(tmp_path):
     assert "of the headroom closed" in table or "no clear headroom to close" in table
     data = json.loads((tmp_path / "main" / "results.json").read_text())
     assert data["headroom"]["best_causal"] == "ha-sync-fraction" and "fraction" in data["tuned"]["ha-sync-fraction"]
+    # the planner-level agent plays the raw env through its planner, saved at the end or as a checkpoint
+    planner = tmp_path / "main" / "ppo-planner"
+    (planner / "checkpoints").mkdir(exist_ok=True)
+    shutil.copy(planner / "model.zip", planner / "checkpoints" / "ppo_512_steps.zip")
+    env = make_env("mel_gym/TaskAllocation-v0", "default", {"amount_action": True}).unwrapped
+    obs, _ = env.reset(seed=10_000)
+    for path in (planner / "model.zip", planner / "checkpoints" / "ppo_512_steps.zip"):
+        action, _ = make_policy(str(path), env.problem, env.action_space).predict(obs, deterministic=True)
+        assert action.shape == env.action_space.shape and env.action_space.contains(action.astype(np.float32))
 
 
 def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
@@ -316,7 +328,7 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     """A run killed while SB3 wrote a checkpoint leaves a partial zip: resuming starts from the last complete one."""
     import zipfile
 
-    from mel_gym.experiments.train import _latest_save
+    from mel_gym.experiments.train import latest_save
 
     folder = tmp_path / "checkpoints"
     folder.mkdir()
@@ -329,7 +341,39 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
         archive.writestr("archive/data.pkl", "weights")
     (folder / "ppo_768_steps.zip").write_bytes(b"PK\x03\x04 outer header, then " + inner.read_bytes())
     assert zipfile.is_zipfile(folder / "ppo_768_steps.zip")  # what let such a file through before
-    assert _latest_save(tmp_path)[0].name == "ppo_256_steps.zip"
+    assert latest_save(tmp_path)[0].name == "ppo_256_steps.zip"
+
+
+def test_run_resume_continues_a_stopped_run(tmp_path):
+    """--resume continues a run that was stopped: an agent whose training stopped continues from its save to its
+    planned steps, one never started is trained, and a second --resume reuses both without training."""
+    text = ("env_id: mel_gym/TaskAllocation-v0\n"
+            "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 2}\n"
+            "agent: ppo\ntimesteps: 64\nn_envs: 2\ntraining_seeds: [0, 1]\n"
+            "evaluation: {episodes: 1, baselines: [ha-sync]}\n")
+    run_config(tmp_path, "job", text)
+    stopped, missing = tmp_path / "job" / "agent_seed0", tmp_path / "job" / "agent_seed1"
+    meta = yaml.safe_load((stopped / "run.yaml").read_text())
+    meta.update(status="interrupted", timesteps=192)  # as if stopped a third of the way
+    (stopped / "run.yaml").write_text(yaml.safe_dump(meta))
+    shutil.rmtree(missing)
+    (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 192"))  # the plan it stopped in
+    command = [MEL_GYM, "run", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "job"), "--resume",
+               "--no-progress"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert f"resuming {stopped}" in out.stdout and "training ppo" in out.stdout and f"-> {missing}" in out.stdout
+    resumed = yaml.safe_load((stopped / "run.yaml").read_text())
+    assert resumed["status"] == "complete" and resumed["timesteps_done"] >= 192 and resumed["resumed_at"]
+    assert yaml.safe_load((missing / "run.yaml").read_text())["status"] == "complete"
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("reusing") == 2 and "training ppo" not in again.stdout and "resuming" not in again.stdout
+    both = subprocess.run(command + ["--reuse-agents"], capture_output=True, text=True, timeout=600)
+    assert both.returncode == 2 and "choose one" in both.stderr
+    (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 96"))  # not what was trained
+    other = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "was trained with timesteps 192" in other.stderr
 
 
 def test_run_reuses_the_agents_of_a_complete_run(tmp_path):

@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 from mel_gym.experiments.episodes import EpisodeResult
-from mel_gym.experiments.headroom import BOUND, headroom_lines, headroom_settings, paired, per_episode_best
+from mel_gym.agents.policy import make_policy
+from mel_gym.envs.action_maps import action_from_fraction
+from mel_gym.experiments.common import make_env
+from mel_gym.experiments.headroom import (BOUND, ScheduledFraction, bound_results, headroom_lines, headroom_settings,
+                                         paired, per_episode_best)
 from mel_gym.params import ConfigError
 
 from test_cli import MEL_GYM
@@ -96,3 +100,35 @@ def test_the_headroom_command_prints_bounds_beside_the_causal_baselines(tmp_path
         assert by[(f"{BOUND}hindsight ha-sync-fraction", seed)] >= by[("ha-sync-fraction", seed)] - 1e-5
     bad = subprocess.run([MEL_GYM, "headroom", "--config", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+def test_open_loop_schedules_read_the_cycle_of_every_env():
+    """The two-phase fraction schedule plays its early fraction before the switch cycle and its late one from it
+    on, in the allocation envs and in MultiJob-v0 (whose cycle sits in its world's part of the observation)."""
+    for env_id, name in (("mel_gym/TaskAllocation-v0", "ha-sync-fraction"), ("mel_gym/MultiJob-v0", "milp-fraction")):
+        env = make_env(env_id, None, {"amount_action": True}).unwrapped
+        schedule = ScheduledFraction(make_policy(name, env.problem, env.action_space), 0.2, 1.0, switch=1)
+        obs, _ = env.reset(seed=10_000)
+        early, _ = schedule.predict(obs)
+        obs, *_ = env.step(early)
+        late, _ = schedule.predict(obs)
+        if env_id.endswith("MultiJob-v0"):
+            levels = env.problem.amount_levels
+            J = env.problem.num_jobs
+            assert list(early[-J:]) == list(levels(np.full(J, 0.2))) and list(late[-J:]) == list(levels(np.ones(J)))
+        else:
+            assert early[-1] == pytest.approx(action_from_fraction(0.2, env.problem.min_fraction), abs=1e-6)
+            assert late[-1] == pytest.approx(1.0)
+
+
+def test_a_planner_that_ignores_the_prediction_gets_no_oracle_row():
+    """Told the realised outcomes, a planner without a risk threshold would plan the same: its oracle row would be
+    the tuned planner again, mislabelled as a bound, so there is none, and the record says why."""
+    settings = {"planners": ["ha-sync-fraction"], "oracle": {"prediction": {"predictor": "clairvoyant"}},
+                "schedules": None}
+    kwargs = {"scenario": "dynamic", "num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 3,
+              "amount_action": True}
+    rows, record = bound_results(settings, "mel_gym/ReliableTaskAllocation-v0", kwargs, [10_000], [0],
+                                 tuned={"ha-sync-fraction": {"fraction": 0.4}}, quick=True)
+    assert {r.policy for r in rows} == {f"{BOUND}hindsight ha-sync-fraction"}
+    assert any("no oracle row for ha-sync-fraction" in note for note in record["notes"])

@@ -240,7 +240,7 @@ def env_rule_value(assignment: np.ndarray, capacity: np.ndarray, holding: np.nda
 
 def exact_partition(capacity: np.ndarray, holding: np.ndarray, samples: np.ndarray, allowed: np.ndarray,
                     values: np.ndarray, max_local_iterations: int, *, partial_jobs: bool = True,
-                    time_limit: float | None = None) -> np.ndarray:
+                    time_limit: float | None = None, node_limit: int | None = None) -> np.ndarray:
     """The assignment (K,) (-1 idle) that maximises :func:`env_rule_value`, by mixed-integer programming (HiGHS).
 
     capacity (J, K, T = tau_max) int cap_kj(t), holding (J, K) int h_kj, samples (J,) int n_j, allowed (J, K) bool,
@@ -258,8 +258,9 @@ def exact_partition(capacity: np.ndarray, holding: np.ndarray, samples: np.ndarr
     the learners hold no sample). Both do not grow with t, so z (and the canonical u) are monotone; G's increments
     are positive, so z_jt = 1 exactly up to the env's tau at the optimum. A learner whose removal keeps the value
     (it adds nothing, yet would spend energy) idles afterwards. With ``partial_jobs`` False, u = 0: a job counts
-    only where its learners cover n_j (:func:`env_rule_tau`'s option). ``time_limit`` (s): HiGHS stops there with
-    the best assignment it has found, not proven optimal (None: solve to optimality).
+    only where its learners cover n_j (:func:`env_rule_tau`'s option). ``node_limit`` (branch-and-bound nodes, the same on
+    every machine) or ``time_limit`` (s, depends on the machine's speed and load): HiGHS stops there with the best
+    assignment it has found, not proven optimal (None: solve to optimality).
     """
     capacity, holding = np.asarray(capacity, dtype=np.int64), np.asarray(holding, dtype=np.int64)
     samples, allowed = np.asarray(samples, dtype=np.int64), np.asarray(allowed, dtype=bool)
@@ -296,7 +297,9 @@ def exact_partition(capacity: np.ndarray, holding: np.ndarray, samples: np.ndarr
     reaches = np.repeat((samples >= 1).astype(float), T)
     full = reaches if partial_jobs else np.zeros(nz)
     bounds = Bounds(np.zeros(n), np.concatenate([allowed.reshape(-1).astype(float), reaches, full]))
-    options = {"mip_rel_gap": 1e-9} if time_limit is None else {"mip_rel_gap": 1e-9, "time_limit": time_limit}
+    options: dict[str, float] = {"mip_rel_gap": 1e-9}
+    options.update({} if time_limit is None else {"time_limit": float(time_limit)})
+    options.update({} if node_limit is None else {"node_limit": int(node_limit)})
     result = milp(c, constraints=LinearConstraint(matrix, lower, upper), integrality=np.ones(n), bounds=bounds,
                   options=options)
     if result.x is None:  # pragma: no cover - the all-idle assignment is feasible, and HiGHS tries it first
