@@ -129,6 +129,8 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
             every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
             sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
             state = training_state(out / sub) if resume_agents else None
+            if reuse_agents:
+                trained_agent(out / sub)  # a complete run is there, or an error
             if reuse_agents or state in ("complete", "stopped"):
                 check_training_matches(out / sub, env_id, env_kwargs_with(scenario, env_kwargs), agent, timesteps,
                                        seed)

@@ -344,53 +344,46 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     assert latest_save(tmp_path)[0].name == "ppo_256_steps.zip"
 
 
-def test_run_resume_continues_a_stopped_run(tmp_path):
-    """--resume continues a run that was stopped: an agent whose training stopped continues from its save to its
-    planned steps, one never started is trained, and a second --resume reuses both without training."""
+def test_run_reuses_and_resumes_the_agents_of_an_earlier_run(tmp_path):
+    """--reuse-agents evaluates the agents an earlier run trained in the output folder again, without training;
+    --resume continues a stopped run: an agent whose training stopped continues from its save to its planned
+    steps, one never started is trained, complete ones are reused. Agents trained otherwise than the config says,
+    folders without a complete run and the two options together are refused."""
     text = ("env_id: mel_gym/TaskAllocation-v0\n"
             "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 2}\n"
             "agent: ppo\ntimesteps: 64\nn_envs: 2\ntraining_seeds: [0, 1]\n"
             "evaluation: {episodes: 1, baselines: [ha-sync]}\n")
     run_config(tmp_path, "job", text)
-    stopped, missing = tmp_path / "job" / "agent_seed0", tmp_path / "job" / "agent_seed1"
+    job, config = tmp_path / "job", str(tmp_path / "run.yaml")
+    stopped, missing = job / "agent_seed0", job / "agent_seed1"
+    stamp = (stopped / "model.zip").stat().st_mtime_ns
+    (job / "table.md").unlink()
+    command = [MEL_GYM, "run", "--config", config, "--out", str(job), "--no-progress"]
+    reused = subprocess.run(command + ["--reuse-agents"], capture_output=True, text=True, timeout=600)
+    assert reused.returncode == 0, reused.stderr
+    assert reused.stdout.count("reusing") == 2 and "training ppo" not in reused.stdout
+    assert (stopped / "model.zip").stat().st_mtime_ns == stamp and "| ppo-seed0 |" in (job / "table.md").read_text()
+
     meta = yaml.safe_load((stopped / "run.yaml").read_text())
     meta.update(status="interrupted", timesteps=192)  # as if stopped a third of the way
     (stopped / "run.yaml").write_text(yaml.safe_dump(meta))
     shutil.rmtree(missing)
     (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 192"))  # the plan it stopped in
-    command = [MEL_GYM, "run", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "job"), "--resume",
-               "--no-progress"]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert f"resuming {stopped}" in out.stdout and "training ppo" in out.stdout and f"-> {missing}" in out.stdout
     resumed = yaml.safe_load((stopped / "run.yaml").read_text())
     assert resumed["status"] == "complete" and resumed["timesteps_done"] >= 192 and resumed["resumed_at"]
     assert yaml.safe_load((missing / "run.yaml").read_text())["status"] == "complete"
-    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("reusing") == 2 and "training ppo" not in again.stdout and "resuming" not in again.stdout
-    both = subprocess.run(command + ["--reuse-agents"], capture_output=True, text=True, timeout=600)
+
+    both = subprocess.run(command + ["--resume", "--reuse-agents"], capture_output=True, text=True, timeout=600)
     assert both.returncode == 2 and "choose one" in both.stderr
     (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 96"))  # not what was trained
-    other = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    other = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
     assert other.returncode == 2 and "was trained with timesteps 192" in other.stderr
-
-
-def test_run_reuses_the_agents_of_a_complete_run(tmp_path):
-    """--reuse-agents evaluates the agents an earlier run trained in the output folder again, without training;
-    a folder without a complete run is refused."""
-    text = ("env_id: mel_gym/TaskAllocation-v0\n"
-            "env_kwargs: {num_learners: 4, samples_per_cycle: 400, horizon_cycles: 2}\n"
-            "agent: ppo\ntimesteps: 128\nn_envs: 2\nevaluation: {episodes: 1, baselines: [ha-sync]}\n")
-    run_config(tmp_path, "job", text)
-    model = tmp_path / "job" / "agent" / "model.zip"
-    stamp = model.stat().st_mtime_ns
-    (tmp_path / "job" / "table.md").unlink()
-    out = subprocess.run([MEL_GYM, "run", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "job"),
-                          "--reuse-agents"], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert "reusing" in out.stdout and "training ppo" not in out.stdout and model.stat().st_mtime_ns == stamp
-    assert "| ppo |" in (tmp_path / "job" / "table.md").read_text()
-    empty = subprocess.run([MEL_GYM, "run", "--config", str(tmp_path / "run.yaml"), "--out", str(tmp_path / "new"),
-                            "--reuse-agents"], capture_output=True, text=True, timeout=600)
+    empty = subprocess.run([MEL_GYM, "run", "--config", config, "--out", str(tmp_path / "new"), "--reuse-agents"],
+                           capture_output=True, text=True, timeout=600)
     assert empty.returncode == 2 and "no complete training run" in empty.stderr
