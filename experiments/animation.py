@@ -14,8 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mel_gym.agents.policy import make_policy
-from mel_gym.experiments.common import make_env
+from mel_gym.experiments.common import env_kwargs_with, make_env
+from mel_gym.experiments.evaluate import episode_policy
 
 #: Height in pixels of the header with the policy's name above each panel.
 HEADER_PX = 24
@@ -37,7 +37,8 @@ def play_episode(env_id: str, policy: str, seed: int, scenario: str | None = Non
     ``rgb_array`` frame rendered after each step."""
     env = make_env(env_id, scenario, env_kwargs, render_mode="rgb_array", device=device)
     try:
-        agent = make_policy(policy, env.unwrapped.problem, env.action_space, seed=seed, device=device)
+        agent = episode_policy(policy, env_id, env_kwargs_with(scenario, env_kwargs), env.unwrapped.problem,
+                               env.action_space, seed, device=device)
         obs, info = env.reset(seed=seed)
         frames, total, done = [], 0.0, False
         while not done:

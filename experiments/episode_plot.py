@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from mel_gym.agents.policy import make_policy
-from mel_gym.experiments.common import make_env
+from mel_gym.experiments.common import env_kwargs_with, make_env
+from mel_gym.experiments.evaluate import episode_policy
 
 
 def record_episode(env_id: str, policy: str, seed: int, scenario: str | None = None,
@@ -25,7 +25,7 @@ def record_episode(env_id: str, policy: str, seed: int, scenario: str | None = N
     and tau (cycles,)."""
     env = make_env(env_id, scenario, env_kwargs)
     problem = env.unwrapped.problem
-    agent = make_policy(policy, problem, env.action_space, seed=seed)
+    agent = episode_policy(policy, env_id, env_kwargs_with(scenario, env_kwargs), problem, env.action_space, seed)
     obs, _ = env.reset(seed=seed)
     keep: dict[str, list] = {k: [] for k in ("position_m", "outage_probability", "compute_drop_probability", "outage",
                                              "compute_dropped", "in_coverage", "test_accuracy", "tau")}

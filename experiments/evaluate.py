@@ -7,6 +7,7 @@ batched env (:func:`mel_gym.experiments.episodes.play`); results are written aft
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -67,6 +68,26 @@ def evaluate(
     return results
 
 
+def episode_policy(spec: str, env_id: str, kwargs: dict[str, Any], problem: Any, action_space: Any, seed: int,
+                   device: str = "cpu", tune_seeds: Sequence[int] = tuple(range(8)),
+                   log: Callable[[str], None] | None = None) -> Any:
+    """The policy ``spec`` ready to play the episode of env seed ``seed`` (``kwargs``: the env's keyword arguments,
+    scenario included): a baseline with knobs is tuned on ``tune_seeds`` first, as :func:`evaluate` does, so a
+    single episode shows the same planner as the tables.
+
+    Raises:
+        ValueError: ``seed`` is one of the tuning seeds of a baseline with knobs.
+    """
+    agent = make_policy(spec, problem, action_space, seed=seed, device=device)
+    if getattr(agent, "tuning", None):
+        if seed in set(int(s) for s in tune_seeds):
+            raise ValueError(f"--seed {seed}: {spec} is tuned on seeds {min(tune_seeds)}..{max(tune_seeds)}; play "
+                             f"a held-out seed above {max(tune_seeds)}")
+        say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        tune(agent, env_id, list(tune_seeds), spec, kwargs, device, say, None)
+    return agent
+
+
 def tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str, Any], device: str,
           log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
     """Set the agent's knobs (``agent.tuning``: name -> grid, :mod:`mel_gym.agents.planners`) to the setting of the
@@ -97,4 +118,4 @@ def write_outputs(results: list[EpisodeResult], json_path: str | Path | None = N
         plot_curves(plot_path, accuracy_curves(results), title=title)
 
 
-__all__ = ["evaluate", "summarize", "tune", "write_outputs"]
+__all__ = ["episode_policy", "evaluate", "summarize", "tune", "write_outputs"]

@@ -242,6 +242,17 @@ def test_run_quick_writes_every_output(tmp_path):
         assert action.shape == env.action_space.shape and env.action_space.contains(action.astype(np.float32))
 
 
+def test_episode_plays_a_tuned_baseline_at_its_tuned_knobs(tmp_path, capsys):
+    """A single episode shows the planner of the tables: its knobs tuned on training seeds 0-7 first, and a seed
+    among them refused."""
+    args = ["episode", "mel_gym/TaskAllocation-v0", "--policy", "ha-sync-fraction", "--plot", str(tmp_path / "e.png"),
+            "--env-kwarg", "amount_action=true", "--env-kwarg", "horizon_cycles=2", "--env-kwarg", "num_learners=4"]
+    assert main(args) == 0
+    assert "ha-sync-fraction: fraction" in capsys.readouterr().err and (tmp_path / "e.png").is_file()
+    assert main(args + ["--seed", "3"]) == 2
+    assert "--seed 3: ha-sync-fraction is tuned on seeds 0..7" in capsys.readouterr().err
+
+
 def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
     png = tmp_path / "episode.png"
     assert main(["episode", "mel_gym/ReliableTaskAllocation-v0", "--scenario", "dynamic", "--plot", str(png),
