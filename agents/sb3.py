@@ -213,7 +213,7 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
     if not path.is_file():
         raise FileNotFoundError(f"no saved agent at '{path}'")
     model = _load_model(path, device)
-    stats = _normalizer_file(path)
+    stats = saved_normalizer(path)
     normalizer = load_normalizer(stats) if stats is not None else None
     residual = residual_settings(_saved_config(path).get("residual"))
     if residual is not None and (problem is None or action_space is None):
@@ -248,7 +248,7 @@ def _run_folder(path: Path) -> Path:
     return path.parent
 
 
-def _normalizer_file(path: Path) -> Path | None:
+def saved_normalizer(path: Path) -> Path | None:
     """The normalisation statistics saved with an agent: ``vecnormalize.pkl`` beside it, or for a checkpoint the
     statistics of the same step count; None if there are none."""
     steps = re.search(r"_(\d+)_steps\.zip$", path.name) if path.parent.name == "checkpoints" else None

@@ -107,7 +107,7 @@ class ScheduledFraction:
         rows = []
         for row in obs.reshape(-1, obs.shape[-1]):
             decoded = self.policy.problem.decode(row)
-            cycle = float(decoded.cycle if hasattr(decoded, "cycle") else decoded.world.cycle)  # MultiJob: its world
+            cycle = float(getattr(decoded, "world", decoded).cycle)  # MultiJob-v0: the world part of its observation
             self.policy.set_knobs({"fraction": self.early if cycle < self.switch else self.late})
             rows.append(self.policy.act(row))
         actions = np.stack(rows)

@@ -128,13 +128,13 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         for seed in seeds:
             every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
             sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
-            state = training_state(out / sub) if resume_agents else None
-            if reuse_agents:
-                trained_agent(out / sub)  # a complete run is there, or an error
-            if reuse_agents or state in ("complete", "stopped"):
+            state = training_state(out / sub) if reuse_agents or resume_agents else "none"
+            if reuse_agents and state != "complete":
+                trained_agent(out / sub)  # raises: no complete run there
+            if state != "none":
                 check_training_matches(out / sub, env_id, env_kwargs_with(scenario, env_kwargs), agent, timesteps,
                                        seed)
-            if reuse_agents or state == "complete":
+            if state == "complete":
                 model_path, trained_s = trained_agent(out / sub)
                 print(f"[mel-gym run] reusing {model_path} ({agent}, seed {seed}, trained in {trained_s:.0f} s)",
                       flush=True)
@@ -148,7 +148,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
                       f"{seed} -> {out / sub}", flush=True)
                 trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
                                 n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub,
-                                progress_bar=progress_bar, curve_every=every, overwrite=state is not None)
+                                progress_bar=progress_bar, curve_every=every, overwrite=resume_agents)
                 model_path, trained_s = trained.model_path, trained.seconds
                 print(f"[mel-gym run] trained in {trained_s:.0f} s", flush=True)
             specs.append(str(model_path))
@@ -253,7 +253,7 @@ def trained_agent(folder: Path) -> tuple[Path, float]:
     """
     meta = folder / "run.yaml"
     saved = (read_yaml(meta) or {}) if meta.is_file() else {}
-    if saved.get("status") != "complete" or not (folder / "model.zip").is_file():
+    if training_state(folder) != "complete":
         raise ValueError(f"--reuse-agents: {folder} holds no complete training run (run.yaml status "
                          f"{saved.get('status')!r}); run without --reuse-agents to train it")
     return folder / "model.zip", float(saved.get("train_seconds", 0.0))

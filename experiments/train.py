@@ -33,7 +33,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.residual import wrap_residual
 from mel_gym.agents.sb3 import (ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, playing_agent,
-                                wrap_normalize)
+                                saved_normalizer, wrap_normalize)
 from mel_gym.experiments.callbacks import LearningCurveCallback, MELMetricsCallback
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_output_dir, env_kwargs_with, env_label
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
@@ -193,17 +193,16 @@ def latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
     else the complete checkpoint with the most steps; None if there is neither."""
     model = run_dir / "model.zip"
     if model.is_file():
-        stats, buffer = run_dir / NORMALIZE_FILE, run_dir / REPLAY_FILE
-        return model, stats if stats.is_file() else None, buffer if buffer.is_file() else None
+        buffer = run_dir / REPLAY_FILE
+        return model, saved_normalizer(model), buffer if buffer.is_file() else None
     steps = lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1))  # noqa: E731 - SB3's checkpoint names
     # a run killed while writing a checkpoint leaves a partial file: resume from the last complete one
     checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip") if _complete_save(p)), key=steps)
     if not checkpoints:
         return None
     model, n = checkpoints[-1], steps(checkpoints[-1])
-    stats = next(iter((run_dir / "checkpoints").glob(f"*vecnormalize_{n}_steps.pkl")), None)
     buffer = next(iter((run_dir / "checkpoints").glob(f"*replay_buffer_{n}_steps.pkl")), None)
-    return model, stats, buffer
+    return model, saved_normalizer(model), buffer
 
 
 def _complete_save(path: Path) -> bool:

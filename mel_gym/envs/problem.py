@@ -149,8 +149,8 @@ class AllocationProblem:
         return (2 if self.flies_orchestrator else 0) + (1 if self.amount_action else 0)
 
     def mobility_action_indices(self) -> np.ndarray:
-        """Indices of the action values that move something: the drone's velocity (the two values before the amount, if any) or
-        the learners' moves (blocks 1 and 2); empty where nothing moves."""
+        """Indices of the action values that move something: the drone's velocity (the two values before the
+        amount, if any) or the learners' moves (blocks 1 and 2); empty where nothing moves."""
         K = self.num_learners
         if self.flies_orchestrator:
             return np.array([K, K + 1]) + (K if self.controls_power else 0)

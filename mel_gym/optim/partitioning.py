@@ -258,9 +258,9 @@ def exact_partition(capacity: np.ndarray, holding: np.ndarray, samples: np.ndarr
     the learners hold no sample). Both do not grow with t, so z (and the canonical u) are monotone; G's increments
     are positive, so z_jt = 1 exactly up to the env's tau at the optimum. A learner whose removal keeps the value
     (it adds nothing, yet would spend energy) idles afterwards. With ``partial_jobs`` False, u = 0: a job counts
-    only where its learners cover n_j (:func:`env_rule_tau`'s option). ``node_limit`` (branch-and-bound nodes, the same on
-    every machine) or ``time_limit`` (s, depends on the machine's speed and load): HiGHS stops there with the best
-    assignment it has found, not proven optimal (None: solve to optimality).
+    only where its learners cover n_j (:func:`env_rule_tau`'s option). ``node_limit`` (branch-and-bound nodes, the
+    same on every machine) or ``time_limit`` (s, depends on the machine's speed and load): HiGHS stops there with
+    the best assignment it has found, not proven optimal (None: solve to optimality).
     """
     capacity, holding = np.asarray(capacity, dtype=np.int64), np.asarray(holding, dtype=np.int64)
     samples, allowed = np.asarray(samples, dtype=np.int64), np.asarray(allowed, dtype=bool)
