@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 import numpy as np
 
-from mel_gym.envs.action_maps import representable
+from mel_gym.envs.action_maps import action_from_effort, representable
 from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
 from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
@@ -38,12 +38,18 @@ class _ObservationPolicy:
     """Shared ``predict``: batch the observation, call ``_act`` per row, unbatch.
 
     Knobs (:mod:`mel_gym.agents.planners`): ``fraction`` (of the cycle's d samples a plan processes; 1: all, the
-    classical plans; below 1 the env's action needs the amount) is every policy's; subclasses add theirs.
+    classical plans; below 1 the env's action needs the amount) is every policy's; subclasses add theirs. Where the
+    env's action has the effort (env parameter ``effort_action``), three more knobs say how much of the plan is run
+    (:meth:`effort_for`): ``effort`` u, ``full_effort_cycles`` (full effort for the first n cycles, then u: an
+    open-loop plan) and ``loss_threshold`` (nats: idle while the observed test loss is at or below it).
     ``tuning`` maps the knobs a baseline is tuned on to their grids (set by
     :func:`mel_gym.agents.policy.make_policy`).
     """
 
     fraction = 1.0
+    effort = 1.0
+    full_effort_cycles = 0.0
+    loss_threshold = 0.0
 
     def __init__(self, problem: AllocationProblem):
         self.base_problem = problem
@@ -81,8 +87,22 @@ class _ObservationPolicy:
         return {name: float(getattr(self, name)) for name in self.tuning}
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """The action for one observation (obs size,)."""
-        return self._act(np.asarray(obs))
+        """The action for one observation (obs size,); where the env's action ends with the effort, its value is
+        :meth:`effort_for` this observation."""
+        obs = np.asarray(obs)
+        action = self._act(obs)
+        if getattr(self.base_problem, "effort_action", False):
+            action[-1] = action_from_effort(self.effort_for(self.base_problem.decode(obs)))
+        return action
+
+    def effort_for(self, decoded: DecodedObservation) -> float:
+        """The effort u in [0, 1] of the coming cycle: 0 (idle) when the observed test loss is at or below
+        ``loss_threshold``; else 1 during the first ``full_effort_cycles`` cycles of the episode (counted from the last
+        drift where the world reveals drifts: the drift-time oracle, non-causal), then ``effort``."""
+        if float(decoded.test_loss) <= self.loss_threshold:
+            return 0.0
+        age = decoded.cycle if decoded.cycles_since_drift is None else decoded.cycles_since_drift
+        return 1.0 if float(age) < self.full_effort_cycles else float(self.effort)
 
     def predict(
         self, observation: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None,
@@ -90,7 +110,7 @@ class _ObservationPolicy:
     ) -> tuple[np.ndarray, Any]:
         obs = np.asarray(observation)
         batch = obs.reshape(-1, obs.shape[-1])
-        actions = np.stack([self._act(row) for row in batch])
+        actions = np.stack([self.act(row) for row in batch])
         return (actions[0] if obs.ndim == 1 else actions), state
 
     def _act(self, obs: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract

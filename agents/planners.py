@@ -17,8 +17,9 @@ three purposes:
 Knob ranges: fraction [min_fraction, 1] (linear); threshold [0.01, 1] (linear; the failure probability above which a
 learner is left out, 1: nobody); pacing [1, horizon] cycles (logarithmic; a learner plans to spend at most
 battery x min(1, pacing / cycles left) this cycle); energy_weight [0.1, 100] (logarithmic); value_per_tau [0.001, 1]
-(logarithmic, kJ); loss_exponent [0, 3] (linear); MultiJob-v0's fraction_j [min_fraction, 1] and weight_j [0.1, 10]
-(logarithmic, a multiplier of job j's value).
+(logarithmic, kJ); loss_exponent [0, 3] (linear); effort [0, 1] (linear; the share of the planned local iterations
+run, 0: idle); full_effort_cycles [0, horizon] (linear); loss_threshold [0, 2.5] nats (linear; idle at or below it);
+MultiJob-v0's fraction_j [min_fraction, 1] and weight_j [0.1, 10] (logarithmic, a multiplier of job j's value).
 """
 
 from __future__ import annotations
@@ -69,9 +70,12 @@ def knob(name: str, problem: Any) -> Knob:
     if base == "weight":
         return Knob(name, 0.1, 10.0, log=True)
     ranges = {"threshold": (0.01, 1.0, False), "energy_weight": (0.1, 100.0, True),
-              "value_per_tau": (0.001, 1.0, True), "loss_exponent": (0.0, 3.0, False)}
+              "value_per_tau": (0.001, 1.0, True), "loss_exponent": (0.0, 3.0, False), "effort": (0.0, 1.0, False),
+              "loss_threshold": (0.0, 2.5, False)}
     if name == "pacing":
         return Knob(name, 1.0, float(max(problem_attr(problem, "codec").horizon_cycles, 2)), log=True)
+    if name == "full_effort_cycles":
+        return Knob(name, 0.0, float(problem_attr(problem, "codec").horizon_cycles))
     if name not in ranges:
         raise ValueError(f"unknown planner knob {name!r}")
     low, high, log = ranges[name]

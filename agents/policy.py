@@ -38,9 +38,18 @@ class Baseline:
         """A plan for less than all of the cycle's samples needs the amount in the env's action."""
         return "fraction" in self.knobs
 
+    @property
+    def needs_effort(self) -> bool:
+        """A plan that runs less than all of its local iterations (or idles) needs the effort in the env's action."""
+        return bool(set(self.knobs) & set(EFFORT_KNOBS))
+
 
 #: The fractions of the cycle's samples the fraction baselines are tuned over (1: all of them, the classical plan).
 FRACTION_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+#: The knobs that set how much of a plan is run (:meth:`mel_gym.agents.baselines._ObservationPolicy.effort_for`).
+EFFORT_KNOBS = ("effort", "full_effort_cycles", "loss_threshold")
+#: The fractions the effort baselines are tuned over (with an energy price few samples pay).
+EFFORT_FRACTIONS = (0.1, 0.2)
 
 #: Baselines by name (``mel-gym evaluate --policy NAME``), besides ``random`` and saved agents.
 BASELINES = {
@@ -48,6 +57,18 @@ BASELINES = {
     "ha-sync": Baseline("HASync", "shares", "heterogeneity-aware sync allocation: the integer optimum of tau"),
     "ha-sync-fraction": Baseline("HASync", "shares", "HA-Sync for a fraction of the cycle's samples tuned on training "
                                  "seeds (more local iterations on fewer samples)", {"fraction": FRACTION_GRID}),
+    "ha-sync-effort": Baseline("HASync", "shares", "HA-Sync for a fraction of the samples at a constant effort (the "
+                               "share of its local iterations run), both tuned on training seeds",
+                               {"fraction": EFFORT_FRACTIONS, "effort": (0.5, 0.75, 1.0)}),
+    "ha-sync-schedule": Baseline("HASync", "shares", "open-loop: HA-Sync for a fraction of the samples at full effort "
+                                 "for the first n cycles, then at effort u (0: idle); fraction, n and u tuned on "
+                                 "training seeds", {"fraction": EFFORT_FRACTIONS, "full_effort_cycles": (2, 4, 8),
+                                                    "effort": (0.0, 0.5)}),
+    "ha-sync-loss-rule": Baseline("HASync", "shares", "HA-Sync for a fraction of the samples, trained (at effort u) "
+                                  "only while the observed test loss is above a threshold, else idle; fraction, "
+                                  "threshold and u tuned on training seeds",
+                                  {"fraction": EFFORT_FRACTIONS, "loss_threshold": (0.2, 0.3, 0.5, 0.7),
+                                   "effort": (1.0,)}),
     "ha-async": Baseline("HAAsync", "shares", "heterogeneity-aware async allocation (least staleness)"),
     "ha-async-fraction": Baseline("HAAsync", "shares", "HA-Async for a fraction of the samples tuned on training seeds",
                                   {"fraction": FRACTION_GRID}),
@@ -118,6 +139,8 @@ def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:
         return False
     if b.needs_amount and not getattr(problem, "amount_action", False):
         return False
+    if b.needs_effort and not getattr(problem, "effort_action", False):
+        return False
     if b.needs in _CAPABILITY:
         return bool(getattr(problem, _CAPABILITY[b.needs], False))
     return getattr(problem, "action_beta", None) is not None  # shares
@@ -133,6 +156,8 @@ def _why_not(b: Baseline, problem: Any) -> str:
         return "the env's action is its planner's knobs (action_mode='planner'); baselines play the raw action"
     if b.needs_amount and not getattr(problem, "amount_action", False):
         return "it plans for a fraction of the cycle's samples: make the env with amount_action=True"
+    if b.needs_effort and not getattr(problem, "effort_action", False):
+        return "it sets how much of its plan is run: make the env with effort_action=True"
     return f"the env's action has no {b.needs}"
 
 

@@ -128,6 +128,44 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
 # ---------------------------------------------------------------------------------------------------- tables
 
 
+class _PerBlockKnobs:
+    """A baseline with knobs that plays ``settings[i]`` in rows ``[i block, (i + 1) block)`` of a batch of
+    observations: many knob settings in one vector env (:func:`play_settings`)."""
+
+    def __init__(self, policy: Any, settings: Sequence[dict[str, float]], block: int):
+        self.policy, self.settings, self.block = policy, list(settings), block
+
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        rows = []
+        for r, row in enumerate(np.asarray(observation)):
+            self.policy.set_knobs(self.settings[r // self.block])
+            rows.append(self.policy.act(row))
+        return np.stack(rows), state
+
+
+#: Sub-envs of one vector env at most when :func:`play_settings` plays many settings at once.
+MAX_BATCH = 128
+
+
+def play_settings(make_policy: Callable[[Any, gym.spaces.Space], Any], settings: Sequence[dict[str, float]],
+                  env_id: str, seeds: Sequence[int], label: str, env_kwargs: dict[str, Any] | None = None,
+                  device: str = "cpu") -> list[list[EpisodeResult]]:
+    """Every knob setting of a baseline (``make_policy``: (problem, single action space) -> the baseline, its knobs
+    set by each setting in turn) played on every seed, many settings in one vector env (at most :data:`MAX_BATCH`
+    sub-envs): one list of results (in ``seeds`` order) per setting. What each episode meets depends on its seed
+    only, so this plays what one :func:`play` per setting would, up to float32 rounding of the batched training."""
+    n = len(seeds)
+    per_batch = max(1, MAX_BATCH // n)
+    out: list[list[EpisodeResult]] = []
+    for start in range(0, len(settings), per_batch):
+        chunk = list(settings[start : start + per_batch])
+        results = play(lambda problem, space: _PerBlockKnobs(make_policy(problem, space), chunk, n), env_id,
+                       list(seeds) * len(chunk), label, env_kwargs, device)
+        out += [results[i * n : (i + 1) * n] for i in range(len(chunk))]
+    return out
+
+
 def _stats(xs: Sequence[float]) -> tuple[float, float]:
     return (float(np.mean(xs)), float(np.std(xs))) if len(xs) else (math.nan, math.nan)
 

@@ -15,7 +15,8 @@ from typing import Any, Callable, Sequence
 from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.policy import make_policy
 from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with, make_env
-from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, plot_curves, summarize, write_csv,
+from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, play_settings, plot_curves, summarize,
+                                          write_csv,
                                           write_json)
 
 
@@ -92,11 +93,10 @@ def tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str
           log: Callable[[str], None] | None, tuned: dict[str, Any] | None) -> None:
     """Set the agent's knobs (``agent.tuning``: name -> grid, :mod:`mel_gym.agents.planners`) to the setting of the
     grids' product with the best mean return on ``seeds`` (training seeds)."""
-    scores = []
-    for setting in grid_settings(agent.tuning):
-        agent.set_knobs(setting)
-        episodes = play(lambda problem, space: agent, env_id, seeds, label, kwargs, device)
-        scores.append({**setting, "mean_return": sum(r.episode_return for r in episodes) / len(episodes)})
+    settings = grid_settings(agent.tuning)
+    runs = play_settings(lambda problem, space: agent, settings, env_id, seeds, label, kwargs, device)
+    scores = [{**setting, "mean_return": sum(r.episode_return for r in episodes) / len(episodes)}
+              for setting, episodes in zip(settings, runs)]
     best = max(scores, key=lambda row: row["mean_return"])
     setting = {name: best[name] for name in agent.tuning}
     agent.set_knobs(setting)

@@ -7,10 +7,11 @@ Before a learned policy's win (or loss) means anything, the table shows on the s
 2. **per-episode hindsight** (non-causal): for each planner of the config's ``headroom.planners``, every setting of
    its knob grids (and its tuned setting) is played on every held-out seed and each episode keeps its best
    setting, chosen after seeing it: never below the tuned-constant planner;
-3. the **oracle** (non-causal): the planner, tuned on training seeds, in the same world with the
-   ``clairvoyant`` predictor: its observation holds the coming cycle's realised link failures and CPU drops
-   (``headroom.oracle``, env keyword arguments; worlds whose observation already holds the cycle's channel and CPUs
-   have no oracle row and say so);
+3. the **oracle** (non-causal): the planner, tuned on training seeds, in the same world told what no causal policy
+   knows (``headroom.oracle``, env keyword arguments): the ``clairvoyant`` predictor's coming link failures and CPU
+   drops (read by a risk ``threshold`` knob), or the drift times (``drift: {reveal: true}``, read by
+   ``full_effort_cycles``); worlds whose observation already holds the cycle's channel and CPUs have no oracle row
+   and say so;
 4. where the config asks for it (``headroom.schedules``), the **open-loop hindsight** plan (non-causal): the
    planner's fraction following a two-phase schedule (f_early before cycle c, f_late from it on, the other knobs at
    their tuned values; the constant schedules, the tuned fraction's among them, included), each episode keeping its
@@ -43,10 +44,13 @@ import numpy as np
 from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.policy import BASELINES, make_policy
 from mel_gym.experiments.common import check_output_dir, env_kwargs_with, make_env
-from mel_gym.experiments.episodes import EpisodeResult, format_table, json_safe, play, summarize
+from mel_gym.experiments.episodes import EpisodeResult, format_table, json_safe, play, play_settings, summarize
 from mel_gym.experiments.evaluate import evaluate, tune
 from mel_gym.params import ConfigError
 
+#: The knobs that read what an oracle world reveals: a planner without any of them plans the same when told.
+ORACLE_KNOBS = {"threshold": "the predicted link failures and CPU drops",
+                "full_effort_cycles": "the cycles since the last drift (drift.reveal)"}
 #: Prefix of the labels of non-causal rows.
 BOUND = "bound: "
 HEADROOM_KEYS = ("planners", "oracle", "schedules")
@@ -134,15 +138,10 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
             env.close()
         best = {k: v for k, v in tuned[name].items() if k != "scores"}
         started = time.perf_counter()
-        runs = []
         candidates = grid_settings(grids)
         candidates += [best] if best not in candidates else []  # the tuned constant is one of the choices
-        for setting in candidates:
-            def agent(problem: Any, space: Any, setting: dict = setting) -> Any:
-                policy = make_policy(name, problem, space)
-                policy.set_knobs(setting)
-                return policy
-            runs.append((setting, play(agent, env_id, seeds, name, kwargs, device)))
+        runs = list(zip(candidates, play_settings(lambda problem, space: make_policy(name, problem, space), candidates,
+                                                  env_id, seeds, name, kwargs, device)))
         chosen, picks = per_episode_best(runs, f"{BOUND}hindsight {name}")
         results += chosen
         record[f"hindsight {name}"] = {"settings": len(runs), "chosen": picks}
@@ -150,9 +149,10 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
             f"{time.perf_counter() - started:.0f} s")
         if settings["schedules"] is not None and "fraction" in grids:
             results += _schedules(name, best, settings["schedules"], env_id, kwargs, seeds, device, quick, record, say)
-        if settings["oracle"] is not None and "threshold" not in grids:
-            record["notes"].append(f"no oracle row for {name}: it does not read the predicted failures (no risk "
-                                   "threshold knob), so told the outcomes it would plan the same")
+        if settings["oracle"] is not None and not set(grids) & set(ORACLE_KNOBS):
+            record["notes"].append(f"no oracle row for {name}: it has no knob that reads what the oracle reveals "
+                                   f"({', '.join(f'{k}: {v}' for k, v in ORACLE_KNOBS.items())}), so told it, it "
+                                   "would plan the same")
         elif settings["oracle"] is not None:
             oracle_kwargs = _merged(kwargs, settings["oracle"])
             oracle_tuned: dict[str, Any] = {}

@@ -222,6 +222,29 @@ class LearningConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """Concept drift (continual learning; docs/drift.md): from ``start_cycle`` on, before each cycle the data's concept
+    changes with probability ``probability`` (at least ``min_gap_cycles`` apart), drawn from the episode's seed only
+    (the same drifts for every policy); the global model then has to relearn."""
+
+    model: str = param("none", choices=("none", "permutation", "labels", "reinit"),
+                       doc="none: no drift; permutation: a new random permutation of the input features (Permuted "
+                           "MNIST, Goodfellow et al. 2013); labels: a new random permutation of the class labels; "
+                           "reinit: the model starts afresh (the documented extreme)")
+    probability: float = param(0.08, low=0.0, high=1.0, doc="chance of a drift before each cycle from start_cycle on")
+    start_cycle: int = param(2, low=1, high=1000000, doc="the first cycle a drift can come before")
+    min_gap_cycles: int = param(3, low=1, high=1000000, doc="cycles at least between two drifts")
+    history_cycles: int = param(3, low=0, high=100,
+                                doc="the observation adds the test losses of this many earlier decisions")
+    reveal: bool = param(False, doc="non-causal (a bound, never a baseline): the observation adds the cycles since the "
+                                    "last drift (or since the episode began)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.model != "none"
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """One of several simultaneous learning jobs (MultiJob-v0; docs/multijob.md): its model, data, deadline and
     importance. Keys left null take the scenario's (``learning.*``, ``cycle_deadline_s``, ``samples_per_cycle``,
@@ -275,6 +298,7 @@ class Scenario:
     drone: DroneConfig = field(default_factory=DroneConfig)
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
     jobs: list = param([], item=JobConfig,
                        doc="simultaneous learning jobs sharing the learners (MultiJob-v0, docs/multijob.md); [] = "
                            "the one job of learning.*")
@@ -348,6 +372,9 @@ def _check_cross_field(s: Scenario) -> None:
                               f"cycle period {s.period_s:g} s (cycle_period_s, or cycle_deadline_s when null)")
         if len(set(job.labels)) != len(job.labels):
             raise ConfigError(f"scenario key 'jobs[{i}].labels' = {job.labels} lists a class twice")
+    if s.jobs and s.drift.enabled:
+        raise ConfigError(f"scenario key 'drift.model' = {s.drift.model!r}: concept drift applies to the one job of "
+                          "learning.* (the single-job envs), not to 'jobs'; set drift.model: none")
     names = [job.name or f"job{i}" for i, job in enumerate(s.jobs)]
     if len(set(names)) != len(names):
         raise ConfigError(f"scenario key 'jobs': the job names {names} must differ")
@@ -447,5 +474,5 @@ def describe_fields(cls: type = Scenario, prefix: str = "") -> list[tuple[str, A
     return _describe_fields(cls, prefix)
 
 
-__all__ = ["ConfigError", "JobConfig", "Scenario", "deep_merge", "describe_fields", "load_scenario", "read_yaml",
+__all__ = ["ConfigError", "DriftConfig", "JobConfig", "Scenario", "deep_merge", "describe_fields", "load_scenario", "read_yaml",
            "scenario_from_dict", "scenario_to_dict"]

@@ -155,7 +155,7 @@ class MultiJobSimulator:
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
         """Fresh episodes in ``env_ids`` (default all): world, data holders and pools, and every job's model."""
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_data, rng_init = start_episodes(self, seeds, env_ids)
+        rng_data, rng_init, _ = start_episodes(self, seeds, env_ids)
         if self.scenario.mode == "fl":
             for i, rng in zip(env_ids, rng_data):
                 self._reset_pools(i, rng)

@@ -34,6 +34,7 @@ import torch
 
 from mel_gym.config import Scenario, load_scenario
 from mel_gym.learning.datasets import load_dataset
+from mel_gym.learning.drift import DriftProcess
 from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer, resolve_device
@@ -166,25 +167,25 @@ def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: n
 
 def episode_streams(seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int]
                     ) -> tuple[list[np.random.Generator], ...]:
-    """One episode's independent generators per seed: (world, data, model initialisation, dynamics), each a list
-    over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed (the same
-    draws); child 3 drives the dynamics."""
+    """One episode's independent generators per seed: (world, data, model initialisation, dynamics, drift), each a
+    list over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed (the
+    same draws); child 3 drives the dynamics, child 4 the concept drift (:mod:`mel_gym.learning.drift`)."""
     if len(seeds) != len(env_ids):
         raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
-    streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(4) for s in seeds]
-    return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(4))
+    streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(5) for s in seeds]
+    return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(5))
 
 
 def start_episodes(sim: Any, seeds: Sequence[int | np.random.SeedSequence], env_ids: list[int]
-                   ) -> tuple[list[np.random.Generator], list[np.random.Generator]]:
+                   ) -> tuple[list[np.random.Generator], list[np.random.Generator], list[np.random.Generator]]:
     """The start of a simulator's reset (:class:`MELSimulator`, :class:`mel_gym.multijob.MultiJobSimulator`): split
     the seeds (:func:`episode_streams`), keep each env's world, data and dynamics generators on ``sim`` and reset its
-    world; returns the (data, model initialisation) generators the simulator's learning side draws from."""
-    rng_world, rng_data, rng_init, rng_dynamics = episode_streams(seeds, env_ids)
+    world; returns the (data, model initialisation, drift) generators the simulator's learning side draws from."""
+    rng_world, rng_data, rng_init, rng_dynamics, rng_drift = episode_streams(seeds, env_ids)
     for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
         sim._rng_world[i], sim._rng_data[i], sim._rng_dynamics[i] = rw, rd, rdyn
     sim.world.reset(env_ids, rng_world, rng_dynamics)
-    return rng_data, rng_init
+    return rng_data, rng_init, rng_drift
 
 
 def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:
@@ -236,6 +237,9 @@ class MELSimulator:
         self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_dynamics = [np.random.default_rng(i) for i in range(n_envs)]
+        self._rng_drift = [np.random.default_rng(i) for i in range(n_envs)]
+        self.drift = DriftProcess(s.drift, n_envs)
+        self.drifted = np.zeros(n_envs, dtype=bool)  # the concept drifted after the last cycle
         self._was_reset = np.zeros(n_envs, dtype=bool)
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
@@ -253,7 +257,11 @@ class MELSimulator:
         the data (partitions and per-cycle samples) and the model initialisation.
         """
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_data, rng_init = start_episodes(self, seeds, env_ids)
+        rng_data, rng_init, rng_drift = start_episodes(self, seeds, env_ids)
+        for i, rng in zip(env_ids, rng_drift):
+            self._rng_drift[i] = rng
+        self.drift.reset(env_ids)
+        self.drifted[env_ids] = False
         if self.scenario.mode == "fl":
             self._reset_pools(env_ids, rng_data)
         fresh = self.trainer.init_global(rng_init)
@@ -426,9 +434,25 @@ class MELSimulator:
             self.loss[changed], self.accuracy[changed] = self.trainer.evaluate(
                 [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
         cycle = self.world.state.cycle.copy()
+        loss_after, accuracy_after = self.loss.copy(), self.accuracy.copy()
         self.world.advance(self._rng_world, self._rng_dynamics)
+        self._drift()
         return ph.outcome(finished, diverged, is_backup & used, task_sizes, iterations, loss_before, acc_before,
-                          self.loss.copy(), self.accuracy.copy(), cycle)
+                          loss_after, accuracy_after, cycle)
+
+    def _drift(self) -> None:
+        """Between two cycles: the concept drifts in the envs whose drift generator says so (the scenario's
+        ``drift``); their global models are changed as the drift model says and evaluated again, so that the coming
+        cycle starts from (and its gain is measured against) the loss on the new concept."""
+        drifted = self.drift.draw(self._rng_drift, self.world.state.cycle)
+        self.drifted = drifted
+        envs = np.flatnonzero(drifted)
+        if envs.size == 0:
+            return
+        self.drift.apply(self.global_weights, envs, self._rng_drift, self.spec)
+        ids = torch.from_numpy(envs).to(self.device)
+        self.loss[envs], self.accuracy[envs] = self.trainer.evaluate(
+            [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
 
     def _draw_samples(self, task_sizes: np.ndarray, trains: np.ndarray) -> np.ndarray:
         """(n_envs, K, width) indices into the training split for this cycle's learners that train (rows of the

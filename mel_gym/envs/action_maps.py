@@ -181,6 +181,16 @@ def action_from_fraction(fraction: np.ndarray | float, min_fraction: float) -> n
     return np.clip(2.0 * (f - min_fraction) / max(1.0 - min_fraction, 1e-12) - 1.0, -1.0, 1.0).astype(np.float32)
 
 
+def effort_from_action(action: np.ndarray | float) -> np.ndarray:
+    """The effort u in [0, 1] (float64) for effort values in [-1, 1] (clipped): u = (a + 1) / 2."""
+    return fraction_from_action(action, 0.0)
+
+
+def action_from_effort(effort: np.ndarray | float) -> np.ndarray:
+    """The effort value (float32, in [-1, 1]) of an effort u in [0, 1] (the inverse of :func:`effort_from_action`)."""
+    return action_from_fraction(effort, 0.0)
+
+
 def samples_from_fraction(fraction: np.ndarray | float, samples_per_cycle: int) -> np.ndarray:
     """n = max(1, round(f d)) samples to process (int64, shape of ``fraction``)."""
     n = np.rint(np.asarray(fraction, dtype=np.float64) * samples_per_cycle)

@@ -30,8 +30,8 @@ import torch
 from gymnasium import spaces
 
 from mel_gym.config import Scenario, load_scenario
-from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, samples_from_fraction,
-                                      task_sizes_from_action, validate_action)
+from mel_gym.envs.action_maps import (action_from_level, effort_from_action, fraction_from_action,
+                                      samples_from_fraction, task_sizes_from_action, validate_action)
 from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
@@ -68,7 +68,14 @@ class BaseCore:
     planner_name: ClassVar[str] = "ha-sync-fraction"
     #: the amount is a level of a discrete action (MultiBinary/MultiDiscrete envs), not a value in [-1, 1]
     discrete_amount: ClassVar[bool] = False
+    #: the raw action can end with the effort (env parameter ``effort_action``): Box-action cores only
+    supports_effort: ClassVar[bool] = False
     planner: Any = None
+
+    @property
+    def active_planner(self) -> str:
+        """The planner of ``action_mode="planner"``: the env parameter ``planner``, or the core's :attr:`planner_name`."""
+        return self.params.planner or self.planner_name
 
     @property
     def mobile_orchestrator(self) -> bool:
@@ -93,7 +100,7 @@ class BaseCore:
         if self.params.action_mode == "planner":
             from mel_gym.agents.planners import Planner  # the planners are baselines: built on demand only
 
-            self.planner = Planner(self.planner_name, self.problem, self.raw_action_space)
+            self.planner = Planner(self.active_planner, self.problem, self.raw_action_space)
             self.action_space = self.planner.action_space
 
     def planned(self, actions: Any) -> Any:
@@ -147,12 +154,13 @@ class EnvCore(BaseCore):
         self.problem = build_problem(s, sim.world, sim.cost, params, sim.trainer.num_classes,
                                      max(s.samples_per_cycle, sim.trainer.num_train_samples),
                                      getattr(params, "action_beta", None), self.capabilities, self.has_amount,
-                                     self.discrete_amount, self.planner_name)
+                                     self.discrete_amount, self.active_planner, params.effort_action)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
         self.attach_planner()
         self.previous_share = np.zeros((n_envs, s.num_learners))
+        self.loss_history = np.zeros((n_envs, s.drift.history_cycles if s.drift.enabled else 0))
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
 
     # ------------------------------------------------------------------------------------------------ per env
@@ -169,13 +177,16 @@ class EnvCore(BaseCore):
         """
         raise NotImplementedError
 
-    def split_amount(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the validated actions without their amount, the samples n (n_envs,) each env's plan hands out: d where
-        the action has no amount)."""
+    def split_amount(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(the validated actions without their amount and effort, the samples n (n_envs,) each env's plan hands
+        out: d where the action has no amount, the effort u (n_envs,): 1 where the action has none)."""
         d = self.scenario.samples_per_cycle
+        effort = np.ones(self.n_envs)
+        if self.params.effort_action:
+            actions, effort = actions[:, :-1], effort_from_action(actions[:, -1])
         if not self.has_amount:
-            return actions, np.full(self.n_envs, d, dtype=np.int64)
-        return actions[:, :-1], self.samples_from_amount(actions[:, -1], d)
+            return actions, np.full(self.n_envs, d, dtype=np.int64), effort
+        return actions[:, :-1], self.samples_from_amount(actions[:, -1], d), effort
 
     def decide(self, actions: Any, samples: np.ndarray) -> Decision:  # pragma: no cover - abstract
         """The Decision that validated ``actions`` (without the amount) map to, each env's plan handing out
@@ -228,12 +239,14 @@ class EnvCore(BaseCore):
             outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle, test_loss=sim.loss,
             test_accuracy=sim.accuracy, orchestrator_m=st.orchestrator_m,
             orchestrator_velocity_mps=st.orchestrator_velocity_mps, orchestrator_battery_j=st.orchestrator_battery_j,
+            loss_history=self.loss_history, cycles_since_drift=sim.drift.cycles_since(st.cycle),
         )
 
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
         self.sim.reset(seeds, env_ids)
         self.previous_share[env_ids] = 0.0
+        self.loss_history[env_ids] = self.sim.loss[env_ids, None]
 
     def reward(self, decision: Decision, out: Outcome) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(n_envs,) reward and its parts (docs/envs.md):
@@ -262,9 +275,12 @@ class EnvCore(BaseCore):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One cycle in every env: (obs, reward, terminated, truncated, info), all batched over envs."""
-        actions, samples = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
-        decision = self.decide(actions, samples)
+        actions, samples, effort = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
+        decision = with_effort(self.decide(actions, samples), effort) if self.params.effort_action else \
+            self.decide(actions, samples)
         out = self.sim.step(decision)
+        if self.loss_history.shape[1]:
+            self.loss_history = np.concatenate([out.loss_before[:, None], self.loss_history[:, :-1]], axis=1)
         moved = self.after_cycle(actions)
         s, p = self.scenario, self.params
         reward, parts = self.reward(decision, out)
@@ -274,6 +290,10 @@ class EnvCore(BaseCore):
         truncated = (self.sim.world.state.cycle >= p.horizon_cycles) & ~terminated
         info = self._info(out, self.reported_tau(decision), reached)
         info["sample_fraction"] = samples / s.samples_per_cycle
+        if p.effort_action:
+            info["effort"] = effort
+        if s.drift.enabled:
+            info["drifted"] = self.sim.drifted.copy()  # the concept changed after this cycle (seen in the next)
         info.update(parts)
         info.update(self.decision_info(decision))
         info.update(moved)
@@ -318,12 +338,24 @@ def learner_info(out: Outcome) -> dict[str, np.ndarray]:
             "backup_used": out.backup_used}
 
 
+def with_effort(decision: Decision, effort: np.ndarray) -> Decision:
+    """The decision run at effort u (n_envs,) in [0, 1]: tau' = floor(u tau) per learner; where u < 1, learners
+    left with tau' = 0 get no task (idle: no transfer, no computation, no cost) and back nobody up. u = 1: unchanged."""
+    u = np.asarray(effort, dtype=np.float64)[:, None]
+    tau = np.floor(u * decision.local_iterations + 1e-9).astype(np.int64)
+    idle = (tau == 0) & (u < 1.0)
+    backup = None if decision.backup_of is None else np.where(idle, -1, decision.backup_of)
+    return dataclasses.replace(decision, task_sizes=np.where(idle, 0, decision.task_sizes), local_iterations=tau,
+                               backup_of=backup)
+
+
 class ShareCore(EnvCore):
     """Cores whose action is ``blocks`` blocks of K values in [-1, 1], the first block task shares
     (:mod:`mel_gym.envs.action_maps`)."""
 
     params_class: ClassVar[type[EnvParams]] = ShareParams
     blocks: ClassVar[int] = 1
+    supports_effort: ClassVar[bool] = True
 
     def build_action_space(self) -> spaces.Box:
         size = self.blocks * self.scenario.num_learners + self.problem.global_actions
@@ -368,11 +400,12 @@ class ShareCore(EnvCore):
 
 def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams, num_classes: int, max_task_cap: int,
                   action_beta: float | None, capabilities: Mapping[str, bool], amount: bool = False,
-                  discrete_amount: bool = False, planner_name: str = "ha-sync-fraction") -> AllocationProblem:
+                  discrete_amount: bool = False, planner_name: str = "ha-sync-fraction", effort: bool = False
+                  ) -> AllocationProblem:
     """The public side of an env over ``world`` (:class:`AllocationProblem`): the scenario's constants, the cost
     model the simulator charges, the observation codec and the form of the raw action (``amount``: it ends with the
-    amount, a level of ``params.fraction_levels`` where ``discrete_amount``). ``max_task_cap``: the largest task cap
-    (samples)."""
+    amount, a level of ``params.fraction_levels`` where ``discrete_amount``; ``effort``: then the effort).
+    ``max_task_cap``: the largest task cap (samples)."""
     horizon_cycles = params.horizon_cycles
     return AllocationProblem(
         mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
@@ -381,7 +414,7 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
         orchestrator_power_w=world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
         min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=world.noise_psd_w_per_hz,
         cycle_cap_j=s.energy.cycle_cap_j, action_beta=action_beta, **capabilities,
-        mobility=build_mobility(s, world), amount_action=amount, min_fraction=params.min_fraction,
+        mobility=build_mobility(s, world), amount_action=amount, effort_action=effort, min_fraction=params.min_fraction,
         fraction_levels=params.fraction_levels if discrete_amount else None, action_mode=params.action_mode,
         planner_name=planner_name,
         codec=ObservationCodec(
@@ -392,6 +425,8 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
             battery_scale_j=s.energy.battery_max_j, orchestrator_height_m=s.orchestrator.height_m,
             mobile_orchestrator=bool(capabilities.get("flies_orchestrator", False)),
             orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
+            loss_history=s.drift.history_cycles if s.drift.enabled else 0,
+            reveals_drift=s.drift.enabled and s.drift.reveal,
         ),
     )
 
@@ -431,7 +466,12 @@ def build_core(core_class: type[BaseCore], scenario: Scenario | str | dict | Non
     env's keyword arguments (scenario overrides and env parameters, see :func:`split_kwargs`)."""
     scenario_kw, params_kw = split_kwargs(kwargs, core_class.params_class)
     loaded = load_scenario(core_class.default_scenario if scenario is None else scenario, scenario_kw)
-    return core_class(loaded, build_params(core_class.params_class, params_kw), n_envs=n_envs, device=device)
+    params = build_params(core_class.params_class, params_kw)
+    if params.effort_action and not core_class.supports_effort:
+        raise ConfigError("env parameter 'effort_action' needs an env whose action is a Box of shares (TaskAllocation, "
+                          "AsyncTaskAllocation, JointAllocation, ReliableTaskAllocation, DroneOrchestrator, "
+                          "LearnerRelocation)")
+    return core_class(loaded, params, n_envs=n_envs, device=device)
 
 
 def episode_seed(np_random: np.random.Generator) -> int:

@@ -32,6 +32,11 @@ A mobile (drone) orchestrator adds five globals (DroneOrchestrator-v0; ``Observa
 | 14K+6 | orchestrator y velocity | v_y / the drone's top speed                          | m/s                      |
 | 14K+7 | orchestrator battery  | propulsion energy left / the full battery (1 without one) | J                     |
 
+A scenario with concept drift (``drift.model`` not ``none``; docs/drift.md) adds, after those, the test losses
+observed at the ``drift.history_cycles`` = H earlier decisions, newest first (``test_loss_lag1`` .. ``lagH``: loss /
+ln(classes), clipped at 10, like the test loss; at the episode's start the first loss), and with ``drift.reveal``
+(non-causal: for bounds only) the cycles since the last drift (or since the episode began) / horizon.
+
 The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
 k could finish in one cycle at a reference tau_ref = max_local_iterations / 4, relative to an equal share,
 on the scale of the action map. It is the feature the HA-Sync optimiser computes, given to learning agents
@@ -106,6 +111,8 @@ class DecodedObservation:
     orchestrator_m: np.ndarray  # (..., 3) x, y, antenna height (a fixed orchestrator: at the origin)
     orchestrator_velocity_mps: np.ndarray  # (..., 2) a drone's last flight velocity (0 for a fixed one)
     orchestrator_battery_fraction: np.ndarray  # (...,) a drone's propulsion energy left / full (1: no battery)
+    loss_history: np.ndarray | None = None  # (..., H) test losses of the H earlier decisions, newest first, nats
+    cycles_since_drift: np.ndarray | None = None  # (...,) revealed drifts only (non-causal); None: not observed
 
     @property
     def available(self) -> np.ndarray:
@@ -138,11 +145,15 @@ class ObservationCodec:
     mobile_orchestrator: bool = False  # adds ORCHESTRATOR_FEATURES
     orchestrator_max_speed_mps: float = 1.0  # scales the drone's velocity
     orchestrator_battery_j: float | None = None  # scales the drone's battery; None = no battery
+    loss_history: int = 0  # H: earlier test losses observed (concept drift)
+    reveals_drift: bool = False  # adds the cycles since the last drift (non-causal)
 
     @property
     def global_features(self) -> tuple[str, ...]:
         """Names of the global (not per-learner) entries, in order."""
-        return GLOBAL_FEATURES + (ORCHESTRATOR_FEATURES if self.mobile_orchestrator else ())
+        return (GLOBAL_FEATURES + (ORCHESTRATOR_FEATURES if self.mobile_orchestrator else ())
+                + tuple(f"test_loss_lag{h + 1}" for h in range(self.loss_history))
+                + (("cycles_since_drift",) if self.reveals_drift else ()))
 
     @property
     def size(self) -> int:
@@ -179,6 +190,10 @@ class ObservationCodec:
         if self.mobile_orchestrator:
             low[g + 3 : g + 7], high[g + 3 : g + 7] = -1.0, 1.0  # position, velocity
             high[g + 7] = 1.0  # battery
+        drift = g + len(self.global_features) - self.loss_history - int(self.reveals_drift)
+        high[drift : drift + self.loss_history] = LOSS_FEATURE_MAX
+        if self.reveals_drift:
+            high[-1] = 1.0
         return spaces.Box(low=low, high=high, dtype=np.float32)
 
     def encode(
@@ -201,9 +216,12 @@ class ObservationCodec:
         orchestrator_m: np.ndarray | None = None,
         orchestrator_velocity_mps: np.ndarray | None = None,
         orchestrator_battery_j: np.ndarray | None = None,
+        loss_history: np.ndarray | None = None,
+        cycles_since_drift: np.ndarray | None = None,
     ) -> np.ndarray:
         """(n, size) float32 from per-learner (n, K) arrays (positions, velocities (n, K, 2)) and per-env (n,)
-        arrays; a mobile orchestrator's position (n, 3), velocity (n, 2) and battery (n,) J.
+        arrays; a mobile orchestrator's position (n, 3), velocity (n, 2) and battery (n,) J; with concept drift the
+        earlier test losses (n, H) nats and, where revealed, the cycles since the last drift (n,).
 
         ``capacity`` is c_k in samples (see the module table), ``battery_j`` the remaining energy in J.
         """
@@ -238,6 +256,10 @@ class ObservationCodec:
                          np.clip(orchestrator_velocity_mps[..., 0] / self.orchestrator_max_speed_mps, -1.0, 1.0),
                          np.clip(orchestrator_velocity_mps[..., 1] / self.orchestrator_max_speed_mps, -1.0, 1.0),
                          battery]
+        normalised = lambda loss: bounded_loss(loss, self.num_classes) / math.log(self.num_classes)  # noqa: E731
+        globals_ += [normalised(loss_history[..., h]) for h in range(self.loss_history)]
+        if self.reveals_drift:
+            globals_.append(np.minimum(cycles_since_drift / self.horizon_cycles, 1.0))
         obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
         return obs.astype(np.float32)
 
@@ -256,6 +278,9 @@ class ObservationCodec:
         else:
             xy, velocity, drone_battery = np.zeros(g.shape[:-1] + (2,)), np.zeros(g.shape[:-1] + (2,)), np.ones(g.shape[:-1])
         orchestrator = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), self.orchestrator_height_m)], axis=-1)
+        drift = len(self.global_features) - self.loss_history - int(self.reveals_drift)
+        history = g[..., drift : drift + self.loss_history] * math.log(self.num_classes) if self.loss_history else None
+        since = np.round(g[..., -1] * self.horizon_cycles) if self.reveals_drift else None
         return DecodedObservation(
             rate_up_bps=block("uplink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
             rate_down_bps=block("downlink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
@@ -276,4 +301,6 @@ class ObservationCodec:
             orchestrator_m=orchestrator,
             orchestrator_velocity_mps=velocity,
             orchestrator_battery_fraction=drone_battery,
+            loss_history=history,
+            cycles_since_drift=since,
         )

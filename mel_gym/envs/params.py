@@ -54,6 +54,12 @@ class EnvParams:
                              doc="raw: the env's own action; planner: a Box(-1, 1) of the env's planner knobs "
                                  "(fraction of samples and the planner's own), turned into the raw action by the "
                                  "env's planner")
+    effort_action: bool = param(False, doc="add the effort to the raw action (last, after the amount; Box-action envs): "
+                                           "the fraction u in [0, 1] of the planned local iterations that is run, "
+                                           "tau' = floor(u tau); learners left with tau' = 0 are idle (no task, no "
+                                           "cost); u = 1 runs the plan as it is")
+    planner: str | None = param(None, doc="action_mode planner: the baseline with knobs whose knobs are the action "
+                                          "(e.g. ha-sync-effort); null = the env's own planner")
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ class AllocationProblem:
     relocates_learners: bool = False
     mobility: Mobility | None = None  # geometry and what may move (None: not needed by the env's baselines)
     amount_action: bool = False  # the raw action ends with the amount (the fraction of d a plan processes)
+    effort_action: bool = False  # the raw action ends with the effort (after the amount)
     min_fraction: float = 0.05  # the amount's smallest fraction
     fraction_levels: int | None = None  # a discrete amount's levels (None: a continuous value in [-1, 1])
     sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
@@ -145,8 +146,8 @@ class AllocationProblem:
     @property
     def global_actions(self) -> int:
         """Action values after the per-learner blocks: the drone's velocity (2) where the orchestrator flies, then
-        the amount (1) where the action has one."""
-        return (2 if self.flies_orchestrator else 0) + (1 if self.amount_action else 0)
+        the amount (1) and the effort (1) where the action has them."""
+        return (2 if self.flies_orchestrator else 0) + int(self.amount_action) + int(self.effort_action)
 
     def mobility_action_indices(self) -> np.ndarray:
         """Indices of the action values that move something: the drone's velocity (the two values before the
@@ -211,7 +212,7 @@ class AllocationProblem:
         None: none) ask for a backup, the env serving larger priorities first. Where the orchestrator flies,
         ``velocity_mps`` (2,) is its flight to the next cycle (None: hover); where learners can be moved,
         ``moves_m`` (K, 2) their moves (None: stay). Where the action has the amount, it ends with this view's
-        fraction (:meth:`with_fraction`)."""
+        fraction (:meth:`with_fraction`), and where it has the effort with full effort (1: the plan as it is)."""
         if self.action_beta is None:
             raise ValueError("encode_action: this env's action is not task shares")
         actions = [action_from_shares(task_shares, self.action_beta)]
@@ -240,6 +241,8 @@ class AllocationProblem:
             actions += [pairs[:, 0], pairs[:, 1]]
         if self.amount_action:
             actions.append(np.atleast_1d(self.amount_action_value()))
+        if self.effort_action:
+            actions.append(np.ones(1))
         return np.concatenate(actions).astype(np.float32)
 
     def view_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
