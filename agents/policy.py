@@ -133,13 +133,11 @@ _CAPABILITY = {"selection": "selects_learners", "resources": "has_resources", "b
 
 
 def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:
-    """Whether baseline ``b`` can act in the env of ``problem``: the capability it needs, the amount where it plans
-    for a fraction of the samples, and a raw action (not planner knobs) unless ``raw`` asks for the raw policy."""
+    """Whether baseline ``b`` can act in the env of ``problem``: the capability it needs, the amount and the effort
+    where its knobs set them, and a raw action (not planner knobs) unless ``raw`` asks for the raw policy."""
     if not raw and getattr(problem, "action_mode", "raw") != "raw":
         return False
-    if b.needs_amount and not getattr(problem, "amount_action", False):
-        return False
-    if b.needs_effort and not getattr(problem, "effort_action", False):
+    if _missing_action_part(b, problem):
         return False
     if b.needs in _CAPABILITY:
         return bool(getattr(problem, _CAPABILITY[b.needs], False))
@@ -154,11 +152,16 @@ def policies_for(problem: Any) -> list[str]:
 def _why_not(b: Baseline, problem: Any) -> str:
     if getattr(problem, "action_mode", "raw") != "raw":
         return "the env's action is its planner's knobs (action_mode='planner'); baselines play the raw action"
+    return _missing_action_part(b, problem) or f"the env's action has no {b.needs}"
+
+
+def _missing_action_part(b: Baseline, problem: Any) -> str | None:
+    """Why the env's action lacks a part that baseline ``b``'s knobs set (the amount, the effort), or None."""
     if b.needs_amount and not getattr(problem, "amount_action", False):
         return "it plans for a fraction of the cycle's samples: make the env with amount_action=True"
     if b.needs_effort and not getattr(problem, "effort_action", False):
         return "it sets how much of its plan is run: make the env with effort_action=True"
-    return f"the env's action has no {b.needs}"
+    return None
 
 
 def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: int = 0, device: str = "cpu",

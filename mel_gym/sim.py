@@ -239,7 +239,6 @@ class MELSimulator:
         self._rng_dynamics = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_drift = [np.random.default_rng(i) for i in range(n_envs)]
         self.drift = DriftProcess(s.drift, n_envs)
-        self.drifted = np.zeros(n_envs, dtype=bool)  # the concept drifted after the last cycle
         self._was_reset = np.zeros(n_envs, dtype=bool)
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
@@ -261,7 +260,6 @@ class MELSimulator:
         for i, rng in zip(env_ids, rng_drift):
             self._rng_drift[i] = rng
         self.drift.reset(env_ids)
-        self.drifted[env_ids] = False
         if self.scenario.mode == "fl":
             self._reset_pools(env_ids, rng_data)
         fresh = self.trainer.init_global(rng_init)
@@ -444,9 +442,7 @@ class MELSimulator:
         """Between two cycles: the concept drifts in the envs whose drift generator says so (the scenario's
         ``drift``); their global models are changed as the drift model says and evaluated again, so that the coming
         cycle starts from (and its gain is measured against) the loss on the new concept."""
-        drifted = self.drift.draw(self._rng_drift, self.world.state.cycle)
-        self.drifted = drifted
-        envs = np.flatnonzero(drifted)
+        envs = np.flatnonzero(self.drift.draw(self._rng_drift, self.world.state.cycle))
         if envs.size == 0:
             return
         self.drift.apply(self.global_weights, envs, self._rng_drift, self.spec)

@@ -276,8 +276,7 @@ class EnvCore(BaseCore):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One cycle in every env: (obs, reward, terminated, truncated, info), all batched over envs."""
         actions, samples, effort = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
-        decision = with_effort(self.decide(actions, samples), effort) if self.params.effort_action else \
-            self.decide(actions, samples)
+        decision = with_effort(self.decide(actions, samples), effort)  # effort 1 (no effort action): unchanged
         out = self.sim.step(decision)
         if self.loss_history.shape[1]:
             self.loss_history = np.concatenate([out.loss_before[:, None], self.loss_history[:, :-1]], axis=1)
@@ -293,7 +292,7 @@ class EnvCore(BaseCore):
         if p.effort_action:
             info["effort"] = effort
         if s.drift.enabled:
-            info["drifted"] = self.sim.drifted.copy()  # the concept changed after this cycle (seen in the next)
+            info["drifted"] = self.sim.drift.drifted.copy()  # the concept changed after this cycle (seen in the next)
         info.update(parts)
         info.update(self.decision_info(decision))
         info.update(moved)

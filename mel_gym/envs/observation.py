@@ -156,6 +156,15 @@ class ObservationCodec:
                 + (("cycles_since_drift",) if self.reveals_drift else ()))
 
     @property
+    def drift_offset(self) -> int:
+        """Index, among the globals, of the first concept-drift entry (the earlier test losses)."""
+        return len(self.global_features) - self.loss_history - int(self.reveals_drift)
+
+    def loss_feature(self, loss_nats: np.ndarray) -> np.ndarray:
+        """The test-loss feature of losses in nats: loss / ln(classes), bounded (:func:`bounded_loss`)."""
+        return bounded_loss(loss_nats, self.num_classes) / math.log(self.num_classes)
+
+    @property
     def size(self) -> int:
         return len(PER_LEARNER_FEATURES) * self.num_learners + len(self.global_features)
 
@@ -190,7 +199,7 @@ class ObservationCodec:
         if self.mobile_orchestrator:
             low[g + 3 : g + 7], high[g + 3 : g + 7] = -1.0, 1.0  # position, velocity
             high[g + 7] = 1.0  # battery
-        drift = g + len(self.global_features) - self.loss_history - int(self.reveals_drift)
+        drift = g + self.drift_offset
         high[drift : drift + self.loss_history] = LOSS_FEATURE_MAX
         if self.reveals_drift:
             high[-1] = 1.0
@@ -246,7 +255,7 @@ class ObservationCodec:
         ]
         globals_ = [
             np.minimum(cycle / self.horizon_cycles, 1.0),
-            bounded_loss(test_loss, self.num_classes) / math.log(self.num_classes),
+            self.loss_feature(test_loss),
             test_accuracy,
         ]
         if self.mobile_orchestrator:
@@ -256,8 +265,7 @@ class ObservationCodec:
                          np.clip(orchestrator_velocity_mps[..., 0] / self.orchestrator_max_speed_mps, -1.0, 1.0),
                          np.clip(orchestrator_velocity_mps[..., 1] / self.orchestrator_max_speed_mps, -1.0, 1.0),
                          battery]
-        normalised = lambda loss: bounded_loss(loss, self.num_classes) / math.log(self.num_classes)  # noqa: E731
-        globals_ += [normalised(loss_history[..., h]) for h in range(self.loss_history)]
+        globals_ += [self.loss_feature(loss_history[..., h]) for h in range(self.loss_history)]
         if self.reveals_drift:
             globals_.append(np.minimum(cycles_since_drift / self.horizon_cycles, 1.0))
         obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
@@ -278,7 +286,7 @@ class ObservationCodec:
         else:
             xy, velocity, drone_battery = np.zeros(g.shape[:-1] + (2,)), np.zeros(g.shape[:-1] + (2,)), np.ones(g.shape[:-1])
         orchestrator = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), self.orchestrator_height_m)], axis=-1)
-        drift = len(self.global_features) - self.loss_history - int(self.reveals_drift)
+        drift = self.drift_offset
         history = g[..., drift : drift + self.loss_history] * math.log(self.num_classes) if self.loss_history else None
         since = np.round(g[..., -1] * self.horizon_cycles) if self.reveals_drift else None
         return DecodedObservation(

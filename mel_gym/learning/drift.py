@@ -41,20 +41,23 @@ class DriftProcess:
         self.config = config
         self.last_drift = np.zeros(n_envs, dtype=np.int64)  # cycle of the last drift (0: the episode's start)
         self.count = np.zeros(n_envs, dtype=np.int64)
+        self.drifted = np.zeros(n_envs, dtype=bool)  # the last draw's drifts: the concept changed after the last cycle
 
     def reset(self, env_ids: Sequence[int]) -> None:
         self.last_drift[list(env_ids)] = 0
         self.count[list(env_ids)] = 0
+        self.drifted[list(env_ids)] = False
 
     def draw(self, rngs: Sequence[np.random.Generator], next_cycle: np.ndarray) -> np.ndarray:
         """(n_envs,) bool: which episodes drift before ``next_cycle`` (n_envs,) ints; one uniform per env and call."""
         c = self.config
         if not c.enabled:
-            return np.zeros(len(next_cycle), dtype=bool)
+            return self.drifted
         u = np.array([rng.random() for rng in rngs])
         drifts = (next_cycle >= c.start_cycle) & (next_cycle - self.last_drift >= c.min_gap_cycles) & (u < c.probability)
         self.last_drift[drifts] = next_cycle[drifts]
         self.count[drifts] += 1
+        self.drifted = drifts
         return drifts
 
     def cycles_since(self, cycle: np.ndarray) -> np.ndarray:
