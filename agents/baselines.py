@@ -517,10 +517,8 @@ class _PartitionPolicy(_ObservationPolicy):
                 self.fractions = np.full(self.base_problem.num_jobs, float(value))
             elif base in ("fraction", "weight") and index.isdigit() and int(index) < self.base_problem.num_jobs:
                 (self.fractions if base == "fraction" else self.job_weights)[int(index)] = float(value)
-            elif name == "loss_exponent":
-                self.loss_exponent = float(value)
-            else:
-                raise ValueError(f"{type(self).__name__} has no knob {name!r}")
+            else:  # loss_exponent, and the priority rules' own
+                super().set_knobs({name: value})
 
     def knob_values(self) -> dict[str, float]:
         return {name: (float(self.fractions[0]) if name == "fraction" else float(getattr(self, name)))
@@ -592,6 +590,70 @@ class PartitionGreedy(_PartitionPolicy):
         return greedy_partition(work, allowed, values, self.problem.max_local_iterations)
 
 
+class _PriorityPartition(_PartitionPolicy):
+    """Classical scheduling for jobs that arrive with deadlines (MultiJob-v0 with ``arrivals``): the servable jobs
+    (open, not done, someone can serve them) in the order of a priority rule (:meth:`priority`, the largest first);
+    the most capable learners first, learner n serves job n mod ``jobs_at_once`` of the first ``jobs_at_once`` jobs
+    if it can, else the first job in the order it can serve. Knobs, tuned on training seeds: ``jobs_at_once``
+    (1: everybody on the most urgent job) and ``fraction`` (every job's fraction of its d_j); :meth:`drops` may put
+    jobs last (the triage rule). Without arrivals every job is open with no deadline."""
+
+    jobs_at_once = 1.0
+
+    def priority(self, decoded: Any) -> np.ndarray:  # pragma: no cover - abstract
+        """(J,) the jobs' priorities, the largest served first."""
+        raise NotImplementedError
+
+    def drops(self, decoded: Any) -> np.ndarray:
+        """(J,) bool: jobs put after every other (none by default)."""
+        return np.zeros(self.problem.num_jobs, dtype=bool)
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        p = self.problem
+        decoded = p.decode(obs)
+        work, allowed, _ = self.instance(obs)
+        servable = allowed.any(axis=1)
+        dropped = self.drops(decoded)
+        # jobs by (kept before dropped, priority descending, index): np.lexsort sorts by its last key first
+        order = [int(j) for j in np.lexsort((-self.priority(decoded), dropped)) if servable[j]]
+        kept = [j for j in order if not dropped[j]] or order
+        top = kept[: max(1, int(round(self.jobs_at_once)))]
+        assignment = np.full(p.num_learners, -1, dtype=np.int64)
+        for n, k in enumerate(np.argsort(-work.max(axis=0), kind="stable")):
+            if top and allowed[top[n % len(top)], k]:
+                assignment[k] = top[n % len(top)]
+            else:
+                assignment[k] = next((j for j in order if allowed[j, k]), -1)
+        return p.encode_assignment(assignment)
+
+
+class EarliestDeadlineFirst(_PriorityPartition):
+    """The job whose deadline comes first first (ties: the larger weight)."""
+
+    def priority(self, decoded: Any) -> np.ndarray:
+        weights = self.base_problem.weights
+        return -np.minimum(decoded.job_cycles_left, 1e9) + 1e-3 * weights / weights.max()
+
+
+class ValueDensity(_PriorityPartition):
+    """The job with the most value per accuracy still to gain first: w_j / max(target_j - accuracy_j, 0.01)."""
+
+    def priority(self, decoded: Any) -> np.ndarray:
+        targets = np.array([job.target_accuracy or 1.0 for job in self.base_problem.jobs])
+        return self.base_problem.weights / np.maximum(targets - decoded.job_accuracy, 0.01)
+
+
+class Triage(EarliestDeadlineFirst):
+    """Earliest deadline first among the jobs that can still make their deadline: a job whose accuracy gap to its
+    target exceeds ``progress_per_cycle`` x its open cycles left is dropped (served only where nothing else is)."""
+
+    progress_per_cycle = 0.1
+
+    def drops(self, decoded: Any) -> np.ndarray:
+        targets = np.array([job.target_accuracy or 1.0 for job in self.base_problem.jobs])
+        return targets - decoded.job_accuracy > self.progress_per_cycle * decoded.job_cycles_left
+
+
 class RandomPolicy:
     """Uniform random actions from the action space (any Gymnasium space), seeded."""
 
@@ -609,7 +671,8 @@ class RandomPolicy:
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["AllLearners", "EqualAllocation", "ExpectedValue", "GreedyFlight", "GreedySelection", "HAAsync", "HASync",
+__all__ = ["AllLearners", "EarliestDeadlineFirst", "EqualAllocation", "ExpectedValue", "GreedyFlight", "GreedySelection",
+           "HAAsync", "HASync",
            "HASyncThreshold", "HoverAtBestPoint", "Joint", "PartitionGreedy", "PartitionMILP", "PartitionMatching",
            "RandomPolicy", "RecedingHorizon", "RedundancyRule",
-           "RelocationHeuristic", "ResourceOnly", "TaskOnly"]
+           "RelocationHeuristic", "ResourceOnly", "TaskOnly", "Triage", "ValueDensity"]

@@ -11,14 +11,16 @@ three purposes:
 - **bounds**: the per-episode hindsight best setting of the same grids (``mel-gym headroom``);
 - **planner actions**: ``gym.make(ID, action_mode="planner")`` makes the action a ``Box(-1, 1, (M,))`` of the env's
   planner's M knobs (:class:`Planner`): value a of knob i is mapped onto its range, the planner plans the coming cycle
-  from the observation with those values, and its raw action is what the env runs. A trained planner-level agent
-  plays a raw env the same way (:class:`PlannerAgent`).
+  from the observation with those values, and its raw action is what the env runs. With the env parameter
+  ``planner_levels`` (a list of values per knob) the action is a ``MultiDiscrete`` of one level index per knob. A
+  trained planner-level agent plays a raw env the same way (:class:`PlannerAgent`).
 
 Knob ranges: fraction [min_fraction, 1] (linear); threshold [0.01, 1] (linear; the failure probability above which a
 learner is left out, 1: nobody); pacing [1, horizon] cycles (logarithmic; a learner plans to spend at most
 battery x min(1, pacing / cycles left) this cycle); energy_weight [0.1, 100] (logarithmic); value_per_tau [0.001, 1]
 (logarithmic, kJ); loss_exponent [0, 3] (linear); effort [0, 1] (linear; the share of the planned local iterations
 run, 0: idle); full_effort_cycles [0, horizon] (linear); loss_threshold [0, 2.5] nats (linear; idle at or below it);
+jobs_at_once [1, J] (linear, rounded); progress_per_cycle [0.01, 1] (logarithmic, accuracy per cycle);
 MultiJob-v0's fraction_j [min_fraction, 1] and weight_j [0.1, 10] (logarithmic, a multiplier of job j's value).
 """
 
@@ -71,9 +73,11 @@ def knob(name: str, problem: Any) -> Knob:
         return Knob(name, 0.1, 10.0, log=True)
     ranges = {"threshold": (0.01, 1.0, False), "energy_weight": (0.1, 100.0, True),
               "value_per_tau": (0.001, 1.0, True), "loss_exponent": (0.0, 3.0, False), "effort": (0.0, 1.0, False),
-              "loss_threshold": (0.0, 2.5, False)}
+              "loss_threshold": (0.0, 2.5, False), "progress_per_cycle": (0.01, 1.0, True)}
     if name == "pacing":
         return Knob(name, 1.0, float(max(problem_attr(problem, "codec").horizon_cycles, 2)), log=True)
+    if name == "jobs_at_once":
+        return Knob(name, 1.0, float(problem_attr(problem, "num_jobs")))
     if name == "full_effort_cycles":
         return Knob(name, 0.0, float(problem_attr(problem, "codec").horizon_cycles))
     if name not in ranges:
@@ -103,35 +107,61 @@ class Planner:
         name: a baseline name of :data:`mel_gym.agents.policy.BASELINES` with planner knobs.
         problem: the env's problem (its raw action must have the amount, which the planner sets).
         raw_action_space: the env's raw single action space.
+        levels: None for a ``Box(-1, 1, (M,))`` action over the knobs' ranges; or a list of values for every knob
+            (the env parameter ``planner_levels``), making the action a ``MultiDiscrete`` of one level index per
+            knob (a discrete choice such as "idle or train" that a policy can make exactly).
+
+    Raises:
+        ConfigError: ``levels`` misses a knob of the planner, names one it does not have, or holds a value outside
+            a knob's range (naming ``planner_levels.<knob>``).
     """
 
-    def __init__(self, name: str, problem: Any, raw_action_space: spaces.Space):
+    def __init__(self, name: str, problem: Any, raw_action_space: spaces.Space,
+                 levels: Mapping[str, Sequence[float]] | None = None):
         from mel_gym.agents.policy import make_policy
 
         self.name = name
         self.policy = make_policy(name, problem, raw_action_space, raw=True)
         self.knobs = [knob(n, problem) for n in self.policy.planner_knobs()]
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(len(self.knobs),), dtype=np.float32)
+        self.levels = None if levels is None else check_levels(levels, self.knobs, name)
+        if self.levels is None:
+            self.action_space: spaces.Space = spaces.Box(-1.0, 1.0, shape=(len(self.knobs),), dtype=np.float32)
+        else:
+            self.action_space = spaces.MultiDiscrete([len(v) for v in self.levels])
+
+    def middle_action(self) -> np.ndarray:
+        """The knob action at the middle of every range (Box) or list of levels (MultiDiscrete)."""
+        if self.levels is None:
+            return np.zeros(len(self.knobs), dtype=np.float32)
+        return np.array([len(v) // 2 for v in self.levels], dtype=np.int64)
 
     def values(self, action: np.ndarray) -> dict[str, float]:
         """The knob values of one knob action (M,)."""
-        return {k.name: k.value(a) for k, a in zip(self.knobs, action)}
+        if self.levels is None:
+            return {k.name: k.value(a) for k, a in zip(self.knobs, action)}
+        return {k.name: v[int(a)] for k, v, a in zip(self.knobs, self.levels, action)}
 
     def check(self, actions: np.ndarray) -> np.ndarray:
-        """A batch of knob actions (n, M) as float64 clipped to [-1, 1].
+        """A batch of knob actions (n, M): float64 clipped to [-1, 1], or level indices.
 
         Raises:
-            ValueError: NaN or inf, naming the index and the knob.
+            ValueError: NaN or inf (Box), or a level index that is not an integer in [0, levels) (MultiDiscrete),
+                naming the index and the knob.
         """
         a = np.asarray(actions, dtype=np.float64)
-        bad = ~np.isfinite(a)
+        if self.levels is None:
+            bad = ~np.isfinite(a)
+            allowed = "a finite number in [-1, 1]"
+        else:
+            bad = ~np.isfinite(a) | (a != np.round(a)) | (a < 0) | (a >= np.asarray(self.action_space.nvec))
+            allowed = f"an integer level index below {self.action_space.nvec.tolist()}"
         if np.any(bad):
             i, j = np.argwhere(bad)[0]
             where = [int(j)] if a.shape[0] == 1 else [int(i), int(j)]
             raise ValueError(f"planner action holds {float(a[i, j])!r} at index {where} (knob "
-                             f"{self.knobs[j].name!r}): every entry must be a finite number in [-1, 1], knobs "
+                             f"{self.knobs[j].name!r}): every entry must be {allowed}, knobs "
                              f"{[k.name for k in self.knobs]}")
-        return np.clip(a, -1.0, 1.0)
+        return np.clip(a, -1.0, 1.0) if self.levels is None else a.astype(np.int64)
 
     def raw_actions(self, actions: np.ndarray, observations: np.ndarray) -> np.ndarray:
         """The raw actions (n, raw size) the planner plans for knob actions (n, M) on observations (n, obs size)."""
@@ -141,6 +171,30 @@ class Planner:
             self.policy.set_knobs(self.values(action))
             rows.append(self.policy.act(obs))
         return np.stack(rows)
+
+
+def check_levels(levels: Mapping[str, Sequence[float]], knobs: Sequence[Knob], planner: str) -> list[list[float]]:
+    """The levels of every knob, in the knobs' order, each value checked against its knob's range.
+
+    Raises:
+        ConfigError: a knob missing or unknown, or a value out of range (naming ``planner_levels.<knob>``).
+    """
+    from mel_gym.params import ConfigError
+
+    names = [k.name for k in knobs]
+    if set(levels) != set(names):
+        missing, unknown = sorted(set(names) - set(levels)), sorted(set(levels) - set(names))
+        raise ConfigError(f"env parameter 'planner_levels' must list values for exactly the knobs {names} of the "
+                          f"planner {planner!r}; missing {missing}, unknown {unknown}")
+    out = []
+    for k in knobs:
+        values = [float(v) for v in levels[k.name]]
+        for i, v in enumerate(values):
+            if not k.low <= v <= k.high:
+                raise ConfigError(f"env parameter 'planner_levels.{k.name}[{i}]' = {v!r} is out of range: must be "
+                                  f">= {k.low:g} and <= {k.high:g}")
+        out.append(values)
+    return out
 
 
 class PlannerAgent:
@@ -160,4 +214,4 @@ class PlannerAgent:
         return (actions[0] if obs.ndim == 1 else actions), state
 
 
-__all__ = ["Knob", "Planner", "PlannerAgent", "grid_settings", "knob"]
+__all__ = ["Knob", "Planner", "PlannerAgent", "check_levels", "grid_settings", "knob"]

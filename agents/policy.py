@@ -122,6 +122,17 @@ BASELINES = {
     "greedy-jobs": Baseline("PartitionGreedy", "partition",
                             "the most capable learners first, each to the job it advances most",
                             {"loss_exponent": (0.0, 1.0, 2.0)}),
+    "edf": Baseline("EarliestDeadlineFirst", "partition",
+                    "earliest deadline first: the most capable learners on the open jobs due first; the jobs served "
+                    "at once and the fraction of samples tuned on training seeds",
+                    {"fraction": FRACTION_GRID, "jobs_at_once": (1, 2)}),
+    "value-density": Baseline("ValueDensity", "partition",
+                              "the open jobs with the most value per accuracy still to gain first; jobs at once and "
+                              "fraction tuned on training seeds", {"fraction": FRACTION_GRID, "jobs_at_once": (1, 2)}),
+    "triage": Baseline("Triage", "partition",
+                       "earliest deadline first among the jobs that can still make it (accuracy gap <= progress per "
+                       "cycle x cycles left); progress, jobs at once and fraction tuned on training seeds",
+                       {"fraction": FRACTION_GRID, "jobs_at_once": (1, 2), "progress_per_cycle": (0.05, 0.1, 0.2)}),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")

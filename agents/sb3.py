@@ -220,9 +220,12 @@ def load_agent(path: str | Path, device: str = "cpu", problem: Any = None,
         raise ValueError(f"'{path}' is a residual agent on {residual['base']}: load it with the env's problem and "
                          "action space (make_policy does)")
     agent = playing_agent(model, residual, problem, action_space, normalizer)
-    if _saved_env_kwargs(path).get("action_mode") == "planner" and problem is not None \
+    saved = _saved_env_kwargs(path)
+    if saved.get("action_mode") == "planner" and problem is not None \
             and getattr(problem, "action_mode", "raw") == "raw":  # a planner-level agent playing the raw action
-        agent = PlannerAgent(agent, Planner(problem.planner_name, problem, action_space))
+        planner = Planner(saved.get("planner") or problem.planner_name, problem, action_space,
+                          saved.get("planner_levels"))
+        agent = PlannerAgent(agent, planner)
     return agent
 
 

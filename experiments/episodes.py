@@ -219,7 +219,7 @@ def format_table(rows: Sequence[dict[str, Any]], target: float | None, metric: s
     """A Markdown table of :func:`summarize` rows (mean ± std); the return's learning-quality part beside it."""
     pm = lambda m: "-" if math.isnan(m[0]) else f"{m[0]:.3f} ± {m[1]:.3f}"  # noqa: E731
     tgt = f"cycles to {target:.0%} acc." if target is not None else "cycles to target"
-    part = "loss part" if metric == "loss" else "accuracy part"
+    part = f"{metric} part"  # the learning-quality part: loss, accuracy or value (jobs paid)
     lines = [f"| policy | return | {part} | final test acc. | {tgt} (reached) | mean tau |", "|---|---|---|---|---|---|"]
     for r in rows:
         c = r["cycles_to_target"]

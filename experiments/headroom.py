@@ -27,6 +27,7 @@ The config's section (``configs/run/*.yaml``)::
       planners: [ha-sync-fraction]                     # baselines with knob grids (mel_gym.agents.policy)
       oracle: {prediction: {predictor: clairvoyant}}   # or null: no oracle row
       schedules: {fractions: [0.2, 0.4, 0.7, 1.0], switch_cycles: [4, 12]}   # or null
+      no_oracle: "..."    # with oracle null: why there is no oracle row (default: the observation holds the cycle)
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ ORACLE_KNOBS = {"threshold": "the predicted link failures and CPU drops",
                 "full_effort_cycles": "the cycles since the last drift (drift.reveal)"}
 #: Prefix of the labels of non-causal rows.
 BOUND = "bound: "
-HEADROOM_KEYS = ("planners", "oracle", "schedules")
+HEADROOM_KEYS = ("planners", "oracle", "schedules", "no_oracle")
+#: Why a world has no oracle row, unless its config says otherwise (``headroom.no_oracle``).
+NO_ORACLE = ("in this world the observation already holds the coming cycle's channel and CPUs (perfect CSI, no CPU "
+             "chain), so the oracle planner is the tuned planner")
 
 
 def headroom_settings(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +82,11 @@ def headroom_settings(cfg: dict[str, Any]) -> dict[str, Any]:
                 int(c) >= 1 for c in schedules["switch_cycles"]):
             raise ConfigError("run config key 'headroom.schedules': fractions must lie in (0, 1] and switch_cycles "
                               "be integers >= 1")
-    return {"planners": planners, "oracle": section.get("oracle"), "schedules": schedules}
+    no_oracle = section.get("no_oracle", NO_ORACLE)
+    if not isinstance(no_oracle, str):
+        raise ConfigError(f"run config key 'headroom.no_oracle' = {no_oracle!r} must be a sentence: why the world has "
+                          "no oracle row")
+    return {"planners": planners, "oracle": section.get("oracle"), "schedules": schedules, "no_oracle": no_oracle}
 
 
 def _small(grids: dict[str, tuple[float, ...]]) -> dict[str, tuple[float, ...]]:
@@ -162,8 +170,7 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
             results += oracle
             record[f"oracle {name}"] = {k: v for k, v in oracle_tuned[label].items() if k != "scores"}
     if settings["oracle"] is None:
-        record["notes"].append("no oracle row: in this world the observation already holds the coming cycle's channel "
-                               "and CPUs (perfect CSI, no CPU chain), so the oracle planner is the tuned planner")
+        record["notes"].append(f"no oracle row: {settings.get('no_oracle', NO_ORACLE)}")
     return results, record
 
 

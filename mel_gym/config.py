@@ -245,6 +245,25 @@ class DriftConfig:
 
 
 @dataclass(frozen=True)
+class ArrivalConfig:
+    """Jobs that arrive with deadlines (MultiJob-v0; docs/multijob.md §6): each job arrives at a cycle drawn
+    uniformly from 0 .. ``last_cycle`` and must reach its ``target_accuracy`` within a deadline of
+    ``deadline_min_cycles`` .. ``deadline_max_cycles`` cycles (uniform); it leaves when it reaches its target or its
+    deadline passes. Drawn from the episode's seed only (the same jobs and deadlines for every policy)."""
+
+    model: str = param("none", choices=("none", "uniform"),
+                       doc="none: every job is there from cycle 0 with no deadline; uniform: arrival cycles and "
+                           "deadlines drawn uniformly per job and episode")
+    last_cycle: int = param(14, low=0, high=1000000, doc="the latest cycle a job can arrive in")
+    deadline_min_cycles: int = param(4, low=1, high=1000000, doc="the shortest deadline, cycles after arrival")
+    deadline_max_cycles: int = param(10, low=1, high=1000000, doc="the longest deadline, cycles after arrival")
+
+    @property
+    def enabled(self) -> bool:
+        return self.model != "none"
+
+
+@dataclass(frozen=True)
 class JobConfig:
     """One of several simultaneous learning jobs (MultiJob-v0; docs/multijob.md): its model, data, deadline and
     importance. Keys left null take the scenario's (``learning.*``, ``cycle_deadline_s``, ``samples_per_cycle``,
@@ -299,6 +318,7 @@ class Scenario:
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
     jobs: list = param([], item=JobConfig,
                        doc="simultaneous learning jobs sharing the learners (MultiJob-v0, docs/multijob.md); [] = "
                            "the one job of learning.*")
@@ -375,6 +395,17 @@ def _check_cross_field(s: Scenario) -> None:
     if s.jobs and s.drift.enabled:
         raise ConfigError(f"scenario key 'drift.model' = {s.drift.model!r}: concept drift applies to the one job of "
                           "learning.* (the single-job envs), not to 'jobs'; set drift.model: none")
+    a = s.arrivals
+    if a.enabled and not s.jobs:
+        raise ConfigError(f"scenario key 'arrivals.model' = {a.model!r}: jobs arrive in MultiJob-v0 only; list them "
+                          "in 'jobs' or set arrivals.model: none")
+    if a.enabled and any(job.target_accuracy is None for job in s.jobs):
+        missing = [i for i, job in enumerate(s.jobs) if job.target_accuracy is None]
+        raise ConfigError(f"scenario key 'jobs[{missing[0]}].target_accuracy' is null: with arrivals every job needs "
+                          "the target it must reach by its deadline")
+    if a.deadline_max_cycles < a.deadline_min_cycles:
+        raise ConfigError(f"scenario key 'arrivals.deadline_max_cycles' = {a.deadline_max_cycles} must be >= "
+                          f"arrivals.deadline_min_cycles = {a.deadline_min_cycles}")
     names = [job.name or f"job{i}" for i, job in enumerate(s.jobs)]
     if len(set(names)) != len(names):
         raise ConfigError(f"scenario key 'jobs': the job names {names} must differ")
@@ -474,5 +505,5 @@ def describe_fields(cls: type = Scenario, prefix: str = "") -> list[tuple[str, A
     return _describe_fields(cls, prefix)
 
 
-__all__ = ["ConfigError", "DriftConfig", "JobConfig", "Scenario", "deep_merge", "describe_fields", "load_scenario", "read_yaml",
-           "scenario_from_dict", "scenario_to_dict"]
+__all__ = ["ArrivalConfig", "ConfigError", "DriftConfig", "JobConfig", "Scenario", "deep_merge", "describe_fields",
+           "load_scenario", "read_yaml", "scenario_from_dict", "scenario_to_dict"]

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from mel_gym.arrivals import JobArrivals
 from mel_gym.config import Scenario
 from mel_gym.learning.datasets import Dataset, load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
@@ -129,6 +130,7 @@ class MultiJobSimulator:
             group.test_mask = torch.cat([group.test_mask.to(self.device), scored[None]])
             group.jobs.append(j)
         self.groups = list(groups.values())
+        self.arrivals = JobArrivals(s.arrivals, n_envs, self.num_jobs)
         self.loss = np.zeros((n_envs, self.num_jobs))
         self.accuracy = np.zeros((n_envs, self.num_jobs))
         J, K = self.num_jobs, self.num_learners
@@ -153,9 +155,11 @@ class MultiJobSimulator:
 
     # ------------------------------------------------------------------------------------------------ reset
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
-        """Fresh episodes in ``env_ids`` (default all): world, data holders and pools, and every job's model."""
+        """Fresh episodes in ``env_ids`` (default all): world, the jobs' arrivals, data holders and pools, and every
+        job's model."""
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_data, rng_init, _ = start_episodes(self, seeds, env_ids)
+        rng_data, rng_init, rng_events = start_episodes(self, seeds, env_ids)
+        self.arrivals.reset(env_ids, rng_events)
         if self.scenario.mode == "fl":
             for i, rng in zip(env_ids, rng_data):
                 self._reset_pools(i, rng)
@@ -187,6 +191,11 @@ class MultiJobSimulator:
         self.pools.store(i, per_job)
 
     # ------------------------------------------------------------------------------------------------ planning
+    @property
+    def job_open(self) -> np.ndarray:
+        """(n_envs, J) bool: the jobs that can be served in the coming cycle (arrived, deadline not passed)."""
+        return self.arrivals.open(self.world.state.cycle)
+
     @property
     def task_caps(self) -> np.ndarray:
         """(n_envs, J, K) the largest d_k learner k can take for job j: d_j in PL, its data of the job in FL."""
@@ -224,6 +233,13 @@ class MultiJobSimulator:
                 raise ValueError(f"{name} must be integers of shape (n_envs, K) = {shape}")
         if np.any((assignment < -1) | (assignment >= self.num_jobs)):
             raise ValueError(f"assignment must lie in [-1, J - 1] = [-1, {self.num_jobs - 1}] (-1: idle)")
+        closed = (assignment >= 0) & ~np.take_along_axis(self.job_open, np.maximum(assignment, 0), axis=1)
+        if np.any(closed):
+            i, k = np.argwhere(closed)[0]
+            j = assignment[i, k]
+            raise ValueError(f"assignment[{i}, {k}] = {j}: job {j} is not open in cycle {self.world.state.cycle[i]} "
+                             f"(it arrives in cycle {self.arrivals.arrival[i, j]} and is due before cycle "
+                             f"{self.arrivals.due[i, j]})")
         if np.any(task_sizes < 0) or np.any(iterations < 0) or np.any((assignment < 0) & (task_sizes > 0)):
             raise ValueError("task_sizes and iterations must be >= 0, and 0 for idle learners")
         caps = np.take_along_axis(self.task_caps, np.maximum(assignment, 0)[:, None, :], axis=1)[:, 0]

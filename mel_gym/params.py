@@ -81,6 +81,7 @@ def _check_value(what: str, key: str, value: Any, tp: Any, meta: Mapping[str, An
             return None
         raise ConfigError(f"{what} '{key}' must not be null")
     base = next(a for a in get_args(tp) if a is not type(None)) if optional else tp
+    base = get_origin(base) or base  # dict[str, list[float]] -> dict
     if base is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{what} '{key}' = {value!r} must be true or false")
@@ -97,6 +98,16 @@ def _check_value(what: str, key: str, value: Any, tp: Any, meta: Mapping[str, An
         if is_section(meta["item"]):  # a list of sections, e.g. the scenario's jobs
             return [build(meta["item"], v, what, f"{key}[{i}].") for i, v in enumerate(value)]
         return [_check_number(what, f"{key}[{i}]", v, meta["item"], meta) for i, v in enumerate(value)]
+    if base is dict:  # a mapping of names to lists of numbers, e.g. an env's planner_levels
+        if not isinstance(value, Mapping) or not value:
+            raise ConfigError(f"{what} '{key}' = {value!r} must be a non-empty mapping of names to lists of numbers")
+        out = {}
+        for name, items in value.items():
+            if not isinstance(items, (list, tuple)) or not items:
+                raise ConfigError(f"{what} '{key}.{name}' = {items!r} must be a non-empty list of numbers")
+            out[str(name)] = [_check_number(what, f"{key}.{name}[{i}]", v, meta["item"], meta)
+                              for i, v in enumerate(items)]
+        return out
     if base in (int, float):
         return _check_number(what, key, value, base, meta)
     raise TypeError(f"unsupported field type {tp} for {key}")  # pragma: no cover - a schema bug

@@ -167,9 +167,10 @@ def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: n
 
 def episode_streams(seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int]
                     ) -> tuple[list[np.random.Generator], ...]:
-    """One episode's independent generators per seed: (world, data, model initialisation, dynamics, drift), each a
+    """One episode's independent generators per seed: (world, data, model initialisation, dynamics, events), each a
     list over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed (the
-    same draws); child 3 drives the dynamics, child 4 the concept drift (:mod:`mel_gym.learning.drift`)."""
+    same draws); child 3 drives the dynamics, child 4 the learning side's events: the concept drift of the one job
+    (:mod:`mel_gym.learning.drift`) or the jobs' arrivals (:mod:`mel_gym.arrivals`)."""
     if len(seeds) != len(env_ids):
         raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
     streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(5) for s in seeds]
@@ -180,12 +181,12 @@ def start_episodes(sim: Any, seeds: Sequence[int | np.random.SeedSequence], env_
                    ) -> tuple[list[np.random.Generator], list[np.random.Generator], list[np.random.Generator]]:
     """The start of a simulator's reset (:class:`MELSimulator`, :class:`mel_gym.multijob.MultiJobSimulator`): split
     the seeds (:func:`episode_streams`), keep each env's world, data and dynamics generators on ``sim`` and reset its
-    world; returns the (data, model initialisation, drift) generators the simulator's learning side draws from."""
-    rng_world, rng_data, rng_init, rng_dynamics, rng_drift = episode_streams(seeds, env_ids)
+    world; returns the (data, model initialisation, events) generators the simulator's learning side draws from."""
+    rng_world, rng_data, rng_init, rng_dynamics, rng_events = episode_streams(seeds, env_ids)
     for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
         sim._rng_world[i], sim._rng_data[i], sim._rng_dynamics[i] = rw, rd, rdyn
     sim.world.reset(env_ids, rng_world, rng_dynamics)
-    return rng_data, rng_init, rng_drift
+    return rng_data, rng_init, rng_events
 
 
 def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:

@@ -70,6 +70,8 @@ class BaseCore:
     discrete_amount: ClassVar[bool] = False
     #: the raw action can end with the effort (env parameter ``effort_action``): Box-action cores only
     supports_effort: ClassVar[bool] = False
+    #: the reward can pay the jobs' values (``reward.metric: value``): MultiJob-v0 only
+    pays_values: ClassVar[bool] = False
     planner: Any = None
 
     @property
@@ -100,7 +102,8 @@ class BaseCore:
         if self.params.action_mode == "planner":
             from mel_gym.agents.planners import Planner  # the planners are baselines: built on demand only
 
-            self.planner = Planner(self.active_planner, self.problem, self.raw_action_space)
+            self.planner = Planner(self.active_planner, self.problem, self.raw_action_space,
+                                   self.params.planner_levels)
             self.action_space = self.planner.action_space
 
     def planned(self, actions: Any) -> Any:
@@ -118,7 +121,7 @@ class BaseCore:
         """A single action with which nobody takes part (no training, no cost); under a planner its middle knobs
         (the vector env plays it in sub-envs about to be reset, whose cycle is then discarded)."""
         if self.planner is not None:
-            return np.zeros(self.action_space.shape, dtype=np.float32)
+            return self.planner.middle_action()
         return self.raw_noop_action()
 
     def raw_noop_action(self) -> Any:  # pragma: no cover - abstract
@@ -470,6 +473,12 @@ def build_core(core_class: type[BaseCore], scenario: Scenario | str | dict | Non
         raise ConfigError("env parameter 'effort_action' needs an env whose action is a Box of shares (TaskAllocation, "
                           "AsyncTaskAllocation, JointAllocation, ReliableTaskAllocation, DroneOrchestrator, "
                           "LearnerRelocation)")
+    if params.reward.metric == "value" and not core_class.pays_values:
+        raise ConfigError("env parameter 'reward.metric' = 'value' pays jobs' values on reaching their targets: "
+                          "MultiJob-v0 only; use loss or accuracy")
+    if params.planner_levels is not None and params.action_mode != "planner":
+        raise ConfigError("env parameter 'planner_levels' needs action_mode 'planner' (the levels are the planner "
+                          f"knobs' values), got action_mode {params.action_mode!r}")
     return core_class(loaded, params, n_envs=n_envs, device=device)
 
 

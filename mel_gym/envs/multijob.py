@@ -29,6 +29,7 @@ class MultiJobCore(BaseCore):
     default_scenario: ClassVar[str] = "multijob"
     planner_name: ClassVar[str] = "milp-fraction"
     discrete_amount: ClassVar[bool] = True
+    pays_values: ClassVar[bool] = True
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
         self.scenario, self.params, self.n_envs = scenario, params, n_envs
@@ -45,7 +46,8 @@ class MultiJobCore(BaseCore):
             world=world, jobs=tuple(sim.jobs), num_classes=tuple(sim.num_classes),
             job_problems=tuple(job_problem(world, job, cost) for job, cost in zip(sim.jobs, sim.costs)),
             holding_max=max(held / job.samples_per_cycle for job in sim.jobs), amount_action=self.has_amount,
-            min_fraction=params.min_fraction, fraction_levels=params.fraction_levels, action_mode=params.action_mode)
+            min_fraction=params.min_fraction, fraction_levels=params.fraction_levels, action_mode=params.action_mode,
+            deadline_max_cycles=s.arrivals.deadline_max_cycles if s.arrivals.enabled else None)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.problem.space()
         levels = [params.fraction_levels] * J if self.has_amount else []
@@ -145,7 +147,8 @@ class MultiJobCore(BaseCore):
             test_loss=bounded_loss(sim.loss, np.array(sim.num_classes)) @ weights, test_accuracy=sim.accuracy @ weights,
             orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
             orchestrator_battery_j=st.orchestrator_battery_j)
-        jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done)
+        jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done,
+                                 sim.job_open, sim.arrivals.cycles_left(st.cycle))
         obs = np.concatenate([world_obs, jobs_obs], axis=1)
         self._last_obs = obs.copy()  # the masks' source: the caller may change the array it gets
         return obs
@@ -162,14 +165,18 @@ class MultiJobCore(BaseCore):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         actions, samples = self.split_amount(self.validate(self.planned(self.check_shape(actions))))
         assignment, task_sizes, iterations, job_tau = self.plan(actions, samples)
+        was_open = self.sim.job_open
         out = self.sim.step(assignment, task_sizes, iterations)
         p, r, s, sim = self.problem, self.params.reward, self.scenario, self.sim
         classes = np.array(sim.num_classes)
         job_loss = bounded_loss(out.loss_after, classes)  # (n_envs, J)
+        completed = was_open & ~self.done & (out.accuracy_after >= self.targets)  # reached the target in time
         if r.metric == "loss":
             gain = bounded_loss(out.loss_before, classes) - job_loss
-        else:
+        elif r.metric == "accuracy":
             gain = out.accuracy_after - out.accuracy_before
+        else:  # value: w_j once, when job j reaches its target while open
+            gain = completed.astype(np.float64)
         serves = assignment[:, None, :] == np.arange(sim.num_jobs)[None, :, None]  # (n_envs, J, K)
         work = np.where(serves & out.finished[:, None, :], (task_sizes * iterations)[:, None, :], 0).sum(axis=2)
         d = np.array([job.samples_per_cycle for job in sim.jobs], dtype=np.float64)
@@ -181,7 +188,7 @@ class MultiJobCore(BaseCore):
         }
         reward = (parts["reward_lql"] + parts["reward_tau_bonus"] - parts["reward_energy_penalty"]
                   - parts["reward_straggler_penalty"])
-        self.done |= out.accuracy_after >= self.targets
+        self.done |= completed
         self.previous_job = assignment
         self.previous_share = np.where(assignment >= 0, task_sizes / d[np.maximum(assignment, 0)], 0.0)
         targeted = np.isfinite(self.targets)
@@ -203,6 +210,7 @@ class MultiJobCore(BaseCore):
             "job_accuracy": out.accuracy_after,
             "job_loss": job_loss,
             "job_done": self.done.copy(),
+            "job_completed": completed,
             "job_model_diverged": diverged,
             "model_diverged": diverged.any(axis=1),
             "test_accuracy": out.accuracy_after @ weights,
@@ -211,6 +219,10 @@ class MultiJobCore(BaseCore):
         }
         if targeted.any():
             info["is_success"] = success
+        if sim.arrivals.enabled:
+            info["job_open"] = sim.job_open
+            info["job_cycles_left"] = sim.arrivals.cycles_left(sim.world.state.cycle)
+            info["value_earned"] = (completed * p.weights).sum(axis=1)
         return self.observe(), reward, terminated, truncated, info
 
     def reset_info(self) -> dict[str, np.ndarray]:

@@ -1,6 +1,7 @@
 """The public side of MultiJob-v0: its observation layout and what a baseline may know (docs/multijob.md).
 
-Observation (K learners, J jobs), ``Box(float32, (14K + 3 + 3JK + 3J,))``:
+Observation (K learners, J jobs), ``Box(float32, (14K + 3 + 3JK + 3J,))``, with arrivals (scenario section
+``arrivals``) ``2J`` more:
 
 | entries               | feature                                                                        |
 |-----------------------|--------------------------------------------------------------------------------|
@@ -11,6 +12,8 @@ Observation (K learners, J jobs), ``Box(float32, (14K + 3 + 3JK + 3J,))``:
 | then J                | job j's last test loss / ln(classes), clipped at 10                             |
 | then J                | job j's last test accuracy (on its own classes)                                 |
 | then J                | job j is done (its test accuracy reached its target) (1) or not (0)             |
+| then J (with arrivals) | job j is open (arrived, deadline not passed) (1) or not (0)                   |
+| then J (with arrivals) | job j's open cycles left, this one included / arrivals.deadline_max_cycles (0 where not open) |
 
 :class:`MultiJobProblem` decodes it (:class:`MultiJobObservation`) and gives each job's planning view (its time
 and energy coefficients from the observed rates and CPUs, its deadline and samples) and the action mask.
@@ -35,6 +38,8 @@ from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 JOB_LEARNER_FEATURES = ("holding", "job_log_capacity", "served")
 #: Per-job globals, in order (J values each).
 JOB_GLOBAL_FEATURES = ("job_loss", "job_accuracy", "job_done")
+#: Per-job globals added with arrivals (J values each).
+ARRIVAL_FEATURES = ("job_open", "job_cycles_left")
 #: beta of the per-job log capacity.
 CAPACITY_BETA = 3.0
 
@@ -50,6 +55,8 @@ class MultiJobObservation:
     job_loss: np.ndarray  # (..., J) nats
     job_accuracy: np.ndarray  # (..., J)
     job_done: np.ndarray  # (..., J) bool
+    job_open: np.ndarray  # (..., J) bool: arrived and deadline not passed (always true without arrivals)
+    job_cycles_left: np.ndarray  # (..., J) open cycles left, this one included (inf without arrivals, 0 not open)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,12 @@ class MultiJobProblem:
     job_fractions: tuple[float, ...] | None = None  # the fractions of d_j this view plans for (None: all 1)
     action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
     planner_name: str = "milp-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+    deadline_max_cycles: int | None = None  # with arrivals: the longest deadline (the cycles-left scale); else None
+
+    @property
+    def arrivals(self) -> bool:
+        """Jobs arrive with deadlines: the observation adds :data:`ARRIVAL_FEATURES`."""
+        return self.deadline_max_cycles is not None
 
     @property
     def fractions(self) -> np.ndarray:
@@ -124,22 +137,26 @@ class MultiJobProblem:
     @property
     def size(self) -> int:
         J, K = self.num_jobs, self.num_learners
-        return self.world.codec.size + len(JOB_LEARNER_FEATURES) * J * K + len(JOB_GLOBAL_FEATURES) * J
+        globals_ = len(JOB_GLOBAL_FEATURES) + (len(ARRIVAL_FEATURES) if self.arrivals else 0)
+        return self.world.codec.size + len(JOB_LEARNER_FEATURES) * J * K + globals_ * J
 
     def space(self) -> spaces.Box:
         base = self.world.codec.space()
         J, K = self.num_jobs, self.num_learners
         holding_max = max(1.0, self.holding_max)
+        extra = 2 * J if self.arrivals else 0
         low = np.concatenate([base.low, np.zeros(J * K), np.full(J * K, -LOG_CAPACITY_CLIP), np.zeros(J * K),
-                              np.zeros(3 * J)])
+                              np.zeros(3 * J + extra)])
         high = np.concatenate([base.high, np.full(J * K, holding_max), np.full(J * K, LOG_CAPACITY_CLIP),
-                               np.ones(J * K), np.full(J, LOSS_FEATURE_MAX), np.ones(2 * J)])
+                               np.ones(J * K), np.full(J, LOSS_FEATURE_MAX), np.ones(2 * J + extra)])
         return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
 
     def encode_jobs(self, holding: np.ndarray, capacity: np.ndarray, previous_job: np.ndarray, job_loss: np.ndarray,
-                    job_accuracy: np.ndarray, job_done: np.ndarray) -> np.ndarray:
-        """The job part of the observation, (n, 3JK + 3J) float32, from holding and capacity (n, J, K) in samples,
-        previous_job (n, K) int, and (n, J) losses (nats), accuracies and done flags."""
+                    job_accuracy: np.ndarray, job_done: np.ndarray, job_open: np.ndarray | None = None,
+                    cycles_left: np.ndarray | None = None) -> np.ndarray:
+        """The job part of the observation, (n, 3JK + 3J (+ 2J with arrivals)) float32, from holding and capacity
+        (n, J, K) in samples, previous_job (n, K) int, (n, J) losses (nats), accuracies and done flags, and with
+        arrivals (n, J) open flags and open cycles left."""
         d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[None, :, None]
         K = self.num_learners
         with np.errstate(divide="ignore"):
@@ -150,6 +167,8 @@ class MultiJobProblem:
         n = len(holding)
         parts = [(holding / d).reshape(n, -1), log_capacity.reshape(n, -1), served.reshape(n, -1), loss, job_accuracy,
                  job_done]
+        if self.arrivals:
+            parts += [job_open, np.minimum(cycles_left / self.deadline_max_cycles, 1.0)]
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def decode(self, obs: np.ndarray) -> MultiJobObservation:
@@ -166,10 +185,15 @@ class MultiJobProblem:
         d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[:, None]
         served = block(2) > 0.5
         previous = np.where(served.any(axis=-2), served.argmax(axis=-2), -1)
+        if self.arrivals:
+            job_open = g[..., 3 * J : 4 * J] > 0.5
+            cycles_left = np.round(g[..., 4 * J : 5 * J] * self.deadline_max_cycles)
+        else:
+            job_open, cycles_left = np.ones(g.shape[:-1] + (J,), dtype=bool), np.full(g.shape[:-1] + (J,), np.inf)
         return MultiJobObservation(
             world=world, holding=np.round(block(0) * d), log_capacity=block(1), previous_job=previous,
             job_loss=g[..., :J] * np.log(np.array(self.num_classes, dtype=np.float64)), job_accuracy=g[..., J : 2 * J],
-            job_done=g[..., 2 * J : 3 * J] > 0.5)
+            job_done=g[..., 2 * J : 3 * J] > 0.5, job_open=job_open, job_cycles_left=cycles_left)
 
     # ------------------------------------------------------------------------------------------------ planning
     def coefficients(self, decoded: MultiJobObservation, j: int) -> CycleCoefficients:
@@ -182,11 +206,12 @@ class MultiJobProblem:
 
     def can_serve(self, decoded: MultiJobObservation) -> np.ndarray:
         """(..., J, K) bool, for one observation or a batch: learner k can serve job j this cycle: it can take part
-        (battery, coverage, CPU), holds job j's data, job j is not done and the learner can exchange job j's model
-        within T_j."""
+        (battery, coverage, CPU), holds job j's data, job j is open (with arrivals) and not done, and the learner can
+        exchange job j's model within T_j."""
         exchange = np.stack([self.coefficients(decoded, j).c0 < job.cycle_deadline_s for j, job in enumerate(self.jobs)],
                             axis=-2)
-        return decoded.world.available[..., None, :] & (decoded.holding > 0) & ~decoded.job_done[..., None] & exchange
+        serviceable = decoded.job_open & ~decoded.job_done
+        return decoded.world.available[..., None, :] & (decoded.holding > 0) & serviceable[..., None] & exchange
 
     def learner_mask(self, decoded: MultiJobObservation) -> np.ndarray:
         """(..., K (J + 1)) bool, learner after learner: idle (0) always allowed, job j (value j + 1) where

@@ -18,8 +18,9 @@ from mel_gym.params import ConfigError, build, describe_fields, param
 class RewardParams:
     """reward = scale x gain + tau_bonus x (tau on finished data) - energy and straggler penalties (docs/envs.md)."""
 
-    metric: str = param("loss", choices=("loss", "accuracy"),
-                        doc="loss: decrease of test loss; accuracy: increase of test accuracy")
+    metric: str = param("loss", choices=("loss", "accuracy", "value"),
+                        doc="loss: decrease of test loss; accuracy: increase of test accuracy; value (MultiJob-v0): "
+                            "w_j when job j reaches its target accuracy while open (by its deadline with arrivals)")
     scale: float = param(1.0, low=0.0, low_open=True, doc="multiplies the learning-quality gain")
     tau_bonus: float = param(0.1, low=0.0,
                              doc="adds tau_bonus x sum_k(d_k tau_k over learners that finished) / (d max_local_iterations)")
@@ -60,6 +61,10 @@ class EnvParams:
                                            "cost); u = 1 runs the plan as it is")
     planner: str | None = param(None, doc="action_mode planner: the baseline with knobs whose knobs are the action "
                                           "(e.g. ha-sync-effort); null = the env's own planner")
+    planner_levels: dict | None = param(None, low=0.0, doc="action_mode planner: a list of values for every knob of the "
+                                                           "planner (e.g. {fraction: [0.1, 0.2], effort: [0, 1]}); "
+                                                           "the action is then a MultiDiscrete, one level per knob; "
+                                                           "null = a Box(-1, 1) over the knobs' ranges")
 
 
 @dataclass(frozen=True)
