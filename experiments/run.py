@@ -158,8 +158,6 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         groups.append((mine, f"{name} ({len(seeds)} training seeds)" if len(seeds) > 1 else name))
     baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
     baselines += [p for p in bounds_settings["planners"] if p not in baselines]
-    curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs)) \
-        if curve_every else {}
     print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
     start = time.perf_counter()
     tuned: dict[str, Any] = {}
@@ -168,6 +166,8 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     results = evaluate(specs + baselines, env_id, episodes=episodes, seed=eval_seed, scenario=scenario,
                        env_kwargs=env_kwargs, labels=labels + baselines, log=log, tuned=tuned,
                        tune_seeds=range(tune_episodes))
+    curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs), tuned) \
+        if curve_every else {}
     bounds_record: dict[str, Any] = {"notes": []}
     if bounds_settings["planners"]:
         bounds, bounds_record = bound_results(bounds_settings, env_id, env_kwargs_with(scenario, env_kwargs),
@@ -260,23 +260,35 @@ def trained_agent(folder: Path) -> tuple[Path, float]:
 
 
 def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: list[str], env_id: str,
-                    env_kwargs: dict[str, Any]) -> dict[str, Any]:
+                    env_kwargs: dict[str, Any], tuned: dict[str, Any] | None = None) -> dict[str, Any]:
     """The trained agents' learning curves (``learning_curve.json`` beside each) and the baselines' mean return on
-    the same validation seeds (their default parameters), drawn against training steps and training wall time into
-    ``learning_curves.png``."""
+    the same validation seeds (at their knobs tuned on training seeds, ``tuned``: label -> setting as
+    :func:`mel_gym.experiments.evaluate.evaluate` records them), drawn against training steps and training wall time
+    into ``learning_curves.png``."""
     from mel_gym.agents.policy import make_policy
     from mel_gym.experiments.episodes import play
     from mel_gym.experiments.train import LEARNING_CURVE_FILE, VALIDATION_SEEDS
 
     agents = {label: json.loads((Path(spec).parent / LEARNING_CURVE_FILE).read_text())
               for spec, label in zip(specs, labels) if (Path(spec).parent / LEARNING_CURVE_FILE).is_file()}
+    def baseline(name: str) -> Any:
+        setting = {k: v for k, v in (tuned or {}).get(name, {}).items() if k != "scores"}
+
+        def make(problem: Any, space: Any) -> Any:
+            policy = make_policy(name, problem, space)
+            if setting:
+                policy.set_knobs(setting)
+            return policy
+        return make
+
     levels = {}
     for name in baselines:
-        episodes = play(lambda problem, space, name=name: make_policy(name, problem, space), env_id,
-                        list(VALIDATION_SEEDS), name, {k: v for k, v in env_kwargs.items() if k != "device"})
+        episodes = play(baseline(name), env_id, list(VALIDATION_SEEDS), name,
+                        {k: v for k, v in env_kwargs.items() if k != "device"})
         levels[name] = float(sum(e.episode_return for e in episodes) / len(episodes))
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(11, 4.2), dpi=100)
     FigureCanvasAgg(fig)
@@ -286,6 +298,8 @@ def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: l
         for i, (name, level) in enumerate(levels.items()):
             ax.axhline(level, linestyle="--", linewidth=0.9, color=f"C{(len(agents) + i) % 10}", label=name)
         ax.set_xlabel(label)
+        if key == "steps":
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
         ax.set_ylabel(f"mean return on validation seeds {VALIDATION_SEEDS[0]}-{VALIDATION_SEEDS[-1]}")
         ax.grid(alpha=0.3)
     fig.axes[0].legend(fontsize=7)

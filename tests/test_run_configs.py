@@ -32,3 +32,14 @@ def test_a_run_config_builds_its_envs_baselines_and_agents(name):
         agent_env.close()
     headroom_settings(cfg)
     env.close()
+
+
+def test_learning_curve_lines_play_the_baselines_at_their_tuned_knobs(tmp_path):
+    from mel_gym.experiments.run import learning_curves
+
+    kwargs = {"horizon_cycles": 3, "amount_action": True}
+    default = learning_curves(tmp_path, [], [], ["ha-sync-fraction"], "mel_gym/TaskAllocation-v0", kwargs)
+    tuned = learning_curves(tmp_path, [], [], ["ha-sync-fraction"], "mel_gym/TaskAllocation-v0", kwargs,
+                            {"ha-sync-fraction": {"fraction": 0.2, "scores": [1.0]}})
+    assert (tmp_path / "learning_curves.png").is_file()
+    assert tuned["baselines"]["ha-sync-fraction"] != default["baselines"]["ha-sync-fraction"]
