@@ -85,7 +85,8 @@ class LearnerParallelEnv(ParallelEnv):
 
     def _split(self, obs: np.ndarray) -> np.ndarray:
         """(K, F + G): learner k's row of the per-learner blocks, then the globals (MultiJob-v0: the world's 14
-        features, the learner's 3J job features, then the world's globals and the jobs' 3J)."""
+        features, the learner's 3J job features, then the world's globals and the jobs' 3J, 5J where jobs
+        arrive)."""
         K, F = self.num_learners, self.num_features
         obs = np.asarray(obs)
         if self.jobs:
