@@ -144,7 +144,7 @@ class MultiJobProblem:
         base = self.world.codec.space()
         J, K = self.num_jobs, self.num_learners
         holding_max = max(1.0, self.holding_max)
-        extra = 2 * J if self.arrivals else 0
+        extra = len(ARRIVAL_FEATURES) * J if self.arrivals else 0
         low = np.concatenate([base.low, np.zeros(J * K), np.full(J * K, -LOG_CAPACITY_CLIP), np.zeros(J * K),
                               np.zeros(3 * J + extra)])
         high = np.concatenate([base.high, np.full(J * K, holding_max), np.full(J * K, LOG_CAPACITY_CLIP),
