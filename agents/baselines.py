@@ -639,8 +639,8 @@ class ValueDensity(_PriorityPartition):
     """The job with the most value per accuracy still to gain first: w_j / max(target_j - accuracy_j, 0.01)."""
 
     def priority(self, decoded: Any) -> np.ndarray:
-        targets = np.array([job.target_accuracy or 1.0 for job in self.base_problem.jobs])
-        return self.base_problem.weights / np.maximum(targets - decoded.job_accuracy, 0.01)
+        gap = self.base_problem.targets - decoded.job_accuracy
+        return self.base_problem.weights / np.maximum(gap, 0.01)
 
 
 class Triage(EarliestDeadlineFirst):
@@ -650,8 +650,7 @@ class Triage(EarliestDeadlineFirst):
     progress_per_cycle = 0.1
 
     def drops(self, decoded: Any) -> np.ndarray:
-        targets = np.array([job.target_accuracy or 1.0 for job in self.base_problem.jobs])
-        return targets - decoded.job_accuracy > self.progress_per_cycle * decoded.job_cycles_left
+        return self.base_problem.targets - decoded.job_accuracy > self.progress_per_cycle * decoded.job_cycles_left
 
 
 class RandomPolicy:

@@ -33,6 +33,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.params import ConfigError
+
 
 @dataclass(frozen=True)
 class Knob:
@@ -179,8 +181,6 @@ def check_levels(levels: Mapping[str, Sequence[float]], knobs: Sequence[Knob], p
     Raises:
         ConfigError: a knob missing or unknown, or a value out of range (naming ``planner_levels.<knob>``).
     """
-    from mel_gym.params import ConfigError
-
     names = [k.name for k in knobs]
     if set(levels) != set(names):
         missing, unknown = sorted(set(names) - set(levels)), sorted(set(levels) - set(names))

@@ -271,7 +271,9 @@ def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: l
 
     agents = {label: json.loads((Path(spec).parent / LEARNING_CURVE_FILE).read_text())
               for spec, label in zip(specs, labels) if (Path(spec).parent / LEARNING_CURVE_FILE).is_file()}
+
     def baseline(name: str) -> Any:
+        """(problem, space) -> the baseline ``name`` at its tuned knobs (as built where it was not tuned)."""
         setting = {k: v for k, v in (tuned or {}).get(name, {}).items() if k != "scores"}
 
         def make(problem: Any, space: Any) -> Any:

@@ -135,6 +135,11 @@ class MultiJobProblem:
         return np.array([job.weight for job in self.jobs])
 
     @property
+    def targets(self) -> np.ndarray:
+        """(J,) the jobs' target accuracies, 1 for a job without one (its gap is then what it misses of all)."""
+        return np.array([1.0 if job.target_accuracy is None else job.target_accuracy for job in self.jobs])
+
+    @property
     def size(self) -> int:
         J, K = self.num_jobs, self.num_learners
         globals_ = len(JOB_GLOBAL_FEATURES) + (len(ARRIVAL_FEATURES) if self.arrivals else 0)
