@@ -20,12 +20,12 @@ import numpy as np
 from mel_gym.envs.action_maps import action_from_effort, representable
 from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem
-from mel_gym.optim.joint_allocation import JointPlan, solve_joint, solve_resource_only, solve_task_only
+from mel_gym.optim.joint_resources import JointPlan, solve_joint, solve_resource_only, solve_task_only
 from mel_gym.optim.mobility import HorizonPlanner, best_point, disc_grid
 from mel_gym.optim.partitioning import capacity_table, exact_partition, greedy_partition, matching_partition
 from mel_gym.optim.selection import greedy_selection, plan_value, selected_plan
 from mel_gym.optim.redundancy import backup_capable, expected_value_plan, expected_work, pair_backups
-from mel_gym.optim.task_allocation import integer_max_tau
+from mel_gym.optim.task_sizing import integer_max_tau
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 from mel_gym.world.geometry import clip_to_disc
 
@@ -43,7 +43,7 @@ class _ObservationPolicy:
     (:meth:`effort_for`): ``effort`` u, ``full_effort_cycles`` (full effort for the first n cycles, then u: an
     open-loop plan) and ``loss_threshold`` (nats: idle while the observed test loss is at or below it).
     ``tuning`` maps the knobs a baseline is tuned on to their grids (set by
-    :func:`mel_gym.agents.policy.make_policy`).
+    :func:`mel_gym.agents.registry.make_policy`).
     """
 
     fraction = 1.0
@@ -187,7 +187,7 @@ class HASync(_PlanningPolicy):
     """Heterogeneity-aware synchronous allocation (HA-Sync): the integer optimum of max tau at full power, an
     equal bandwidth share and the top CPU frequency.
 
-    Rates, CPU frequencies and batteries come from the observation; see :mod:`mel_gym.optim.task_allocation`
+    Rates, CPU frequencies and batteries come from the observation; see :mod:`mel_gym.optim.task_sizing`
     for the solver (the largest integer tau whose integer capacities cover d, by bisection).
     Energy limits (per-cycle cap, battery) bound each learner's task like its deadline does.
     """
@@ -204,7 +204,7 @@ class HASyncThreshold(HASync):
     """HA-Sync without the learners whose predicted failure probability (1 - (1 - outage)(1 - compute drop),
     from the observation) exceeds the ``threshold`` knob, tuned on training seeds
     (:func:`mel_gym.experiments.evaluate.evaluate`; the grid is ``ha-sync-threshold``'s in
-    :data:`mel_gym.agents.policy.BASELINES`); 1.0 is plain HA-Sync."""
+    :data:`mel_gym.agents.registry.BASELINES`); 1.0 is plain HA-Sync."""
 
 
 class ExpectedValue(_PlanningPolicy):
@@ -270,7 +270,7 @@ class RedundancyRule(_ObservationPolicy):
 class TaskOnly(_PlanningPolicy):
     """Task-only optimisation for JointAllocation (the seed's Fig. 3 baseline): the joint problem with the
     resources fixed at full power, an equal bandwidth share and the top CPU frequency
-    (:func:`mel_gym.optim.joint_allocation.solve_task_only`); energy caps and batteries bound the tasks. It is
+    (:func:`mel_gym.optim.joint_resources.solve_task_only`); energy caps and batteries bound the tasks. It is
     HA-Sync with energy limits, solved through the joint model (the tests check that both agree)."""
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
@@ -283,14 +283,14 @@ class HAAsync(HASync):
 
     Minimising the staleness max_k tau_k - min_k tau_k under the deadline, relaxed, has optimum 0: every
     deadline tight at one common tau, which is unique (tau_k(d_k) decreases in d_k and sum d_k = d) and is
-    HA-Sync's relaxed solution (:func:`mel_gym.optim.task_allocation.relaxed_min_staleness`). The integer
+    HA-Sync's relaxed solution (:func:`mel_gym.optim.task_sizing.relaxed_min_staleness`). The integer
     recovery is HA-Sync's; the env then lets every learner run its own largest tau_k, so the integer
     staleness comes only from rounding.
     """
 
 
 class Joint(_PlanningPolicy):
-    """Joint task and resource allocation (power, bandwidth, CPU): :func:`mel_gym.optim.joint_allocation.solve_joint`."""
+    """Joint task and resource allocation (power, bandwidth, CPU): :func:`mel_gym.optim.joint_resources.solve_joint`."""
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         inst = self.problem.joint_instance(decoded)
@@ -298,7 +298,7 @@ class Joint(_PlanningPolicy):
 
 
 class ResourceOnly(_PlanningPolicy):
-    """Equal tasks with power, bandwidth and CPU optimised: :func:`mel_gym.optim.joint_allocation.solve_resource_only`."""
+    """Equal tasks with power, bandwidth and CPU optimised: :func:`mel_gym.optim.joint_resources.solve_resource_only`."""
 
     def _solve(self, decoded: DecodedObservation, excluded: np.ndarray) -> JointPlan:
         inst = self.problem.joint_instance(decoded)
@@ -409,7 +409,7 @@ class RecedingHorizon(_DronePolicy):
     hovering period (dynamic programming on a grid of the area:
     :class:`mel_gym.optim.mobility.HorizonPlanner`), fly to the first. ``energy_weight`` (a knob) trades tau against
     the battery that ends the episode; it is tuned on training seeds by ``evaluate`` and ``run`` (the grid of
-    ``receding-horizon`` in :data:`mel_gym.agents.policy.BASELINES`); the default, 10, is what that tuning chose on
+    ``receding-horizon`` in :data:`mel_gym.agents.registry.BASELINES`); the default, 10, is what that tuning chose on
     seeds 0-7 of the ``drone`` preset."""
 
     horizon = 3

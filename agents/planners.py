@@ -6,7 +6,7 @@ samples its plan processes, a risk threshold, energy pacing, the drone's energy 
 fractions and weights. Each knob is a :class:`Knob` (name, range, linear or logarithmic scale). The same knobs serve
 three purposes:
 
-- **tuning**: a baseline registered with knob grids (:data:`mel_gym.agents.policy.BASELINES`) is tuned on training
+- **tuning**: a baseline registered with knob grids (:data:`mel_gym.agents.registry.BASELINES`) is tuned on training
   seeds over the product of its grids (:func:`mel_gym.experiments.evaluate.evaluate`): the tuned-constant planner;
 - **bounds**: the per-episode hindsight best setting of the same grids (``mel-gym headroom``);
 - **planner actions**: ``gym.make(ID, action_mode="planner")`` makes the action a ``Box(-1, 1, (M,))`` of the env's
@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from gymnasium import spaces
 
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Planner:
     :meth:`knobs` declares, and the raw action it plans for each knob action.
 
     Args:
-        name: a baseline name of :data:`mel_gym.agents.policy.BASELINES` with planner knobs.
+        name: a baseline name of :data:`mel_gym.agents.registry.BASELINES` with planner knobs.
         problem: the env's problem (its raw action must have the amount, which the planner sets).
         raw_action_space: the env's raw single action space.
         levels: None for a ``Box(-1, 1, (M,))`` action over the knobs' ranges; or a list of values for every knob
@@ -120,7 +120,7 @@ class Planner:
 
     def __init__(self, name: str, problem: Any, raw_action_space: spaces.Space,
                  levels: Mapping[str, Sequence[float]] | None = None):
-        from mel_gym.agents.policy import make_policy
+        from mel_gym.agents.registry import make_policy
 
         self.name = name
         self.policy = make_policy(name, problem, raw_action_space, raw=True)

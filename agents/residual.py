@@ -41,7 +41,7 @@ def residual_settings(value: Any) -> dict[str, Any] | None:
     correct = value.get("correct", "all")
     if correct not in CORRECT_CHOICES:
         raise ConfigError(f"agent config key 'residual.correct' = {correct!r} is not one of {list(CORRECT_CHOICES)}")
-    from mel_gym.agents.policy import BASELINES
+    from mel_gym.agents.registry import BASELINES
 
     if value["base"] not in BASELINES:
         raise ConfigError(f"agent config key 'residual.base' = {value['base']!r} is not one of {sorted(BASELINES)}")
@@ -55,7 +55,7 @@ def residual_settings(value: Any) -> dict[str, Any] | None:
 def make_base(settings: Mapping[str, Any], problem: Any, action_space: spaces.Space) -> Any:
     """The baseline a residual agent corrects, with its ``base_parameters`` set (each must be a tuned knob of that
     baseline, e.g. ``energy_weight`` of receding-horizon)."""
-    from mel_gym.agents.policy import make_policy
+    from mel_gym.agents.registry import make_policy
 
     base = make_policy(settings["base"], problem, action_space)
     for name, value in settings.get("base_parameters", {}).items():

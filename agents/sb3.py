@@ -38,7 +38,7 @@ from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.planners import Planner, PlannerAgent
-from mel_gym.agents.policies import PerLearnerPolicy
+from mel_gym.agents.networks import PerLearnerPolicy
 from mel_gym.agents.residual import ResidualAgent, corrected_indices, make_base, residual_settings
 from mel_gym.config import ConfigError, read_yaml
 from mel_gym.envs.observation import PER_LEARNER_FEATURES
@@ -130,7 +130,7 @@ def build_agent(
 ) -> BaseAlgorithm:
     """An untrained SB3 agent for ``env`` from a checked config (see :func:`load_agent_config`).
 
-    ``policy: PerLearnerPolicy`` selects :class:`mel_gym.agents.policies.PerLearnerPolicy`; its layout (K learners,
+    ``policy: PerLearnerPolicy`` selects :class:`mel_gym.agents.networks.PerLearnerPolicy`; its layout (K learners,
     features per learner, globals) is read from the env's ``problem``.
     """
     config = load_agent_config(config)
@@ -279,8 +279,10 @@ def _saved_env_kwargs(path: Path) -> dict[str, Any]:
 
 def _load_model(path: Path, device: str) -> BaseAlgorithm:
     if (_run_folder(path) / "run.yaml").is_file():
-        algo = _saved_config(path).get("algo", "ppo")
-        return ALGOS[algo].load(path, device=device)
+        config = _saved_config(path)
+        # Agents saved before the module was renamed (mel_gym.agents.policies) name PerLearnerPolicy by its old path.
+        custom = {"policy_class": PerLearnerPolicy} if config.get("policy") == "PerLearnerPolicy" else None
+        return ALGOS[config.get("algo", "ppo")].load(path, device=device, custom_objects=custom)
     errors = []
     for name, cls in ALGOS.items():
         try:

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                          "gymnasium==1.2.2: use e.g. the Makefile's .venv-gym1.2.2)") from None
     import torch
 
-    from mel_gym.multiagent.rllib import register_rllib_env, shared_policy_config
+    from mel_gym.integrations.rllib_multiagent import register_rllib_env, shared_policy_config
 
     torch.set_num_threads(args.torch_threads)
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)

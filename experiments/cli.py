@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from mel_gym.agents.policy import BASELINES
+from mel_gym.agents.registry import BASELINES
 from mel_gym.experiments.common import (DEFAULT_ENV_ID, check_env_id, check_output_dir, check_output_path,
                                         parse_env_kwargs)
 from mel_gym.paths import preset_names
@@ -104,7 +104,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         write_outputs(results, args.json, args.csv, args.plot, title=args.env_id)
 
     if policies is None:
-        from mel_gym.agents.policy import policies_for
+        from mel_gym.agents.registry import policies_for
         from mel_gym.experiments.common import make_env
 
         policies = [p for p in policies_for(make_env(args.env_id, args.scenario, env_kwargs).unwrapped.problem)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from mel_gym.params import deep_merge
+from mel_gym.schema import deep_merge
 
 DEFAULT_ENV_ID = "mel_gym/TaskAllocation-v0"
 

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mel_gym.agents.policy import BASELINE_NAMES
+from mel_gym.agents.registry import BASELINE_NAMES
 from mel_gym.experiments.episodes import json_safe
 from mel_gym.experiments.stats import Interval, bootstrap_mean, paired_difference
 

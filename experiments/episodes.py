@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
-from mel_gym.agents.policy import Policy
+from mel_gym.agents.registry import Policy
 
 RESULT_FIELDS = ("policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
                  "mean_tau")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from mel_gym.agents.planners import grid_settings
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, play_settings, plot_curves, summarize,
                                           write_csv, write_json)

@@ -24,7 +24,7 @@ rows to its table and reports a learned agent as the share of the headroom it cl
 The config's section (``configs/run/*.yaml``)::
 
     headroom:
-      planners: [ha-sync-fraction]                     # baselines with knob grids (mel_gym.agents.policy)
+      planners: [ha-sync-fraction]                     # baselines with knob grids (mel_gym.agents.registry)
       oracle: {prediction: {predictor: clairvoyant}}   # or null: no oracle row
       schedules: {fractions: [0.2, 0.4, 0.7, 1.0], switch_cycles: [4, 12]}   # or null
       no_oracle: "..."    # with oracle null: why there is no oracle row (default: the observation holds the cycle)
@@ -43,11 +43,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from mel_gym.agents.planners import grid_settings
-from mel_gym.agents.policy import BASELINES, make_policy
+from mel_gym.agents.registry import BASELINES, make_policy
 from mel_gym.experiments.common import check_output_dir, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import EpisodeResult, format_table, json_safe, play, play_settings, summarize
 from mel_gym.experiments.evaluate import evaluate, tune
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 #: The knobs that read what an oracle world reveals: a planner without any of them plans the same when told.
 ORACLE_KNOBS = {"threshold": "the predicted link failures and CPU drops",

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.experiments.episodes import cycles_to, json_safe, play, plot_curves
 from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
 

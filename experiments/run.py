@@ -31,7 +31,7 @@ from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, compar
 from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.headroom import BOUND, bound_results, format_headroom_table, headroom_lines, headroom_settings
 from mel_gym.experiments.train import latest_save, resume, train
-from mel_gym.params import ConfigError, read_yaml
+from mel_gym.schema import ConfigError, read_yaml
 from mel_gym.paths import configs_dir
 
 RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "agents", "timesteps", "n_envs", "seed", "training_seeds",
@@ -265,7 +265,7 @@ def learning_curves(out: Path, specs: list[str], labels: list[str], baselines: l
     the same validation seeds (at their knobs tuned on training seeds, ``tuned``: label -> setting as
     :func:`mel_gym.experiments.evaluate.evaluate` records them), drawn against training steps and training wall time
     into ``learning_curves.png``."""
-    from mel_gym.agents.policy import make_policy
+    from mel_gym.agents.registry import make_policy
     from mel_gym.experiments.episodes import play
     from mel_gym.experiments.train import LEARNING_CURVE_FILE, VALIDATION_SEEDS
 

@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from mel_gym.params import ConfigError, deep_merge, read_yaml
+from mel_gym.schema import ConfigError, deep_merge, read_yaml
 from mel_gym.paths import configs_dir
 
 SWEEP_KEYS = ("envs", "scenarios", "agents", "seeds", "hyperparams", "num_samples", "search_seed", "timesteps",
@@ -310,7 +310,7 @@ def group_key(env_id: str, scenario: str) -> str:
 def _baselines(cfg: Mapping[str, Any]) -> dict[str, list[str]]:
     """:func:`group_key` -> the baselines its trials evaluate: the config's list, or every baseline that fits. Builds
     each env with each scenario once (an env ID or scenario that does not build is a ConfigError naming both)."""
-    from mel_gym.agents.policy import policies_for
+    from mel_gym.agents.registry import policies_for
     from mel_gym.experiments.common import check_env_id, make_env
 
     chosen = cfg["evaluation"].get("baselines")
@@ -478,7 +478,7 @@ def _merge(group: dict[str, Any], data: dict[str, Any]) -> None:
 def format_sweep_table(compared: Mapping[str, Mapping[str, Any]]) -> str:
     """One table over every env and scenario: each policy's mean return and final accuracy with their intervals,
     and its paired return difference against that group's best baseline."""
-    from mel_gym.agents.policy import BASELINE_NAMES
+    from mel_gym.agents.registry import BASELINE_NAMES
     from mel_gym.experiments.compare import difference_text, interval_text
 
     level = next(iter(compared.values()))["level"] if compared else 0.95

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 register_envs()
 
 #: Loaded on first use, so that ``import mel_gym`` (and ``mel-gym --help``) does not import torch or SB3.
-__getattr__ = lazy_getattr(__name__, {"Decision": ".sim", "MELSimulator": ".sim", "Outcome": ".sim",
+__getattr__ = lazy_getattr(__name__, {"Decision": ".simulation", "MELSimulator": ".simulation", "Outcome": ".simulation",
                                       "make_sb3_vec_env": ".envs.sb3_adapter"})
 
 __all__ = ["ConfigError", "Decision", "ENV_IDS", "MELSimulator", "Outcome", "Scenario", "load_scenario",

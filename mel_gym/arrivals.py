@@ -4,7 +4,7 @@ Each episode, job j of env i arrives at cycle a_ij, drawn uniformly from 0 .. ``
 D_ij cycles, drawn uniformly from ``deadline_min_cycles`` .. ``deadline_max_cycles``: it is **open** in cycles
 a_ij <= c < a_ij + D_ij. Only an open job can be served; it pays its value when it reaches its target accuracy in
 an open cycle (reward metric ``value``) and leaves when it does or when its deadline passes. The draws come from
-the episode seed's events stream (:func:`mel_gym.sim.episode_streams`, child 4) before anything else is drawn
+the episode seed's events stream (:func:`mel_gym.simulation.episode_streams`, child 4) before anything else is drawn
 from it, so every policy meets the same jobs at the same cycles. Without arrivals (``model: none``) every job is
 open from cycle 0 for ever, as MultiJob-v0 always was.
 """

@@ -1,6 +1,6 @@
 """The scenario: the world and the learning job, validated, loaded from YAML presets under ``configs/scenarios``.
 
-A scenario is a tree of frozen dataclasses (:mod:`mel_gym.params`): every field declares its unit, allowed
+A scenario is a tree of frozen dataclasses (:mod:`mel_gym.schema`): every field declares its unit, allowed
 range and meaning; :func:`load_scenario` rejects unknown keys and out-of-range values with a
 :class:`ConfigError` that names the dotted key and the allowed range.
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from mel_gym.params import ConfigError, as_dict, build, deep_merge, param, read_yaml
-from mel_gym.params import describe_fields as _describe_fields
+from mel_gym.schema import ConfigError, as_dict, build, deep_merge, param, read_yaml
+from mel_gym.schema import describe_fields as _describe_fields
 from mel_gym.paths import scenario_preset_names, scenario_preset_path
 
 

@@ -9,7 +9,7 @@ import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 from mel_gym.agents import make_policy
-from mel_gym.agents.policies import PerLearnerPolicy
+from mel_gym.agents.networks import PerLearnerPolicy
 from mel_gym.agents.sb3 import build_agent, load_agent, load_agent_config
 from conftest import ENV_ID, play_steps
 from mel_gym import make_sb3_vec_env

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import mel_gym  # noqa: F401  (registers the envs)
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.config import load_scenario
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 ENV = "mel_gym/MultiJob-v0"
 VALUE = {"reward": {"metric": "value", "tau_bonus": 0.0}}

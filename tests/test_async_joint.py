@@ -13,11 +13,11 @@ from mel_gym.agents import HAAsync, HASync, Joint, ResourceOnly, TaskOnly, make_
 from mel_gym.config import ConfigError
 from mel_gym.envs.action_maps import action_from_cpu, action_from_power, cpu_from_action, power_from_action
 from mel_gym.envs.async_allocation import staleness_weights
-from mel_gym.optim.joint_allocation import (
+from mel_gym.optim.joint_resources import (
     JointInstance, _unpack, best_cpu, best_power_and_cpu, capacity_at, slack, solve_joint, solve_joint_relaxed,
     refine_slsqp, solve_resource_only, solve_task_only,
 )
-from mel_gym.optim.task_allocation import relaxed_max_tau, relaxed_min_staleness
+from mel_gym.optim.task_sizing import relaxed_max_tau, relaxed_min_staleness
 from mel_gym.world.costs import CostModel
 
 ASYNC, JOINT = "mel_gym/AsyncTaskAllocation-v0", "mel_gym/JointAllocation-v0"

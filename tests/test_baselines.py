@@ -10,8 +10,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp, minimize
 from mel_gym.agents import EqualAllocation, HASync, RandomPolicy, TaskOnly, make_policy
 from mel_gym.envs.action_maps import shares_from_action
 from conftest import ENV_ID, SMALL
-from mel_gym.optim.joint_allocation import solve_joint, solve_task_only
-from mel_gym.optim.task_allocation import (PLAN_DEADLINE_MARGIN, equal_allocation_tau, integer_max_tau,
+from mel_gym.optim.joint_resources import solve_joint, solve_task_only
+from mel_gym.optim.task_sizing import (PLAN_DEADLINE_MARGIN, equal_allocation_tau, integer_max_tau,
                                            relaxed_max_tau, relaxed_task_sizes)
 from mel_gym.world.costs import CostModel, CycleCoefficients, feasible_sync_iterations
 

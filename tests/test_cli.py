@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mel_gym.experiments.cli import main
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.experiments.common import make_env, parse_env_kwargs
 
 MEL_GYM = str(Path(sys.executable).parent / "mel-gym")
@@ -35,7 +35,7 @@ def test_help_answers_without_torch_and_lists_every_preset_and_policy():
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("NO-TORCH")
-    from mel_gym.agents.policy import BASELINE_NAMES
+    from mel_gym.agents.registry import BASELINE_NAMES
     from mel_gym.paths import preset_names
 
     text = "".join(out.split())  # argparse wraps lines, also after hyphens

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 import mel_gym  # noqa: F401  (registers the envs)
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.config import DriftConfig, load_scenario
 from mel_gym.learning.drift import DriftProcess
 from mel_gym.learning.model import MLPSpec, forward_logits, stack_models
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 ENV = "mel_gym/TaskAllocation-v0"
 PRICED = {"reward": {"tau_bonus": 0.0, "energy_penalty_per_j": 0.5}}

@@ -10,7 +10,7 @@ from scipy.special import j0
 
 from mel_gym.agents import make_policy
 from mel_gym.config import ConfigError, load_scenario
-from mel_gym.sim import Decision, MELSimulator
+from mel_gym.simulation import Decision, MELSimulator
 from mel_gym.world.dynamics import fading_power_quantile
 from mel_gym.world.radio import SPEED_OF_LIGHT_M_PER_S
 from mel_gym.world.state import World

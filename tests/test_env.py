@@ -199,7 +199,7 @@ def test_tau_bonus_counts_only_the_data_of_learners_that_finished():
     expected = (info["task_sizes"] * finished).sum() * info["tau"] / (d * tau_max)
     assert info["reward_tau_bonus"] == pytest.approx(expected)
     core = env.unwrapped.core
-    from mel_gym.sim import Decision
+    from mel_gym.simulation import Decision
 
     core.sim.reset([1])
     sizes = np.array([[100, 100, 100, 100]])

@@ -20,8 +20,8 @@ from mel_gym.envs.action_maps import validate_action
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.optim.joint_allocation import JointPlan, planned_costs
-from mel_gym.sim import Decision
+from mel_gym.optim.joint_resources import JointPlan, planned_costs
+from mel_gym.simulation import Decision
 
 SMALL = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 4}
 

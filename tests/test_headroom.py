@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from mel_gym.experiments.episodes import EpisodeResult
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.envs.action_maps import action_from_fraction
 from mel_gym.experiments.common import make_env
 from mel_gym.experiments.headroom import (BOUND, ScheduledFraction, bound_results, headroom_lines, headroom_settings,
                                          paired, per_episode_best)
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 from test_cli import MEL_GYM
 

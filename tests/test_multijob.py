@@ -10,10 +10,10 @@ from mel_gym.agents import make_policy
 from mel_gym.config import load_scenario
 from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
 from mel_gym.learning.model import forward_logits
-from mel_gym.multijob import MultiJobSimulator
+from mel_gym.simulation.jobs import MultiJobSimulator
 from mel_gym.optim.partitioning import (best_partition, brute_force_partition, greedy_partition, matching_partition,
                                         partition_value, progress)
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 from conftest import BATCH_ATOL, mean_return
 

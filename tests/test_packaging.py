@@ -17,7 +17,7 @@ def test_wheel_contains_packages_and_presets(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for preset in (ROOT / "configs").rglob("*.yaml"):
         assert f"mel_gym/configs/{preset.relative_to(ROOT / 'configs')}" in names, preset
-    for module in ("mel_gym/sim.py", "mel_gym/agents/baselines.py", "mel_gym/experiments/cli.py", "mel_gym/envs/task_allocation.py"):
+    for module in ("mel_gym/simulation/single.py", "mel_gym/agents/baselines.py", "mel_gym/experiments/cli.py", "mel_gym/envs/task_allocation.py"):
         assert module in names
     assert not any(n.startswith(("agents/", "experiments/")) for n in names), "no top-level agents/experiments"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -13,8 +13,8 @@ from mel_gym.agents import make_policy
 from mel_gym.config import ConfigError, load_scenario
 from mel_gym.experiments.evaluate import evaluate
 from mel_gym.optim.redundancy import expected_value_plan, expected_work, fill_most_reliable, pair_backups
-from mel_gym.optim.task_allocation import integer_capacity, integer_max_tau
-from mel_gym.sim import Decision, MELSimulator
+from mel_gym.optim.task_sizing import integer_capacity, integer_max_tau
+from mel_gym.simulation import Decision, MELSimulator
 from mel_gym.world.costs import CycleCoefficients
 
 ENV_ID = "mel_gym/ReliableTaskAllocation-v0"

@@ -1,4 +1,4 @@
-"""Ray RLlib over the multi-agent view (mel_gym.multiagent.rllib): the registered creator's env works with random
+"""Ray RLlib over the multi-agent view (mel_gym.integrations.rllib_multiagent): the registered creator's env works with random
 actions, and PPO with one policy shared by every agent trains for 2 iterations.
 
 Ray RLlib 2.60 pins gymnasium==1.2.2, so these run only where Ray is installed (the Makefile's compatibility venv,
@@ -20,7 +20,7 @@ from ray.rllib.env.multi_agent_env import MultiAgentEnv  # noqa: E402
 from ray.rllib.utils.pre_checks.env import check_multiagent_environments  # noqa: E402
 from ray.tune.registry import ENV_CREATOR, _global_registry  # noqa: E402
 
-from mel_gym.multiagent.rllib import (  # noqa: E402
+from mel_gym.integrations.rllib_multiagent import (  # noqa: E402
     SHARED_POLICY_ID,
     make_rllib_env,
     register_rllib_env,

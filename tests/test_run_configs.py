@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mel_gym.agents.policy import make_policy
+from mel_gym.agents.registry import make_policy
 from mel_gym.agents.sb3 import load_agent_config
 from mel_gym.experiments.common import make_env
 from mel_gym.experiments.headroom import headroom_settings

@@ -8,7 +8,7 @@ import pytest
 
 from mel_gym.agents import AllLearners, GreedySelection, HASync, make_policy
 from mel_gym.optim.selection import best_selection, greedy_selection, plan_value, selected_plan
-from mel_gym.optim.task_allocation import integer_max_tau
+from mel_gym.optim.task_sizing import integer_max_tau
 from mel_gym.world.costs import CostModel
 
 ENV = "mel_gym/LearnerSelection-v0"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mel_gym.config import load_scenario
-from mel_gym.sim import Decision, MELSimulator
+from mel_gym.simulation import Decision, MELSimulator
 
 
 def _sim(n_envs=1, **overrides):

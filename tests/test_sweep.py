@@ -15,7 +15,7 @@ import yaml
 
 from mel_gym.experiments.sweep import (RAY_MISSING, agent_config, hyperparameter_points, load_sweep_config, trial_label,
                                        trials)
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 
 HAS_RAY = importlib.util.find_spec("ray") is not None and importlib.util.find_spec("ray.tune") is not None
 TINY = {"envs": ["mel_gym/TaskAllocation-v0"], "scenarios": ["default"], "agents": ["ppo", "a2c"], "seeds": [0, 1],

@@ -8,7 +8,7 @@ from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.params import AsyncParams
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.sim import Decision
+from mel_gym.simulation import Decision
 
 
 def staleness_weights(task_sizes: np.ndarray, iterations: np.ndarray, weighting: str, exponent: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """An env is a small core plus its own parameters; this module has what every core shares.
 
-A core is batched over ``n_envs`` worlds of one :class:`~mel_gym.sim.MELSimulator` and declares
+A core is batched over ``n_envs`` worlds of one :class:`~mel_gym.simulation.MELSimulator` and declares
 
 - ``params_class``: its parameter dataclass (:mod:`mel_gym.envs.params`), built from keyword arguments;
 - :meth:`EnvCore.build_action_space`: its raw action, a Gymnasium space (Box, Discrete, MultiDiscrete, MultiBinary,
@@ -9,7 +9,7 @@ A core is batched over ``n_envs`` worlds of one :class:`~mel_gym.sim.MELSimulato
 - :meth:`EnvCore.validate`: checks a batch of actions before any state changes (``ValueError`` naming the index);
 - :meth:`BaseCore.raw_noop_action`: the action with which nobody trains (used for sub-envs about to reset);
 - :meth:`EnvCore.decide`: actions (without the amount) and the samples each plan hands out ->
-  :class:`~mel_gym.sim.Decision`;
+  :class:`~mel_gym.simulation.Decision`;
 - :attr:`BaseCore.planner_name`: the baseline that turns planner-level actions (``action_mode="planner"``: a few
   knobs, :mod:`mel_gym.agents.planners`) into raw actions;
 - optionally its observation (:meth:`EnvCore.build_observation_space`, :meth:`EnvCore.observe`) and reward
@@ -36,10 +36,10 @@ from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
 from mel_gym.envs.problem import AllocationProblem, Mobility
-from mel_gym.optim.task_allocation import relaxed_task_sizes
-from mel_gym.sim import Decision, MELSimulator, Outcome
+from mel_gym.optim.task_sizing import relaxed_task_sizes
+from mel_gym.simulation import Decision, MELSimulator, Outcome
 from mel_gym.world.costs import CostModel, feasible_iterations
-from mel_gym.params import ConfigError
+from mel_gym.schema import ConfigError
 from mel_gym.world.prediction import OutagePredictor
 from mel_gym.world.state import World
 

@@ -11,7 +11,7 @@ from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.params import DroneParams
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.sim import Decision
+from mel_gym.simulation import Decision
 
 
 class DroneOrchestratorCore(ShareCore):

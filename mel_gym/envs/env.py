@@ -11,7 +11,7 @@ from mel_gym.config import Scenario
 from mel_gym.envs.batching import batch_one
 from mel_gym.envs.core import BaseCore, build_core, episode_seed
 from mel_gym.envs.render import render_ansi, render_rgb
-from mel_gym.sim import MELSimulator
+from mel_gym.simulation import MELSimulator
 
 
 def scalar_info(info: dict[str, np.ndarray], i: int = 0) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from mel_gym.envs.action_maps import cpu_from_action, power_from_action, shares_
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.sim import Decision
+from mel_gym.simulation import Decision
 
 
 class JointAllocationCore(ShareCore):

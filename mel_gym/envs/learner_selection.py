@@ -9,7 +9,7 @@ from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.optim.selection import selected_plan
-from mel_gym.sim import Decision
+from mel_gym.simulation import Decision
 
 
 class LearnerSelectionCore(EnvCore):

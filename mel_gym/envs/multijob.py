@@ -15,10 +15,10 @@ from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
 from mel_gym.envs.observation import bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, MultiJobParams
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.multijob import MultiJobSimulator
+from mel_gym.simulation.jobs import MultiJobSimulator
 from mel_gym.optim.selection import selected_plan
-from mel_gym.optim.task_allocation import relaxed_task_sizes
-from mel_gym.params import ConfigError
+from mel_gym.optim.task_sizing import relaxed_task_sizes
+from mel_gym.schema import ConfigError
 from mel_gym.world.prediction import OutagePredictor
 
 

@@ -31,7 +31,7 @@ from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, l
                                       samples_from_fraction)
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
 from mel_gym.envs.problem import AllocationProblem
-from mel_gym.multijob import Job
+from mel_gym.simulation.jobs import Job
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
 #: Per-learner blocks of each job, in order (J blocks of K values each).
@@ -70,7 +70,7 @@ class MultiJobProblem:
     job_problems: tuple[AllocationProblem, ...]
     num_classes: tuple[int, ...]
     holding_max: float  # the largest holding / d_j a learner can have (every training sample of a job)
-    partitions_jobs: bool = True  # the capability of the partition baselines (mel_gym.agents.policy)
+    partitions_jobs: bool = True  # the capability of the partition baselines (mel_gym.agents.registry)
     amount_action: bool = False  # the raw action ends with J amount levels (each job's fraction of d_j)
     min_fraction: float = 0.05  # the amount's smallest fraction
     fraction_levels: int = 20  # the amount's levels

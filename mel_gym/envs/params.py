@@ -3,7 +3,7 @@
 The scenario (:class:`mel_gym.config.Scenario`) is the world and the learning job, shared by every env; these
 dataclasses are what an env adds on top. They are set by keyword arguments of ``gym.make`` (or a run
 config's ``env_kwargs``), validated like scenario keys: an out-of-range value raises
-:class:`~mel_gym.params.ConfigError` naming the dotted key, e.g. ``reward.metric``.
+:class:`~mel_gym.schema.ConfigError` naming the dotted key, e.g. ``reward.metric``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from mel_gym.params import ConfigError, build, describe_fields, param
+from mel_gym.schema import ConfigError, build, describe_fields, param
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from mel_gym.envs.action_maps import (action_from_cpu, action_from_fraction, act
                                       action_from_shares, action_from_vector, fraction_from_action,
                                       level_from_fraction, samples_from_fraction)
 from mel_gym.envs.observation import DecodedObservation, ObservationCodec
-from mel_gym.optim.joint_allocation import JointInstance
-from mel_gym.optim.task_allocation import relaxed_max_tau_batch
+from mel_gym.optim.joint_resources import JointInstance
+from mel_gym.optim.task_sizing import relaxed_max_tau_batch
 from mel_gym.world.aerial import Rotorcraft
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
 from mel_gym.world.geometry import PathLossModel, ground_distance_m
@@ -282,7 +282,7 @@ class AllocationProblem:
 
     def joint_instance(self, decoded: DecodedObservation) -> JointInstance:
         """The joint task/resource problem of one observation for the view's planned samples (see
-        :mod:`mel_gym.optim.joint_allocation`)."""
+        :mod:`mel_gym.optim.joint_resources`)."""
         return JointInstance(
             gain=self.channel_gain(decoded), f_max_hz=decoded.cpu_hz, energy_limit_j=self.energy_limit_j(decoded),
             task_caps=np.where(decoded.available, decoded.task_caps, 0.0), available=decoded.available, cost=self.cost,

@@ -10,8 +10,8 @@ from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.optim.redundancy import backup_capable, pair_backups
-from mel_gym.params import ConfigError
-from mel_gym.sim import Decision
+from mel_gym.schema import ConfigError
+from mel_gym.simulation import Decision
 from mel_gym.world.prediction import failure_probability
 
 #: A learner takes part when its participation value exceeds this (a = 0, the untrained policy's mean: everyone).

@@ -10,8 +10,8 @@ from mel_gym.envs.action_maps import vector_from_action
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.params import ConfigError
-from mel_gym.sim import Decision, Outcome
+from mel_gym.schema import ConfigError
+from mel_gym.simulation import Decision, Outcome
 from mel_gym.world.geometry import clip_to_disc
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
-from mel_gym.sim import Decision
+from mel_gym.simulation import Decision
 
 
 class TaskAllocationCore(ShareCore):

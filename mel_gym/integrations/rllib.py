@@ -3,7 +3,7 @@
 - :func:`register_single_agent_env` registers ``gym.make(env_id, **kwargs)`` under a name RLlib's
   ``AlgorithmConfig.environment(name)`` understands; :func:`single_agent_ppo_config` builds a small ``PPOConfig`` on
   it.
-- :func:`register_multi_agent_env` and :func:`shared_policy_config` (from :mod:`mel_gym.multiagent.rllib`) do the same
+- :func:`register_multi_agent_env` and :func:`shared_policy_config` (from :mod:`mel_gym.integrations.rllib_multiagent`) do the same
   for the multi-agent view, every learner an agent, with one policy shared by all of them.
 
 Every creator sets torch to one intra-op thread in the process that builds the env (an RLlib env runner), so many
@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mel_gym.multiagent.rllib import _require_ray, register_rllib_env, shared_policy_config
+from mel_gym.integrations.rllib_multiagent import _require_ray, register_rllib_env, shared_policy_config
 
 
 def default_single_agent_name(env_id: str) -> str:

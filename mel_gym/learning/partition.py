@@ -105,7 +105,7 @@ class LearnerPools:
     """FL: every learner's local samples in every env, padded into one table.
 
     ``index`` (n_envs, *lead, K, P) int64 sample indices (padding 0) and ``size`` (n_envs, *lead, K) pool sizes;
-    ``lead`` is () for one job or (J,) for several (:mod:`mel_gym.multijob`). Each env also keeps its own width, the
+    ``lead`` is () for one job or (J,) for several (:mod:`mel_gym.simulation.jobs`). Each env also keeps its own width, the
     larger of ``min_width`` and its largest pool: the random keys of its per-cycle draws are that many per learner,
     so an env's data draws depend on its seed alone, never on the pools of the envs batched with it.
     """

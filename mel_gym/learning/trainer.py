@@ -228,7 +228,7 @@ class FLTrainer:
         """Test loss (mean cross-entropy, nats) and accuracy of each env's global model; two (n_envs,) arrays.
 
         ``test_mask`` (n_envs, n_test) bool on the trainer's device: each model is scored on its own test samples
-        only (a job that learns some of the classes, :mod:`mel_gym.multijob`); None = all of them."""
+        only (a job that learns some of the classes, :mod:`mel_gym.simulation.jobs`); None = all of them."""
         n_envs = global_weights[0][0].shape[0]
         widest = max(self.spec.layer_sizes)
         chunk = max(1, chunk_elements // (len(self.x_test) * widest))

@@ -44,7 +44,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 from scipy.sparse import csr_array
 
-from mel_gym.optim.task_allocation import integer_capacity
+from mel_gym.optim.task_sizing import integer_capacity
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
 #: Breakpoints of the piecewise-linear progress G (tau), beyond tau_max cut at tau_max.
@@ -190,7 +190,7 @@ def capacity_table(coeffs: CycleCoefficients, cycle_deadline_s: float, holding: 
                    energy: EnergyBudget | None = None) -> np.ndarray:
     """(K, T) int64: cap_k(t) for t = 1..T, the whole samples each learner finishes with t local iterations within
     the deadline (s) and its energy limit (J), at most its ``holding`` (K,) int samples: the capacities MultiJob-v0's
-    plan compares for one job (:func:`mel_gym.optim.task_allocation.integer_capacity`, with the job's coefficients
+    plan compares for one job (:func:`mel_gym.optim.task_sizing.integer_capacity`, with the job's coefficients
     (K,) and energy budget (K,), or None)."""
     holding = np.asarray(holding)
     return np.stack([integer_capacity(coeffs, cycle_deadline_s, t, holding, energy)

@@ -11,7 +11,7 @@ one). Backups and failures are taken as independent. All functions work on one i
 unless they say otherwise.
 
 Expected-value allocation without backups: for each integer tau the best split maximises sum_k (1 - p_k) d_k
-over 0 <= d_k <= cap_k(tau) (integer capacities of :func:`mel_gym.optim.task_allocation.integer_capacity`) with
+over 0 <= d_k <= cap_k(tau) (integer capacities of :func:`mel_gym.optim.task_sizing.integer_capacity`) with
 sum_k d_k = d, a fractional knapsack with unit weights: filling the most reliable learners first up to their
 capacity is optimal (and integral); the plan is the best over tau = 1 .. max_local_iterations.
 tests/test_reliable.py checks it against scipy's MILP solver on random instances.
@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mel_gym.optim.task_allocation import integer_capacity
+from mel_gym.optim.task_sizing import integer_capacity
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget, EnergyCoefficients, feasible_iterations
 
 

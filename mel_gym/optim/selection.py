@@ -1,6 +1,6 @@
 """Learner selection in synchronous MEL: which learners take part this cycle (LearnerSelection-v0's problem).
 
-The chosen learners S get HA-Sync's task sizes (:func:`mel_gym.optim.task_allocation.integer_max_tau`) for
+The chosen learners S get HA-Sync's task sizes (:func:`mel_gym.optim.task_sizing.integer_max_tau`) for
 the samples they can hold, D(S) = min(d, sum of their task task_caps) (in PL every learner can hold d, so D = d; in
 FL a learner holds its local data). The value of a selection is the local work that reaches the
 orchestrator, tau(S) x D(S): more learners give more capacity per cycle but, in FL, the ones with little
@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from mel_gym.optim.task_allocation import integer_max_tau
+from mel_gym.optim.task_sizing import integer_max_tau
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
 

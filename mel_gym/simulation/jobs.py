@@ -2,7 +2,7 @@
 
 Each job j has its own model, data (a data set, or some of its classes), deadline T_j, samples per cycle d_j,
 importance w_j and target accuracy (:class:`mel_gym.config.JobConfig`). In a cycle every learner serves at most
-one job; the physics is the single-job simulator's (:func:`mel_gym.sim.run_physics`) with each learner charged
+one job; the physics is the single-job simulator's (:func:`mel_gym.simulation.run_physics`) with each learner charged
 for its own job's model, samples and deadline. Learning: the jobs that share a data set, a model shape and a
 step size form a group, and a group's models of all envs are one stack of (n_envs x jobs in the group) models:
 one batched local-training call and one evaluation per group and cycle, each job scored on its own classes.
@@ -25,11 +25,11 @@ from mel_gym.config import Scenario
 from mel_gym.learning.datasets import Dataset, load_dataset
 from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
-from mel_gym.learning.trainer import FLTrainer, resolve_device
-from mel_gym.params import ConfigError
-from mel_gym.sim import Decision, Outcome, energy_limit_j, run_physics, start_episodes
+from mel_gym.learning.trainer import FLTrainer
+from mel_gym.schema import ConfigError
+from mel_gym.simulation.base import SimulatorBase
+from mel_gym.simulation.cycle import Decision, Outcome, run_physics
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget
-from mel_gym.world.state import World
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class JobGroup:
     weights: Weights | None = None  # (n_envs * len(jobs), ...), row env * len(jobs) + position of the job
 
 
-class MultiJobSimulator:
+class MultiJobSimulator(SimulatorBase):
     """Batched physics of one world plus J jobs' FL training (see the module docstring).
 
     Args:
@@ -86,14 +86,11 @@ class MultiJobSimulator:
     """
 
     def __init__(self, scenario: Scenario, n_envs: int = 1, device: str | torch.device = "cpu"):
-        if n_envs < 1:
-            raise ValueError(f"n_envs={n_envs} must be >= 1")
-        s = self.scenario = scenario
+        super().__init__(scenario, n_envs, device)
+        s = scenario
         self.jobs = resolve_jobs(s)
-        self.n_envs, self.num_learners, self.num_jobs = n_envs, s.num_learners, len(self.jobs)
-        self.device = resolve_device(device)
+        self.num_jobs = len(self.jobs)
         ln = s.learning
-        self.world = World(s, n_envs)
         self.costs: list[CostModel] = []
         self.num_classes: list[int] = []
         self.train_ids: list[np.ndarray] = []  # each job's training samples (indices into its data set's train split)
@@ -138,10 +135,6 @@ class MultiJobSimulator:
         self.pools = LearnerPools((n_envs, J, K), width)  # FL: who holds which samples of each job
         if s.mode == "pl":
             self.pools.size[:] = np.array([job.samples_per_cycle for job in self.jobs])[None, :, None]
-        self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
-        self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
-        self._rng_dynamics = [np.random.default_rng(i) for i in range(n_envs)]
-        self._was_reset = np.zeros(n_envs, dtype=bool)
 
     @staticmethod
     def _job_samples(j: int, job: Job, data: Dataset) -> np.ndarray:
@@ -158,7 +151,7 @@ class MultiJobSimulator:
         """Fresh episodes in ``env_ids`` (default all): world, the jobs' arrivals, data holders and pools, and every
         job's model."""
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)
-        rng_data, rng_init, rng_events = start_episodes(self, seeds, env_ids)
+        rng_data, rng_init, rng_events = self.start_episodes(seeds, env_ids)
         self.arrivals.reset(env_ids, rng_events)
         if self.scenario.mode == "fl":
             for i, rng in zip(env_ids, rng_data):
@@ -174,7 +167,7 @@ class MultiJobSimulator:
             for (gw, gb), (fw, fb) in zip(group.weights, fresh):
                 gw[rows], gb[rows] = fw, fb
             self._evaluate(group, rows)
-        self._was_reset[env_ids] = True
+        self.finish_reset(env_ids)
 
     def _reset_pools(self, i: int, rng: np.random.Generator) -> None:
         """Env ``i``: who holds each job's data and the split of its samples among them."""
@@ -207,7 +200,7 @@ class MultiJobSimulator:
 
     def energy_budget(self, j: int) -> EnergyBudget | None:
         """Job j's energy side of the coming cycle (None when nobody has an energy limit)."""
-        limit = energy_limit_j(self.scenario, self.world)
+        limit = self.energy_limit_j()
         if not np.any(np.isfinite(limit)):
             return None
         rates = self.world.rates_bps()
@@ -225,8 +218,7 @@ class MultiJobSimulator:
 
     # ------------------------------------------------------------------------------------------------ step
     def _validate(self, assignment: np.ndarray, task_sizes: np.ndarray, iterations: np.ndarray) -> None:
-        if not self._was_reset.all():
-            raise RuntimeError(f"call reset() for envs {np.flatnonzero(~self._was_reset).tolist()} before step()")
+        self.check_reset()
         shape = (self.n_envs, self.num_learners)
         for name, value in (("assignment", assignment), ("task_sizes", task_sizes), ("iterations", iterations)):
             if np.shape(value) != shape or not np.issubdtype(np.asarray(value).dtype, np.integer):

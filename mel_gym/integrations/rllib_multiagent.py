@@ -14,7 +14,7 @@ Ray is imported only when these functions run; it is an optional extra: ``pip in
 Example::
 
     import ray
-    from mel_gym.multiagent.rllib import register_rllib_env, shared_policy_config
+    from mel_gym.integrations.rllib_multiagent import register_rllib_env, shared_policy_config
 
     ray.init(num_cpus=2)
     name = register_rllib_env("mel_gym/TaskAllocation-v0", scenario="default", num_learners=3, horizon_cycles=4)
@@ -31,7 +31,7 @@ from typing import Any
 #: The ID of the one policy (RLModule) every agent maps to in :func:`shared_policy_config`.
 SHARED_POLICY_ID = "shared"
 
-_INSTALL_HINT = ("mel_gym.multiagent.rllib needs Ray RLlib: pip install 'mel_gym[ray]' (ray[rllib]==2.60.0 and "
+_INSTALL_HINT = ("mel_gym.integrations.rllib_multiagent needs Ray RLlib: pip install 'mel_gym[ray]' (ray[rllib]==2.60.0 and "
                  "pettingzoo). Ray RLlib 2.60 pins gymnasium==1.2.2, so install it in an environment with that "
                  "Gymnasium (e.g. the Makefile's .venv-gym1.2.2).")
 

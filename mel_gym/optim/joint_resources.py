@@ -41,7 +41,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mel_gym.optim.rounding import apportion
-from mel_gym.optim.task_allocation import PLAN_DEADLINE_MARGIN, integer_plan, solve_max_tau
+from mel_gym.optim.task_sizing import PLAN_DEADLINE_MARGIN, integer_plan, solve_max_tau
 from mel_gym.world.costs import CostModel
 from mel_gym.world.radio import link_rates_bps
 
