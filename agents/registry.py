@@ -25,7 +25,8 @@ class Policy(Protocol):
 
 @dataclass(frozen=True)
 class Baseline:
-    """A baseline: its class (built from the problem), what the env must offer (capabilities) and the grids of the
+    """A baseline: its class (built from the problem), what its plans write (``needs``: a key of
+    :data:`BLOCKS_WRITTEN`, the action blocks the env must have) and the grids of the
     knobs it is tuned on (:mod:`mel_gym.agents.planners`; tuned on training seeds by ``evaluate``)."""
 
     cls_name: str
@@ -138,32 +139,33 @@ BASELINES = {
 BASELINE_NAMES = (*BASELINES, "random")
 
 
-#: The problem's capability each kind of baseline needs (share baselines need a share action).
-_CAPABILITY = {"selection": "selects_learners", "resources": "has_resources", "backups": "plans_backups",
-               "flight": "flies_orchestrator", "relocation": "relocates_learners", "partition": "partitions_jobs"}
+#: The action blocks (:mod:`mel_gym.envs.action_blocks`) each kind of baseline writes: an env fits the baseline when
+#: its action has all of them.
+BLOCKS_WRITTEN = {"shares": ("shares",), "resources": ("shares", "power", "bandwidth", "cpu"),
+                  "selection": ("selection",), "backups": ("shares", "participation", "backup"),
+                  "flight": ("shares", "velocity"), "relocation": ("shares", "moves"), "partition": ("job",)}
 
 
 def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:
-    """Whether baseline ``b`` can act in the env of ``problem``: the capability it needs, the amount and the effort
-    where its knobs set them, and a raw action (not planner knobs) unless ``raw`` asks for the raw policy."""
+    """Whether baseline ``b`` can act in the env of ``problem``: the action blocks it writes, the amount and the
+    effort where its knobs set them, and a raw action (not planner knobs) unless ``raw`` asks for the raw policy."""
     if not raw and getattr(problem, "action_mode", "raw") != "raw":
         return False
     if _missing_action_part(b, problem):
         return False
-    if b.needs in _CAPABILITY:
-        return bool(getattr(problem, _CAPABILITY[b.needs], False))
-    return getattr(problem, "action_beta", None) is not None  # shares
+    return problem.actions.has(*BLOCKS_WRITTEN[b.needs])
 
 
 def policies_for(problem: Any) -> list[str]:
-    """The baseline names that apply to an env's problem (its capabilities and action), and ``random``."""
+    """The baseline names that apply to an env's problem (its action's blocks), and ``random``."""
     return [name for name, b in BASELINES.items() if _fits(b, problem)] + ["random"]
 
 
 def _why_not(b: Baseline, problem: Any) -> str:
     if getattr(problem, "action_mode", "raw") != "raw":
         return "the env's action is its planner's knobs (action_mode='planner'); baselines play the raw action"
-    return _missing_action_part(b, problem) or f"the env's action has no {b.needs}"
+    return _missing_action_part(b, problem) or (f"the env's action has no {b.needs} (blocks "
+                                                 f"{list(BLOCKS_WRITTEN[b.needs])}; it has {list(problem.actions.names)})")
 
 
 def _missing_action_part(b: Baseline, problem: Any) -> str | None:

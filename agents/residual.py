@@ -7,7 +7,7 @@ starts from the optimiser and spends its budget on what the optimiser does not s
 learners about to leave, risk it does not weigh). ``scale`` 2 lets a correction move any action value across
 the whole [-1, 1] range (e.g. turn a participant's +1 into a -1). ``correct: mobility`` lets the agent correct
 only the movement part of the action (a drone's velocity, the learners' moves:
-:meth:`mel_gym.envs.problem.AllocationProblem.mobility_action_indices`) and play the baseline's task shares as
+:meth:`mel_gym.envs.action_blocks.ActionLayout.moving_indices`) and play the baseline's task shares as
 they are; its own action space is then that part only.
 """
 
@@ -70,7 +70,7 @@ def corrected_indices(correct: str, problem: Any, space: spaces.Box) -> np.ndarr
     """Indices of the action values a residual agent corrects (``correct``: all, or mobility)."""
     if correct == "all":
         return np.arange(int(np.prod(space.shape)))
-    indices = problem.mobility_action_indices()
+    indices = problem.actions.moving_indices()
     if indices.size == 0:
         raise ConfigError("agent config key 'residual.correct' = 'mobility' needs an env whose action moves something "
                           "(DroneOrchestrator-v0, LearnerRelocation-v0)")

@@ -147,12 +147,12 @@ def build_agent(
         policy = PerLearnerPolicy
         # the actions the agent itself chooses: the env's, or only its movement under ``residual.correct: mobility``
         actions = int(np.prod(env.action_space.shape))
-        corrects_mobility_only = actions == problem.mobility_action_indices().size
-        if corrects_mobility_only and problem.flies_orchestrator:
+        corrects_mobility_only = actions == problem.actions.moving_indices().size
+        if corrects_mobility_only and problem.actions.has("velocity"):
             raise ConfigError("policy PerLearnerPolicy needs one action per learner, but the agent acts only on the "
                               f"{actions} values after them (agent config key 'residual.correct' = 'mobility' on "
                               "DroneOrchestrator-v0: the drone's velocity); use policy MlpPolicy")
-        global_actions = 0 if corrects_mobility_only else problem.global_actions
+        global_actions = 0 if corrects_mobility_only else problem.actions.global_size
         policy_kwargs.update(
             num_learners=problem.num_learners,
             num_features=len(PER_LEARNER_FEATURES),

@@ -176,6 +176,25 @@ class RelocationConfig:
 
 
 @dataclass(frozen=True)
+class D2DConfig:
+    """Learner-to-learner (device-to-device) links, for topologies beyond the star (docs/model.md, "D2D links"):
+    3GPP TR 38.901 UMi street-canyon NLOS path loss between two devices at UE height (never below free space),
+    log-normal shadowing per pair (symmetric, for the episode), Rayleigh fading per pair and cycle. Only pairs
+    within ``range_m`` are links; each learner keeps its ``max_neighbours`` nearest."""
+
+    enabled: bool = param(False, doc="compute D2D links (the topology envs switch them on)")
+    range_m: float = param(150.0, unit="m", low=0.0, low_open=True, high=1e5,
+                           doc="two learners farther apart have no link")
+    max_neighbours: int = param(16, low=1, high=1000, doc="links kept per learner (its nearest within range)")
+    shadowing_std_db: float = param(7.82, unit="dB", low=0.0, high=30.0,
+                                    doc="log-normal shadowing sigma per pair (TR 38.901 UMi NLOS: 7.82)")
+    fading: str = param("rayleigh", choices=("rayleigh", "none"),
+                        doc="rayleigh: i.i.d. exponential power gain per pair and cycle; none: 1")
+    bandwidth_hz: float | None = param(None, unit="Hz", low=0.0, low_open=True,
+                                       doc="bandwidth of a D2D link; null = channel.bandwidth_hz")
+
+
+@dataclass(frozen=True)
 class PredictionConfig:
     """What the orchestrator predicts for the coming cycle, shown in every env's observation (docs/dynamics.md)."""
 
@@ -316,6 +335,7 @@ class Scenario:
     prediction: PredictionConfig = field(default_factory=PredictionConfig)
     drone: DroneConfig = field(default_factory=DroneConfig)
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
+    d2d: D2DConfig = field(default_factory=D2DConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)

@@ -263,9 +263,9 @@ def test_power_control_adds_a_block_of_uplink_powers():
 
     env = make(power_control=True, num_learners=6, samples_per_cycle=600)
     K, problem = 6, env.unwrapped.problem
-    assert env.action_space.shape == (2 * K + 2,) and problem.controls_power
+    assert env.action_space.shape == (2 * K + 2,) and problem.actions.names == ("shares", "power", "velocity")
     check_env(env.unwrapped, skip_render_check=True)
-    assert np.array_equal(problem.mobility_action_indices(), [2 * K, 2 * K + 1])
+    assert np.array_equal(problem.actions.moving_indices(), [2 * K, 2 * K + 1])
     s = env.unwrapped.scenario
     p_max = 10 ** ((s.channel.tx_power_dbm - 30) / 10)
     infos = {}

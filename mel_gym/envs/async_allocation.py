@@ -36,7 +36,6 @@ class AsyncTaskAllocationCore(ShareCore):
     to min tau + max_staleness -> aggregation weights by staleness."""
 
     params_class = AsyncParams
-    capabilities = {"per_learner_iterations": True}
 
     planner_name = "ha-async-fraction"
 

@@ -30,8 +30,9 @@ import torch
 from gymnasium import spaces
 
 from mel_gym.config import Scenario, load_scenario
+from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, Amount, DecodeContext, Effort, Shares
 from mel_gym.envs.action_maps import (action_from_level, effort_from_action, fraction_from_action,
-                                      samples_from_fraction, task_sizes_from_action, validate_action)
+                                      samples_from_fraction, validate_action)
 from mel_gym.envs.batching import check_batch
 from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
@@ -54,13 +55,13 @@ class BaseCore:
 
     params_class: ClassVar[type[EnvParams]] = EnvParams
     default_scenario: ClassVar[str] = "default"
-    #: capabilities of the action, passed to :class:`AllocationProblem` (``flies_orchestrator``: the observation adds
-    #: the drone's position, velocity and battery)
-    capabilities: ClassVar[dict[str, bool]] = {}
+    #: the blocks of the raw action before the amount and the effort (:mod:`mel_gym.envs.action_blocks`)
+    blocks: ClassVar[tuple[ActionBlock, ...]] = ()
     n_envs: int
     scenario: Scenario
     params: EnvParams
     problem: Any
+    layout: ActionLayout
     observation_space: spaces.Space
     action_space: spaces.Space
 
@@ -82,7 +83,18 @@ class BaseCore:
     @property
     def mobile_orchestrator(self) -> bool:
         """The orchestrator flies (a drone): the observation adds its position, velocity and battery."""
-        return bool(self.capabilities.get("flies_orchestrator", False))
+        return self.layout.has("velocity")
+
+    def action_blocks(self) -> tuple[ActionBlock, ...]:
+        """The env's own action blocks (before the amount and the effort); :attr:`blocks` unless they depend on the
+        env's parameters."""
+        return self.blocks
+
+    def action_layout(self, amount_count: int = 1) -> ActionLayout:
+        """The raw action's layout: :meth:`action_blocks`, then the amount (``amount_count`` values) where
+        :attr:`has_amount`, then the effort where the env parameter ``effort_action`` is set."""
+        tail = ((Amount(amount_count),) if self.has_amount else ()) + ((Effort(),) if self.params.effort_action else ())
+        return ActionLayout(self.action_blocks() + tail, self.scenario.num_learners)
 
     @property
     def has_amount(self) -> bool:
@@ -154,10 +166,11 @@ class EnvCore(BaseCore):
         self.sim = MELSimulator(scenario, n_envs=n_envs, device=device)
         self.n_envs = n_envs
         s, sim = scenario, self.sim
+        self.layout = self.action_layout()
         self.problem = build_problem(s, sim.world, sim.cost, params, sim.trainer.num_classes,
                                      max(s.samples_per_cycle, sim.trainer.num_train_samples),
-                                     getattr(params, "action_beta", None), self.capabilities, self.has_amount,
-                                     self.discrete_amount, self.active_planner, params.effort_action)
+                                     getattr(params, "action_beta", None), self.layout, self.discrete_amount,
+                                     self.active_planner)
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
@@ -219,6 +232,15 @@ class EnvCore(BaseCore):
         return self.problem.codec.space()
 
     # ------------------------------------------------------------------------------------------------ shared
+    def decode_context(self, samples: np.ndarray, available: np.ndarray | None = None) -> DecodeContext:
+        """What the action blocks need to become a decision (:class:`~mel_gym.envs.action_blocks.DecodeContext`):
+        the ``available`` learners (default: every learner that can take part), their CPUs, the ``samples``
+        (n_envs,) the plans hand out and the task caps."""
+        sim = self.sim
+        available = sim.world.available if available is None else available
+        return DecodeContext(available=available, cpu_hz=sim.world.cpu_available_hz(), samples=samples,
+                             task_caps=sim.task_caps)
+
     def iteration_limits(self, task_sizes: np.ndarray, tx_power_w: np.ndarray | None = None,
                          bandwidth_hz: np.ndarray | None = None, cpu_hz: np.ndarray | None = None) -> np.ndarray:
         """(n_envs, K) the most local iterations each learner can run with these tasks and resources: within
@@ -352,16 +374,14 @@ def with_effort(decision: Decision, effort: np.ndarray) -> Decision:
 
 
 class ShareCore(EnvCore):
-    """Cores whose action is ``blocks`` blocks of K values in [-1, 1], the first block task shares
-    (:mod:`mel_gym.envs.action_maps`)."""
+    """Cores whose action is a Box of values in [-1, 1], its first block task shares (:mod:`mel_gym.envs.action_blocks`)."""
 
     params_class: ClassVar[type[EnvParams]] = ShareParams
-    blocks: ClassVar[int] = 1
+    blocks: ClassVar[tuple[ActionBlock, ...]] = (Shares(),)
     supports_effort: ClassVar[bool] = True
 
     def build_action_space(self) -> spaces.Box:
-        size = self.blocks * self.scenario.num_learners + self.problem.global_actions
-        return spaces.Box(-1.0, 1.0, shape=(size,), dtype=np.float32)
+        return spaces.Box(-1.0, 1.0, shape=(self.layout.size,), dtype=np.float32)
 
     def validate(self, actions: np.ndarray) -> np.ndarray:
         if self.n_envs == 1:  # name the index within the single env's action
@@ -393,21 +413,19 @@ class ShareCore(EnvCore):
                    ) -> np.ndarray:
         """(n_envs, K) integer task sizes from the task-share block, summing to ``samples`` (n_envs,) (or what the
         learners hold, if less) over the ``available`` learners (default: every learner that can take part)."""
-        available = self.sim.world.available if available is None else available
-        return task_sizes_from_action(task_actions, available, self.params.action_beta, samples, self.sim.task_caps)
+        return self.layout.block("shares").decode(task_actions, self.problem, self.decode_context(samples, available))
 
 
 # ---------------------------------------------------------------------------------------------------- building
 
 
 def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams, num_classes: int, max_task_cap: int,
-                  action_beta: float | None, capabilities: Mapping[str, bool], amount: bool = False,
-                  discrete_amount: bool = False, planner_name: str = "ha-sync-fraction", effort: bool = False
-                  ) -> AllocationProblem:
+                  action_beta: float | None, actions: ActionLayout, discrete_amount: bool = False,
+                  planner_name: str = "ha-sync-fraction") -> AllocationProblem:
     """The public side of an env over ``world`` (:class:`AllocationProblem`): the scenario's constants, the cost
-    model the simulator charges, the observation codec and the form of the raw action (``amount``: it ends with the
-    amount, a level of ``params.fraction_levels`` where ``discrete_amount``; ``effort``: then the effort).
-    ``max_task_cap``: the largest task cap (samples)."""
+    model the simulator charges, the observation codec and the raw action's blocks ``actions`` (the amount, where
+    it has one, a level of ``params.fraction_levels`` where ``discrete_amount``). ``max_task_cap``: the largest
+    task cap (samples)."""
     horizon_cycles = params.horizon_cycles
     return AllocationProblem(
         mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
@@ -415,8 +433,8 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
         tx_power_w=world.tx_power_w, power_range_db=s.channel.power_range_db,
         orchestrator_power_w=world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,
         min_cpu_hz=s.compute.min_cpu_hz, noise_psd_w_per_hz=world.noise_psd_w_per_hz,
-        cycle_cap_j=s.energy.cycle_cap_j, action_beta=action_beta, **capabilities,
-        mobility=build_mobility(s, world), amount_action=amount, effort_action=effort, min_fraction=params.min_fraction,
+        cycle_cap_j=s.energy.cycle_cap_j, action_beta=action_beta, actions=actions,
+        mobility=build_mobility(s, world), min_fraction=params.min_fraction,
         fraction_levels=params.fraction_levels if discrete_amount else None, action_mode=params.action_mode,
         planner_name=planner_name,
         codec=ObservationCodec(
@@ -425,7 +443,7 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
             samples_per_cycle=s.samples_per_cycle, max_task_cap=max_task_cap, horizon_cycles=horizon_cycles,
             num_classes=num_classes, action_beta=DEFAULT_FEATURE_BETA if action_beta is None else action_beta,
             battery_scale_j=s.energy.battery_max_j, orchestrator_height_m=s.orchestrator.height_m,
-            mobile_orchestrator=bool(capabilities.get("flies_orchestrator", False)),
+            mobile_orchestrator=actions.has("velocity"),
             orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
             loss_history=s.drift.history_cycles if s.drift.enabled else 0,
             reveals_drift=s.drift.enabled and s.drift.reveal,

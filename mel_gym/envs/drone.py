@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mel_gym.envs.action_maps import power_from_action, vector_from_action
+from mel_gym.envs.action_blocks import ActionBlock, Power, Shares, Velocity
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.params import DroneParams
@@ -22,35 +22,27 @@ class DroneOrchestratorCore(ShareCore):
     default_scenario: ClassVar[str] = "drone"
     planner_name = "receding-horizon-fraction"
 
-    @property
-    def capabilities(self) -> dict[str, bool]:  # type: ignore[override]
-        return {"flies_orchestrator": True, "controls_power": bool(self.params.power_control)}
+    def action_blocks(self) -> tuple[ActionBlock, ...]:
+        return (Shares(), Power(), Velocity()) if self.params.power_control else (Shares(), Velocity())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.require_gap_between_cycles("DroneOrchestrator-v0's drone")
 
-    @property
-    def blocks(self) -> int:  # type: ignore[override]
-        return 2 if self.params.power_control else 1
-
     def raw_noop_action(self) -> np.ndarray:
         action = np.full(self.raw_action_space.shape, -1.0, dtype=np.float32)
-        velocity = self.blocks * self.scenario.num_learners
-        action[velocity : velocity + 2] = 0.0  # nobody trains, the drone hovers
+        action[self.layout.slice_of("velocity")] = 0.0  # nobody trains, the drone hovers
         return action
 
     def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
-        K, p = self.scenario.num_learners, self.problem
-        power = (power_from_action(actions[:, K : 2 * K], p.tx_power_w, p.power_range_db) if self.params.power_control
-                 else None)
-        return self.sync_decision(actions[:, :K], samples, power)
+        power = self.layout.decode("power", actions, self.problem, None) if self.layout.has("power") else None
+        return self.sync_decision(self.layout.split(actions)["shares"], samples, power)
 
     def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
         return {} if decision.tx_power_w is None else {"tx_power_w": decision.tx_power_w}
 
     def after_cycle(self, actions: np.ndarray) -> dict[str, np.ndarray]:
-        velocity = vector_from_action(actions[:, -2:], self.scenario.drone.max_speed_mps)
+        velocity = self.layout.decode("velocity", actions, self.problem, None)
         power, energy = self.sim.world.fly_orchestrator(velocity)
         st = self.sim.world.state
         return {"propulsion_power_w": power, "drone_energy_j": energy, "drone_position_m": st.orchestrator_m.copy(),

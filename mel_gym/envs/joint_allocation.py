@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mel_gym.envs.action_maps import cpu_from_action, power_from_action, shares_from_action
+from mel_gym.envs.action_blocks import Bandwidth, Cpu, Power, Shares
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -15,9 +15,8 @@ class JointAllocationCore(ShareCore):
     """Four blocks of K action values -> tasks, powers, bandwidths, CPU frequencies -> the largest common tau
     that every participant's deadline, energy cap and battery allow."""
 
-    blocks = 4
+    blocks = (Shares(), Power(), Bandwidth(), Cpu())
     default_scenario = "joint"
-    capabilities = {"has_resources": True}
 
     planner_name = "joint-fraction"
 
@@ -25,13 +24,9 @@ class JointAllocationCore(ShareCore):
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(task sizes, power W, bandwidth Hz, CPU Hz), each (n_envs, K), from actions (n_envs, 4K), the tasks
         summing to ``samples`` (n_envs,)."""
-        world, p = self.sim.world, self.problem
-        a_task, a_power, a_band, a_cpu = np.split(actions, 4, axis=1)
-        task_sizes = self.task_sizes(a_task, samples)
-        power = power_from_action(a_power, p.tx_power_w, p.power_range_db)
-        bandwidth = shares_from_action(a_band, world.available, self.params.action_beta) * p.total_bandwidth_hz
-        cpu = cpu_from_action(a_cpu, p.min_cpu_hz, world.cpu_available_hz())
-        return task_sizes, power, bandwidth, cpu
+        ctx = self.decode_context(samples)
+        return tuple(self.layout.decode(name, actions, self.problem, ctx)
+                     for name in ("shares", "power", "bandwidth", "cpu"))
 
     def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         task_sizes, power, bandwidth, cpu = self.resources(actions, samples)

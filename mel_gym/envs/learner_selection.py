@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.envs.action_blocks import Selection
 from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -15,7 +16,7 @@ from mel_gym.simulation import Decision
 class LearnerSelectionCore(EnvCore):
     """A MultiBinary(K) selection -> HA-Sync task sizes over the chosen learners -> their largest common tau."""
 
-    capabilities = {"selects_learners": True}
+    blocks = (Selection(),)
     planner_name = "greedy-fraction"
     discrete_amount = True
 

@@ -9,6 +9,7 @@ import torch
 from gymnasium import spaces
 
 from mel_gym.config import Scenario
+from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, JobChoice
 from mel_gym.envs.core import BaseCore, build_problem, learner_info
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
@@ -28,6 +29,7 @@ class MultiJobCore(BaseCore):
     params_class: ClassVar[type[EnvParams]] = MultiJobParams
     default_scenario: ClassVar[str] = "multijob"
     planner_name: ClassVar[str] = "milp-fraction"
+    blocks: ClassVar[tuple[ActionBlock, ...]] = (JobChoice(),)
     discrete_amount: ClassVar[bool] = True
     pays_values: ClassVar[bool] = True
 
@@ -40,10 +42,12 @@ class MultiJobCore(BaseCore):
             raise ConfigError("env parameter 'terminate_on_target' is true but no job has a 'target_accuracy'; set "
                               "jobs[j].target_accuracy")
         held = max(len(ids) for ids in sim.train_ids)
+        self.layout = self.action_layout(amount_count=J)
         world = build_problem(s, sim.world, sim.costs[0], params, max(sim.num_classes),
-                              max(s.samples_per_cycle, sum(len(ids) for ids in sim.train_ids)), None, {})
+                              max(s.samples_per_cycle, sum(len(ids) for ids in sim.train_ids)), None,
+                              ActionLayout(self.blocks, K))  # the world's view: no amount of its own
         self.problem = MultiJobProblem(
-            world=world, jobs=tuple(sim.jobs), num_classes=tuple(sim.num_classes),
+            actions=self.layout, world=world, jobs=tuple(sim.jobs), num_classes=tuple(sim.num_classes),
             job_problems=tuple(job_problem(world, job, cost) for job, cost in zip(sim.jobs, sim.costs)),
             holding_max=max(held / job.samples_per_cycle for job in sim.jobs), amount_action=self.has_amount,
             min_fraction=params.min_fraction, fraction_levels=params.fraction_levels, action_mode=params.action_mode,

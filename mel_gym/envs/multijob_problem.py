@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
@@ -65,12 +66,12 @@ class MultiJobProblem:
     14K + 3 entries), each job's (``jobs``) and its planning view (``job_problems[j]``: the world's problem with
     job j's cost model, deadline T_j and samples d_j)."""
 
+    actions: ActionLayout  # the raw action's declared blocks: the job choice, then the amounts
     world: AllocationProblem
     jobs: tuple[Job, ...]
     job_problems: tuple[AllocationProblem, ...]
     num_classes: tuple[int, ...]
     holding_max: float  # the largest holding / d_j a learner can have (every training sample of a job)
-    partitions_jobs: bool = True  # the capability of the partition baselines (mel_gym.agents.registry)
     amount_action: bool = False  # the raw action ends with J amount levels (each job's fraction of d_j)
     min_fraction: float = 0.05  # the amount's smallest fraction
     fraction_levels: int = 20  # the amount's levels

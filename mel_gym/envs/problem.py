@@ -2,7 +2,7 @@
 
 Baselines depend on an :class:`AllocationProblem`, never on an env or the simulator: they decode the
 observation into named arrays with units and plan with the same cost model the simulator charges
-(:class:`mel_gym.world.costs.CostModel`). Capabilities say what an env's action controls.
+(:class:`mel_gym.world.costs.CostModel`). Its declared action blocks say what an env's action controls.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from mel_gym.envs.action_maps import (action_from_cpu, action_from_fraction, action_from_level, action_from_power,
-                                      action_from_shares, action_from_vector, fraction_from_action,
+from mel_gym.envs.action_blocks import ActionLayout, PlanParts
+from mel_gym.envs.action_maps import (action_from_fraction, action_from_level, fraction_from_action,
                                       level_from_fraction, samples_from_fraction)
 from mel_gym.envs.observation import DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_resources import JointInstance
@@ -64,13 +64,9 @@ class Mobility:
 class AllocationProblem:
     """The public constants of a scenario and env. Units: s, bit, cycles, W, Hz, J.
 
-    Capabilities: ``has_resources`` (the action sets power, bandwidth and CPU: JointAllocation),
-    ``selects_learners`` (the action picks learners, the env sizes their tasks: LearnerSelection),
-    ``per_learner_iterations`` (every learner runs its own tau_k: AsyncTaskAllocation), ``plans_backups`` (the
-    action also says who takes part and whose task gets a backup: ReliableTaskAllocation), ``flies_orchestrator``
-    (the action ends with the drone's velocity: DroneOrchestrator), ``controls_power`` (a block of K uplink powers
-    follows the shares: DroneOrchestrator with ``power_control``), ``relocates_learners`` (the action moves the
-    controllable learners: LearnerRelocation).
+    What the env's raw action controls is its declared blocks, ``actions`` (:mod:`mel_gym.envs.action_blocks`):
+    e.g. ``problem.actions.has("power", "bandwidth", "cpu")`` in JointAllocation-v0, ``"velocity"`` where the
+    orchestrator flies, ``"moves"`` where learners are moved, ``"amount"`` and ``"effort"`` at the end.
     """
 
     mode: str  # "pl" or "fl"
@@ -87,22 +83,24 @@ class AllocationProblem:
     noise_psd_w_per_hz: float
     cycle_cap_j: float | None  # per-learner energy cap of a cycle
     codec: ObservationCodec
+    actions: ActionLayout  # the raw action's declared blocks
     action_beta: float | None = None  # share map's beta (None: the action is not shares)
-    has_resources: bool = False
-    selects_learners: bool = False
-    per_learner_iterations: bool = False
-    plans_backups: bool = False
-    flies_orchestrator: bool = False
-    controls_power: bool = False
-    relocates_learners: bool = False
     mobility: Mobility | None = None  # geometry and what may move (None: not needed by the env's baselines)
-    amount_action: bool = False  # the raw action ends with the amount (the fraction of d a plan processes)
-    effort_action: bool = False  # the raw action ends with the effort (after the amount)
     min_fraction: float = 0.05  # the amount's smallest fraction
     fraction_levels: int | None = None  # a discrete amount's levels (None: a continuous value in [-1, 1])
     sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
     action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
     planner_name: str = "ha-sync-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+
+    @property
+    def amount_action(self) -> bool:
+        """The raw action ends with the amount (the fraction of d a plan processes)."""
+        return self.actions.has("amount")
+
+    @property
+    def effort_action(self) -> bool:
+        """The raw action ends with the effort (after the amount)."""
+        return self.actions.has("effort")
 
     @property
     def planned_samples(self) -> int:
@@ -142,22 +140,6 @@ class AllocationProblem:
     @property
     def total_bandwidth_hz(self) -> float:
         return self.num_learners * self.bandwidth_hz
-
-    @property
-    def global_actions(self) -> int:
-        """Action values after the per-learner blocks: the drone's velocity (2) where the orchestrator flies, then
-        the amount (1) and the effort (1) where the action has them."""
-        return (2 if self.flies_orchestrator else 0) + int(self.amount_action) + int(self.effort_action)
-
-    def mobility_action_indices(self) -> np.ndarray:
-        """Indices of the action values that move something: the drone's velocity (the two values before the
-        amount, if any) or the learners' moves (blocks 1 and 2); empty where nothing moves."""
-        K = self.num_learners
-        if self.flies_orchestrator:
-            return np.array([K, K + 1]) + (K if self.controls_power else 0)
-        if self.relocates_learners:
-            return np.arange(K, 3 * K)
-        return np.arange(0)
 
     @property
     def sends_data(self) -> bool:
@@ -205,45 +187,17 @@ class AllocationProblem:
                       bandwidth_shares: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
                       backup_priority: np.ndarray | None = None, velocity_mps: np.ndarray | None = None,
                       moves_m: np.ndarray | None = None) -> np.ndarray:
-        """The share action that carries out a plan: (K,) task shares, and where the env has resources, powers
-        (W), bandwidth shares and CPU frequencies (Hz); resources left None mean full power, an equal bandwidth
-        share and the learner's top CPU frequency. Zero shares encode as -1. Where the env plans backups,
-        learners with a share take part (+1, the others -1) and learners with ``backup_priority`` > 0 (K values;
-        None: none) ask for a backup, the env serving larger priorities first. Where the orchestrator flies,
-        ``velocity_mps`` (2,) is its flight to the next cycle (None: hover); where learners can be moved,
-        ``moves_m`` (K, 2) their moves (None: stay). Where the action has the amount, it ends with this view's
-        fraction (:meth:`with_fraction`), and where it has the effort with full effort (1: the plan as it is)."""
-        if self.action_beta is None:
+        """The raw action that carries out a plan, written block by block (:class:`ActionLayout.encode`): (K,) task
+        shares (zero shares encode as -1), and for the blocks the action has: powers (W; default full power),
+        bandwidth shares (default equal), CPU frequencies (Hz; default each learner's top frequency), participation
+        (the learners with a share), backup priorities (K values > 0 ask for a backup, larger first; default none),
+        the drone's velocity (2,) m/s (default hover), the learners' moves (K, 2) m (default stay); the amount is
+        this view's fraction (:meth:`with_fraction`), the effort full (1: the plan as it is)."""
+        if not self.actions.has("shares"):
             raise ValueError("encode_action: this env's action is not task shares")
-        actions = [action_from_shares(task_shares, self.action_beta)]
-        if self.has_resources:
-            K = self.num_learners
-            power = np.full(K, self.tx_power_w) if power_w is None else power_w
-            cpu = decoded.cpu_hz if cpu_hz is None else cpu_hz
-            actions += [action_from_power(power, self.tx_power_w, self.power_range_db),
-                        action_from_shares(bandwidth_shares, self.action_beta) if bandwidth_shares is not None
-                        else np.zeros(K, np.float32),
-                        action_from_cpu(cpu, self.min_cpu_hz, decoded.cpu_hz)]
-        if self.plans_backups:
-            priority = np.zeros(self.num_learners) if backup_priority is None else np.asarray(backup_priority, float)
-            top = max(priority.max(), 1e-300)
-            actions += [np.where(np.asarray(task_shares) > 0, 1.0, -1.0),
-                        np.where(priority > 0, 0.55 + 0.45 * priority / top, -1.0)]  # > 0.5: requested
-        if self.controls_power:
-            power = np.full(self.num_learners, self.tx_power_w) if power_w is None else power_w
-            actions.append(action_from_power(power, self.tx_power_w, self.power_range_db))
-        if self.flies_orchestrator:
-            velocity = np.zeros(2) if velocity_mps is None else velocity_mps
-            actions.append(action_from_vector(velocity, self.mobility.drone_max_speed_mps))
-        if self.relocates_learners:
-            moves = np.zeros((self.num_learners, 2)) if moves_m is None else moves_m
-            pairs = action_from_vector(moves, self.mobility.learner_reach_m)
-            actions += [pairs[:, 0], pairs[:, 1]]
-        if self.amount_action:
-            actions.append(np.atleast_1d(self.amount_action_value()))
-        if self.effort_action:
-            actions.append(np.ones(1))
-        return np.concatenate(actions).astype(np.float32)
+        plan = PlanParts(task_shares=task_shares, power_w=power_w, bandwidth_shares=bandwidth_shares, cpu_hz=cpu_hz,
+                         backup_priority=backup_priority, velocity_mps=velocity_mps, moves_m=moves_m)
+        return self.actions.encode(plan, self, decoded)
 
     def view_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,
                 position_m: np.ndarray | None = None) -> tuple[CycleCoefficients, EnergyBudget | None, np.ndarray]:

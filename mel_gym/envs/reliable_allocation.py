@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from mel_gym.envs.action_blocks import BACKUP_THRESHOLD, Backup, Participation, Shares
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -14,18 +15,12 @@ from mel_gym.schema import ConfigError
 from mel_gym.simulation import Decision
 from mel_gym.world.prediction import failure_probability
 
-#: A learner takes part when its participation value exceeds this (a = 0, the untrained policy's mean: everyone).
-PARTICIPATION_THRESHOLD = -0.5
-#: A participant's task gets a backup when its backup value exceeds this (a = 0: no backups).
-BACKUP_THRESHOLD = 0.5
-
 
 class ReliableTaskAllocationCore(ShareCore):
     """Three blocks of K values: task shares, participation, backup requests (see the env's docstring)."""
 
-    blocks = 3
+    blocks = (Shares(), Participation(), Backup())
     default_scenario: ClassVar[str] = "dynamic"
-    capabilities = {"plans_backups": True}
     planner_name = "expected-value-fraction"
 
     def __init__(self, *args, **kwargs):
@@ -36,9 +31,10 @@ class ReliableTaskAllocationCore(ShareCore):
 
     def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
         s, sim = self.scenario, self.sim
-        a_task, a_part, a_backup = np.split(actions, 3, axis=1)
-        primaries = self.sync_decision(a_task, samples,
-                                       available=sim.world.available & (a_part > PARTICIPATION_THRESHOLD))
+        parts = self.layout.split(actions)
+        a_task, a_backup = parts["shares"], parts["backup"]
+        taking_part = self.layout.decode("participation", actions, self.problem, None)
+        primaries = self.sync_decision(a_task, samples, available=sim.world.available & taking_part)
         task_sizes, iterations = primaries.task_sizes, primaries.local_iterations
         tau = iterations.max(axis=1)  # the common tau of every env with a task
         backup_of = np.full(task_sizes.shape, -1, dtype=np.int64)

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from mel_gym.envs.action_maps import vector_from_action
+from mel_gym.envs.action_blocks import Moves, Shares
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -18,9 +18,8 @@ from mel_gym.world.geometry import clip_to_disc
 class LearnerRelocationCore(ShareCore):
     """Three blocks of K values: task shares for this cycle, then each learner's move (x, y) to the next."""
 
-    blocks = 3
+    blocks = (Shares(), Moves())
     default_scenario: ClassVar[str] = "relocation"
-    capabilities = {"relocates_learners": True}
     planner_name = "relocate-fraction"
 
     def __init__(self, *args, **kwargs):
@@ -37,14 +36,11 @@ class LearnerRelocationCore(ShareCore):
         return action
 
     def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
-        return self.sync_decision(actions[:, : self.scenario.num_learners], samples)
+        return self.sync_decision(self.layout.split(actions)["shares"], samples)
 
     def after_cycle(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         s, world = self.scenario, self.sim.world
-        K = s.num_learners
-        mobility = self.problem.mobility
-        pairs = np.stack([actions[:, K : 2 * K], actions[:, 2 * K :]], axis=-1)  # (n_envs, K, 2)
-        step = vector_from_action(pairs, mobility.learner_reach_m) * mobility.controllable[None, :, None]
+        step = self.layout.decode("moves", actions, self.problem, None)  # (n_envs, K, 2) m
         before = world.state.position_m
         after = clip_to_disc(before + step, s.area_radius_m)
         moved = np.hypot(*np.moveaxis(after - before, -1, 0))

@@ -56,12 +56,13 @@ class LearnerParallelEnv(ParallelEnv):
                              "of the orchestrator for all of them; use the single or vector env for those")
         K = self.num_learners = problem.num_learners
         space = self.env.action_space
-        self.jobs = getattr(problem, "num_jobs", 0)  # MultiJob-v0: each agent picks idle or a job
+        self.layout = layout = problem.actions  # the action's declared blocks
+        self.jobs = problem.num_jobs if layout.has("job") else 0  # MultiJob-v0: each agent picks idle or a job
         if self.jobs:
             self.blocks = 1
             agent_space: spaces.Space = spaces.Discrete(self.jobs + 1)
-        elif isinstance(space, spaces.Box) and space.shape[0] % K == 0 and not problem.global_actions:
-            self.blocks = space.shape[0] // K
+        elif isinstance(space, spaces.Box) and layout.global_size == 0:
+            self.blocks = layout.values_per_learner  # the learner's value of each per-learner block, in order
             agent_space = spaces.Box(-1.0, 1.0, shape=(self.blocks,), dtype=np.float32)
         else:
             raise ValueError(f"{env_id}: the multi-agent view needs an action of blocks of K values (one per learner) "
@@ -115,14 +116,14 @@ class LearnerParallelEnv(ParallelEnv):
                                          f"[0, {self.jobs}] (0: idle, j + 1: job j)")
                     joint[k] = int(value[0])
             return joint
-        joint = np.full((B, K), -1.0, dtype=np.float32)
+        joint = np.full(self.layout.size, -1.0, dtype=np.float32)
         for k, agent in enumerate(self.possible_agents):
             if agent in actions:
                 value = np.asarray(actions[agent], dtype=np.float32).reshape(-1)
                 if value.shape != (B,):
                     raise ValueError(f"action of {agent} has shape {value.shape}, expected ({B},) values in [-1, 1]")
-                joint[:, k] = value
-        return joint.reshape(-1)
+                joint[self.layout.learner_indices(k)] = value
+        return joint
 
     def action_mask(self, agent: str) -> np.ndarray:
         """MultiJob-v0: (J + 1,) bool, the choices ``agent`` may make this cycle (also in its info)."""

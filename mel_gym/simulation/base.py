@@ -17,15 +17,16 @@ from mel_gym.world.state import World
 
 def episode_streams(seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int]
                     ) -> tuple[list[np.random.Generator], ...]:
-    """One episode's independent generators per seed: (world, data, model initialisation, dynamics, events), each a
-    list over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed (the
-    same draws); child 3 drives the dynamics, child 4 the learning side's events: the concept drift of the one job
-    (:mod:`mel_gym.learning.drift`) or the jobs' arrivals (:mod:`mel_gym.arrivals`). None of them depends on the
-    actions: the same seed gives every policy the same world."""
+    """One episode's independent generators per seed: (world, data, model initialisation, dynamics, events, links),
+    each a list over the envs. Children 0-2 of each seed are those of the static world before the dynamics existed
+    (the same draws); child 3 drives the dynamics, child 4 the learning side's events: the concept drift of the one
+    job (:mod:`mel_gym.learning.drift`) or the jobs' arrivals (:mod:`mel_gym.arrivals`); child 5 gives the key of the
+    device-to-device links (:mod:`mel_gym.world.d2d`). Spawning a sixth child leaves the first five as they were.
+    None of them depends on the actions: the same seed gives every policy the same world."""
     if len(seeds) != len(env_ids):
         raise ValueError(f"reset got {len(seeds)} seeds for {len(env_ids)} envs")
-    streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(5) for s in seeds]
-    return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(5))
+    streams = [(s if isinstance(s, np.random.SeedSequence) else np.random.SeedSequence(s)).spawn(6) for s in seeds]
+    return tuple([np.random.default_rng(st[c]) for st in streams] for c in range(6))
 
 
 class SimulatorBase:
@@ -55,10 +56,10 @@ class SimulatorBase:
         """The start of a reset: split the seeds (:func:`episode_streams`), keep each env's world, data and dynamics
         generators and reset its world; returns the (data, model initialisation, events) generators the learning
         side draws from. The subclass marks the envs reset (:meth:`finish_reset`) once its learning side is."""
-        rng_world, rng_data, rng_init, rng_dynamics, rng_events = episode_streams(seeds, env_ids)
+        rng_world, rng_data, rng_init, rng_dynamics, rng_events, rng_links = episode_streams(seeds, env_ids)
         for i, rw, rd, rdyn in zip(env_ids, rng_world, rng_data, rng_dynamics):
             self._rng_world[i], self._rng_data[i], self._rng_dynamics[i] = rw, rd, rdyn
-        self.world.reset(env_ids, rng_world, rng_dynamics)
+        self.world.reset(env_ids, rng_world, rng_dynamics, [int(rng.integers(2**63)) for rng in rng_links])
         return rng_data, rng_init, rng_events
 
     def finish_reset(self, env_ids: Sequence[int]) -> None:

@@ -31,6 +31,7 @@ from mel_gym.world.costs import DEADLINE_RTOL
 from mel_gym.world.aerial import Rotorcraft
 from mel_gym.world.geometry import PathLossModel, clip_to_disc, distance_m, ground_distance_m
 from mel_gym.world.placement import sample_learner_positions
+from mel_gym.world.d2d import D2DLinks, D2DParams
 from mel_gym.world.radio import channel_power_gain, db_to_linear, dbm_to_watt, link_rates_bps
 
 
@@ -118,14 +119,25 @@ class World:
         st = self.state
         self.measured = Measurement(st.position_m.copy(), st.shadowing_db.copy(), st.fading_power.copy(),
                                     st.fading_gain.copy(), st.cpu_state.copy())
+        d = scenario.d2d
+        #: learner-to-learner links (scenario key d2d.enabled), computed for the coming cycle on demand
+        self.d2d: D2DLinks | None = None if not d.enabled else D2DLinks(D2DParams(
+            range_m=d.range_m, max_neighbours=d.max_neighbours, shadowing_std_db=d.shadowing_std_db,
+            rayleigh=d.fading == "rayleigh", carrier_hz=ch.carrier_hz,
+            bandwidth_hz=ch.bandwidth_hz if d.bandwidth_hz is None else d.bandwidth_hz,
+            noise_psd_w_per_hz=self.noise_psd_w_per_hz), n_envs, self.num_learners)
+        self._d2d_fresh = np.zeros(n_envs, dtype=bool)
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
         self._outdated_gain: np.ndarray | None = None  # the scheduled gain under outdated CSI, this cycle
 
     # ---------------------------------------------------------------- randomness
     def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
-              dynamics_rngs: Sequence[np.random.Generator]) -> None:
-        """Draw a fresh world for each env in ``env_ids`` from its generators (same order, one each)."""
+              dynamics_rngs: Sequence[np.random.Generator], d2d_keys: Sequence[int] | None = None) -> None:
+        """Draw a fresh world for each env in ``env_ids`` from its generators (same order, one each); ``d2d_keys``:
+        each episode's key of its D2D links' randomness (:mod:`mel_gym.world.d2d`; 0 if None)."""
         s, K, st = self.scenario, self.num_learners, self.state
+        if self.d2d is not None:
+            self.d2d.start(list(env_ids), list(d2d_keys) if d2d_keys is not None else [0] * len(env_ids))
         for i, rng, rng_dyn in zip(env_ids, rngs, dynamics_rngs):
             st.position_m[i] = sample_learner_positions(rng, K, s.placement)
             st.shadowing_db[i] = rng.normal(0.0, s.channel.shadowing_std_db, size=K)
@@ -246,9 +258,25 @@ class World:
         self.state.path_loss_db = self._path_loss(self.state.position_m)
 
     def _forget_cycle(self) -> None:
-        """Drop what was cached for the coming cycle (its default rates and scheduled gain)."""
+        """Drop what was cached for the coming cycle (its default rates, scheduled gain and D2D links)."""
         self._default_rates = None
         self._outdated_gain = None
+        self._d2d_fresh[:] = False
+
+    def d2d_links(self) -> D2DLinks:
+        """The learners' D2D links in the coming cycle (:class:`~mel_gym.world.d2d.D2DLinks`: neighbour lists, gains),
+        at their current positions.
+
+        Raises:
+            ValueError: the scenario has no D2D links (scenario key ``d2d.enabled`` is false).
+        """
+        if self.d2d is None:
+            raise ValueError("this world has no D2D links: set scenario key 'd2d.enabled' to true")
+        stale = np.flatnonzero(~self._d2d_fresh)
+        if stale.size:
+            self.d2d.update(stale.tolist(), self.state.position_m, self.state.cycle)
+            self._d2d_fresh[stale] = True
+        return self.d2d
 
     def _path_loss(self, position_m: np.ndarray) -> np.ndarray:
         return self.path_loss_model.db(position_m, self.state.orchestrator_m)
