@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -30,9 +31,10 @@ class Baseline:
     knobs it is tuned on (:mod:`mel_gym.agents.planners`; tuned on training seeds by ``evaluate``)."""
 
     cls_name: str
-    needs: str  # "shares", "resources", "selection", "backups", "flight", "relocation" or "partition"
+    needs: str  # a key of BLOCKS_WRITTEN: "shares", "resources", ..., "partition" or "chains"
     doc: str
     knobs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    module: str = "baselines"  # the module of mel_gym.agents that defines the class
 
     @property
     def needs_amount(self) -> bool:
@@ -134,6 +136,15 @@ BASELINES = {
                        "earliest deadline first among the jobs that can still make it (accuracy gap <= progress per "
                        "cycle x cycles left); progress, jobs at once and fraction tuned on training seeds",
                        {"fraction": FRACTION_GRID, "jobs_at_once": (1, 2), "progress_per_cycle": (0.05, 0.1, 0.2)}),
+    "chain-dp": Baseline("ChainDP", "chains", "greedy chains with their stages re-partitioned by dynamic programming "
+                         "for the smallest bottleneck (PipeDream-style), samples split for the largest tau",
+                         module="chain_baselines"),
+    "chain-dp-fraction": Baseline("ChainDP", "chains", "chain-dp for a fraction of the cycle's samples tuned on "
+                                  "training seeds", {"fraction": FRACTION_GRID}, module="chain_baselines"),
+    "chain-greedy": Baseline("ChainGreedy", "chains", "greedy chains: the heaviest stage on the fastest device that "
+                             "holds it, the nearest neighbour for the next stages", module="chain_baselines"),
+    "single-device": Baseline("SingleDevice", "chains", "no split: the fastest devices that hold the whole model, one "
+                              "chain each", module="chain_baselines"),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -143,7 +154,8 @@ BASELINE_NAMES = (*BASELINES, "random")
 #: its action has all of them.
 BLOCKS_WRITTEN = {"shares": ("shares",), "resources": ("shares", "power", "bandwidth", "cpu"),
                   "selection": ("selection",), "backups": ("shares", "participation", "backup"),
-                  "flight": ("shares", "velocity"), "relocation": ("shares", "moves"), "partition": ("job",)}
+                  "flight": ("shares", "velocity"), "relocation": ("shares", "moves"), "partition": ("job",),
+                  "chains": ("chain_slot", "chain_split")}
 
 
 def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:
@@ -183,7 +195,7 @@ def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: i
 
     Args:
         problem: the env's :class:`~mel_gym.envs.problem.AllocationProblem` (``env.unwrapped.problem``): the
-            public constants and observation decoder the baselines decide from, and the env's capabilities.
+            public constants and observation decoder the baselines decide from, and the env's action blocks.
         action_space: the single env's action space (for ``random``).
         raw: build a baseline for the env's raw action even where the env acts with planner knobs (the planner's
             own use).
@@ -195,7 +207,7 @@ def make_policy(spec: str, problem: Any, action_space: gym.spaces.Space, seed: i
         if not _fits(b, problem, raw):
             raise ValueError(f"policy {spec!r} ({b.doc}) does not fit this env: {_why_not(b, problem)}; policies that "
                              f"do: {policies_for(problem)}")
-        policy = getattr(baselines, b.cls_name)(problem)
+        policy = getattr(importlib.import_module(f"mel_gym.agents.{b.module}"), b.cls_name)(problem)
         policy.tuning = dict(b.knobs)
         return policy
     if spec == "random":

@@ -195,6 +195,22 @@ class D2DConfig:
 
 
 @dataclass(frozen=True)
+class ChainConfig:
+    """Split models trained by chains of learners (SplitChain-v0, docs/chains.md): the job's MLP cut into stages of
+    consecutive layers, each hosted by one learner of a chain; a learner can host a stage only if its memory holds
+    the stage's parameters, their gradients and one microbatch's activations."""
+
+    cuts: list = param([1, 2], low=1, item=int,
+                       doc="the layers after which the model is cut (increasing; layer 1 = the first weight layer): "
+                           "S = len(cuts) + 1 stages")
+    max_chains: int = param(3, low=1, high=64, doc="C, chains formed at most in a cycle")
+    microbatch: int = param(32, low=1, high=100000,
+                            doc="samples per microbatch of the pipeline (memory holds one microbatch's activations)")
+    memory_classes_bytes: list = param([0.5e6, 1.0e6, 2.5e6, 4.0e6], unit="B", low=1.0, item=float,
+                                       doc="device memory classes; each learner draws one uniformly per episode")
+
+
+@dataclass(frozen=True)
 class PredictionConfig:
     """What the orchestrator predicts for the coming cycle, shown in every env's observation (docs/dynamics.md)."""
 
@@ -336,6 +352,7 @@ class Scenario:
     drone: DroneConfig = field(default_factory=DroneConfig)
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
     d2d: D2DConfig = field(default_factory=D2DConfig)
+    chains: ChainConfig = field(default_factory=ChainConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)

@@ -19,6 +19,7 @@ ENV_IDS = {
     "mel_gym/DroneOrchestrator-v0": "mel_gym.envs.drone:DroneOrchestratorEnv",
     "mel_gym/LearnerRelocation-v0": "mel_gym.envs.relocation:LearnerRelocationEnv",
     "mel_gym/MultiJob-v0": "mel_gym.envs.multijob:MultiJobEnv",
+    "mel_gym/SplitChain-v0": "mel_gym.envs.split_chain:SplitChainEnv",
 }
 
 

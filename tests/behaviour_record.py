@@ -50,6 +50,7 @@ ENVS: list[tuple[str, str, dict]] = [
                                          "arrivals": {"last_cycle": 1},
                                          "reward": {"metric": "value"}}),
     ("dynamic", "mel_gym/ReliableTaskAllocation-v0", {"scenario": "dynamic", "horizon_cycles": 3}),
+    ("chains", "mel_gym/SplitChain-v0", {"amount_action": True}),
 ]
 #: Baselines are played this many cycles (their planning, MILPs included, is the slow part).
 BASELINE_CYCLES = 2

@@ -45,7 +45,9 @@ def test_checkers_pass_and_the_spaces_are_documented(env_id):
     sb3_check_env(env)
     globals_ = 8 if env_id == "mel_gym/DroneOrchestrator-v0" else 3  # a drone adds its position, velocity, battery
     jobs = 3 * 3 * 4 + 3 * 3 if env_id == "mel_gym/MultiJob-v0" else 0  # 3 jobs: 3 blocks of K each, 3 globals each
-    assert env.observation_space.shape == (14 * 4 + globals_ + jobs,)
+    # SplitChain: memory (K), M = K - 1 = 3 neighbours with their rates (2 K M), 3 stages x 3 stage features
+    topology = 4 + 2 * 4 * 3 + 3 * 3 if env_id == "mel_gym/SplitChain-v0" else 0
+    assert env.observation_space.shape == (14 * 4 + globals_ + jobs + topology,)
     noop = env.unwrapped.core.noop_action()
     assert env.action_space.contains(noop.astype(env.action_space.dtype))
     env.reset(seed=0)

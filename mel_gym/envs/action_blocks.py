@@ -255,6 +255,28 @@ class JobChoice(ActionBlock):
 
 
 @dataclass(frozen=True)
+class ChainSlot(ActionBlock):
+    """Which chain and first stage each learner takes (SplitChain-v0): 0 idle, 1 + c S + s chain c from stage s."""
+
+    name: ClassVar[str] = "chain_slot"
+    doc: ClassVar[str] = "0: idle, 1 + c S + s: chain c, first stage s"
+
+
+@dataclass(frozen=True)
+class ChainSplit(ActionBlock):
+    """Each chain's share of the samples (SplitChain-v0): a level per chain, share (level + 1) / the formed chains'
+    sum."""
+
+    name: ClassVar[str] = "chain_split"
+    per_learner: ClassVar[bool] = False
+    doc: ClassVar[str] = "each chain's share level"
+    count: int = 1
+
+    def size(self, num_learners: int) -> int:
+        return self.count
+
+
+@dataclass(frozen=True)
 class Amount(ActionBlock):
     """How many of the cycle's samples the plan processes: one value (a level where the action is discrete; one
     per job in MultiJob-v0, ``count``)."""

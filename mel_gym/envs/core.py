@@ -167,10 +167,7 @@ class EnvCore(BaseCore):
         self.n_envs = n_envs
         s, sim = scenario, self.sim
         self.layout = self.action_layout()
-        self.problem = build_problem(s, sim.world, sim.cost, params, sim.trainer.num_classes,
-                                     max(s.samples_per_cycle, sim.trainer.num_train_samples),
-                                     getattr(params, "action_beta", None), self.layout, self.discrete_amount,
-                                     self.active_planner)
+        self.problem = self.build_env_problem()
         self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
@@ -180,6 +177,19 @@ class EnvCore(BaseCore):
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
 
     # ------------------------------------------------------------------------------------------------ per env
+    def build_env_problem(self) -> Any:
+        """The env's public side (what its baselines know): the world's :class:`AllocationProblem` unless a core
+        adds to it (SplitChain-v0's :class:`~mel_gym.envs.chain_problem.ChainProblem`)."""
+        return self.world_problem()
+
+    def world_problem(self) -> AllocationProblem:
+        """The world's :class:`AllocationProblem` over this core's simulator, action layout and parameters."""
+        s, sim, params = self.scenario, self.sim, self.params
+        return build_problem(s, sim.world, sim.cost, params, sim.trainer.num_classes,
+                             max(s.samples_per_cycle, sim.trainer.num_train_samples),
+                             getattr(params, "action_beta", None), self.layout, self.discrete_amount,
+                             self.active_planner)
+
     def build_action_space(self) -> spaces.Space:  # pragma: no cover - abstract
         """The single env's raw action space (with the amount last where :attr:`has_amount`)."""
         raise NotImplementedError
@@ -215,6 +225,10 @@ class EnvCore(BaseCore):
 
     def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
         """Env-specific info entries (batched)."""
+        return {}
+
+    def outcome_info(self, out: Outcome) -> dict[str, np.ndarray]:
+        """Env-specific info entries from the cycle's outcome (batched): nothing by default."""
         return {}
 
     def after_cycle(self, actions: Any) -> dict[str, np.ndarray]:
@@ -320,6 +334,7 @@ class EnvCore(BaseCore):
             info["drifted"] = self.sim.drift.drifted.copy()  # the concept changed after this cycle (seen in the next)
         info.update(parts)
         info.update(self.decision_info(decision))
+        info.update(self.outcome_info(out))
         info.update(moved)
         return self.observe(), reward, terminated, truncated, info
 

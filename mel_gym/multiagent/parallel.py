@@ -25,7 +25,8 @@ from mel_gym.envs.observation import PER_LEARNER_FEATURES
 from mel_gym.registration import ENV_IDS
 
 #: Per-learner info entries copied to each agent's info (the rest of the env's info is per cycle, shared).
-AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s", "assignment")
+AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s", "assignment", "chain_of",
+                   "first_stage")
 CYCLE_INFO_KEYS = ("cycle", "tau", "test_accuracy", "test_loss", "reward_lql", "reward_tau_bonus")
 
 
@@ -58,9 +59,11 @@ class LearnerParallelEnv(ParallelEnv):
         space = self.env.action_space
         self.layout = layout = problem.actions  # the action's declared blocks
         self.jobs = problem.num_jobs if layout.has("job") else 0  # MultiJob-v0: each agent picks idle or a job
-        if self.jobs:
+        self.chains = layout.has("chain_slot")  # SplitChain-v0: each agent picks idle or a (chain, first stage) slot
+        self.choices = self.jobs + 1 if self.jobs else problem.num_slots if self.chains else 0
+        if self.choices:
             self.blocks = 1
-            agent_space: spaces.Space = spaces.Discrete(self.jobs + 1)
+            agent_space: spaces.Space = spaces.Discrete(self.choices)
         elif isinstance(space, spaces.Box) and layout.global_size == 0:
             self.blocks = layout.values_per_learner  # the learner's value of each per-learner block, in order
             agent_space = spaces.Box(-1.0, 1.0, shape=(self.blocks,), dtype=np.float32)
@@ -90,31 +93,45 @@ class LearnerParallelEnv(ParallelEnv):
         arrive)."""
         K, F = self.num_learners, self.num_features
         obs = np.asarray(obs)
+        extra_rows = extra_globals = None
         if self.jobs:
             world = self.env.problem.world.codec.size
             obs, job_part = obs[:world], obs[world:]
-            job_rows = job_part[: 3 * self.jobs * K].reshape(3 * self.jobs, K).T
-            job_globals = job_part[3 * self.jobs * K :]
+            extra_rows = job_part[: 3 * self.jobs * K].reshape(3 * self.jobs, K).T
+            extra_globals = job_part[3 * self.jobs * K :]
+        elif self.chains:  # memory, then M neighbour ids and M rates per learner; the stages' features are global
+            p = self.env.problem
+            obs, topology = obs[: p.world_size], obs[p.world_size :]
+            M = p.neighbours
+            memory = topology[:K, None]
+            ids = topology[K : K + K * M].reshape(K, M)
+            rates = topology[K + K * M : K + 2 * K * M].reshape(K, M)
+            extra_rows = np.concatenate([memory, ids, rates], axis=1)
+            extra_globals = topology[K + 2 * K * M :]
         per_learner = obs[: F * K].reshape(F, K).T
         globals_ = obs[F * K :]
-        if self.jobs:
-            per_learner = np.concatenate([per_learner, job_rows], axis=1)
-            globals_ = np.concatenate([globals_, job_globals])
+        if extra_rows is not None:
+            per_learner = np.concatenate([per_learner, extra_rows], axis=1)
+            globals_ = np.concatenate([globals_, extra_globals])
         return np.concatenate([per_learner, np.broadcast_to(globals_, (K, len(globals_)))], axis=1).astype(np.float32)
 
     def _joint_action(self, actions: dict[str, Any]) -> np.ndarray:
         """The env's action from the agents' (a missing agent: -1 values, no share, no part; or 0, idle)."""
         K, B = self.num_learners, self.blocks
-        if self.jobs:
+        if self.choices:
             joint = np.zeros(K, dtype=np.int64)
+            meaning = "0: idle, j + 1: job j" if self.jobs else "0: idle, 1 + c S + s: chain c from stage s"
             for k, agent in enumerate(self.possible_agents):
                 if agent in actions:
                     value = np.asarray(actions[agent]).reshape(-1)
                     if (value.size != 1 or not float(value[0]).is_integer()
                             or not self.action_space(agent).contains(np.int64(value[0]))):
                         raise ValueError(f"action of {agent} is {actions[agent]!r}: expected an integer in "
-                                         f"[0, {self.jobs}] (0: idle, j + 1: job j)")
+                                         f"[0, {self.choices - 1}] ({meaning})")
                     joint[k] = int(value[0])
+            if self.chains:  # the orchestrator's part: every chain at the same share level (equal split)
+                p = self.env.problem
+                joint = np.concatenate([joint, np.full(p.max_chains, p.split_levels - 1, dtype=np.int64)])
             return joint
         joint = np.full(self.layout.size, -1.0, dtype=np.float32)
         for k, agent in enumerate(self.possible_agents):
@@ -126,11 +143,13 @@ class LearnerParallelEnv(ParallelEnv):
         return joint
 
     def action_mask(self, agent: str) -> np.ndarray:
-        """MultiJob-v0: (J + 1,) bool, the choices ``agent`` may make this cycle (also in its info)."""
-        if not self.jobs:
+        """MultiJob-v0: (J + 1,) bool, SplitChain-v0: (1 + C S,) bool, the choices ``agent`` may make this cycle (also
+        in its info)."""
+        if not self.choices:
             raise ValueError(f"{self.env_id} has no action masks (every value of a Box action is allowed)")
         k = self.possible_agents.index(agent)
-        return self.env.action_masks().reshape(self.num_learners, -1)[k]
+        K = self.num_learners
+        return self.env.action_masks()[: K * self.choices].reshape(K, self.choices)[k]
 
     # ------------------------------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
@@ -142,7 +161,7 @@ class LearnerParallelEnv(ParallelEnv):
         return {a: rows[k] for k, a in enumerate(self.agents)}, {a: self._with_mask(dict(cycle), a) for a in self.agents}
 
     def _with_mask(self, info: dict[str, Any], agent: str) -> dict[str, Any]:
-        if self.jobs:
+        if self.choices:
             info["action_mask"] = self.action_mask(agent)
         return info
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mel_gym.config import Scenario
+from mel_gym.world.chains import StageModel, chain_costs
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCosts
 from mel_gym.world.state import World
 
@@ -53,6 +54,11 @@ class Decision:
         backup_of: (n_envs, K) int, the primary learner whose task learner k runs as a redundant copy (the
             same samples and tau; PL only), -1 = none. A backup's model is aggregated in place of its
             primary's only when the primary's is lost.
+        chain_of: (n_envs, K) int, the chain learner k is a member of (-1: none); with it the cycle is the chains'
+            (:func:`run_chain_physics`): a chain's samples and tau are its head's (the member with first stage 0)
+            ``task_sizes`` and ``local_iterations``, every other member's task is 0.
+        first_stage: (n_envs, K) int, the first model stage a chain member hosts (its block runs to the next
+            member's first stage); needed with ``chain_of``.
     """
 
     task_sizes: np.ndarray
@@ -64,6 +70,8 @@ class Decision:
     learner_position_m: np.ndarray | None = None
     orchestrator_m: np.ndarray | None = None
     backup_of: np.ndarray | None = None
+    chain_of: np.ndarray | None = None
+    first_stage: np.ndarray | None = None
 
 
 @dataclass
@@ -95,6 +103,7 @@ class Outcome:
     loss_after: np.ndarray  # (n_envs,)
     accuracy_after: np.ndarray  # (n_envs,)
     cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
+    chains: dict[str, np.ndarray] | None = None  # the chains' report (:func:`run_chain_physics`), else None
 
 
 @dataclass
@@ -112,6 +121,7 @@ class Physics:
     rate_down_bps: np.ndarray
     rate_up_bps: np.ndarray
     costs: CycleCosts
+    chains: dict[str, np.ndarray] | None = None
 
     def outcome(self, finished: np.ndarray, diverged: np.ndarray, backup_used: np.ndarray, task_sizes: np.ndarray,
                 iterations: np.ndarray, loss_before: np.ndarray, accuracy_before: np.ndarray, loss_after: np.ndarray,
@@ -126,7 +136,7 @@ class Physics:
             time_compute_s=c.time_compute_s, time_return_s=c.time_return_s, time_s=c.time_s,
             energy_compute_j=c.energy_compute_j, energy_transmit_j=c.energy_transmit_j, energy_j=c.energy_j,
             loss_before=loss_before, accuracy_before=accuracy_before, loss_after=loss_after,
-            accuracy_after=accuracy_after, cycle=cycle,
+            accuracy_after=accuracy_after, cycle=cycle, chains=self.chains,
         )
 
 
@@ -156,6 +166,97 @@ def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: n
     return Physics(participants=participants, delivered=costs.in_time & ~depleted & ~over_cap & ~outage,
                    stragglers=participants & ~costs.in_time, depleted=depleted, over_cap=over_cap, outage=outage,
                    compute_dropped=compute_dropped, rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs)
+
+
+def chain_members(chain_of: np.ndarray, first_stage: np.ndarray, env: int, chain: int) -> np.ndarray:
+    """The learners of ``chain`` in env ``env`` in stage order (by their first stage)."""
+    members = np.flatnonzero(chain_of[env] == chain)
+    return members[np.argsort(first_stage[env, members], kind="stable")]
+
+
+def d2d_rate_bps(rates: np.ndarray, neighbours: np.ndarray, sender: int, receiver: int) -> float:
+    """The rate of the D2D link sender -> receiver from one env's neighbour lists (0 if it is not a link)."""
+    hit = np.flatnonzero(neighbours[sender] == receiver)
+    return float(rates[sender, hit[0]]) if hit.size else 0.0
+
+
+def run_chain_physics(world: World, cost: CostModel, model: StageModel, decision: Decision, task_sizes: np.ndarray,
+                      iterations: np.ndarray, cycle_cap_j: float | None, max_local_iterations: int,
+                      num_chains: int) -> Physics:
+    """Steps 1-2 of a cycle of chains (:mod:`mel_gym.world.chains`): each chain's members are charged their times
+    and energies (at the CPU share they really have, over the cycle's D2D links), the batteries drain, and a chain's
+    result is delivered when it meets T, no member hits its energy cap or empties its battery, and every member's
+    uplink holds. ``delivered`` is the chain's for every member; only the head holds the chain's task. The report
+    (``Physics.chains``): ``chain_formed``, ``chain_time_s``, ``chain_iteration_s``, ``chain_samples``,
+    ``chain_delivered`` (n_envs, C), ``stage_compute_s`` (n_envs, C, S: the compute time per iteration of the
+    member hosting each stage) and ``activation_bits`` (n_envs, K: sent over D2D links); C = ``num_chains``."""
+    chain_of = np.asarray(decision.chain_of)
+    first = np.asarray(decision.first_stage)
+    n_envs, K = chain_of.shape
+    C, S = num_chains, model.num_stages
+    cpu = world.cpu_available_hz(reported=False)
+    power = np.broadcast_to(np.asarray(world.tx_power_w if decision.tx_power_w is None else decision.tx_power_w,
+                                       dtype=np.float64), (n_envs, K))
+    rate_down, rate_up = world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
+    outage = world.link_outage(decision.tx_power_w, decision.bandwidth_hz)
+    compute_dropped = world.compute_dropped()
+    links = world.d2d_links()
+    d2d_rates = links.rates_bps(power)
+    fields = ("time_send_s", "time_compute_s", "time_return_s", "energy_compute_j", "energy_transmit_j")
+    per_learner = {name: np.zeros((n_envs, K)) for name in fields}
+    in_time = np.zeros((n_envs, K), dtype=bool)
+    activation_bits = np.zeros((n_envs, K))
+    report = {"chain_formed": np.zeros((n_envs, C), dtype=bool), "chain_time_s": np.zeros((n_envs, C)),
+              "chain_iteration_s": np.zeros((n_envs, C)), "chain_samples": np.zeros((n_envs, C), dtype=np.int64),
+              "stage_compute_s": np.zeros((n_envs, C, S))}
+    for i in range(n_envs):
+        for c in range(C):
+            members = chain_members(chain_of, first, i, c)
+            if members.size == 0:
+                continue
+            head = members[0]
+            nxt = [d2d_rate_bps(d2d_rates[i], links.neighbours[i], a, b) for a, b in zip(members[:-1], members[1:])]
+            prv = [d2d_rate_bps(d2d_rates[i], links.neighbours[i], b, a) for a, b in zip(members[:-1], members[1:])]
+            costs = chain_costs(model, first[i, members], int(task_sizes[i, head]), int(iterations[i, head]),
+                                cpu[i, members], rate_down[i, members], rate_up[i, members], np.array(nxt),
+                                np.array(prv), power[i, members], cost.kappa, cost.sample_bits, cost.sends_data,
+                                cost.cycle_deadline_s, max_local_iterations)
+            for name in fields:
+                per_learner[name][i, members] = getattr(costs, name)
+            in_time[i, members] = costs.in_time
+            activation_bits[i, members] = costs.activation_bits
+            report["chain_formed"][i, c] = True
+            report["chain_time_s"][i, c] = min(costs.time_s, cost.cycle_deadline_s) if np.isfinite(costs.time_s) \
+                else cost.cycle_deadline_s
+            report["chain_iteration_s"][i, c] = costs.iteration_s if np.isfinite(costs.iteration_s) else 0.0
+            report["chain_samples"][i, c] = int(task_sizes[i, head])
+            for (a, b), t in zip(model.blocks(first[i, members]), costs.compute_s):
+                report["stage_compute_s"][i, c, a:b + 1] = t if np.isfinite(t) else 0.0
+    participants = chain_of >= 0
+    cap_j = np.inf if cycle_cap_j is None else cycle_cap_j
+    battery = world.state.battery_j
+    wanted = per_learner["energy_compute_j"] + per_learner["energy_transmit_j"]
+    limit = np.minimum(cap_j, battery)
+    over_cap = participants & (wanted * (1.0 - DEADLINE_RTOL) > cap_j) & (cap_j <= battery)
+    depleted = participants & (wanted * (1.0 - DEADLINE_RTOL) > battery) & (battery < cap_j)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(wanted > limit, limit / wanted, 1.0)  # a member stops at its limit
+    for name in ("energy_compute_j", "energy_transmit_j"):
+        per_learner[name] = per_learner[name] * scale
+    costs = CycleCosts(in_time=in_time, energy_wanted_j=wanted, **per_learner)
+    world.drain(costs.energy_j)
+    ok = in_time & ~over_cap & ~depleted & ~outage
+    delivered = np.zeros((n_envs, K), dtype=bool)
+    report["chain_delivered"] = np.zeros((n_envs, C), dtype=bool)
+    for c in range(C):  # a chain delivers when all its members do
+        member = chain_of == c
+        chain_ok = report["chain_formed"][:, c] & np.all(ok | ~member, axis=1)
+        delivered |= member & chain_ok[:, None]
+        report["chain_delivered"][:, c] = chain_ok
+    report["activation_bits"] = activation_bits
+    return Physics(participants=participants, delivered=delivered, stragglers=participants & ~in_time,
+                   depleted=depleted, over_cap=over_cap, outage=outage, compute_dropped=compute_dropped,
+                   rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs, chains=report)
 
 
 def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:

@@ -15,7 +15,9 @@ from mel_gym.learning.model import MLPSpec, Weights
 from mel_gym.learning.partition import LearnerPools, make_partition, slice_consecutive
 from mel_gym.learning.trainer import FLTrainer
 from mel_gym.simulation.base import SimulatorBase
-from mel_gym.simulation.cycle import Decision, Outcome, run_physics
+from mel_gym.schema import ConfigError
+from mel_gym.simulation.cycle import Decision, Outcome, run_chain_physics, run_physics
+from mel_gym.world.chains import StageModel
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget, EnergyCoefficients
 
 
@@ -54,6 +56,7 @@ class MELSimulator(SimulatorBase):
                               cycle_deadline_s=s.cycle_deadline_s)
         self._rng_drift = [np.random.default_rng(i) for i in range(n_envs)]
         self.drift = DriftProcess(s.drift, n_envs)
+        self._stage_model: StageModel | None = None
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
         self.accuracy = np.zeros(n_envs)
@@ -177,7 +180,56 @@ class MELSimulator(SimulatorBase):
                              f"of coverage or reported frozen): {np.argwhere(dead).tolist()}")
         if decision.backup_of is not None:
             self._validate_backups(np.asarray(decision.backup_of), task_sizes, iterations)
+        if decision.chain_of is not None:
+            self._validate_chains(decision, task_sizes)
         return task_sizes, iterations
+
+    @property
+    def stage_model(self) -> StageModel:
+        """The job's model cut into stages (scenario section ``chains``; :mod:`mel_gym.world.chains`).
+
+        Raises:
+            ConfigError: the cuts do not fit the model (naming ``chains.cuts``).
+        """
+        if self._stage_model is None:
+            ch, ln = self.scenario.chains, self.scenario.learning
+            try:
+                self._stage_model = StageModel(self.spec.layer_sizes, tuple(ch.cuts), self.scenario.compute.cycles_per_sample,
+                                               ln.bits_per_parameter, ch.microbatch)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
+        return self._stage_model
+
+    def _validate_chains(self, decision: Decision, task_sizes: np.ndarray) -> None:
+        """A chain decision: members that can take part, each chain's first stages distinct and starting at 0,
+        and a task only at a chain's head (``ValueError`` naming the env and chain)."""
+        shape = (self.n_envs, self.num_learners)
+        chain_of, first = np.asarray(decision.chain_of), decision.first_stage
+        if first is None:
+            raise ValueError("Decision.chain_of needs Decision.first_stage (the first stage each member hosts)")
+        first = np.asarray(first)
+        S = self.stage_model.num_stages
+        for name, value in (("chain_of", chain_of), ("first_stage", first)):
+            if value.shape != shape or not np.issubdtype(value.dtype, np.integer):
+                raise ValueError(f"Decision.{name} must be integers of shape {shape}, got {value.dtype} {value.shape}")
+        if np.any((chain_of < -1) | (chain_of >= self.scenario.chains.max_chains)):
+            raise ValueError(f"Decision.chain_of must lie in [-1, chains.max_chains - 1 = "
+                             f"{self.scenario.chains.max_chains - 1}] (-1: not in a chain)")
+        member = chain_of >= 0
+        if np.any(member & ((first < 0) | (first >= S))):
+            raise ValueError(f"Decision.first_stage of a chain member must lie in [0, {S - 1}]")
+        dead = member & ~self.world.available
+        if np.any(dead):
+            raise ValueError(f"Decision.chain_of puts learners that cannot take part in chains: {np.argwhere(dead).tolist()}")
+        for i in range(self.n_envs):
+            for c in np.unique(chain_of[i][member[i]]):
+                stages = first[i, chain_of[i] == c]
+                if stages.size != np.unique(stages).size or 0 not in stages:
+                    raise ValueError(f"Decision: chain {c} of env {i} has first stages {sorted(stages.tolist())}; they "
+                                     "must be distinct and include 0")
+        heads = member & (first == 0)
+        if np.any((task_sizes > 0) & ~heads):
+            raise ValueError("Decision.task_sizes: in a cycle of chains only a chain's head (first stage 0) holds a task")
 
     def _validate_backups(self, backup_of: np.ndarray, task_sizes: np.ndarray, iterations: np.ndarray) -> None:
         shape = (self.n_envs, self.num_learners)
@@ -214,7 +266,12 @@ class MELSimulator(SimulatorBase):
         """Run one global cycle in every env (see the module docstring)."""
         task_sizes, iterations = self._validate(decision)
         iterations = np.where(task_sizes > 0, iterations, 0)
-        ph = run_physics(self.world, self.cost, decision, task_sizes, iterations, self.scenario.energy.cycle_cap_j)
+        cap = self.scenario.energy.cycle_cap_j
+        if decision.chain_of is not None:
+            ph = run_chain_physics(self.world, self.cost, self.stage_model, decision, task_sizes, iterations, cap,
+                                   self.scenario.max_local_iterations, self.scenario.chains.max_chains)
+        else:
+            ph = run_physics(self.world, self.cost, decision, task_sizes, iterations, cap)
         participants, delivered = ph.participants, ph.delivered
         backup_of = np.full(task_sizes.shape, -1) if decision.backup_of is None else np.asarray(decision.backup_of)
         is_backup = backup_of >= 0

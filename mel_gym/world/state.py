@@ -127,6 +127,8 @@ class World:
             bandwidth_hz=ch.bandwidth_hz if d.bandwidth_hz is None else d.bandwidth_hz,
             noise_psd_w_per_hz=self.noise_psd_w_per_hz), n_envs, self.num_learners)
         self._d2d_fresh = np.zeros(n_envs, dtype=bool)
+        #: (n_envs, K) each learner's memory, bytes: one of ``chains.memory_classes_bytes``, drawn per episode
+        self.memory_bytes = np.zeros((n_envs, self.num_learners))
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
         self._outdated_gain: np.ndarray | None = None  # the scheduled gain under outdated CSI, this cycle
 
@@ -136,8 +138,12 @@ class World:
         """Draw a fresh world for each env in ``env_ids`` from its generators (same order, one each); ``d2d_keys``:
         each episode's key of its D2D links' randomness (:mod:`mel_gym.world.d2d`; 0 if None)."""
         s, K, st = self.scenario, self.num_learners, self.state
+        keys = list(d2d_keys) if d2d_keys is not None else [0] * len(env_ids)
         if self.d2d is not None:
-            self.d2d.start(list(env_ids), list(d2d_keys) if d2d_keys is not None else [0] * len(env_ids))
+            self.d2d.start(list(env_ids), keys)
+        classes = np.asarray(s.chains.memory_classes_bytes, dtype=np.float64)
+        for i, key in zip(env_ids, keys):  # from the links' key: the other draws stay as they were
+            self.memory_bytes[i] = np.random.default_rng([int(key), 1]).choice(classes, size=K)
         for i, rng, rng_dyn in zip(env_ids, rngs, dynamics_rngs):
             st.position_m[i] = sample_learner_positions(rng, K, s.placement)
             st.shadowing_db[i] = rng.normal(0.0, s.channel.shadowing_std_db, size=K)

@@ -1,0 +1,214 @@
+"""The public side of SplitChain-v0: what its baselines may know, its observation's topology block and its action.
+
+Observation: the world's features (the star envs' 14 per-learner blocks and globals, :mod:`mel_gym.envs.observation`)
+followed by the topology block (:data:`TOPOLOGY_FEATURES`):
+
+| entries        | feature                                                                   | raw unit |
+|----------------|---------------------------------------------------------------------------|----------|
+| K              | memory / the largest memory class                                         | B        |
+| K x M          | learner k's neighbour m: (index + 1) / K, 0 for no neighbour (nearest first) |       |
+| K x M          | rate of the link k -> neighbour m / W_D2D / 10 (spectral efficiency)       | bit/s    |
+| S              | stage s's parameters / the model's                                        |          |
+| S              | stage s's cycles per sample / the model's                                 | cycles   |
+| S              | width of the cut after stage s / the widest layer (0 after the last)      | values   |
+
+Action (``MultiDiscrete``): per learner a slot, 0 idle or 1 + c S + s (chain c, first stage s: the learner hosts
+stage s up to the next member's first stage); then one split level per chain (the chain's share of the samples is
+(level + 1) / the sum over formed chains); then, with ``amount_action``, the amount level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from mel_gym.envs.action_blocks import ActionLayout
+from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
+                                      samples_from_fraction)
+from mel_gym.envs.observation import DecodedObservation
+from mel_gym.envs.problem import AllocationProblem
+from mel_gym.optim.chains import ChainInstance, split_levels
+from mel_gym.world.chains import StageModel
+
+#: Names of the topology block's parts, in order.
+TOPOLOGY_FEATURES = ("memory", "neighbour", "neighbour_efficiency", "stage_parameters", "stage_cycles", "cut_width")
+#: Spectral efficiency scale of the D2D rate feature, as the access links' (bit/s/Hz / this).
+EFFICIENCY_SCALE = 10.0
+EFFICIENCY_MAX = 5.0  # 50 bit/s/Hz: far above any link
+
+
+@dataclass(frozen=True)
+class ChainObservation:
+    """A SplitChain-v0 observation decoded: the world's part and the topology block. Per-learner arrays (..., K)."""
+
+    world: DecodedObservation
+    memory_bytes: np.ndarray
+    neighbours: np.ndarray  # (..., K, M) int, -1: none
+    neighbour_rate_bps: np.ndarray  # (..., K, M)
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The public constants of a SplitChain-v0 env: the world's problem (``world``: codec, rates, costs), the model's
+    stages and the form of the action."""
+
+    world: AllocationProblem
+    stages: StageModel
+    actions: ActionLayout
+    max_chains: int
+    split_levels: int
+    neighbours: int  # M, links kept per learner
+    memory_scale_bytes: float  # the largest memory class
+    d2d_bandwidth_hz: float
+    fraction_levels: int
+    min_fraction: float = 0.05
+    sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
+    action_mode: str = "raw"
+    planner_name: str = "chain-dp-fraction"
+
+    # ------------------------------------------------------------------------------------------ constants
+    @property
+    def num_learners(self) -> int:
+        return self.world.num_learners
+
+    @property
+    def num_stages(self) -> int:
+        return self.stages.num_stages
+
+    @property
+    def num_slots(self) -> int:
+        """Choices of a learner: idle and (chain, first stage) for every chain and stage."""
+        return 1 + self.max_chains * self.num_stages
+
+    @property
+    def amount_action(self) -> bool:
+        return self.actions.has("amount")
+
+    @property
+    def samples_per_cycle(self) -> int:
+        return self.world.samples_per_cycle
+
+    @property
+    def planned_samples(self) -> int:
+        return int(samples_from_fraction(self.sample_fraction, self.samples_per_cycle))
+
+    def with_fraction(self, fraction: float) -> "ChainProblem":
+        """This view for plans that process the fraction ``fraction`` of d, as the env reads it back from the
+        amount level (ValueError where the action has no amount and the fraction is below 1)."""
+        f = float(fraction)
+        if not 0.0 < f <= 1.0:
+            raise ValueError(f"fraction {fraction!r} must lie in (0, 1]")
+        if f < 1.0 and not self.amount_action:
+            raise ValueError(f"a plan for a fraction {f:g} of the cycle's samples needs an env whose action has the "
+                             "amount: env parameter amount_action=True")
+        if not self.amount_action:
+            return self
+        level = level_from_fraction(f, self.min_fraction, self.fraction_levels)
+        read = fraction_from_action(action_from_level(level, self.fraction_levels), self.min_fraction)
+        return dataclasses.replace(self, sample_fraction=float(read))
+
+    # ------------------------------------------------------------------------------------------ observation
+    @property
+    def codec(self):
+        """The world part's codec (the first :attr:`world_size` entries)."""
+        return self.world.codec
+
+    @property
+    def world_size(self) -> int:
+        return self.world.codec.size
+
+    @property
+    def size(self) -> int:
+        K, M, S = self.num_learners, self.neighbours, self.num_stages
+        return self.world_size + K + 2 * K * M + 3 * S
+
+    def space(self) -> spaces.Box:
+        K, M, S = self.num_learners, self.neighbours, self.num_stages
+        world = self.world.codec.space()
+        low = np.concatenate([world.low, np.zeros(K + 2 * K * M + 3 * S, np.float32)])
+        high = np.concatenate([world.high, np.ones(K + K * M, np.float32), np.full(K * M, EFFICIENCY_MAX, np.float32),
+                               np.ones(3 * S, np.float32)])
+        return spaces.Box(low, high, dtype=np.float32)
+
+    def stage_features(self) -> np.ndarray:
+        """(3S,) the stages' parameter and cycle shares and cut widths (scaled)."""
+        st = self.stages
+        widths = np.append(st.cut_widths, 0.0) / max(st.layer_sizes)
+        return np.concatenate([st.stage_parameters / st.stage_parameters.sum(), st.stage_cycles / st.stage_cycles.sum(),
+                               widths])
+
+    def encode_topology(self, memory_bytes: np.ndarray, neighbours: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
+        """(n_envs, K + 2KM + 3S) float32: the topology block of ``memory_bytes`` (n_envs, K), ``neighbours`` and their
+        link rates (n_envs, K, M)."""
+        K = self.num_learners
+        n = memory_bytes.shape[0]
+        ids = np.where(neighbours >= 0, (neighbours + 1) / K, 0.0)
+        efficiency = np.minimum(rate_bps / self.d2d_bandwidth_hz / EFFICIENCY_SCALE, EFFICIENCY_MAX)
+        return np.concatenate([memory_bytes / self.memory_scale_bytes, ids.reshape(n, -1),
+                               efficiency.reshape(n, -1), np.broadcast_to(self.stage_features(), (n, 3 * self.num_stages))],
+                              axis=1).astype(np.float32)
+
+    def decode(self, obs: np.ndarray) -> ChainObservation:
+        """Invert the observation (..., size)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape[-1] != self.size:
+            raise ValueError(f"a SplitChain-v0 observation has {self.size} entries, got shape {obs.shape}")
+        K, M = self.num_learners, self.neighbours
+        w = self.world_size
+        lead = obs.shape[:-1]
+        ids = obs[..., w + K : w + K + K * M].reshape(*lead, K, M)
+        eff = obs[..., w + K + K * M : w + K + 2 * K * M].reshape(*lead, K, M)
+        return ChainObservation(
+            world=self.world.codec.decode(obs[..., :w]), memory_bytes=obs[..., w : w + K] * self.memory_scale_bytes,
+            neighbours=np.where(ids > 0, np.rint(ids * K) - 1, -1).astype(np.int64),
+            neighbour_rate_bps=eff * self.d2d_bandwidth_hz * EFFICIENCY_SCALE)
+
+    def instance(self, decoded: ChainObservation) -> ChainInstance:
+        """The coming cycle's chain-planning problem (:class:`~mel_gym.optim.chains.ChainInstance`) as the observation
+        shows it, for this view's planned samples."""
+        w, d = self.world, decoded.world
+        return ChainInstance(
+            stages=self.stages, cpu_hz=d.cpu_hz, rate_down_bps=d.rate_down_bps, rate_up_bps=d.rate_up_bps,
+            available=d.available, memory_bytes=decoded.memory_bytes, neighbours=decoded.neighbours,
+            neighbour_rate_bps=decoded.neighbour_rate_bps, tx_power_w=w.tx_power_w, kappa=w.cost.kappa,
+            sample_bits=w.cost.sample_bits, deadline_s=w.cycle_deadline_s, max_local_iterations=w.max_local_iterations,
+            samples=self.planned_samples, max_chains=self.max_chains, split_levels=self.split_levels)
+
+    # ------------------------------------------------------------------------------------------ action
+    def slot(self, chain: int, first_stage: int) -> int:
+        return 1 + chain * self.num_stages + first_stage
+
+    def slot_mask(self, available: np.ndarray, memory_bytes: np.ndarray) -> np.ndarray:
+        """(..., K, slots) bool: idle always; (chain, s) where the learner can take part and stage s alone fits its
+        memory (a longer block must fit too, checked when the chain is formed)."""
+        fits = memory_bytes[..., None] >= self.stages.stage_memory_bytes()  # (..., K, S)
+        stage_ok = (available[..., None] & fits)
+        per_chain = np.repeat(stage_ok[..., None, :], self.max_chains, axis=-2).reshape(*fits.shape[:-1], -1)
+        return np.concatenate([np.ones((*fits.shape[:-1], 1), dtype=bool), per_chain], axis=-1)
+
+    def action_mask(self, decoded: ChainObservation) -> np.ndarray:
+        """The flat mask MaskablePPO takes: every learner's slots, then every split and amount level (all allowed)."""
+        slots = self.slot_mask(decoded.world.available, decoded.memory_bytes)
+        rest = self.max_chains * self.split_levels + (self.fraction_levels if self.amount_action else 0)
+        lead = slots.shape[:-2]
+        return np.concatenate([slots.reshape(*lead, -1), np.ones((*lead, rest), dtype=bool)], axis=-1)
+
+    def encode_plan(self, chains: list[list[tuple[int, int]]], weights: np.ndarray | None = None) -> np.ndarray:
+        """The action of a plan: ``chains`` (at most C) lists of (learner, first stage); ``weights`` (one per chain,
+        > 0) split the samples, turned into the nearest levels (default: equal); the amount is this view's."""
+        K, C, L = self.num_learners, self.max_chains, self.split_levels
+        if len(chains) > C:
+            raise ValueError(f"a plan of {len(chains)} chains: at most chains.max_chains = {C}")
+        action = np.zeros(K + C, dtype=np.int64)
+        for c, members in enumerate(chains):
+            for k, first in members:
+                action[k] = self.slot(c, first)
+        if len(chains):
+            action[K : K + len(chains)] = split_levels(np.ones(len(chains)) if weights is None else weights, L)
+        if self.amount_action:
+            action = np.append(action, level_from_fraction(self.sample_fraction, self.min_fraction,
+                                                           self.fraction_levels))
+        return action.astype(np.int64)
