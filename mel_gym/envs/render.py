@@ -53,7 +53,7 @@ def _circle(ax, centre: Sequence[float], radius: float, **style) -> None:
 
 def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: float, coverage_radius_m: float, *,
                trail: np.ndarray | None = None, last_cycle: DecodedObservation | None = None,
-               color_by: str = "outage", drone: bool = False) -> np.ndarray:
+               color_by: str = "outage", drone: bool = False, chains: list[np.ndarray] | None = None) -> np.ndarray:
     """(H, W, 3) uint8 map of the area (H, W = :data:`FRAME_SIZE_PX` reversed), drawn after a step (or a reset).
 
     What it shows:
@@ -74,6 +74,9 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
       last dot before its current position) to the learner, of line width :func:`link_width_pt` of the uplink
       rate that cycle was planned with (``last_cycle.rate_up_bps``). Without ``last_cycle`` the links start at
       the current position with the current rates.
+
+    - ``chains`` (SplitChain-v0): each chain's members in stage order, as learner indices (n,), drawn as a coloured
+      path over the D2D links from the head (a square) to the last stage, each member labelled with its first stage.
 
     The title has the cycle, tau and test accuracy, and with ``drone=True`` the drone's battery left.
     """
@@ -105,6 +108,13 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
     for k in np.flatnonzero(share > 0):
         ax.plot([origin[0], pos[k, 0]], [origin[1], pos[k, 1]], color="black", alpha=0.6,
                 linewidth=float(widths[k]), solid_capstyle="round", zorder=2)
+
+    for c, members in enumerate(chains or []):
+        path = pos[np.asarray(members, dtype=np.int64)]
+        colour = f"C{c % 10}"
+        ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=2.5, alpha=0.85, zorder=3)
+        ax.scatter(path[:1, 0], path[:1, 1], s=160, marker="s", facecolors="none", edgecolors=colour, linewidths=2.0,
+                   zorder=5)
 
     if trail is not None and len(trail) > 0:
         path = np.asarray(trail, dtype=np.float64).reshape(-1, 2)

@@ -13,6 +13,7 @@ from mel_gym.envs.chain_problem import ChainProblem
 from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.params import EnvParams
+from mel_gym.envs.render import render_rgb
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.schema import ConfigError, param
 from mel_gym.simulation import Decision, Outcome
@@ -229,6 +230,26 @@ class SplitChainEnv(MELEnv):
 
     core_class = SplitChainCore
 
+    def step(self, action):
+        out = super().step(action)
+        self._chains = chains_of_info(out[-1])
+        return out
+
+    def reset(self, *, seed=None, options=None):
+        self._chains = []
+        return super().reset(seed=seed, options=options)
+
+    def render(self):
+        """As the other envs' (``ansi``, ``rgb_array``), with the last cycle's chains drawn as paths between their
+        members, the head marked by a square."""
+        if self.render_mode != "rgb_array" or self._last_obs is None:
+            return super().render()
+        decoded = self._world_view(self._last_obs)
+        last = None if self._cycle_obs is None else self._world_view(self._cycle_obs)
+        return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.coverage_radius_m,
+                          trail=self.orchestrator_trail, last_cycle=last, drone=False,
+                          color_by="battery" if self.scenario.battery_enabled else "outage", chains=self._chains)
+
     def action_masks(self) -> np.ndarray:
         """(sum of nvec,) bool: the slots each learner may take this cycle, then every level."""
         if self._last_obs is None:
@@ -237,6 +258,16 @@ class SplitChainEnv(MELEnv):
 
     def _world_view(self, obs: np.ndarray):
         return self.problem.decode(obs).world
+
+
+def chains_of_info(info: dict) -> list[np.ndarray]:
+    """The chains of a step's info: each chain's members in stage order (learner indices)."""
+    chain_of, first = np.asarray(info["chain_of"]), np.asarray(info["first_stage"])
+    chains = []
+    for c in np.unique(chain_of[chain_of >= 0]):
+        members = np.flatnonzero(chain_of == c)
+        chains.append(members[np.argsort(first[members], kind="stable")])
+    return chains
 
 
 class SplitChainVectorEnv(vector_env_class(SplitChainEnv)):
