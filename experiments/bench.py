@@ -195,26 +195,29 @@ def sgemm_peak_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> 
 
 def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, device: str,
                         flops: list[float]) -> Callable[[], None]:
-    """A function that steps a freshly reset vector env once with equal-allocation or random actions (MultiJob-v0:
-    every learner to a random job its action mask allows), and appends that step's training FLOPs (tau x sum d_k x FLOPs per sample step, over the sub-envs) to ``flops``."""
+    """A function that steps a freshly reset vector env once with equal-allocation or random actions (MultiJob-v0,
+    SplitChain-v0: every learner to a random choice its action mask allows), and appends that step's training FLOPs (tau x sum d_k x FLOPs per sample step, over the sub-envs) to ``flops``."""
     kwargs: dict[str, Any] = {"scenario": preset}
     if mode == "vector_entry_point":
         kwargs["device"] = device
-    env = gym.make_vec(PRESET_ENV_IDS.get(preset, ENV_ID), num_envs=num_envs, vectorization_mode=mode, **kwargs)
+    env_id = PRESET_ENV_IDS.get(preset, ENV_ID)
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode=mode, **kwargs)
     env.reset(seed=0)
-    K = env.single_action_space.shape[0]
+    problem = gym.make(env_id, scenario=preset).unwrapped.problem
+    K, choices = problem.num_learners, problem.learner_choices
     per_sample = _flops_per_sample_step(preset)
     rng = np.random.default_rng(0)
-    zeros = np.zeros((num_envs, K), np.float32)
+    width = env.single_action_space.shape[0]  # a Box action's values
+    zeros = np.zeros((num_envs, width), np.float32)
 
     def actions() -> np.ndarray:
-        if isinstance(env.single_action_space, gym.spaces.MultiDiscrete):  # MultiJob-v0: a random allowed job each
+        if choices:  # a random allowed choice each (a job, a chain slot)
             masks = (env.unwrapped.action_masks() if mode == "vector_entry_point"
-                     else np.stack(env.call("action_masks"))).reshape(num_envs, K, -1)
+                     else np.stack(env.call("action_masks")))[:, : K * choices].reshape(num_envs, K, choices)
             keys = np.where(masks, rng.random(masks.shape), -1.0)
-            keys[..., 0] = np.where(masks[..., 1:].any(axis=-1), -1.0, 0.0)  # idle only when no job is allowed
-            return keys.argmax(axis=-1)
-        return zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, K)).astype(np.float32)
+            keys[..., 0] = np.where(masks[..., 1:].any(axis=-1), -1.0, 0.0)  # idle only when nothing is allowed
+            return np.stack([problem.action_from_choices(row) for row in keys.argmax(axis=-1)])
+        return zeros if policy == "equal" else rng.uniform(-1, 1, (num_envs, width)).astype(np.float32)
 
     def step() -> None:
         _, _, _, _, info = env.step(actions())
@@ -231,7 +234,8 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
 #: The env each preset is benchmarked in (default: TaskAllocation-v0); a = 0 is equal allocation in each (the drone
 #: hovers, nobody moves); in MultiJob-v0 every learner serves a random job it may serve.
 PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0", "drone": "mel_gym/DroneOrchestrator-v0",
-                  "relocation": "mel_gym/LearnerRelocation-v0", "multijob": "mel_gym/MultiJob-v0"}
+                  "relocation": "mel_gym/LearnerRelocation-v0", "multijob": "mel_gym/MultiJob-v0",
+                  "chains": "mel_gym/SplitChain-v0"}
 
 
 def _flops_per_sample_step(preset: str) -> int:
@@ -256,6 +260,8 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
             cases.append((preset, n, "equal", 3 if quick else (10 if n <= 16 else 4)))
     for n in (1, 16) if quick else (1, 16, 64):  # MultiJob-v0: every learner to a random job it may serve
         cases.append(("multijob", n, "random", 3 if quick else (10 if n <= 16 else 4)))
+    for n in (1, 16) if quick else (1, 16, 64):  # SplitChain-v0: every learner to a random slot it may take
+        cases.append(("chains", n, "random", 3 if quick else (10 if n <= 16 else 4)))
     return cases
 
 

@@ -31,8 +31,7 @@ def record_episode(env_id: str, policy: str, seed: int, scenario: str | None = N
                                              "compute_dropped", "in_coverage", "test_accuracy", "tau")}
     done = False
     while not done:
-        decoded = problem.decode(obs)
-        decoded = getattr(decoded, "world", decoded)  # MultiJob-v0: the world part of its observation
+        decoded = problem.world_view(obs)  # the world's part of any env's observation
         for key in ("position_m", "outage_probability", "compute_drop_probability", "in_coverage"):
             keep[key].append(getattr(decoded, key))
         action, _ = agent.predict(obs, deterministic=True)

@@ -190,7 +190,7 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     table = "\n\n".join([(format_headroom_table if bounds_settings["planners"] else format_table)(rows, target, metric),
                           *[v for v in verdicts if v], *lines, *bounds_record["notes"]])
     if results[0].job_accuracy is not None:  # MultiJob-v0: each job's accuracy and cycles to its target
-        names = [f"{job.name} (w {job.weight:g}, target {job.target_accuracy})" for job in env.problem.jobs]
+        names = list(env.problem.job_names)
         table += ("\n\nPer job: final test accuracy, cycles to its target (episodes that reached it); 'cycles to "
                   "target' above: until every job is done\n\n" + format_job_table(results, names))
     write_outputs(results, out / "results.json", out / "results.csv", None,

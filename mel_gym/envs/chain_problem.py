@@ -29,7 +29,7 @@ from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
 from mel_gym.envs.observation import DecodedObservation
-from mel_gym.envs.problem import AllocationProblem
+from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.optim.chains import ChainInstance, split_levels
 from mel_gym.world.chains import StageModel
 
@@ -150,6 +150,34 @@ class ChainProblem:
         return np.concatenate([memory_bytes / self.memory_scale_bytes, ids.reshape(n, -1),
                                efficiency.reshape(n, -1), np.broadcast_to(self.stage_features(), (n, 3 * self.num_stages))],
                               axis=1).astype(np.float32)
+
+    def world_view(self, obs: np.ndarray) -> DecodedObservation:
+        """The world's named arrays of an observation (its first :attr:`world_size` entries)."""
+        return self.world.codec.decode(np.asarray(obs)[..., : self.world_size])
+
+    def agent_observations(self, obs: np.ndarray) -> np.ndarray:
+        """(K, 14 + 1 + 2M + 3 + 3S): learner k's world features, its memory, neighbours and their rates, then the
+        world's globals and the stages' features (the multi-agent view)."""
+        K, M = self.num_learners, self.neighbours
+        topology = np.asarray(obs)[self.world_size :]
+        rows = np.concatenate([topology[:K, None], topology[K : K + K * M].reshape(K, M),
+                               topology[K + K * M : K + 2 * K * M].reshape(K, M)], axis=1)
+        return per_learner_rows(obs, self.world.codec, rows, topology[K + 2 * K * M :])
+
+    @property
+    def job_names(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def learner_choices(self) -> int:
+        """Each learner's choices: idle (0) or a slot (1 + c S + s)."""
+        return self.num_slots
+
+    def action_from_choices(self, choices: np.ndarray) -> np.ndarray:
+        """The raw action of the learners' slots, every chain at the top share level (an equal split: the
+        orchestrator's part, which the multi-agent view does not split between the learners)."""
+        return np.concatenate([np.asarray(choices, dtype=np.int64),
+                               np.full(self.max_chains, self.split_levels - 1, dtype=np.int64)])
 
     def decode(self, obs: np.ndarray) -> ChainObservation:
         """Invert the observation (..., size)."""

@@ -41,7 +41,6 @@ from mel_gym.optim.task_sizing import relaxed_task_sizes
 from mel_gym.simulation import Decision, MELSimulator, Outcome
 from mel_gym.world.costs import CostModel, feasible_iterations
 from mel_gym.schema import ConfigError
-from mel_gym.world.prediction import OutagePredictor
 from mel_gym.world.state import World
 
 #: beta of the log-capacity feature for envs without a share action.
@@ -79,6 +78,11 @@ class BaseCore:
     def active_planner(self) -> str:
         """The planner of ``action_mode="planner"``: the env parameter ``planner``, or the core's :attr:`planner_name`."""
         return self.params.planner or self.planner_name
+
+    @property
+    def predictor(self) -> Any:
+        """The simulator's outage predictor (:class:`~mel_gym.world.prediction.OutagePredictor`)."""
+        return self.sim.predictor
 
     @property
     def mobile_orchestrator(self) -> bool:
@@ -168,7 +172,6 @@ class EnvCore(BaseCore):
         s, sim = scenario, self.sim
         self.layout = self.action_layout()
         self.problem = self.build_env_problem()
-        self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.build_observation_space()
         self.action_space = self.build_action_space()
         self.attach_planner()

@@ -78,7 +78,7 @@ class MELEnv(gym.Env):
 
     def _world_view(self, obs: np.ndarray) -> Any:
         """The world's named arrays of an observation (:class:`~mel_gym.envs.observation.DecodedObservation`)."""
-        return self.problem.decode(obs)
+        return self.problem.world_view(obs)
 
     def _orchestrator_xy(self, obs: np.ndarray) -> np.ndarray:
         if not self.core.mobile_orchestrator:  # a fixed orchestrator is at the origin: no decoding per step

@@ -20,7 +20,6 @@ from mel_gym.simulation.jobs import MultiJobSimulator
 from mel_gym.optim.selection import selected_plan
 from mel_gym.optim.task_sizing import relaxed_task_sizes
 from mel_gym.schema import ConfigError
-from mel_gym.world.prediction import OutagePredictor
 
 
 class MultiJobCore(BaseCore):
@@ -52,7 +51,6 @@ class MultiJobCore(BaseCore):
             holding_max=max(held / job.samples_per_cycle for job in sim.jobs), amount_action=self.has_amount,
             min_fraction=params.min_fraction, fraction_levels=params.fraction_levels, action_mode=params.action_mode,
             deadline_max_cycles=s.arrivals.deadline_max_cycles if s.arrivals.enabled else None)
-        self.predictor = OutagePredictor(sim.world)
         self.observation_space = self.problem.space()
         levels = [params.fraction_levels] * J if self.has_amount else []
         self.action_space = spaces.MultiDiscrete(np.array([J + 1] * K + levels, dtype=np.int64))
@@ -301,9 +299,6 @@ class MultiJobEnv(MELEnv):
         if self._needs_reset and self._last_obs is None:
             raise RuntimeError("call reset() before action_masks()")
         return self.core.action_masks()[0]
-
-    def _world_view(self, obs: np.ndarray) -> Any:
-        return self.problem.decode(obs).world
 
 
 class MultiJobVectorEnv(vector_env_class(MultiJobEnv)):

@@ -31,7 +31,7 @@ from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
-from mel_gym.envs.problem import AllocationProblem
+from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.simulation.jobs import Job
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
 
@@ -176,6 +176,31 @@ class MultiJobProblem:
         if self.arrivals:
             parts += [job_open, np.minimum(cycles_left / self.deadline_max_cycles, 1.0)]
         return np.concatenate(parts, axis=1).astype(np.float32)
+
+    def world_view(self, obs: np.ndarray) -> DecodedObservation:
+        """The world's named arrays of an observation (its first 14K + 3 entries)."""
+        return self.world.codec.decode(np.asarray(obs)[..., : self.world.codec.size])
+
+    def agent_observations(self, obs: np.ndarray) -> np.ndarray:
+        """(K, 17 + 6J (+ 2J with arrivals)): learner k's 14 world features and its 3J job features (holding, log
+        capacity, served last cycle), then the world's 3 globals and the jobs' (the multi-agent view)."""
+        K, J = self.num_learners, self.num_jobs
+        rest = np.asarray(obs)[self.world.codec.size :]
+        job_rows = rest[: 3 * J * K].reshape(3 * J, K).T
+        return per_learner_rows(obs, self.world.codec, job_rows, rest[3 * J * K :])
+
+    @property
+    def learner_choices(self) -> int:
+        """Each learner's choices: idle (0) or job j (j + 1)."""
+        return self.num_jobs + 1
+
+    def action_from_choices(self, choices: np.ndarray) -> np.ndarray:
+        """The raw action of the learners' choices (the multi-agent view, whose action has no amount)."""
+        return np.asarray(choices, dtype=np.int64)
+
+    @property
+    def job_names(self) -> tuple[str, ...]:
+        return tuple(f"{job.name} (w {job.weight:g}, target {job.target_accuracy})" for job in self.jobs)
 
     def decode(self, obs: np.ndarray) -> MultiJobObservation:
         """Invert the encoding for observations of shape (..., size)."""

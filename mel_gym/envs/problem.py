@@ -8,13 +8,14 @@ observation into named arrays with units and plan with the same cost model the s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 
 from mel_gym.envs.action_blocks import ActionLayout, PlanParts
 from mel_gym.envs.action_maps import (action_from_fraction, action_from_level, fraction_from_action,
                                       level_from_fraction, samples_from_fraction)
-from mel_gym.envs.observation import DecodedObservation, ObservationCodec
+from mel_gym.envs.observation import PER_LEARNER_FEATURES, DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_resources import JointInstance
 from mel_gym.optim.task_sizing import relaxed_max_tau_batch
 from mel_gym.world.aerial import Rotorcraft
@@ -58,6 +59,51 @@ class Mobility:
     def learner_reach_m(self) -> float:
         """How far a controllable learner can move between two cycles, m."""
         return self.learner_max_speed_mps * self.flight_s
+
+
+class EnvProblem(Protocol):
+    """What consumers (the experiments, the multi-agent view, the planners, renderers) may ask of any env's public
+    side, whatever its topology: :class:`AllocationProblem` (the star envs), MultiJob-v0's and SplitChain-v0's
+    problems. No consumer looks for an env's type."""
+
+    actions: ActionLayout  # the raw action's declared blocks
+    action_mode: str  # "raw" or "planner"
+    planner_name: str  # the env's planner
+
+    @property
+    def num_learners(self) -> int: ...
+
+    @property
+    def amount_action(self) -> bool: ...
+
+    @property
+    def job_names(self) -> tuple[str, ...]: ...  # the jobs a per-job table reports ((): one job)
+
+    def decode(self, obs: np.ndarray) -> Any: ...
+
+    def world_view(self, obs: np.ndarray) -> DecodedObservation: ...  # the world's named arrays of an observation
+
+    def agent_observations(self, obs: np.ndarray) -> np.ndarray: ...  # (K, per-agent size): the multi-agent view
+
+    @property
+    def learner_choices(self) -> int: ...  # each learner's discrete choices (0: its values are Box blocks)
+
+    def action_from_choices(self, choices: np.ndarray) -> np.ndarray: ...  # (K,) learners' choices -> raw action
+
+
+def per_learner_rows(obs: np.ndarray, codec: ObservationCodec, extra_rows: np.ndarray | None = None,
+                     extra_globals: np.ndarray | None = None) -> np.ndarray:
+    """(K, F + E + G + H) float32: learner k's row of the world's per-learner blocks (F of them), then its ``extra_rows``
+    (K, E), then the world's globals (G) and ``extra_globals`` (H), shared by every learner."""
+    K, F = codec.num_learners, len(PER_LEARNER_FEATURES)
+    obs = np.asarray(obs)
+    rows = obs[: F * K].reshape(F, K).T
+    globals_ = obs[F * K : codec.size]
+    if extra_rows is not None:
+        rows = np.concatenate([rows, extra_rows], axis=1)
+    if extra_globals is not None:
+        globals_ = np.concatenate([globals_, extra_globals])
+    return np.concatenate([rows, np.broadcast_to(globals_, (K, len(globals_)))], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -147,6 +193,26 @@ class AllocationProblem:
 
     def decode(self, obs: np.ndarray) -> DecodedObservation:
         return self.codec.decode(obs)
+
+    def world_view(self, obs: np.ndarray) -> DecodedObservation:
+        """The world's named arrays of an observation (here the whole of it)."""
+        return self.codec.decode(obs)
+
+    def agent_observations(self, obs: np.ndarray) -> np.ndarray:
+        """(K, 14 + G): each learner's row of the per-learner blocks, then the globals (the multi-agent view)."""
+        return per_learner_rows(obs, self.codec)
+
+    @property
+    def job_names(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def learner_choices(self) -> int:
+        """0: each learner's part of the action is its values of the per-learner Box blocks."""
+        return 0
+
+    def action_from_choices(self, choices: np.ndarray) -> np.ndarray:
+        raise ValueError("this env's action is Box blocks, not one discrete choice per learner")
 
     def channel_gain(self, decoded: DecodedObservation) -> np.ndarray:
         """Linear channel power gain recovered from the observed uplink rate (default power and bandwidth)."""

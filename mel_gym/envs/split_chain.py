@@ -256,9 +256,6 @@ class SplitChainEnv(MELEnv):
             raise RuntimeError("call reset() before action_masks()")
         return self.core.action_masks()[0]
 
-    def _world_view(self, obs: np.ndarray):
-        return self.problem.decode(obs).world
-
 
 def chains_of_info(info: dict) -> list[np.ndarray]:
     """The chains of a step's info: each chain's members in stage order (learner indices)."""

@@ -6,7 +6,11 @@ their order, :data:`mel_gym.envs.observation.PER_LEARNER_FEATURES`) followed by 
 B = 1, its share value). MultiJob-v0: the agent sees the world's 14 features, its 3J job features (holding, log
 capacity, served last cycle, per job), then the world's 3 and the jobs' 3J globals, ``Box(float32, (17 + 6J,))``,
 and picks ``Discrete(J + 1)`` (0: idle, j + 1: job j); its info holds ``action_mask`` ((J + 1,) bool, also
-:meth:`LearnerParallelEnv.action_mask`): a choice it may not make idles the learner. All agents act every cycle and
+:meth:`LearnerParallelEnv.action_mask`): a choice it may not make idles the learner. SplitChain-v0: the agent sees
+its world features, memory, neighbours and their rates, then the globals and the stages' features, and picks its slot
+``Discrete(1 + C S)`` (masked likewise; the chains share the samples equally). Every env's split of the observation
+and of the action comes from its problem (:meth:`agent_observations`, :attr:`learner_choices`,
+:meth:`action_from_choices`): the view has no per-env code. All agents act every cycle and
 get the env's (team) reward; the episode ends for all at once. ``state()`` is the env's whole observation
 (``state_space``), for centralised critics. Per-agent infos carry the learner's task size, participation and finish
 (and job), and the cycle's tau, test accuracy and team reward parts.
@@ -58,9 +62,7 @@ class LearnerParallelEnv(ParallelEnv):
         K = self.num_learners = problem.num_learners
         space = self.env.action_space
         self.layout = layout = problem.actions  # the action's declared blocks
-        self.jobs = problem.num_jobs if layout.has("job") else 0  # MultiJob-v0: each agent picks idle or a job
-        self.chains = layout.has("chain_slot")  # SplitChain-v0: each agent picks idle or a (chain, first stage) slot
-        self.choices = self.jobs + 1 if self.jobs else problem.num_slots if self.chains else 0
+        self.choices = problem.learner_choices  # MultiJob-v0: idle or a job; SplitChain-v0: idle or a chain slot
         if self.choices:
             self.blocks = 1
             agent_space: spaces.Space = spaces.Discrete(self.choices)
@@ -88,39 +90,15 @@ class LearnerParallelEnv(ParallelEnv):
         return self._action_spaces[agent]
 
     def _split(self, obs: np.ndarray) -> np.ndarray:
-        """(K, F + G): learner k's row of the per-learner blocks, then the globals (MultiJob-v0: the world's 14
-        features, the learner's 3J job features, then the world's globals and the jobs' 3J, 5J where jobs
-        arrive)."""
-        K, F = self.num_learners, self.num_features
-        obs = np.asarray(obs)
-        extra_rows = extra_globals = None
-        if self.jobs:
-            world = self.env.problem.world.codec.size
-            obs, job_part = obs[:world], obs[world:]
-            extra_rows = job_part[: 3 * self.jobs * K].reshape(3 * self.jobs, K).T
-            extra_globals = job_part[3 * self.jobs * K :]
-        elif self.chains:  # memory, then M neighbour ids and M rates per learner; the stages' features are global
-            p = self.env.problem
-            obs, topology = obs[: p.world_size], obs[p.world_size :]
-            M = p.neighbours
-            memory = topology[:K, None]
-            ids = topology[K : K + K * M].reshape(K, M)
-            rates = topology[K + K * M : K + 2 * K * M].reshape(K, M)
-            extra_rows = np.concatenate([memory, ids, rates], axis=1)
-            extra_globals = topology[K + 2 * K * M :]
-        per_learner = obs[: F * K].reshape(F, K).T
-        globals_ = obs[F * K :]
-        if extra_rows is not None:
-            per_learner = np.concatenate([per_learner, extra_rows], axis=1)
-            globals_ = np.concatenate([globals_, extra_globals])
-        return np.concatenate([per_learner, np.broadcast_to(globals_, (K, len(globals_)))], axis=1).astype(np.float32)
+        """(K, per-agent size): every agent's observation (the problem's :meth:`agent_observations`)."""
+        return self.env.problem.agent_observations(obs)
 
     def _joint_action(self, actions: dict[str, Any]) -> np.ndarray:
         """The env's action from the agents' (a missing agent: -1 values, no share, no part; or 0, idle)."""
         K, B = self.num_learners, self.blocks
         if self.choices:
             joint = np.zeros(K, dtype=np.int64)
-            meaning = "0: idle, j + 1: job j" if self.jobs else "0: idle, 1 + c S + s: chain c from stage s"
+            meaning = self.layout.per_learner_blocks[0].doc
             for k, agent in enumerate(self.possible_agents):
                 if agent in actions:
                     value = np.asarray(actions[agent]).reshape(-1)
@@ -129,10 +107,7 @@ class LearnerParallelEnv(ParallelEnv):
                         raise ValueError(f"action of {agent} is {actions[agent]!r}: expected an integer in "
                                          f"[0, {self.choices - 1}] ({meaning})")
                     joint[k] = int(value[0])
-            if self.chains:  # the orchestrator's part: every chain at the same share level (equal split)
-                p = self.env.problem
-                joint = np.concatenate([joint, np.full(p.max_chains, p.split_levels - 1, dtype=np.int64)])
-            return joint
+            return self.env.problem.action_from_choices(joint)
         joint = np.full(self.layout.size, -1.0, dtype=np.float32)
         for k, agent in enumerate(self.possible_agents):
             if agent in actions:

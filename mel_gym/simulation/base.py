@@ -12,6 +12,7 @@ import torch
 from mel_gym.config import Scenario
 from mel_gym.learning.trainer import resolve_device
 from mel_gym.simulation.cycle import energy_limit_j
+from mel_gym.world.prediction import OutagePredictor
 from mel_gym.world.state import World
 
 
@@ -45,6 +46,8 @@ class SimulatorBase:
         self.n_envs, self.num_learners = n_envs, scenario.num_learners
         self.device = resolve_device(device)
         self.world = World(scenario, n_envs)
+        #: what the orchestrator predicts of the coming cycle (outages, CPU drops): one per world, shown by every env
+        self.predictor = OutagePredictor(self.world)
         # Placeholders until reset() gives every env its own streams.
         self._rng_world = [np.random.default_rng(i) for i in range(n_envs)]
         self._rng_data = [np.random.default_rng(i) for i in range(n_envs)]
