@@ -263,13 +263,10 @@ class ChainSlot(ActionBlock):
 
 
 @dataclass(frozen=True)
-class ChainSplit(ActionBlock):
-    """Each chain's share of the samples (SplitChain-v0): a level per chain, share (level + 1) / the formed chains'
-    sum."""
+class _Counted(ActionBlock):
+    """A global block of ``count`` values (one per job, one per chain)."""
 
-    name: ClassVar[str] = "chain_split"
     per_learner: ClassVar[bool] = False
-    doc: ClassVar[str] = "each chain's share level"
     count: int = 1
 
     def size(self, num_learners: int) -> int:
@@ -277,17 +274,21 @@ class ChainSplit(ActionBlock):
 
 
 @dataclass(frozen=True)
-class Amount(ActionBlock):
+class ChainSplit(_Counted):
+    """Each chain's share of the samples (SplitChain-v0): a level per chain, share (level + 1) / the formed chains'
+    sum."""
+
+    name: ClassVar[str] = "chain_split"
+    doc: ClassVar[str] = "each chain's share level"
+
+
+@dataclass(frozen=True)
+class Amount(_Counted):
     """How many of the cycle's samples the plan processes: one value (a level where the action is discrete; one
     per job in MultiJob-v0, ``count``)."""
 
     name: ClassVar[str] = "amount"
-    per_learner: ClassVar[bool] = False
     doc: ClassVar[str] = "the fraction of the cycle's samples"
-    count: int = 1
-
-    def size(self, num_learners: int) -> int:
-        return self.count
 
     def encode(self, plan: PlanParts, problem: Any, decoded: Any) -> np.ndarray:
         return np.atleast_1d(problem.amount_action_value())

@@ -16,6 +16,8 @@ the cap is d, so nothing is ever moved.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mel_gym.optim.rounding import apportion
@@ -206,3 +208,16 @@ def level_from_fraction(fraction: np.ndarray | float, min_fraction: float, level
 def action_from_level(level: np.ndarray | int, levels: int) -> np.ndarray:
     """The amount value in [-1, 1] of a discrete level (0 .. levels - 1)."""
     return -1.0 + 2.0 * np.asarray(level, dtype=np.float64) / (levels - 1)
+
+
+def first_bad_integer(numeric: np.ndarray, original: np.ndarray, top: np.ndarray, n_envs: int
+                      ) -> tuple[list[int], Any, int] | None:
+    """The first entry of a batch of discrete actions (n_envs, n) that is not an integer in [0, top[entry]]: (its index
+    as an error message should name it: within the single env's action when n_envs is 1, its value as given, its
+    entry in the action), or None when every entry is allowed."""
+    bad = ~np.isfinite(numeric) | (numeric != np.round(numeric)) | (numeric < 0) | (numeric > top)
+    if not np.any(bad):
+        return None
+    where = np.argwhere(bad)[0].tolist()
+    value = original[tuple(where)].item()
+    return (where[1:] if n_envs == 1 else where), value, where[1]

@@ -6,6 +6,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mel_gym.envs.action_blocks import Selection
+from mel_gym.envs.action_maps import first_bad_integer
 from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -30,12 +31,9 @@ class LearnerSelectionCore(EnvCore):
         K = self.scenario.num_learners
         top = np.array([1] * K + [self.params.fraction_levels - 1] * (actions.shape[1] - K))
         numeric = np.asarray(actions).astype(np.float64)
-        bad = ~np.isfinite(numeric) | (numeric != np.round(numeric)) | (numeric < 0) | (numeric > top)
-        if np.any(bad):
-            where = np.argwhere(bad)[0].tolist()
-            value = actions[tuple(where)].item()
-            entry = where[1]
-            where = where[1:] if self.n_envs == 1 else where  # the single env's own index
+        bad = first_bad_integer(numeric, actions, top, self.n_envs)
+        if bad is not None:
+            where, value, entry = bad
             if not self.has_amount:
                 raise ValueError(f"action holds {value!r} at index {where}: every entry must be 0 or 1 (1: the learner "
                                  "takes part)")

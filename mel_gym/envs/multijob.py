@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from mel_gym.config import Scenario
 from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, JobChoice
+from mel_gym.envs.action_maps import first_bad_integer
 from mel_gym.envs.core import BaseCore, build_problem, learner_info
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
@@ -65,12 +66,9 @@ class MultiJobCore(BaseCore):
     def validate(self, actions: np.ndarray) -> np.ndarray:
         J, K = self.sim.num_jobs, self.scenario.num_learners
         top = np.array([J] * K + [self.params.fraction_levels - 1] * (actions.shape[1] - K))
-        bad = ~np.isfinite(actions) | (actions != np.round(actions)) | (actions < 0) | (actions > top)
-        if np.any(bad):
-            where = np.argwhere(bad)[0].tolist()
-            value = actions[tuple(where)].item()
-            entry = where[1]
-            where = where[1:] if self.n_envs == 1 else where
+        bad = first_bad_integer(actions, actions, top, self.n_envs)
+        if bad is not None:
+            where, value, entry = bad
             if not self.has_amount:
                 raise ValueError(f"action holds {value!r} at index {where}: every entry must be an integer in [0, {J}] "
                                  "(0: idle, j + 1: job j)")

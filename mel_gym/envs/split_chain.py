@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mel_gym.envs.action_blocks import ActionBlock, ChainSlot, ChainSplit
+from mel_gym.envs.action_maps import first_bad_integer
 from mel_gym.envs.chain_problem import ChainProblem
 from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
@@ -75,12 +76,9 @@ class SplitChainCore(EnvCore):
     def validate(self, actions: np.ndarray) -> np.ndarray:
         top = np.asarray(self.raw_action_space.nvec) - 1
         numeric = np.asarray(actions).astype(np.float64)
-        bad = ~np.isfinite(numeric) | (numeric != np.round(numeric)) | (numeric < 0) | (numeric > top)
-        if np.any(bad):
-            where = np.argwhere(bad)[0].tolist()
-            value = actions[tuple(where)].item()
-            entry = where[1]
-            where = where[1:] if self.n_envs == 1 else where
+        bad = first_bad_integer(numeric, actions, top, self.n_envs)
+        if bad is not None:
+            where, value, entry = bad
             K, C = self.problem.num_learners, self.problem.max_chains
             what = ("a slot: 0 idle or 1 + c S + s" if entry < K else "a split level" if entry < K + C
                     else "an amount level")
