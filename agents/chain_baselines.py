@@ -11,8 +11,6 @@ the env's own cost model, the samples split for the largest common tau.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from mel_gym.agents.baselines import _ObservationPolicy

@@ -24,6 +24,9 @@ def test_chain_costs_by_hand():
     model = StageModel((4, 3, 2), (1,), cycles_per_sample=100.0, bits_per_value=8, microbatch=2)
     assert model.stage_cycles == pytest.approx([100 * 48 / 84, 100 * 36 / 84])
     assert model.stage_parameters.tolist() == [15, 8]
+    # memory of stage 0: (2 x 15 parameters + 2 samples x (4 + 3) activations) x 1 byte = 44 B; the whole model adds
+    # stage 1's 2 x 8 and the output's 2 x 2: 64 B
+    assert model.block_memory_bytes(0, 0) == 44.0 and model.block_memory_bytes(0, 1) == 64.0
     c = chain_costs(model, np.array([0, 1]), samples=4, iterations=None, cpu_hz=np.array([100.0, 50.0]),
                     rate_down_bps=np.array([1000.0, 1000.0]), rate_up_bps=np.array([100.0, 100.0]),
                     rate_next_bps=np.array([8.0]), rate_prev_bps=np.array([16.0]), tx_power_w=np.array([1.0, 1.0]),

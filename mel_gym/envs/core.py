@@ -169,7 +169,7 @@ class EnvCore(BaseCore):
         self.scenario, self.params = scenario, params
         self.sim = MELSimulator(scenario, n_envs=n_envs, device=device)
         self.n_envs = n_envs
-        s, sim = scenario, self.sim
+        s = scenario
         self.layout = self.action_layout()
         self.problem = self.build_env_problem()
         self.observation_space = self.build_observation_space()
@@ -264,14 +264,15 @@ class EnvCore(BaseCore):
         the deadline and, where there is one, the energy cap and the remaining battery (-1: not even the
         model exchange fits; ``max_local_iterations`` for learners without a task)."""
         s, sim = self.scenario, self.sim
-        return feasible_iterations(sim.coefficients(tx_power_w, bandwidth_hz, cpu_hz), task_sizes, s.cycle_deadline_s,
-                                   s.max_local_iterations, sim.energy_budget(tx_power_w, bandwidth_hz, cpu_hz))
+        return feasible_iterations(sim.coefficients(tx_power_w, bandwidth_hz, cpu_hz), task_sizes,
+                                   sim.cost.cycle_deadline_s, s.max_local_iterations,
+                                   sim.energy_budget(tx_power_w, bandwidth_hz, cpu_hz))
 
     def observe(self) -> np.ndarray:
         """(n_envs, obs size) float32 observation of the coming cycle."""
         sim = self.sim
         world, st = sim.world, sim.world.state
-        capacity = relaxed_task_sizes(sim.coefficients(), self.scenario.cycle_deadline_s, self.reference_tau)
+        capacity = relaxed_task_sizes(sim.coefficients(), sim.cost.cycle_deadline_s, self.reference_tau)
         rate_down, rate_up = world.rates_bps()
         outage, drop = self.predictor.predict()
         return self.problem.codec.encode(
@@ -446,7 +447,7 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
     task cap (samples)."""
     horizon_cycles = params.horizon_cycles
     return AllocationProblem(
-        mode=s.mode, num_learners=s.num_learners, cycle_deadline_s=s.cycle_deadline_s,
+        mode=s.mode, num_learners=s.num_learners,
         samples_per_cycle=s.samples_per_cycle, max_local_iterations=s.max_local_iterations, cost=cost,
         tx_power_w=world.tx_power_w, power_range_db=s.channel.power_range_db,
         orchestrator_power_w=world.orchestrator_power_w, bandwidth_hz=s.channel.bandwidth_hz,

@@ -51,7 +51,7 @@ class LearnerSelectionCore(EnvCore):
         coeffs, energy = sim.coefficients(), sim.energy_budget()
         task_sizes = np.zeros(chosen.shape, dtype=np.int64)
         for i in range(self.n_envs):
-            _, task_sizes[i] = selected_plan(chosen[i], coeffs[i], s.cycle_deadline_s, int(samples[i]),
+            _, task_sizes[i] = selected_plan(chosen[i], coeffs[i], sim.cost.cycle_deadline_s, int(samples[i]),
                                              s.max_local_iterations, sim.task_caps[i],
                                              None if energy is None else energy[i])
         tau = np.maximum(self.iteration_limits(task_sizes).min(axis=1), 0)

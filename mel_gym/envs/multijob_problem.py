@@ -272,5 +272,5 @@ class MultiJobProblem:
 
 def job_problem(world: AllocationProblem, job: Job, cost) -> AllocationProblem:
     """The world's problem seen by one job: its cost model, deadline and samples per cycle."""
-    return dataclasses.replace(world, cost=cost, cycle_deadline_s=job.cycle_deadline_s,
+    return dataclasses.replace(world, cost=cost,
                                samples_per_cycle=job.samples_per_cycle)

@@ -117,7 +117,6 @@ class AllocationProblem:
 
     mode: str  # "pl" or "fl"
     num_learners: int
-    cycle_deadline_s: float  # T
     samples_per_cycle: int  # d
     max_local_iterations: int
     cost: CostModel  # the cycle's time and energy, as the simulator charges them
@@ -137,6 +136,11 @@ class AllocationProblem:
     sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
     action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
     planner_name: str = "ha-sync-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+
+    @property
+    def cycle_deadline_s(self) -> float:
+        """T, s: the cost model's (its one home)."""
+        return self.cost.cycle_deadline_s
 
     @property
     def amount_action(self) -> bool:

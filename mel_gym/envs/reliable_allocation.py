@@ -41,7 +41,7 @@ class ReliableTaskAllocationCore(ShareCore):
         requested = (a_backup > BACKUP_THRESHOLD) & (task_sizes > 0) & (tau[:, None] > 0)
         if np.any(requested):
             free = sim.world.available & (task_sizes == 0)
-            capable = backup_capable(sim.coefficients(), task_sizes, tau, s.cycle_deadline_s, s.max_local_iterations,
+            capable = backup_capable(sim.coefficients(), task_sizes, tau, sim.cost.cycle_deadline_s, s.max_local_iterations,
                                      sim.energy_budget())
             failure = failure_probability(*self.predictor.predict())
             for i in np.flatnonzero(requested.any(axis=1)):

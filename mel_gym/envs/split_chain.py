@@ -160,7 +160,7 @@ class SplitChainCore(EnvCore):
                 costs = chain_costs(p.stages, first[i, members], int(d_c), None, cpu[i, members], rate_down[i, members],
                                     rate_up[i, members], np.array(nxt), np.array(prv),
                                     np.full(len(members), world.tx_power_w), sim.cost.kappa, sim.cost.sample_bits, True,
-                                    s.cycle_deadline_s, s.max_local_iterations)
+                                    sim.cost.cycle_deadline_s, s.max_local_iterations)
                 task_sizes[i, members[0]] = d_c
                 heads.append(members[0])
                 fits.append(costs.iterations)
