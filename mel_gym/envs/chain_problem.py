@@ -28,6 +28,7 @@ from gymnasium import spaces
 from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
+from mel_gym.envs.features import FeatureBlock, FeatureLayout
 from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.optim.chains import ChainInstance, split_levels
@@ -48,6 +49,55 @@ class ChainObservation:
     memory_bytes: np.ndarray
     neighbours: np.ndarray  # (..., K, M) int, -1: none
     neighbour_rate_bps: np.ndarray  # (..., K, M)
+
+
+@dataclass
+class TopologySnapshot:
+    """The topology block's source: each learner's memory (n, K) bytes, its neighbours (n, K, M) (-1: none) and the
+    rates of its links to them (n, K, M) bit/s."""
+
+    memory_bytes: np.ndarray
+    neighbours: np.ndarray
+    rate_bps: np.ndarray
+
+
+class TopologyFeatures(FeatureBlock):
+    """SplitChain-v0's block after the world's (the module table): memory, neighbours and their link rates per
+    learner, then the stages' features."""
+
+    name = "topology"
+    source = "topology"
+
+    def __init__(self, problem: "ChainProblem"):
+        self.p = problem
+
+    @property
+    def size(self) -> int:
+        p = self.p
+        return p.num_learners + 2 * p.num_learners * p.neighbours + 3 * p.num_stages
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        K, M, S = self.p.num_learners, self.p.neighbours, self.p.num_stages
+        return (np.zeros(self.size),
+                np.concatenate([np.ones(K + K * M), np.full(K * M, EFFICIENCY_MAX), np.ones(3 * S)]))
+
+    def encode(self, t: TopologySnapshot) -> np.ndarray:
+        p = self.p
+        K, n = p.num_learners, t.memory_bytes.shape[0]
+        ids = np.where(t.neighbours >= 0, (t.neighbours + 1) / K, 0.0)
+        efficiency = np.minimum(t.rate_bps / p.d2d_bandwidth_hz / EFFICIENCY_SCALE, EFFICIENCY_MAX)
+        return np.concatenate([t.memory_bytes / p.memory_scale_bytes, ids.reshape(n, -1), efficiency.reshape(n, -1),
+                               np.broadcast_to(p.stage_features(), (n, 3 * p.num_stages))], axis=1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        p = self.p
+        K, M = p.num_learners, p.neighbours
+        lead = values.shape[:-1]
+        ids = values[..., K : K + K * M].reshape(*lead, K, M)
+        efficiency = values[..., K + K * M : K + 2 * K * M].reshape(*lead, K, M)
+        return dict(memory_bytes=values[..., :K] * p.memory_scale_bytes,
+                    neighbours=np.where(ids > 0, np.rint(ids * K) - 1, -1).astype(np.int64),
+                    neighbour_rate_bps=efficiency * p.d2d_bandwidth_hz * EFFICIENCY_SCALE)
 
 
 @dataclass(frozen=True)
@@ -121,17 +171,16 @@ class ChainProblem:
         return self.world.codec.size
 
     @property
+    def layout(self) -> FeatureLayout:
+        """The observation's feature blocks: the world's, then :class:`TopologyFeatures`."""
+        return FeatureLayout(self.world.codec.blocks + (TopologyFeatures(self),))
+
+    @property
     def size(self) -> int:
-        K, M, S = self.num_learners, self.neighbours, self.num_stages
-        return self.world_size + K + 2 * K * M + 3 * S
+        return self.layout.size
 
     def space(self) -> spaces.Box:
-        K, M, S = self.num_learners, self.neighbours, self.num_stages
-        world = self.world.codec.space()
-        low = np.concatenate([world.low, np.zeros(K + 2 * K * M + 3 * S, np.float32)])
-        high = np.concatenate([world.high, np.ones(K + K * M, np.float32), np.full(K * M, EFFICIENCY_MAX, np.float32),
-                               np.ones(3 * S, np.float32)])
-        return spaces.Box(low, high, dtype=np.float32)
+        return self.layout.space()
 
     def stage_features(self) -> np.ndarray:
         """(3S,) the stages' parameter and cycle shares and cut widths (scaled)."""
@@ -139,17 +188,6 @@ class ChainProblem:
         widths = np.append(st.cut_widths, 0.0) / max(st.layer_sizes)
         return np.concatenate([st.stage_parameters / st.stage_parameters.sum(), st.stage_cycles / st.stage_cycles.sum(),
                                widths])
-
-    def encode_topology(self, memory_bytes: np.ndarray, neighbours: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
-        """(n_envs, K + 2KM + 3S) float32: the topology block of ``memory_bytes`` (n_envs, K), ``neighbours`` and their
-        link rates (n_envs, K, M)."""
-        K = self.num_learners
-        n = memory_bytes.shape[0]
-        ids = np.where(neighbours >= 0, (neighbours + 1) / K, 0.0)
-        efficiency = np.minimum(rate_bps / self.d2d_bandwidth_hz / EFFICIENCY_SCALE, EFFICIENCY_MAX)
-        return np.concatenate([memory_bytes / self.memory_scale_bytes, ids.reshape(n, -1),
-                               efficiency.reshape(n, -1), np.broadcast_to(self.stage_features(), (n, 3 * self.num_stages))],
-                              axis=1).astype(np.float32)
 
     def world_view(self, obs: np.ndarray) -> DecodedObservation:
         """The world's named arrays of an observation (its first :attr:`world_size` entries)."""
@@ -181,18 +219,9 @@ class ChainProblem:
 
     def decode(self, obs: np.ndarray) -> ChainObservation:
         """Invert the observation (..., size)."""
-        obs = np.asarray(obs, dtype=np.float64)
-        if obs.shape[-1] != self.size:
-            raise ValueError(f"a SplitChain-v0 observation has {self.size} entries, got shape {obs.shape}")
-        K, M = self.num_learners, self.neighbours
-        w = self.world_size
-        lead = obs.shape[:-1]
-        ids = obs[..., w + K : w + K + K * M].reshape(*lead, K, M)
-        eff = obs[..., w + K + K * M : w + K + 2 * K * M].reshape(*lead, K, M)
-        return ChainObservation(
-            world=self.world.codec.decode(obs[..., :w]), memory_bytes=obs[..., w : w + K] * self.memory_scale_bytes,
-            neighbours=np.where(ids > 0, np.rint(ids * K) - 1, -1).astype(np.int64),
-            neighbour_rate_bps=eff * self.d2d_bandwidth_hz * EFFICIENCY_SCALE)
+        named = self.layout.decode(obs, "a SplitChain-v0 observation")
+        topology = {name: named.pop(name) for name in ("memory_bytes", "neighbours", "neighbour_rate_bps")}
+        return ChainObservation(world=self.world.codec.decoded(named), **topology)
 
     def instance(self, decoded: ChainObservation) -> ChainInstance:
         """The coming cycle's chain-planning problem (:class:`~mel_gym.optim.chains.ChainInstance`) as the observation

@@ -34,7 +34,7 @@ from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, Amount, Decode
 from mel_gym.envs.action_maps import (action_from_level, effort_from_action, fraction_from_action,
                                       samples_from_fraction, validate_action)
 from mel_gym.envs.batching import check_batch
-from mel_gym.envs.observation import ObservationCodec, bounded_loss, loss_bound_nats
+from mel_gym.envs.observation import ObservationCodec, WorldSnapshot, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, ShareParams, build_params, check_terminate
 from mel_gym.envs.problem import AllocationProblem, Mobility
 from mel_gym.optim.task_sizing import relaxed_task_sizes
@@ -244,9 +244,8 @@ class EnvCore(BaseCore):
         return np.zeros(self.n_envs, dtype=bool)
 
     def build_observation_space(self) -> spaces.Box:
-        """The single env's observation space: the shared codec's (:mod:`mel_gym.envs.observation`) unless a core
-        observes something else (then it overrides this and :meth:`observe`)."""
-        return self.problem.codec.space()
+        """The single env's observation space: its problem's feature blocks' (:mod:`mel_gym.envs.features`)."""
+        return self.problem.layout.space()
 
     # ------------------------------------------------------------------------------------------------ shared
     def decode_context(self, samples: np.ndarray, available: np.ndarray | None = None) -> DecodeContext:
@@ -268,14 +267,15 @@ class EnvCore(BaseCore):
                                    sim.cost.cycle_deadline_s, s.max_local_iterations,
                                    sim.energy_budget(tx_power_w, bandwidth_hz, cpu_hz))
 
-    def observe(self) -> np.ndarray:
-        """(n_envs, obs size) float32 observation of the coming cycle."""
+    def world_snapshot(self) -> WorldSnapshot:
+        """What the orchestrator knows of the coming cycle (the world blocks' source,
+        :class:`~mel_gym.envs.observation.WorldSnapshot`)."""
         sim = self.sim
         world, st = sim.world, sim.world.state
         capacity = relaxed_task_sizes(sim.coefficients(), sim.cost.cycle_deadline_s, self.reference_tau)
         rate_down, rate_up = world.rates_bps()
         outage, drop = self.predictor.predict()
-        return self.problem.codec.encode(
+        return WorldSnapshot(
             rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=world.cpu_available_hz(), capacity=capacity,
             battery_j=st.battery_j, position_m=st.position_m, previous_share=self.previous_share,
             task_caps=sim.task_caps, velocity_mps=st.velocity_mps, in_coverage=world.in_coverage,
@@ -284,6 +284,16 @@ class EnvCore(BaseCore):
             orchestrator_velocity_mps=st.orchestrator_velocity_mps, orchestrator_battery_j=st.orchestrator_battery_j,
             loss_history=self.loss_history, cycles_since_drift=sim.drift.cycles_since(st.cycle),
         )
+
+    def observe(self) -> np.ndarray:
+        """(n_envs, obs size) float32 observation of the coming cycle: the problem's feature blocks encoded from
+        :meth:`observation_sources`."""
+        return self.problem.layout.encode(self.observation_sources())
+
+    def observation_sources(self) -> dict[str, Any]:
+        """The snapshots the observation's blocks read, by source name: the world's (cores that add blocks add
+        their sources)."""
+        return {"world": self.world_snapshot()}
 
     def reset(self, seeds: Sequence[int | np.random.SeedSequence], env_ids: Sequence[int] | None = None) -> None:
         env_ids = list(range(self.n_envs)) if env_ids is None else list(env_ids)

@@ -13,8 +13,8 @@ from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, JobChoice
 from mel_gym.envs.action_maps import first_bad_integer
 from mel_gym.envs.core import BaseCore, build_problem, learner_info
 from mel_gym.envs.env import MELEnv
-from mel_gym.envs.multijob_problem import MultiJobProblem, job_problem
-from mel_gym.envs.observation import bounded_loss, loss_bound_nats
+from mel_gym.envs.multijob_problem import JobSnapshot, MultiJobProblem, job_problem
+from mel_gym.envs.observation import WorldSnapshot, bounded_loss, loss_bound_nats
 from mel_gym.envs.params import EnvParams, MultiJobParams
 from mel_gym.envs.vector import vector_env_class
 from mel_gym.simulation.jobs import MultiJobSimulator
@@ -139,7 +139,7 @@ class MultiJobCore(BaseCore):
         weights = p.weights / p.weights.sum()
         rate_down, rate_up = world.rates_bps()
         outage, drop = self.predictor.predict()
-        world_obs = p.world.codec.encode(
+        snapshot = WorldSnapshot(
             rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=world.cpu_available_hz(),
             capacity=relative * self.scenario.samples_per_cycle, battery_j=st.battery_j, position_m=st.position_m,
             previous_share=self.previous_share, task_caps=sim.task_caps.sum(axis=1), velocity_mps=st.velocity_mps,
@@ -147,9 +147,9 @@ class MultiJobCore(BaseCore):
             test_loss=bounded_loss(sim.loss, np.array(sim.num_classes)) @ weights, test_accuracy=sim.accuracy @ weights,
             orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
             orchestrator_battery_j=st.orchestrator_battery_j)
-        jobs_obs = p.encode_jobs(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done,
-                                 sim.job_open, sim.arrivals.cycles_left(st.cycle))
-        obs = np.concatenate([world_obs, jobs_obs], axis=1)
+        jobs = JobSnapshot(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done,
+                           sim.job_open, sim.arrivals.cycles_left(st.cycle))
+        obs = p.layout.encode({"world": snapshot, "jobs": jobs})
         self._last_obs = obs.copy()  # the masks' source: the caller may change the array it gets
         return obs
 

@@ -30,6 +30,7 @@ from gymnasium import spaces
 from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
+from mel_gym.envs.features import FeatureBlock, FeatureLayout
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
 from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.simulation.jobs import Job
@@ -58,6 +59,84 @@ class MultiJobObservation:
     job_done: np.ndarray  # (..., J) bool
     job_open: np.ndarray  # (..., J) bool: arrived and deadline not passed (always true without arrivals)
     job_cycles_left: np.ndarray  # (..., J) open cycles left, this one included (inf without arrivals, 0 not open)
+
+
+@dataclass
+class JobSnapshot:
+    """The jobs' state of the coming cycle, the :class:`JobFeatures` block's source: holding and capacity (n, J, K)
+    samples, the job each learner served last cycle (n, K) (-1: none), (n, J) losses (nats), accuracies, done flags
+    and, with arrivals, open flags and open cycles left."""
+
+    holding: np.ndarray
+    capacity: np.ndarray
+    previous_job: np.ndarray
+    job_loss: np.ndarray
+    job_accuracy: np.ndarray
+    job_done: np.ndarray
+    job_open: np.ndarray | None = None
+    cycles_left: np.ndarray | None = None
+
+
+class JobFeatures(FeatureBlock):
+    """MultiJob-v0's feature block after the world's (the module table): J blocks of K holdings, log capacities and
+    served flags, then the jobs' losses, accuracies, done flags (and with arrivals open flags and cycles left)."""
+
+    name = "jobs"
+    source = "jobs"
+
+    def __init__(self, problem: "MultiJobProblem"):
+        self.p = problem
+
+    @property
+    def size(self) -> int:
+        p = self.p
+        globals_ = len(JOB_GLOBAL_FEATURES) + (len(ARRIVAL_FEATURES) if p.arrivals else 0)
+        return len(JOB_LEARNER_FEATURES) * p.num_jobs * p.num_learners + globals_ * p.num_jobs
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        J, K = self.p.num_jobs, self.p.num_learners
+        extra = len(ARRIVAL_FEATURES) * J if self.p.arrivals else 0
+        holding_max = max(1.0, self.p.holding_max)
+        low = np.concatenate([np.zeros(J * K), np.full(J * K, -LOG_CAPACITY_CLIP), np.zeros(J * K),
+                              np.zeros(3 * J + extra)])
+        high = np.concatenate([np.full(J * K, holding_max), np.full(J * K, LOG_CAPACITY_CLIP), np.ones(J * K),
+                               np.full(J, LOSS_FEATURE_MAX), np.ones(2 * J + extra)])
+        return low, high
+
+    def encode(self, jobs: JobSnapshot) -> np.ndarray:
+        p = self.p
+        d = np.array([job.samples_per_cycle for job in p.jobs], dtype=np.float64)[None, :, None]
+        K = p.num_learners
+        with np.errstate(divide="ignore"):
+            log_capacity = np.clip(np.log(jobs.capacity / (d / K)) / CAPACITY_BETA, -LOG_CAPACITY_CLIP,
+                                   LOG_CAPACITY_CLIP)
+        served = jobs.previous_job[:, None, :] == np.arange(p.num_jobs)[None, :, None]
+        classes = np.array(p.num_classes)
+        loss = bounded_loss(jobs.job_loss, classes) / np.log(classes)
+        n = len(jobs.holding)
+        parts = [(jobs.holding / d).reshape(n, -1), log_capacity.reshape(n, -1), served.reshape(n, -1), loss,
+                 jobs.job_accuracy, jobs.job_done]
+        if p.arrivals:
+            parts += [jobs.job_open, np.minimum(jobs.cycles_left / p.deadline_max_cycles, 1.0)]
+        return np.concatenate(parts, axis=1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        p = self.p
+        J, K = p.num_jobs, p.num_learners
+        block = lambda f: values[..., f * J * K : (f + 1) * J * K].reshape(values.shape[:-1] + (J, K))  # noqa: E731
+        g = values[..., 3 * J * K :]
+        d = np.array([job.samples_per_cycle for job in p.jobs], dtype=np.float64)[:, None]
+        served = block(2) > 0.5
+        if p.arrivals:
+            job_open = g[..., 3 * J : 4 * J] > 0.5
+            cycles_left = np.round(g[..., 4 * J : 5 * J] * p.deadline_max_cycles)
+        else:
+            job_open, cycles_left = np.ones(g.shape[:-1] + (J,), dtype=bool), np.full(g.shape[:-1] + (J,), np.inf)
+        return dict(holding=np.round(block(0) * d), log_capacity=block(1),
+                    previous_job=np.where(served.any(axis=-2), served.argmax(axis=-2), -1),
+                    job_loss=g[..., :J] * np.log(np.array(p.num_classes, dtype=np.float64)),
+                    job_accuracy=g[..., J : 2 * J], job_done=g[..., 2 * J : 3 * J] > 0.5, job_open=job_open,
+                    job_cycles_left=cycles_left)
 
 
 @dataclass(frozen=True)
@@ -141,41 +220,16 @@ class MultiJobProblem:
         return np.array([1.0 if job.target_accuracy is None else job.target_accuracy for job in self.jobs])
 
     @property
+    def layout(self) -> FeatureLayout:
+        """The observation's feature blocks: the world's, then :class:`JobFeatures`."""
+        return FeatureLayout(self.world.codec.blocks + (JobFeatures(self),))
+
+    @property
     def size(self) -> int:
-        J, K = self.num_jobs, self.num_learners
-        globals_ = len(JOB_GLOBAL_FEATURES) + (len(ARRIVAL_FEATURES) if self.arrivals else 0)
-        return self.world.codec.size + len(JOB_LEARNER_FEATURES) * J * K + globals_ * J
+        return self.layout.size
 
     def space(self) -> spaces.Box:
-        base = self.world.codec.space()
-        J, K = self.num_jobs, self.num_learners
-        holding_max = max(1.0, self.holding_max)
-        extra = len(ARRIVAL_FEATURES) * J if self.arrivals else 0
-        low = np.concatenate([base.low, np.zeros(J * K), np.full(J * K, -LOG_CAPACITY_CLIP), np.zeros(J * K),
-                              np.zeros(3 * J + extra)])
-        high = np.concatenate([base.high, np.full(J * K, holding_max), np.full(J * K, LOG_CAPACITY_CLIP),
-                               np.ones(J * K), np.full(J, LOSS_FEATURE_MAX), np.ones(2 * J + extra)])
-        return spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
-
-    def encode_jobs(self, holding: np.ndarray, capacity: np.ndarray, previous_job: np.ndarray, job_loss: np.ndarray,
-                    job_accuracy: np.ndarray, job_done: np.ndarray, job_open: np.ndarray | None = None,
-                    cycles_left: np.ndarray | None = None) -> np.ndarray:
-        """The job part of the observation, (n, 3JK + 3J (+ 2J with arrivals)) float32, from holding and capacity
-        (n, J, K) in samples, previous_job (n, K) int, (n, J) losses (nats), accuracies and done flags, and with
-        arrivals (n, J) open flags and open cycles left."""
-        d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[None, :, None]
-        K = self.num_learners
-        with np.errstate(divide="ignore"):
-            log_capacity = np.clip(np.log(capacity / (d / K)) / CAPACITY_BETA, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
-        served = previous_job[:, None, :] == np.arange(self.num_jobs)[None, :, None]
-        classes = np.array(self.num_classes)
-        loss = bounded_loss(job_loss, classes) / np.log(classes)
-        n = len(holding)
-        parts = [(holding / d).reshape(n, -1), log_capacity.reshape(n, -1), served.reshape(n, -1), loss, job_accuracy,
-                 job_done]
-        if self.arrivals:
-            parts += [job_open, np.minimum(cycles_left / self.deadline_max_cycles, 1.0)]
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        return self.layout.space()
 
     def world_view(self, obs: np.ndarray) -> DecodedObservation:
         """The world's named arrays of an observation (its first 14K + 3 entries)."""
@@ -204,27 +258,9 @@ class MultiJobProblem:
 
     def decode(self, obs: np.ndarray) -> MultiJobObservation:
         """Invert the encoding for observations of shape (..., size)."""
-        obs = np.asarray(obs, dtype=np.float64)
-        if obs.shape[-1] != self.size:
-            raise ValueError(f"observation has {obs.shape[-1]} entries, expected {self.size} for K={self.num_learners}, "
-                             f"J={self.num_jobs}")
-        J, K = self.num_jobs, self.num_learners
-        world = self.world.codec.decode(obs[..., : self.world.codec.size])
-        rest = obs[..., self.world.codec.size :]
-        block = lambda f: rest[..., f * J * K : (f + 1) * J * K].reshape(rest.shape[:-1] + (J, K))  # noqa: E731
-        g = rest[..., 3 * J * K :]
-        d = np.array([job.samples_per_cycle for job in self.jobs], dtype=np.float64)[:, None]
-        served = block(2) > 0.5
-        previous = np.where(served.any(axis=-2), served.argmax(axis=-2), -1)
-        if self.arrivals:
-            job_open = g[..., 3 * J : 4 * J] > 0.5
-            cycles_left = np.round(g[..., 4 * J : 5 * J] * self.deadline_max_cycles)
-        else:
-            job_open, cycles_left = np.ones(g.shape[:-1] + (J,), dtype=bool), np.full(g.shape[:-1] + (J,), np.inf)
-        return MultiJobObservation(
-            world=world, holding=np.round(block(0) * d), log_capacity=block(1), previous_job=previous,
-            job_loss=g[..., :J] * np.log(np.array(self.num_classes, dtype=np.float64)), job_accuracy=g[..., J : 2 * J],
-            job_done=g[..., 2 * J : 3 * J] > 0.5, job_open=job_open, job_cycles_left=cycles_left)
+        named = self.layout.decode(obs, f"observation (K={self.num_learners}, J={self.num_jobs})")
+        jobs = {name: named.pop(name) for name in MultiJobObservation.__dataclass_fields__ if name in named}
+        return MultiJobObservation(world=self.world.codec.decoded(named), **jobs)
 
     # ------------------------------------------------------------------------------------------------ planning
     def coefficients(self, decoded: MultiJobObservation, j: int) -> CycleCoefficients:

@@ -46,7 +46,11 @@ orchestrator plans with: under outdated CSI the rates of the gain measured at th
 (less the scenario's rate margin), and each learner's CPU as it last reported it (throttled: a share,
 frozen: 0). The last two blocks are the predictor's (:mod:`mel_gym.world.prediction`, docs/dynamics.md).
 
-:class:`ObservationCodec` encodes and decodes this layout; baselines decide from the decoded arrays only.
+:class:`ObservationCodec` holds the scales and gives the world's feature blocks (:mod:`mel_gym.envs.features`):
+:class:`LearnerFeatures` (the 14 per-learner blocks), :class:`CycleFeatures` (the 3 globals), and where the world has
+them :class:`DroneFeatures`, :class:`LossHistoryFeatures` and :class:`DriftRevealFeature`, each encoded from one
+:class:`WorldSnapshot` the core builds and decoded into :class:`DecodedObservation`; envs that observe more append
+their own blocks (MultiJob-v0's jobs, SplitChain-v0's topology). Baselines decide from the decoded arrays only.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.envs.features import FeatureBlock, FeatureLayout
 from mel_gym.world.prediction import failure_probability
 
 PER_LEARNER_FEATURES = (
@@ -126,9 +131,206 @@ class DecodedObservation:
         return failure_probability(self.outage_probability, self.compute_drop_probability)
 
 
+@dataclass
+class WorldSnapshot:
+    """What the orchestrator knows of the coming cycle, as raw quantities: the world blocks' source, built by the
+    core (:meth:`mel_gym.envs.core.EnvCore.world_snapshot`). Per-learner arrays (n, K) (positions and velocities
+    (n, K, 2)), per-env arrays (n,). Units: bit/s, Hz, samples, J, m, m/s, nats."""
+
+    rate_down_bps: np.ndarray
+    rate_up_bps: np.ndarray
+    cpu_hz: np.ndarray  # as last reported
+    capacity: np.ndarray  # c_k, samples (see the module table)
+    battery_j: np.ndarray  # remaining energy
+    position_m: np.ndarray
+    previous_share: np.ndarray
+    task_caps: np.ndarray
+    velocity_mps: np.ndarray
+    in_coverage: np.ndarray
+    outage_probability: np.ndarray
+    compute_drop_probability: np.ndarray
+    cycle: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
+    orchestrator_m: np.ndarray | None = None  # (n, 3), a mobile orchestrator's
+    orchestrator_velocity_mps: np.ndarray | None = None  # (n, 2)
+    orchestrator_battery_j: np.ndarray | None = None  # (n,)
+    loss_history: np.ndarray | None = None  # (n, H) nats, concept drift
+    cycles_since_drift: np.ndarray | None = None  # (n,), revealed drift only
+
+
+class LearnerFeatures(FeatureBlock):
+    """The 14 per-learner blocks of K values (module table, blocks 0-13)."""
+
+    name = "learners"
+
+    def __init__(self, codec: "ObservationCodec"):
+        self.c = codec
+
+    @property
+    def size(self) -> int:
+        return len(PER_LEARNER_FEATURES) * self.c.num_learners
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        c, K = self.c, self.c.num_learners
+        per_feature = {
+            "uplink_efficiency": (0.0, SPECTRAL_EFFICIENCY_MAX), "downlink_efficiency": (0.0, SPECTRAL_EFFICIENCY_MAX),
+            "cpu": (0.0, 1.0), "log_capacity": (-LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP), "battery": (0.0, 1.0),
+            "x": (-1.0, 1.0), "y": (-1.0, 1.0), "previous_share": (0.0, 1.0),
+            "task_caps": (0.0, c.max_task_cap / c.samples_per_cycle), "vx": (-1.0, 1.0), "vy": (-1.0, 1.0),
+            "in_coverage": (0.0, 1.0), "outage_probability": (0.0, 1.0), "compute_drop_probability": (0.0, 1.0),
+        }
+        low = np.repeat([per_feature[n][0] for n in PER_LEARNER_FEATURES], K)
+        high = np.repeat([per_feature[n][1] for n in PER_LEARNER_FEATURES], K)
+        return low, high
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        c = self.c
+        battery = np.ones_like(w.battery_j) if c.battery_scale_j is None else w.battery_j / c.battery_scale_j
+        with np.errstate(divide="ignore"):
+            log_capacity = np.log(w.capacity / (c.samples_per_cycle / c.num_learners)) / c.action_beta
+        return np.concatenate([
+            w.rate_up_bps / c.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
+            w.rate_down_bps / c.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
+            w.cpu_hz / c.max_cpu_hz,
+            np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
+            battery,
+            w.position_m[..., 0] / c.area_radius_m,
+            w.position_m[..., 1] / c.area_radius_m,
+            w.previous_share,
+            w.task_caps / c.samples_per_cycle,
+            np.clip(w.velocity_mps[..., 0] / c.max_speed_mps, -1.0, 1.0),
+            np.clip(w.velocity_mps[..., 1] / c.max_speed_mps, -1.0, 1.0),
+            w.in_coverage.astype(np.float64),
+            np.clip(w.outage_probability, 0.0, 1.0),
+            np.clip(w.compute_drop_probability, 0.0, 1.0),
+        ], axis=-1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        c, K = self.c, self.c.num_learners
+        block = lambda name: values[..., _BLOCK[name] * K : (_BLOCK[name] + 1) * K]  # noqa: E731
+        return dict(
+            rate_up_bps=block("uplink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * c.bandwidth_hz,
+            rate_down_bps=block("downlink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * c.bandwidth_hz,
+            cpu_hz=block("cpu") * c.max_cpu_hz,
+            battery_fraction=block("battery"),
+            battery_j=(np.full_like(block("battery"), np.inf) if c.battery_scale_j is None
+                       else block("battery") * c.battery_scale_j),
+            position_m=np.stack([block("x"), block("y")], axis=-1) * c.area_radius_m,
+            previous_share=block("previous_share"),
+            task_caps=np.round(block("task_caps") * c.samples_per_cycle),
+            velocity_mps=np.stack([block("vx"), block("vy")], axis=-1) * c.max_speed_mps,
+            in_coverage=block("in_coverage") > 0.5,
+            outage_probability=block("outage_probability"),
+            compute_drop_probability=block("compute_drop_probability"),
+        )
+
+
+class CycleFeatures(FeatureBlock):
+    """The 3 globals: cycles run / horizon, the test loss / ln(classes) (clipped at 10), the test accuracy."""
+
+    name = "cycle"
+
+    def __init__(self, codec: "ObservationCodec"):
+        self.c = codec
+
+    @property
+    def size(self) -> int:
+        return len(GLOBAL_FEATURES)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(3), np.array([1.0, LOSS_FEATURE_MAX, 1.0])
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        c = self.c
+        return np.stack([np.minimum(w.cycle / c.horizon_cycles, 1.0), c.loss_feature(w.test_loss), w.test_accuracy],
+                        axis=-1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        c = self.c
+        return dict(cycle=np.round(values[..., 0] * c.horizon_cycles),
+                    test_loss=values[..., 1] * math.log(c.num_classes), test_accuracy=values[..., 2])
+
+
+class DroneFeatures(FeatureBlock):
+    """A mobile orchestrator's 5 globals: position / area radius, velocity / its top speed, battery left / full."""
+
+    name = "drone"
+
+    def __init__(self, codec: "ObservationCodec"):
+        self.c = codec
+
+    @property
+    def size(self) -> int:
+        return len(ORCHESTRATOR_FEATURES)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array([-1.0, -1.0, -1.0, -1.0, 0.0]), np.ones(5)
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        c = self.c
+        battery = (np.ones(np.shape(w.cycle)) if c.orchestrator_battery_j is None
+                   else w.orchestrator_battery_j / c.orchestrator_battery_j)
+        return np.stack([w.orchestrator_m[..., 0] / c.area_radius_m, w.orchestrator_m[..., 1] / c.area_radius_m,
+                         np.clip(w.orchestrator_velocity_mps[..., 0] / c.orchestrator_max_speed_mps, -1.0, 1.0),
+                         np.clip(w.orchestrator_velocity_mps[..., 1] / c.orchestrator_max_speed_mps, -1.0, 1.0),
+                         battery], axis=-1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        c = self.c
+        xy = values[..., 0:2] * c.area_radius_m
+        orchestrator = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), c.orchestrator_height_m)], axis=-1)
+        return dict(orchestrator_m=orchestrator, orchestrator_velocity_mps=values[..., 2:4] * c.orchestrator_max_speed_mps,
+                    orchestrator_battery_fraction=values[..., 4])
+
+
+class LossHistoryFeatures(FeatureBlock):
+    """Concept drift: the test losses of the H earlier decisions, newest first, scaled like the test loss."""
+
+    name = "loss_history"
+
+    def __init__(self, codec: "ObservationCodec"):
+        self.c = codec
+
+    @property
+    def size(self) -> int:
+        return self.c.loss_history
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.size), np.full(self.size, LOSS_FEATURE_MAX)
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        return np.stack([self.c.loss_feature(w.loss_history[..., h]) for h in range(self.size)], axis=-1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(loss_history=values * math.log(self.c.num_classes))
+
+
+class DriftRevealFeature(FeatureBlock):
+    """Revealed drift (non-causal, for bounds): the cycles since the last drift / horizon."""
+
+    name = "drift_reveal"
+
+    def __init__(self, codec: "ObservationCodec"):
+        self.c = codec
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(1), np.ones(1)
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        return np.minimum(w.cycles_since_drift / self.c.horizon_cycles, 1.0)[..., None]
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(cycles_since_drift=np.round(values[..., 0] * self.c.horizon_cycles))
+
+
 @dataclass(frozen=True)
 class ObservationCodec:
-    """Scenario constants that scale the observation (see the module table)."""
+    """Scenario constants that scale the world's observation (see the module table), and its feature blocks."""
 
     num_learners: int
     bandwidth_hz: float
@@ -147,6 +349,23 @@ class ObservationCodec:
     orchestrator_battery_j: float | None = None  # scales the drone's battery; None = no battery
     loss_history: int = 0  # H: earlier test losses observed (concept drift)
     reveals_drift: bool = False  # adds the cycles since the last drift (non-causal)
+
+    @property
+    def blocks(self) -> tuple[FeatureBlock, ...]:
+        """The world's feature blocks, in order: the learners', the cycle's, and where the world has them the
+        drone's, the earlier losses and the revealed drift."""
+        blocks: list[FeatureBlock] = [LearnerFeatures(self), CycleFeatures(self)]
+        if self.mobile_orchestrator:
+            blocks.append(DroneFeatures(self))
+        if self.loss_history:
+            blocks.append(LossHistoryFeatures(self))
+        if self.reveals_drift:
+            blocks.append(DriftRevealFeature(self))
+        return tuple(blocks)
+
+    @property
+    def layout(self) -> FeatureLayout:
+        return FeatureLayout(self.blocks)
 
     @property
     def global_features(self) -> tuple[str, ...]:
@@ -170,145 +389,24 @@ class ObservationCodec:
 
     def space(self) -> spaces.Box:
         """Box with the tightest bounds known in advance."""
-        K = self.num_learners
-        low = np.zeros(self.size, dtype=np.float32)
-        high = np.zeros(self.size, dtype=np.float32)
+        return self.layout.space()
 
-        def bounds(name: str, lo: float, hi: float) -> None:
-            j = _BLOCK[name]
-            low[j * K : (j + 1) * K], high[j * K : (j + 1) * K] = lo, hi
-
-        bounds("uplink_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
-        bounds("downlink_efficiency", 0.0, SPECTRAL_EFFICIENCY_MAX)
-        bounds("cpu", 0.0, 1.0)
-        bounds("log_capacity", -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP)
-        bounds("battery", 0.0, 1.0)
-        bounds("x", -1.0, 1.0)
-        bounds("y", -1.0, 1.0)
-        bounds("previous_share", 0.0, 1.0)
-        bounds("task_caps", 0.0, self.max_task_cap / self.samples_per_cycle)
-        bounds("vx", -1.0, 1.0)
-        bounds("vy", -1.0, 1.0)
-        bounds("in_coverage", 0.0, 1.0)
-        bounds("outage_probability", 0.0, 1.0)
-        bounds("compute_drop_probability", 0.0, 1.0)
-        g = len(PER_LEARNER_FEATURES) * K
-        high[g] = 1.0  # cycle
-        high[g + 1] = LOSS_FEATURE_MAX
-        high[g + 2] = 1.0  # accuracy
-        if self.mobile_orchestrator:
-            low[g + 3 : g + 7], high[g + 3 : g + 7] = -1.0, 1.0  # position, velocity
-            high[g + 7] = 1.0  # battery
-        drift = g + self.drift_offset
-        high[drift : drift + self.loss_history] = LOSS_FEATURE_MAX
-        if self.reveals_drift:
-            high[-1] = 1.0
-        return spaces.Box(low=low, high=high, dtype=np.float32)
-
-    def encode(
-        self,
-        rate_down_bps: np.ndarray,
-        rate_up_bps: np.ndarray,
-        cpu_hz: np.ndarray,
-        capacity: np.ndarray,
-        battery_j: np.ndarray,
-        position_m: np.ndarray,
-        previous_share: np.ndarray,
-        task_caps: np.ndarray,
-        velocity_mps: np.ndarray,
-        in_coverage: np.ndarray,
-        outage_probability: np.ndarray,
-        compute_drop_probability: np.ndarray,
-        cycle: np.ndarray,
-        test_loss: np.ndarray,
-        test_accuracy: np.ndarray,
-        orchestrator_m: np.ndarray | None = None,
-        orchestrator_velocity_mps: np.ndarray | None = None,
-        orchestrator_battery_j: np.ndarray | None = None,
-        loss_history: np.ndarray | None = None,
-        cycles_since_drift: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """(n, size) float32 from per-learner (n, K) arrays (positions, velocities (n, K, 2)) and per-env (n,)
-        arrays; a mobile orchestrator's position (n, 3), velocity (n, 2) and battery (n,) J; with concept drift the
-        earlier test losses (n, H) nats and, where revealed, the cycles since the last drift (n,).
-
-        ``capacity`` is c_k in samples (see the module table), ``battery_j`` the remaining energy in J.
-        """
-        battery = np.ones_like(battery_j) if self.battery_scale_j is None else battery_j / self.battery_scale_j
-        with np.errstate(divide="ignore"):
-            log_capacity = np.log(capacity / (self.samples_per_cycle / self.num_learners)) / self.action_beta
-        per_learner = [
-            rate_up_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
-            rate_down_bps / self.bandwidth_hz / SPECTRAL_EFFICIENCY_SCALE,
-            cpu_hz / self.max_cpu_hz,
-            np.clip(log_capacity, -LOG_CAPACITY_CLIP, LOG_CAPACITY_CLIP),
-            battery,
-            position_m[..., 0] / self.area_radius_m,
-            position_m[..., 1] / self.area_radius_m,
-            previous_share,
-            task_caps / self.samples_per_cycle,
-            np.clip(velocity_mps[..., 0] / self.max_speed_mps, -1.0, 1.0),
-            np.clip(velocity_mps[..., 1] / self.max_speed_mps, -1.0, 1.0),
-            in_coverage.astype(np.float64),
-            np.clip(outage_probability, 0.0, 1.0),
-            np.clip(compute_drop_probability, 0.0, 1.0),
-        ]
-        globals_ = [
-            np.minimum(cycle / self.horizon_cycles, 1.0),
-            self.loss_feature(test_loss),
-            test_accuracy,
-        ]
-        if self.mobile_orchestrator:
-            battery = (np.ones(np.shape(cycle)) if self.orchestrator_battery_j is None
-                       else orchestrator_battery_j / self.orchestrator_battery_j)
-            globals_ += [orchestrator_m[..., 0] / self.area_radius_m, orchestrator_m[..., 1] / self.area_radius_m,
-                         np.clip(orchestrator_velocity_mps[..., 0] / self.orchestrator_max_speed_mps, -1.0, 1.0),
-                         np.clip(orchestrator_velocity_mps[..., 1] / self.orchestrator_max_speed_mps, -1.0, 1.0),
-                         battery]
-        globals_ += [self.loss_feature(loss_history[..., h]) for h in range(self.loss_history)]
-        if self.reveals_drift:
-            globals_.append(np.minimum(cycles_since_drift / self.horizon_cycles, 1.0))
-        obs = np.concatenate(per_learner + [np.stack(globals_, axis=-1)], axis=-1)
-        return obs.astype(np.float32)
+    def encode(self, snapshot: WorldSnapshot) -> np.ndarray:
+        """(n, size) float32 of a world snapshot (the world's blocks)."""
+        return self.layout.encode({"world": snapshot})
 
     def decode(self, obs: np.ndarray) -> DecodedObservation:
         """Invert :meth:`encode` for observations of shape (..., size)."""
-        obs = np.asarray(obs, dtype=np.float64)
-        if obs.shape[-1] != self.size:
-            raise ValueError(f"observation has {obs.shape[-1]} entries, expected {self.size} for K={self.num_learners}")
-        K = self.num_learners
-        block = lambda name: obs[..., _BLOCK[name] * K : (_BLOCK[name] + 1) * K]  # noqa: E731
-        g = obs[..., len(PER_LEARNER_FEATURES) * K :]
-        if self.mobile_orchestrator:
-            xy = g[..., 3:5] * self.area_radius_m
-            velocity = g[..., 5:7] * self.orchestrator_max_speed_mps
-            drone_battery = g[..., 7]
-        else:
-            xy, velocity, drone_battery = np.zeros(g.shape[:-1] + (2,)), np.zeros(g.shape[:-1] + (2,)), np.ones(g.shape[:-1])
-        orchestrator = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), self.orchestrator_height_m)], axis=-1)
-        drift = self.drift_offset
-        history = g[..., drift : drift + self.loss_history] * math.log(self.num_classes) if self.loss_history else None
-        since = np.round(g[..., -1] * self.horizon_cycles) if self.reveals_drift else None
-        return DecodedObservation(
-            rate_up_bps=block("uplink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
-            rate_down_bps=block("downlink_efficiency") * SPECTRAL_EFFICIENCY_SCALE * self.bandwidth_hz,
-            cpu_hz=block("cpu") * self.max_cpu_hz,
-            battery_fraction=block("battery"),
-            battery_j=(np.full_like(block("battery"), np.inf) if self.battery_scale_j is None
-                       else block("battery") * self.battery_scale_j),
-            position_m=np.stack([block("x"), block("y")], axis=-1) * self.area_radius_m,
-            previous_share=block("previous_share"),
-            task_caps=np.round(block("task_caps") * self.samples_per_cycle),
-            velocity_mps=np.stack([block("vx"), block("vy")], axis=-1) * self.max_speed_mps,
-            in_coverage=block("in_coverage") > 0.5,
-            outage_probability=block("outage_probability"),
-            compute_drop_probability=block("compute_drop_probability"),
-            cycle=np.round(g[..., 0] * self.horizon_cycles),
-            test_loss=g[..., 1] * math.log(self.num_classes),
-            test_accuracy=g[..., 2],
-            orchestrator_m=orchestrator,
-            orchestrator_velocity_mps=velocity,
-            orchestrator_battery_fraction=drone_battery,
-            loss_history=history,
-            cycles_since_drift=since,
-        )
+        return self.decoded(self.layout.decode(obs, f"observation (K={self.num_learners})"))
+
+    def decoded(self, named: dict[str, np.ndarray]) -> DecodedObservation:
+        """The world's :class:`DecodedObservation` from its blocks' named quantities (a fixed orchestrator at the
+        origin, at its height; a drone without a battery at 1)."""
+        lead = np.shape(named["cycle"])
+        if "orchestrator_m" not in named:
+            named["orchestrator_m"] = np.concatenate([np.zeros(lead + (2,)),
+                                                      np.full(lead + (1,), self.orchestrator_height_m)], axis=-1)
+            named["orchestrator_velocity_mps"] = np.zeros(lead + (2,))
+            named["orchestrator_battery_fraction"] = np.ones(lead)
+        fields = {f for f in DecodedObservation.__dataclass_fields__}
+        return DecodedObservation(**{k: v for k, v in named.items() if k in fields})

@@ -15,6 +15,7 @@ import numpy as np
 from mel_gym.envs.action_blocks import ActionLayout, PlanParts
 from mel_gym.envs.action_maps import (action_from_fraction, action_from_level, fraction_from_action,
                                       level_from_fraction, samples_from_fraction)
+from mel_gym.envs.features import FeatureLayout
 from mel_gym.envs.observation import PER_LEARNER_FEATURES, DecodedObservation, ObservationCodec
 from mel_gym.optim.joint_resources import JointInstance
 from mel_gym.optim.task_sizing import relaxed_max_tau_batch
@@ -194,6 +195,11 @@ class AllocationProblem:
     @property
     def sends_data(self) -> bool:
         return self.mode == "pl"
+
+    @property
+    def layout(self) -> FeatureLayout:
+        """The observation's feature blocks (:mod:`mel_gym.envs.features`): the world's."""
+        return self.codec.layout
 
     def decode(self, obs: np.ndarray) -> DecodedObservation:
         return self.codec.decode(obs)

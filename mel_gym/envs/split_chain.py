@@ -10,7 +10,7 @@ from gymnasium import spaces
 
 from mel_gym.envs.action_blocks import ActionBlock, ChainSlot, ChainSplit
 from mel_gym.envs.action_maps import first_bad_integer
-from mel_gym.envs.chain_problem import ChainProblem
+from mel_gym.envs.chain_problem import ChainProblem, TopologySnapshot
 from mel_gym.envs.core import EnvCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.params import EnvParams
@@ -63,9 +63,6 @@ class SplitChainCore(EnvCore):
             memory_scale_bytes=float(max(s.chains.memory_classes_bytes)), d2d_bandwidth_hz=links.params.bandwidth_hz,
             fraction_levels=self.params.fraction_levels, min_fraction=self.params.min_fraction,
             action_mode=self.params.action_mode, planner_name=self.active_planner)
-
-    def build_observation_space(self) -> spaces.Box:
-        return self.problem.space()
 
     def build_action_space(self) -> spaces.MultiDiscrete:
         p = self.problem
@@ -179,12 +176,12 @@ class SplitChainCore(EnvCore):
     def outcome_info(self, out: Outcome) -> dict[str, np.ndarray]:
         return dict(out.chains)
 
-    def observe(self) -> np.ndarray:
+    def observation_sources(self) -> dict:
         world = self.sim.world
         links = world.d2d_links()
         rates = links.rates_bps(np.broadcast_to(world.tx_power_w, world.memory_bytes.shape))
-        topology = self.problem.encode_topology(world.memory_bytes, links.neighbours, rates)
-        return np.concatenate([super().observe(), topology], axis=1)
+        return {**super().observation_sources(),
+                "topology": TopologySnapshot(world.memory_bytes, links.neighbours, rates)}
 
 
 class SplitChainEnv(MELEnv):
