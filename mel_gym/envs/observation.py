@@ -159,13 +159,17 @@ class WorldSnapshot:
     cycles_since_drift: np.ndarray | None = None  # (n,), revealed drift only
 
 
-class LearnerFeatures(FeatureBlock):
-    """The 14 per-learner blocks of K values (module table, blocks 0-13)."""
-
-    name = "learners"
+class _WorldBlock(FeatureBlock):
+    """A block of the world's observation, scaled by the codec's constants."""
 
     def __init__(self, codec: "ObservationCodec"):
         self.c = codec
+
+
+class LearnerFeatures(_WorldBlock):
+    """The 14 per-learner blocks of K values (module table, blocks 0-13)."""
+
+    name = "learners"
 
     @property
     def size(self) -> int:
@@ -226,13 +230,10 @@ class LearnerFeatures(FeatureBlock):
         )
 
 
-class CycleFeatures(FeatureBlock):
+class CycleFeatures(_WorldBlock):
     """The 3 globals: cycles run / horizon, the test loss / ln(classes) (clipped at 10), the test accuracy."""
 
     name = "cycle"
-
-    def __init__(self, codec: "ObservationCodec"):
-        self.c = codec
 
     @property
     def size(self) -> int:
@@ -252,13 +253,10 @@ class CycleFeatures(FeatureBlock):
                     test_loss=values[..., 1] * math.log(c.num_classes), test_accuracy=values[..., 2])
 
 
-class DroneFeatures(FeatureBlock):
+class DroneFeatures(_WorldBlock):
     """A mobile orchestrator's 5 globals: position / area radius, velocity / its top speed, battery left / full."""
 
     name = "drone"
-
-    def __init__(self, codec: "ObservationCodec"):
-        self.c = codec
 
     @property
     def size(self) -> int:
@@ -284,13 +282,10 @@ class DroneFeatures(FeatureBlock):
                     orchestrator_battery_fraction=values[..., 4])
 
 
-class LossHistoryFeatures(FeatureBlock):
+class LossHistoryFeatures(_WorldBlock):
     """Concept drift: the test losses of the H earlier decisions, newest first, scaled like the test loss."""
 
     name = "loss_history"
-
-    def __init__(self, codec: "ObservationCodec"):
-        self.c = codec
 
     @property
     def size(self) -> int:
@@ -306,13 +301,10 @@ class LossHistoryFeatures(FeatureBlock):
         return dict(loss_history=values * math.log(self.c.num_classes))
 
 
-class DriftRevealFeature(FeatureBlock):
+class DriftRevealFeature(_WorldBlock):
     """Revealed drift (non-causal, for bounds): the cycles since the last drift / horizon."""
 
     name = "drift_reveal"
-
-    def __init__(self, codec: "ObservationCodec"):
-        self.c = codec
 
     @property
     def size(self) -> int:
