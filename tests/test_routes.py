@@ -60,3 +60,52 @@ def test_a_thousand_learners_on_a_random_tree():
         while parent[node] >= 0:
             node, hops = parent[node], hops + 1
         assert depth[k] == hops
+
+
+def _enumerate_best(root_s, neighbours, link_s, k, combine):
+    """The best value over every simple route from k to the orchestrator (inf if none)."""
+    best = root_s[k]
+    stack = [(k, (k,), None)]
+    while stack:
+        node, path, value = stack.pop()
+        if value is not None:
+            best = min(best, combine(value, root_s[node]))
+        for j, c in zip(neighbours[node], link_s[node]):
+            if j >= 0 and np.isfinite(c) and j not in path:
+                stack.append((int(j), path + (int(j),), c if value is None else combine(value, c)))
+    return best
+
+
+def _tree_value(root_s, neighbours, link_s, parent, k, combine):
+    from mel_gym.optim.routes import route_of
+
+    route = route_of(parent, k)
+    value = root_s[route[-1]]
+    for a, b in zip(route[:-1], route[1:]):
+        value = combine(value, link_s[a][list(neighbours[a]).index(b)])
+    return value
+
+
+def test_the_trees_equal_enumeration_on_small_graphs():
+    from mel_gym.optim.routes import bottleneck_tree, link_times, shortest_path_tree
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    for _ in range(40):
+        K = 6
+        neighbours = np.array([[j for j in range(K) if j != k] for k in range(K)])
+        rates = rng.uniform(1e5, 1e7, size=(K, K - 1)) * (rng.random((K, K - 1)) > 0.4)
+        up = rng.uniform(1e5, 1e7, K) * (rng.random(K) > 0.6)  # most learners out of the orchestrator's range
+        root_s, link_s = link_times(1e5, up, rates)
+        for tree, combine in ((shortest_path_tree, lambda a, b: a + b), (bottleneck_tree, max)):
+            parent, reachable = tree(root_s, neighbours, link_s)
+            for k in range(K):
+                best = _enumerate_best(root_s, neighbours, link_s, k, combine)
+                assert reachable[k] == np.isfinite(best)
+                if reachable[k]:
+                    got = _tree_value(root_s, neighbours, link_s, parent, k, combine)
+                    assert got == pytest.approx(best, rel=1e-12)
+                    checked += 1
+            top, _ = route_roots(np.where(reachable, parent, -1))
+            assert np.all(top[reachable] >= 0)  # the routes form a tree: no loop
+    assert checked > 100
