@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from gymnasium import spaces
@@ -170,9 +171,9 @@ class ChainProblem:
     def world_size(self) -> int:
         return self.world.codec.size
 
-    @property
+    @cached_property
     def layout(self) -> FeatureLayout:
-        """The observation's feature blocks: the world's, then :class:`TopologyFeatures`."""
+        """The observation's feature blocks: the world's, then :class:`TopologyFeatures` (built once per view)."""
         return FeatureLayout(self.world.codec.blocks + (TopologyFeatures(self),))
 
     @property

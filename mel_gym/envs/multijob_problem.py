@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from gymnasium import spaces
@@ -219,9 +220,9 @@ class MultiJobProblem:
         """(J,) the jobs' target accuracies, 1 for a job without one (its gap is then what it misses of all)."""
         return np.array([1.0 if job.target_accuracy is None else job.target_accuracy for job in self.jobs])
 
-    @property
+    @cached_property
     def layout(self) -> FeatureLayout:
-        """The observation's feature blocks: the world's, then :class:`JobFeatures`."""
+        """The observation's feature blocks: the world's, then :class:`JobFeatures` (built once per view)."""
         return FeatureLayout(self.world.codec.blocks + (JobFeatures(self),))
 
     @property

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from gymnasium import spaces
@@ -342,7 +343,7 @@ class ObservationCodec:
     loss_history: int = 0  # H: earlier test losses observed (concept drift)
     reveals_drift: bool = False  # adds the cycles since the last drift (non-causal)
 
-    @property
+    @cached_property
     def blocks(self) -> tuple[FeatureBlock, ...]:
         """The world's feature blocks, in order: the learners', the cycle's, and where the world has them the
         drone's, the earlier losses and the revealed drift."""
@@ -355,8 +356,9 @@ class ObservationCodec:
             blocks.append(DriftRevealFeature(self))
         return tuple(blocks)
 
-    @property
+    @cached_property
     def layout(self) -> FeatureLayout:
+        """The world's observation (built once: every observe and decode reads it)."""
         return FeatureLayout(self.blocks)
 
     @property

@@ -19,8 +19,9 @@ from mel_gym.envs.vector import vector_env_class
 from mel_gym.schema import ConfigError, param
 from mel_gym.simulation import Decision, Outcome
 from mel_gym.optim.rounding import apportion
-from mel_gym.simulation.cycle import chain_members, d2d_rate_bps
+from mel_gym.simulation.cycle import chain_members
 from mel_gym.world.chains import chain_costs
+from mel_gym.world.d2d import member_link_rates
 
 
 @dataclass(frozen=True)
@@ -152,11 +153,10 @@ class SplitChainCore(EnvCore):
                     chain_of[i, members] = -1
                     self._idled[i, members] = True
                     continue
-                nxt = [d2d_rate_bps(rates[i], links.neighbours[i], a, b) for a, b in zip(members[:-1], members[1:])]
-                prv = [d2d_rate_bps(rates[i], links.neighbours[i], b, a) for a, b in zip(members[:-1], members[1:])]
+                nxt, prv = member_link_rates(rates[i], links.neighbours[i], members)
                 costs = chain_costs(p.stages, first[i, members], int(d_c), None, cpu[i, members], rate_down[i, members],
-                                    rate_up[i, members], np.array(nxt), np.array(prv),
-                                    np.full(len(members), world.tx_power_w), sim.cost.kappa, sim.cost.sample_bits, True,
+                                    rate_up[i, members], nxt, prv, np.full(len(members), world.tx_power_w),
+                                    sim.cost.kappa, sim.cost.sample_bits, sim.cost.sends_data,
                                     sim.cost.cycle_deadline_s, s.max_local_iterations)
                 task_sizes[i, members[0]] = d_c
                 heads.append(members[0])

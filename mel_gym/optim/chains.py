@@ -23,6 +23,7 @@ import numpy as np
 
 from mel_gym.optim.rounding import apportion
 from mel_gym.world.chains import ChainCosts, StageModel, chain_costs
+from mel_gym.world.d2d import link_value, member_link_rates
 
 #: A chain: its members in stage order and the first stage each hosts.
 Chain = tuple[tuple[int, ...], tuple[int, ...]]
@@ -51,8 +52,7 @@ class ChainInstance:
 
     def link_bps(self, sender: int, receiver: int) -> float:
         """Rate of the D2D link sender -> receiver (0: no link)."""
-        hit = np.flatnonzero(self.neighbours[sender] == receiver)
-        return float(self.neighbour_rate_bps[sender, hit[0]]) if hit.size else 0.0
+        return link_value(self.neighbour_rate_bps, self.neighbours, sender, receiver)
 
     def linked(self, a: int, b: int) -> bool:
         return self.link_bps(a, b) > 0 and self.link_bps(b, a) > 0
@@ -63,11 +63,10 @@ class ChainInstance:
     def costs(self, chain: Chain, samples: int, iterations: int | None = None) -> ChainCosts:
         members, firsts = chain
         m = list(members)
+        nxt, prv = member_link_rates(self.neighbour_rate_bps, self.neighbours, np.array(m))
         return chain_costs(self.stages, np.array(firsts), samples, iterations, self.cpu_hz[m], self.rate_down_bps[m],
-                           self.rate_up_bps[m], np.array([self.link_bps(a, b) for a, b in zip(m[:-1], m[1:])]),
-                           np.array([self.link_bps(b, a) for a, b in zip(m[:-1], m[1:])]),
-                           np.full(len(m), self.tx_power_w), self.kappa, self.sample_bits, True, self.deadline_s,
-                           self.max_local_iterations)
+                           self.rate_up_bps[m], nxt, prv, np.full(len(m), self.tx_power_w), self.kappa,
+                           self.sample_bits, True, self.deadline_s, self.max_local_iterations)
 
     def bottleneck_s(self, chain: Chain) -> float:
         """The chain's largest slot per microbatch, s (inf where a link is missing)."""

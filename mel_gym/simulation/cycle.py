@@ -33,6 +33,7 @@ import numpy as np
 from mel_gym.config import Scenario
 from mel_gym.world.chains import StageModel, chain_costs
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCosts
+from mel_gym.world.d2d import member_link_rates
 from mel_gym.world.state import World
 
 
@@ -174,12 +175,6 @@ def chain_members(chain_of: np.ndarray, first_stage: np.ndarray, env: int, chain
     return members[np.argsort(first_stage[env, members], kind="stable")]
 
 
-def d2d_rate_bps(rates: np.ndarray, neighbours: np.ndarray, sender: int, receiver: int) -> float:
-    """The rate of the D2D link sender -> receiver from one env's neighbour lists (0 if it is not a link)."""
-    hit = np.flatnonzero(neighbours[sender] == receiver)
-    return float(rates[sender, hit[0]]) if hit.size else 0.0
-
-
 def run_chain_physics(world: World, cost: CostModel, model: StageModel, decision: Decision, task_sizes: np.ndarray,
                       iterations: np.ndarray, cycle_cap_j: float | None, max_local_iterations: int,
                       num_chains: int) -> Physics:
@@ -215,11 +210,9 @@ def run_chain_physics(world: World, cost: CostModel, model: StageModel, decision
             if members.size == 0:
                 continue
             head = members[0]
-            nxt = [d2d_rate_bps(d2d_rates[i], links.neighbours[i], a, b) for a, b in zip(members[:-1], members[1:])]
-            prv = [d2d_rate_bps(d2d_rates[i], links.neighbours[i], b, a) for a, b in zip(members[:-1], members[1:])]
+            nxt, prv = member_link_rates(d2d_rates[i], links.neighbours[i], members)
             costs = chain_costs(model, first[i, members], int(task_sizes[i, head]), int(iterations[i, head]),
-                                cpu[i, members], rate_down[i, members], rate_up[i, members], np.array(nxt),
-                                np.array(prv), power[i, members], cost.kappa, cost.sample_bits, cost.sends_data,
+                                cpu[i, members], rate_down[i, members], rate_up[i, members], nxt, prv, power[i, members], cost.kappa, cost.sample_bits, cost.sends_data,
                                 cost.cycle_deadline_s, max_local_iterations)
             for name in fields:
                 per_learner[name][i, members] = getattr(costs, name)

@@ -64,6 +64,21 @@ def pair_normals(key: int, low: np.ndarray, high: np.ndarray, stream: int) -> np
     return np.sqrt(-2.0 * np.log(u[..., 0])) * np.cos(2.0 * np.pi * u[..., 1])
 
 
+def link_value(values: np.ndarray, neighbours: np.ndarray, sender: int, receiver: int) -> float:
+    """The value (a gain, a rate) of the link sender -> receiver from one env's per-link ``values`` (K, M) and
+    ``neighbours`` (K, M); 0 where receiver is not one of sender's neighbours."""
+    hit = np.flatnonzero(neighbours[sender] == receiver)
+    return float(values[sender, hit[0]]) if hit.size else 0.0
+
+
+def member_link_rates(rates: np.ndarray, neighbours: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(n - 1,) each: the rates from member i to member i + 1 and back, of a sequence of ``members`` (a chain, a
+    route), from one env's per-link ``rates`` (K, M) and ``neighbours`` (K, M); 0 where two are not linked."""
+    pairs = list(zip(members[:-1], members[1:]))
+    return (np.array([link_value(rates, neighbours, a, b) for a, b in pairs]),
+            np.array([link_value(rates, neighbours, b, a) for a, b in pairs]))
+
+
 @dataclass(frozen=True)
 class D2DParams:
     """A scenario's D2D link parameters (``d2d.*``, with the channel's carrier, bandwidth and noise)."""
@@ -129,6 +144,4 @@ class D2DLinks:
 
     def link_gain(self, env: int, sender: int, receiver: int) -> float:
         """The gain of link sender -> receiver in env ``env`` (0 if they are not neighbours)."""
-        row = self.neighbours[env, sender]
-        hit = np.flatnonzero(row == receiver)
-        return float(self.gain[env, sender, hit[0]]) if hit.size else 0.0
+        return link_value(self.gain[env], self.neighbours[env], sender, receiver)

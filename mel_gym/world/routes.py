@@ -103,9 +103,8 @@ def route_costs(parent: np.ndarray, has_update: np.ndarray, ready_s: np.ndarray,
     arrival = np.where(cut | ~has, np.inf, finish[np.maximum(top, 0)])
     delivered = has & (arrival <= deadline_s)
     received = np.zeros(K)
-    for v in range(K):
-        if not cut[v] and parent[v] >= 0 and bits[v] > 0:
-            received[parent[v]] += bits[v]
+    sends_to_learner = ~cut & (parent >= 0) & (bits > 0)
+    np.add.at(received, parent[sends_to_learner], bits[sends_to_learner])
     power = np.broadcast_to(np.asarray(tx_power_w, dtype=np.float64), (K,))
     with np.errstate(divide="ignore", invalid="ignore"):
         transmit = np.where(bits > 0, power * bits / rate, 0.0)
