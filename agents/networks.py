@@ -32,10 +32,11 @@ class PerLearnerExtractor(nn.Module):
     """The shared learner encoder plus the pooled context; SB3's ``mlp_extractor`` interface."""
 
     def __init__(self, num_learners: int, num_features: int, num_globals: int, hidden: int,
-                 activation: type[nn.Module], global_actions: int = 0):
+                 activation: type[nn.Module], global_actions: int = 0, extra_features: int = 0):
         super().__init__()
         self.num_learners, self.num_features, self.num_globals = num_learners, num_features, num_globals
-        self.encoder = _mlp([num_features + num_globals, hidden, hidden], activation)
+        self.extra_features = extra_features
+        self.encoder = _mlp([num_features + extra_features + num_globals, hidden, hidden], activation)
         self.actor = _mlp([2 * hidden, hidden], activation)
         self.critic = _mlp([hidden + num_globals, hidden, hidden], activation)
         self.global_actor = _mlp([hidden + num_globals, hidden, hidden], activation) if global_actions else None
@@ -43,9 +44,11 @@ class PerLearnerExtractor(nn.Module):
         self.latent_dim_vf = hidden
 
     def _embed(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        K, F = self.num_learners, self.num_features
+        K, F, G, E = self.num_learners, self.num_features, self.num_globals, self.extra_features
         per_learner = obs[:, : F * K].reshape(-1, F, K).transpose(1, 2)  # (B, K, F)
-        globals_ = obs[:, F * K :]  # (B, G)
+        globals_ = obs[:, F * K : F * K + G]  # (B, G)
+        if E:  # learner-major features after the globals (the label histograms): (B, K, E)
+            per_learner = torch.cat([per_learner, obs[:, F * K + G :].reshape(-1, K, E)], dim=-1)
         x = torch.cat([per_learner, globals_.unsqueeze(1).expand(-1, K, -1)], dim=-1)
         emb = self.encoder(x)  # (B, K, H)
         return emb, emb.mean(dim=1), globals_
@@ -90,14 +93,15 @@ class PerLearnerPolicy(ActorCriticPolicy):
     """Actor-critic with weights shared across learners (see the module docstring).
 
     Extra ``policy_kwargs``: ``num_learners`` (K), ``num_features`` (F per learner), ``num_globals`` (G),
-    ``hidden`` (H, default 64), ``global_actions`` (values after the per-learner blocks, default 0).
-    :func:`mel_gym.agents.sb3.build_agent` fills K, F, G and the global actions from the env.
+    ``hidden`` (H, default 64), ``global_actions`` (values after the per-learner blocks, default 0),
+    ``extra_features`` (E per learner after the globals, learner by learner: the label histograms; default 0).
+    :func:`mel_gym.agents.sb3.build_agent` fills K, F, G, E and the global actions from the env.
     """
 
     def __init__(self, observation_space: spaces.Box, action_space: spaces.Box, lr_schedule: Any, *,
                  num_learners: int, num_features: int, num_globals: int, hidden: int = 64, global_actions: int = 0,
-                 **kwargs: Any):
-        expected = num_learners * num_features + num_globals
+                 extra_features: int = 0, **kwargs: Any):
+        expected = num_learners * (num_features + extra_features) + num_globals
         actions = (action_space.shape[0] if len(action_space.shape) == 1 else -1) - global_actions
         if observation_space.shape != (expected,) or actions % num_learners or actions <= 0:
             raise ValueError(
@@ -108,6 +112,8 @@ class PerLearnerPolicy(ActorCriticPolicy):
         self._blocks = actions // num_learners
         self._layout = dict(num_learners=num_learners, num_features=num_features, num_globals=num_globals,
                             hidden=hidden, global_actions=global_actions)
+        if extra_features:  # saved agents without extra features keep their constructor parameters
+            self._layout["extra_features"] = extra_features
         kwargs.setdefault("activation_fn", nn.Tanh)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 

@@ -31,7 +31,7 @@ class Baseline:
     knobs it is tuned on (:mod:`mel_gym.agents.planners`; tuned on training seeds by ``evaluate``)."""
 
     cls_name: str
-    needs: str  # a key of BLOCKS_WRITTEN: "shares", "resources", ..., "partition" or "chains"
+    needs: str  # a key of BLOCKS_WRITTEN: "shares", "resources", ..., "chains", "routes" or "redistribution"
     doc: str
     knobs: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     module: str = "baselines"  # the module of mel_gym.agents that defines the class
@@ -49,6 +49,8 @@ class Baseline:
 
 #: The fractions of the cycle's samples the fraction baselines are tuned over (1: all of them, the classical plan).
 FRACTION_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+#: The shares of its samples the shared-pool baselines are tuned over (Zhao et al. share 5% of the data).
+SHARE_GRID = (0.05, 0.1, 0.2)
 #: The knobs that set how much of a plan is run (:meth:`mel_gym.agents.baselines._ObservationPolicy.effort_for`).
 EFFORT_KNOBS = ("effort", "full_effort_cycles", "loss_threshold")
 #: The fractions the effort baselines are tuned over (with an energy price few samples pay).
@@ -145,6 +147,34 @@ BASELINES = {
                              "holds it, the nearest neighbour for the next stages", module="chain_baselines"),
     "single-device": Baseline("SingleDevice", "chains", "no split: the fastest devices that hold the whole model, one "
                               "chain each", module="chain_baselines"),
+    "direct": Baseline("Direct", "routes", "the star: learners in the orchestrator's range send to it, the others idle",
+                       module="route_baselines"),
+    "direct-fraction": Baseline("Direct", "routes", "direct for a fraction of the cycle's samples tuned on training "
+                                "seeds", {"fraction": FRACTION_GRID}, module="route_baselines"),
+    "shortest-path-tree": Baseline("ShortestPathTree", "routes", "every learner on its least-time route (Dijkstra on "
+                                   "|w| / r), aggregating at merge points, HA-Sync tasks on the tree",
+                                   module="route_baselines"),
+    "shortest-path-tree-fraction": Baseline("ShortestPathTree", "routes", "shortest-path-tree for a fraction of the "
+                                            "cycle's samples tuned on training seeds", {"fraction": FRACTION_GRID},
+                                            module="route_baselines"),
+    "min-max-tree": Baseline("MinMaxTree", "routes", "every learner on the route whose slowest link is fastest "
+                             "(bottleneck tree), HA-Sync tasks on the tree", module="route_baselines"),
+    "min-max-tree-fraction": Baseline("MinMaxTree", "routes", "min-max-tree for a fraction of the cycle's samples "
+                                      "tuned on training seeds", {"fraction": FRACTION_GRID}, module="route_baselines"),
+    "random-tree": Baseline("RandomTree", "routes", "a random valid tree: each learner picks one of its allowed next "
+                            "hops uniformly", module="route_baselines"),
+    "shared-pool": Baseline("SharedPool", "redistribution", "HA-Sync after Zhao's shared pool: every learner sends "
+                            "alpha of its samples (tuned on training seeds) equally to its neighbours",
+                            {"alpha": SHARE_GRID}, module="redistribution_baselines"),
+    "shared-pool-fraction": Baseline("SharedPool", "redistribution", "shared-pool for a fraction of the cycle's "
+                                     "samples tuned on training seeds", {"alpha": SHARE_GRID, "fraction": FRACTION_GRID},
+                                     module="redistribution_baselines"),
+    "min-cost-transport": Baseline("MinCostTransport", "redistribution", "HA-Sync after the orchestrator's "
+                                   "min-imbalance transport plan (linear program on the label histograms) within the "
+                                   "caps and the sending time", module="redistribution_baselines"),
+    "min-cost-transport-fraction": Baseline("MinCostTransport", "redistribution", "min-cost-transport for a fraction "
+                                            "of the cycle's samples tuned on training seeds", {"fraction": FRACTION_GRID},
+                                            module="redistribution_baselines"),
 }
 #: Every policy name: the baselines and the seeded random policy.
 BASELINE_NAMES = (*BASELINES, "random")
@@ -155,7 +185,8 @@ BASELINE_NAMES = (*BASELINES, "random")
 BLOCKS_WRITTEN = {"shares": ("shares",), "resources": ("shares", "power", "bandwidth", "cpu"),
                   "selection": ("selection",), "backups": ("shares", "participation", "backup"),
                   "flight": ("shares", "velocity"), "relocation": ("shares", "moves"), "partition": ("job",),
-                  "chains": ("chain_slot", "chain_split")}
+                  "chains": ("chain_slot", "chain_split"), "routes": ("next_hop", "route_share"),
+                  "redistribution": ("shares", "send", "send_mode")}
 
 
 def _fits(b: Baseline, problem: Any, raw: bool = False) -> bool:

@@ -158,6 +158,7 @@ def build_agent(
             num_features=len(PER_LEARNER_FEATURES),
             num_globals=len(problem.codec.global_features),
             global_actions=global_actions,
+            extra_features=problem.codec.extra_size // problem.num_learners,
         )
     return ALGOS[config["algo"]](
         policy, env, seed=seed, tensorboard_log=tensorboard_log, device=device, verbose=verbose,

@@ -235,7 +235,7 @@ def _vector_env_step_fn(mode: str, preset: str, num_envs: int, policy: str, devi
 #: hovers, nobody moves); in MultiJob-v0 every learner serves a random job it may serve.
 PRESET_ENV_IDS = {"dynamic": "mel_gym/ReliableTaskAllocation-v0", "drone": "mel_gym/DroneOrchestrator-v0",
                   "relocation": "mel_gym/LearnerRelocation-v0", "multijob": "mel_gym/MultiJob-v0",
-                  "chains": "mel_gym/SplitChain-v0"}
+                  "chains": "mel_gym/SplitChain-v0", "multihop": "mel_gym/MultiHop-v0"}
 
 
 def _flops_per_sample_step(preset: str) -> int:
@@ -262,7 +262,48 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
         cases.append(("multijob", n, "random", 3 if quick else (10 if n <= 16 else 4)))
     for n in (1, 16) if quick else (1, 16, 64):  # SplitChain-v0: every learner to a random slot it may take
         cases.append(("chains", n, "random", 3 if quick else (10 if n <= 16 else 4)))
+    for n in (1, 16) if quick else (1, 16, 64):  # MultiHop-v0: every learner to a random next hop it may take
+        cases.append(("multihop", n, "random", 3 if quick else (10 if n <= 16 else 4)))
+    for n in (1, 16) if quick else (1, 16, 64):  # TaskAllocation-v0 with a redistribution phase (a = 0: half the caps)
+        cases.append(("redistribution", n, "equal", 3 if quick else (10 if n <= 16 else 4)))
     return cases
+
+
+#: The learner counts of the scale rows (MultiHop-v0 with the shortest-path tree; the area grows with K).
+SCALE_LEARNERS = (16, 1000)
+
+
+def bench_scale(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Seconds to build, reset and step MultiHop-v0 (one env, the shortest-path tree's plan) at K = 16 and K = 1,000
+    learners over an area whose density stays that of the preset, and the ratio per learner: the cost of a step
+    should grow no faster than K (neighbour lists, not K x K loops)."""
+    from mel_gym.agents import make_policy
+
+    rows = []
+    for K in SCALE_LEARNERS:
+        scale = float(np.sqrt(K / 16))
+        started = time.perf_counter()
+        env = gym.make("mel_gym/MultiHop-v0", num_learners=K, samples_per_cycle=max(600, K),
+                       learning={"partition": "iid"}, placement={"max_distance_m": 300.0 * scale},
+                       orchestrator={"range_m": 170.0 * scale})
+        built = time.perf_counter() - started
+        started = time.perf_counter()
+        obs, _ = env.reset(seed=0)
+        reset = time.perf_counter() - started
+        policy = make_policy("shortest-path-tree", env.unwrapped.problem, env.action_space)
+        times = []
+        for _ in range(2 if quick else 5):
+            started = time.perf_counter()
+            obs, *_ = env.step(policy.predict(obs)[0])
+            times.append(time.perf_counter() - started)
+        rows.append({"env": "mel_gym/MultiHop-v0", "learners": K, "build_s": built, "reset_s": reset,
+                     "step_s": float(np.median(times))})
+        log(f"  scale MultiHop-v0 K={K:<5d} build {built:6.2f} s  reset {reset:6.3f} s  step (plan + cycle) "
+            f"{np.median(times):6.3f} s")
+    small, large = rows[0], rows[-1]
+    ratio = (large["step_s"] / large["learners"]) / (small["step_s"] / small["learners"])
+    log(f"  scale: step time per learner at K={large['learners']} / at K={small['learners']}: x{ratio:.2f}")
+    return rows
 
 
 def bench_vector_env(quick: bool, device: str, log: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -309,10 +350,11 @@ def run_bench(quick: bool = False, device: str = "cpu", torch_threads: int | Non
             f"learner-steps/s  x{row['speedup']:.1f}  {row['gflops']:.1f} GFLOP/s ({row['kernel']} kernel)")
     peak_after_trainer = peak_rss_mb()
     vector_rows = bench_vector_env(quick, str(dev), log)
+    scale_rows = bench_scale(quick, log)
     report = {
         "quick": quick, "device": str(dev), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "machine": platform.platform(), "sgemm_peak_gflops": peak, "trainer": trainer_rows,
-        "vector_env": vector_rows, "peak_rss_mb": peak_rss_mb(), "peak_rss_mb_after_trainer": peak_after_trainer,
+        "vector_env": vector_rows, "scale": scale_rows, "peak_rss_mb": peak_rss_mb(), "peak_rss_mb_after_trainer": peak_after_trainer,
         "seconds": time.perf_counter() - started,
     }
     log(f"  peak RSS {report['peak_rss_mb']:.0f} MB ({peak_after_trainer:.0f} MB after the trainer part); "
@@ -336,6 +378,10 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
                      f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x | "
                      f"{r['native_train_gflops']:.1f} / {r['sync_train_gflops']:.1f} |")
+    if report.get("scale"):
+        lines += ["", "| env | learners K | build s | reset s | step s (plan + cycle) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['env']} | {r['learners']:,} | {r['build_s']:.2f} | {r['reset_s']:.3f} | {r['step_s']:.3f} |"
+                  for r in report["scale"]]
     return "\n".join(lines)
 
 

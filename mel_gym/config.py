@@ -192,6 +192,10 @@ class D2DConfig:
                         doc="rayleigh: i.i.d. exponential power gain per pair and cycle; none: 1")
     bandwidth_hz: float | None = param(None, unit="Hz", low=0.0, low_open=True,
                                        doc="bandwidth of a D2D link; null = channel.bandwidth_hz")
+    receive_j_per_bit: float = param(50.0e-9, unit="J/bit", low=0.0, high=1e-3,
+                                     doc="energy of receiving a bit over a D2D link (radio electronics; 50 nJ/bit, "
+                                         "Heinzelman et al. 2000); receiving from the orchestrator is free, as in "
+                                         "the star")
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,36 @@ class ChainConfig:
                             doc="samples per microbatch of the pipeline (memory holds one microbatch's activations)")
     memory_classes_bytes: list = param([0.5e6, 1.0e6, 2.5e6, 4.0e6], unit="B", low=1.0, item=float,
                                        doc="device memory classes; each learner draws one uniformly per episode")
+
+
+@dataclass(frozen=True)
+class MultiHopConfig:
+    """Updates delivered over multi-hop routes of learners (MultiHop-v0, docs/multihop.md): a learner out of the
+    orchestrator's range (``orchestrator.range_m``) sends its update to a D2D neighbour, which relays it; the model
+    comes down the same tree."""
+
+    aggregation: str = param("in_route", choices=("in_route", "forward"),
+                             doc="in_route: a relay sends one partial aggregate (sum of n_k w_k and of n_k) of its "
+                                 "subtree; forward: every update travels as it is")
+    aggregation_s: float = param(1.0e-4, unit="s", low=0.0, high=10.0,
+                                 doc="time a relay takes to add its children's messages into its own")
+
+
+@dataclass(frozen=True)
+class RedistributionConfig:
+    """Learners exchange samples over D2D links before training, toward less non-IID data (FL; TaskAllocation-v0,
+    docs/redistribution.md). The action says how much each learner sends (a fraction of its cap) and how: into a
+    shared pool (split equally between its neighbours) or by the orchestrator's min-imbalance transport plan."""
+
+    enabled: bool = param(False, doc="add the redistribution phase and its action blocks")
+    schedule: str = param("episode", choices=("episode", "cycle"),
+                          doc="episode: one phase before the first cycle; cycle: a phase before every cycle, in the "
+                              "gap between cycles (needs cycle_period_s - cycle_deadline_s >= budget_s)")
+    budget_s: float = param(0.05, unit="s", low=0.0, low_open=True, high=3600.0,
+                            doc="time a learner may spend sending in one phase (its links' times summed)")
+    cap_fraction: float = param(0.2, low=0.0, high=1.0,
+                                doc="the most of a learner's samples that may leave it in one phase (privacy / "
+                                    "consent)")
 
 
 @dataclass(frozen=True)
@@ -353,6 +387,8 @@ class Scenario:
     relocation: RelocationConfig = field(default_factory=RelocationConfig)
     d2d: D2DConfig = field(default_factory=D2DConfig)
     chains: ChainConfig = field(default_factory=ChainConfig)
+    multihop: MultiHopConfig = field(default_factory=MultiHopConfig)
+    redistribution: RedistributionConfig = field(default_factory=RedistributionConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     arrivals: ArrivalConfig = field(default_factory=ArrivalConfig)
@@ -446,6 +482,17 @@ def _check_cross_field(s: Scenario) -> None:
     names = [job.name or f"job{i}" for i, job in enumerate(s.jobs)]
     if len(set(names)) != len(names):
         raise ConfigError(f"scenario key 'jobs': the job names {names} must differ")
+    r = s.redistribution
+    if r.enabled and (s.mode != "fl" or not s.d2d.enabled):
+        raise ConfigError("scenario key 'redistribution.enabled' = true needs mode: fl (learners hold their own data) "
+                          "and d2d.enabled: true (samples move over device-to-device links)")
+    if r.enabled and s.jobs:
+        raise ConfigError("scenario key 'redistribution.enabled' = true: the redistribution phase runs in the one job of "
+                          "learning.* (TaskAllocation-v0), not with 'jobs'")
+    if r.enabled and r.schedule == "cycle" and s.period_s - s.cycle_deadline_s < r.budget_s:
+        raise ConfigError(f"scenario key 'redistribution.budget_s' = {r.budget_s:g} must fit in the gap between cycles "
+                          f"(cycle_period_s - cycle_deadline_s = {s.period_s - s.cycle_deadline_s:g} s) with schedule: "
+                          "cycle")
     m = s.mobility
     if m.speed_max_mps < m.speed_min_mps:
         raise ConfigError(f"scenario key 'mobility.speed_max_mps' = {m.speed_max_mps:g} must be >= "

@@ -20,6 +20,7 @@ ENV_IDS = {
     "mel_gym/LearnerRelocation-v0": "mel_gym.envs.relocation:LearnerRelocationEnv",
     "mel_gym/MultiJob-v0": "mel_gym.envs.multijob:MultiJobEnv",
     "mel_gym/SplitChain-v0": "mel_gym.envs.split_chain:SplitChainEnv",
+    "mel_gym/MultiHop-v0": "mel_gym.envs.multihop:MultiHopEnv",
 }
 
 

@@ -51,6 +51,9 @@ ENVS: list[tuple[str, str, dict]] = [
                                          "reward": {"metric": "value"}}),
     ("dynamic", "mel_gym/ReliableTaskAllocation-v0", {"scenario": "dynamic", "horizon_cycles": 3}),
     ("chains", "mel_gym/SplitChain-v0", {"amount_action": True}),
+    ("multihop", "mel_gym/MultiHop-v0", {"scenario": "multihop", "amount_action": True, "horizon_cycles": 3}),
+    ("redistribution", "mel_gym/TaskAllocation-v0", {"scenario": "redistribution", "amount_action": True,
+                                                     "horizon_cycles": 3}),
 ]
 #: Baselines are played this many cycles (their planning, MILPs included, is the slow part).
 BASELINE_CYCLES = 2

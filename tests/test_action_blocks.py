@@ -20,6 +20,7 @@ NAMES = {
     "mel_gym/DroneOrchestrator-v0": ("shares", "velocity"),
     "mel_gym/LearnerRelocation-v0": ("shares", "moves"), "mel_gym/MultiJob-v0": ("job",),
     "mel_gym/SplitChain-v0": ("chain_slot", "chain_split"),
+    "mel_gym/MultiHop-v0": ("next_hop", "route_share"),
 }
 
 
@@ -31,7 +32,8 @@ def make(env_id: str, **kwargs):
 @pytest.mark.parametrize("env_id", list(ENV_IDS))
 def test_every_env_declares_its_blocks_and_they_cover_its_action(env_id):
     assert set(NAMES) == set(ENV_IDS)
-    supports_effort = env_id not in ("mel_gym/LearnerSelection-v0", "mel_gym/MultiJob-v0", "mel_gym/SplitChain-v0")
+    supports_effort = env_id not in ("mel_gym/LearnerSelection-v0", "mel_gym/MultiJob-v0", "mel_gym/SplitChain-v0",
+                                   "mel_gym/MultiHop-v0")
     for kwargs, tail in (({}, ()), ({"amount_action": True}, ("amount",)),
                          ({"amount_action": True, "effort_action": True}, ("amount", "effort"))):
         if "effort_action" in kwargs and not supports_effort:

@@ -47,6 +47,8 @@ def test_checkers_pass_and_the_spaces_are_documented(env_id):
     jobs = 3 * 3 * 4 + 3 * 3 if env_id == "mel_gym/MultiJob-v0" else 0  # 3 jobs: 3 blocks of K each, 3 globals each
     # SplitChain: memory (K), M = K - 1 = 3 neighbours with their rates (2 K M), 3 stages x 3 stage features
     topology = 4 + 2 * 4 * 3 + 3 * 3 if env_id == "mel_gym/SplitChain-v0" else 0
+    # MultiHop: M = 3 neighbours with their rates (2 K M) and each learner's least route time (K)
+    topology += 2 * 4 * 3 + 4 if env_id == "mel_gym/MultiHop-v0" else 0
     assert env.observation_space.shape == (14 * 4 + globals_ + jobs + topology,)
     noop = env.unwrapped.core.noop_action()
     assert env.action_space.contains(noop.astype(env.action_space.dtype))

@@ -20,6 +20,7 @@ SMALL = {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 5}
     ("mel_gym/JointAllocation-v0", {}),
     ("mel_gym/LearnerRelocation-v0", {"relocation": {"controllable": 2}}),
     ("mel_gym/SplitChain-v0", {}),
+    ("mel_gym/MultiHop-v0", {}),
 ])
 def test_pettingzoo_parallel_api_and_seed_tests_pass(env_id, extra):
     parallel_api_test(parallel_env(env_id, **SMALL, **extra), num_cycles=8)

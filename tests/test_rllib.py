@@ -112,7 +112,12 @@ MULTIJOB_TINY = {"scenario": "multijob", "num_learners": K, "horizon_cycles": 4,
                  "jobs": [{"labels": [0, 1, 2]}, {"labels": [3, 4, 5], "weight": 2.0}]}
 
 
-@pytest.mark.parametrize("env_id, kwargs", [(ENV_ID, TINY), ("mel_gym/MultiJob-v0", MULTIJOB_TINY)])
+#: MultiHop-v0 on a tiny world: K learners each choose a next hop (masked Discrete).
+MULTIHOP_TINY = {"scenario": "multihop", "num_learners": K, "horizon_cycles": 4, "samples_per_cycle": 300}
+
+
+@pytest.mark.parametrize("env_id, kwargs", [(ENV_ID, TINY), ("mel_gym/MultiJob-v0", MULTIJOB_TINY),
+                                            ("mel_gym/MultiHop-v0", MULTIHOP_TINY)])
 def test_ppo_with_a_shared_policy_trains_two_iterations(ray_session, env_id, kwargs):
     name = register_rllib_env(env_id, name=f"mel_gym_test_ppo_{env_id.split('/')[1]}", **kwargs)
     config = shared_policy_config(name, seed=0, train_batch_size=64, minibatch_size=32, num_epochs=2)

@@ -15,7 +15,8 @@ from mel_gym.paths import configs_dir
 pytest.importorskip("rl_zoo3", reason="RL Baselines3 Zoo is not installed (pip install 'mel_gym[rlzoo]')")
 
 RLZOO = configs_dir() / "rlzoo"
-BOX_ENVS = [e for e in ENV_IDS if e not in ("mel_gym/LearnerSelection-v0", "mel_gym/MultiJob-v0", "mel_gym/SplitChain-v0")]
+BOX_ENVS = [e for e in ENV_IDS if e not in ("mel_gym/LearnerSelection-v0", "mel_gym/MultiJob-v0", "mel_gym/SplitChain-v0",
+                                                   "mel_gym/MultiHop-v0")]
 
 
 @pytest.mark.parametrize("algo", ["ppo", "a2c", "sac", "td3"])

@@ -186,8 +186,8 @@ def test_a_chain_trains_the_model_as_one_fedavg_participant():
     first = np.zeros((1, 6), np.int64)
     first[0, member] = 2
     chained = sim.step(Decision(d, tau, chain_of=chain_of, first_stage=first))
-    assert chained.finished[0, [head, member]].all() and chained.chains["chain_delivered"][0, 0]
-    assert chained.chains["activation_bits"][0, head] > 0 and chained.energy_j[0, member] > 0
+    assert chained.finished[0, [head, member]].all() and chained.topology["chain_delivered"][0, 0]
+    assert chained.topology["activation_bits"][0, head] > 0 and chained.energy_j[0, member] > 0
     env.reset(seed=4)
     star = sim.step(Decision(d, tau))
     assert star.finished[0, head]

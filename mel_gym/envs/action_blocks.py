@@ -51,6 +51,8 @@ class PlanParts:
         backup_priority: (K,) > 0 asks for a backup of the learner's task, larger first (default: none).
         velocity_mps: (2,) the drone's flight to the next cycle, m/s (default: hover).
         moves_m: (K, 2) the controllable learners' moves to the next cycle, m (default: stay).
+        send_fraction: (K,) the fraction of its cap each learner may send in a redistribution phase (default: 0).
+        send_pooled: (K,) bool, a learner's samples go into the shared pool (else the transport plan; default).
     """
 
     task_shares: np.ndarray | None = None
@@ -60,6 +62,8 @@ class PlanParts:
     backup_priority: np.ndarray | None = None
     velocity_mps: np.ndarray | None = None
     moves_m: np.ndarray | None = None
+    send_fraction: np.ndarray | None = None
+    send_pooled: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,38 @@ class Moves(ActionBlock):
 
 
 @dataclass(frozen=True)
+class Send(ActionBlock):
+    """How much each learner may send in a redistribution phase (TaskAllocation-v0 with ``redistribution``): a_k ->
+    the fraction (a + 1) / 2 of its cap (``redistribution.cap_fraction`` of its samples). Decoded: (n_envs, K)."""
+
+    name: ClassVar[str] = "send"
+    doc: ClassVar[str] = "the fraction (a + 1) / 2 of a learner's cap it may send"
+
+    def decode(self, values: np.ndarray, problem: Any, ctx: DecodeContext | None) -> np.ndarray:
+        return (np.clip(values, -1.0, 1.0) + 1.0) / 2.0
+
+    def encode(self, plan: PlanParts, problem: Any, decoded: Any) -> np.ndarray:
+        fraction = np.zeros(problem.num_learners) if plan.send_fraction is None else plan.send_fraction
+        return np.clip(2.0 * np.asarray(fraction, dtype=np.float64) - 1.0, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SendMode(ActionBlock):
+    """Where each learner's samples go (with ``send``): a_k < 0 the shared pool (equally to its neighbours), else the
+    orchestrator's transport plan. Decoded: (n_envs, K) bool, pooled."""
+
+    name: ClassVar[str] = "send_mode"
+    doc: ClassVar[str] = "< 0: the shared pool, >= 0: the transport plan"
+
+    def decode(self, values: np.ndarray, problem: Any, ctx: DecodeContext | None) -> np.ndarray:
+        return np.asarray(values) < 0.0
+
+    def encode(self, plan: PlanParts, problem: Any, decoded: Any) -> np.ndarray:
+        pooled = np.zeros(problem.num_learners, dtype=bool) if plan.send_pooled is None else plan.send_pooled
+        return np.where(np.asarray(pooled, dtype=bool), -1.0, 1.0)
+
+
+@dataclass(frozen=True)
 class Selection(ActionBlock):
     """Who takes part (LearnerSelection-v0): 0 or 1 per learner; the env sizes the tasks."""
 
@@ -260,6 +296,22 @@ class ChainSlot(ActionBlock):
 
     name: ClassVar[str] = "chain_slot"
     doc: ClassVar[str] = "0: idle, 1 + c S + s: chain c, first stage s"
+
+
+@dataclass(frozen=True)
+class NextHop(ActionBlock):
+    """Where each learner sends its update (MultiHop-v0): 0 idle, 1 the orchestrator, 2 + m its neighbour m."""
+
+    name: ClassVar[str] = "next_hop"
+    doc: ClassVar[str] = "0: idle, 1: the orchestrator, 2 + m: neighbour m"
+
+
+@dataclass(frozen=True)
+class RouteShare(ActionBlock):
+    """How much each learner on a route trains (MultiHop-v0): 0 relay only, l >= 1 l / (L - 1) of its capacity."""
+
+    name: ClassVar[str] = "route_share"
+    doc: ClassVar[str] = "0: relay only, l: l / (L - 1) of its capacity on the tree"
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,15 @@ stage s up to the next member's first stage); then one split level per chain (th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from gymnasium import spaces
 
 from mel_gym.envs.action_blocks import ActionLayout
-from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
-                                      samples_from_fraction)
 from mel_gym.envs.features import FeatureBlock, FeatureLayout
+from mel_gym.envs.link_features import decode_links, encode_links, link_bounds
+from mel_gym.envs.topology_view import TopologyView
 from mel_gym.envs.observation import DecodedObservation
 from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.optim.chains import ChainInstance, split_levels
@@ -37,9 +35,6 @@ from mel_gym.world.chains import StageModel
 
 #: Names of the topology block's parts, in order.
 TOPOLOGY_FEATURES = ("memory", "neighbour", "neighbour_efficiency", "stage_parameters", "stage_cycles", "cut_width")
-#: Spectral efficiency scale of the D2D rate feature, as the access links' (bit/s/Hz / this).
-EFFICIENCY_SCALE = 10.0
-EFFICIENCY_MAX = 5.0  # 50 bit/s/Hz: far above any link
 
 
 @dataclass(frozen=True)
@@ -79,30 +74,24 @@ class TopologyFeatures(FeatureBlock):
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         K, M, S = self.p.num_learners, self.p.neighbours, self.p.num_stages
-        return (np.zeros(self.size),
-                np.concatenate([np.ones(K + K * M), np.full(K * M, EFFICIENCY_MAX), np.ones(3 * S)]))
+        return (np.zeros(self.size), np.concatenate([np.ones(K), link_bounds(K, M)[1], np.ones(3 * S)]))
 
     def encode(self, t: TopologySnapshot) -> np.ndarray:
         p = self.p
-        K, n = p.num_learners, t.memory_bytes.shape[0]
-        ids = np.where(t.neighbours >= 0, (t.neighbours + 1) / K, 0.0)
-        efficiency = np.minimum(t.rate_bps / p.d2d_bandwidth_hz / EFFICIENCY_SCALE, EFFICIENCY_MAX)
-        return np.concatenate([t.memory_bytes / p.memory_scale_bytes, ids.reshape(n, -1), efficiency.reshape(n, -1),
+        n = t.memory_bytes.shape[0]
+        return np.concatenate([t.memory_bytes / p.memory_scale_bytes,
+                               encode_links(t.neighbours, t.rate_bps, p.d2d_bandwidth_hz),
                                np.broadcast_to(p.stage_features(), (n, 3 * p.num_stages))], axis=1)
 
     def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
         p = self.p
         K, M = p.num_learners, p.neighbours
-        lead = values.shape[:-1]
-        ids = values[..., K : K + K * M].reshape(*lead, K, M)
-        efficiency = values[..., K + K * M : K + 2 * K * M].reshape(*lead, K, M)
         return dict(memory_bytes=values[..., :K] * p.memory_scale_bytes,
-                    neighbours=np.where(ids > 0, np.rint(ids * K) - 1, -1).astype(np.int64),
-                    neighbour_rate_bps=efficiency * p.d2d_bandwidth_hz * EFFICIENCY_SCALE)
+                    **decode_links(values[..., K : K + 2 * K * M], K, M, p.d2d_bandwidth_hz))
 
 
 @dataclass(frozen=True)
-class ChainProblem:
+class ChainProblem(TopologyView):
     """The public constants of a SplitChain-v0 env: the world's problem (``world``: codec, rates, costs), the model's
     stages and the form of the action."""
 
@@ -122,10 +111,6 @@ class ChainProblem:
 
     # ------------------------------------------------------------------------------------------ constants
     @property
-    def num_learners(self) -> int:
-        return self.world.num_learners
-
-    @property
     def num_stages(self) -> int:
         return self.stages.num_stages
 
@@ -134,54 +119,11 @@ class ChainProblem:
         """Choices of a learner: idle and (chain, first stage) for every chain and stage."""
         return 1 + self.max_chains * self.num_stages
 
-    @property
-    def amount_action(self) -> bool:
-        return self.actions.has("amount")
-
-    @property
-    def samples_per_cycle(self) -> int:
-        return self.world.samples_per_cycle
-
-    @property
-    def planned_samples(self) -> int:
-        return int(samples_from_fraction(self.sample_fraction, self.samples_per_cycle))
-
-    def with_fraction(self, fraction: float) -> "ChainProblem":
-        """This view for plans that process the fraction ``fraction`` of d, as the env reads it back from the
-        amount level (ValueError where the action has no amount and the fraction is below 1)."""
-        f = float(fraction)
-        if not 0.0 < f <= 1.0:
-            raise ValueError(f"fraction {fraction!r} must lie in (0, 1]")
-        if f < 1.0 and not self.amount_action:
-            raise ValueError(f"a plan for a fraction {f:g} of the cycle's samples needs an env whose action has the "
-                             "amount: env parameter amount_action=True")
-        if not self.amount_action:
-            return self
-        level = level_from_fraction(f, self.min_fraction, self.fraction_levels)
-        read = fraction_from_action(action_from_level(level, self.fraction_levels), self.min_fraction)
-        return dataclasses.replace(self, sample_fraction=float(read))
-
     # ------------------------------------------------------------------------------------------ observation
-    @property
-    def codec(self):
-        """The world part's codec (the first :attr:`world_size` entries)."""
-        return self.world.codec
-
-    @property
-    def world_size(self) -> int:
-        return self.world.codec.size
-
     @cached_property
     def layout(self) -> FeatureLayout:
         """The observation's feature blocks: the world's, then :class:`TopologyFeatures` (built once per view)."""
         return FeatureLayout(self.world.codec.blocks + (TopologyFeatures(self),))
-
-    @property
-    def size(self) -> int:
-        return self.layout.size
-
-    def space(self) -> spaces.Box:
-        return self.layout.space()
 
     def stage_features(self) -> np.ndarray:
         """(3S,) the stages' parameter and cycle shares and cut widths (scaled)."""
@@ -189,10 +131,6 @@ class ChainProblem:
         widths = np.append(st.cut_widths, 0.0) / max(st.layer_sizes)
         return np.concatenate([st.stage_parameters / st.stage_parameters.sum(), st.stage_cycles / st.stage_cycles.sum(),
                                widths])
-
-    def world_view(self, obs: np.ndarray) -> DecodedObservation:
-        """The world's named arrays of an observation (its first :attr:`world_size` entries)."""
-        return self.world.codec.decode(np.asarray(obs)[..., : self.world_size])
 
     def agent_observations(self, obs: np.ndarray) -> np.ndarray:
         """(K, 14 + 1 + 2M + 3 + 3S): learner k's world features, its memory, neighbours and their rates, then the
@@ -202,10 +140,6 @@ class ChainProblem:
         rows = np.concatenate([topology[:K, None], topology[K : K + K * M].reshape(K, M),
                                topology[K + K * M : K + 2 * K * M].reshape(K, M)], axis=1)
         return per_learner_rows(obs, self.world.codec, rows, topology[K + 2 * K * M :])
-
-    @property
-    def job_names(self) -> tuple[str, ...]:
-        return ()
 
     @property
     def learner_choices(self) -> int:
@@ -266,7 +200,4 @@ class ChainProblem:
                 action[k] = self.slot(c, first)
         if len(chains):
             action[K : K + len(chains)] = split_levels(np.ones(len(chains)) if weights is None else weights, L)
-        if self.amount_action:
-            action = np.append(action, level_from_fraction(self.sample_fraction, self.min_fraction,
-                                                           self.fraction_levels))
-        return action.astype(np.int64)
+        return np.concatenate([action, self.amount_level()]).astype(np.int64)

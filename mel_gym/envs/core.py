@@ -166,6 +166,7 @@ class EnvCore(BaseCore):
 
     def __init__(self, scenario: Scenario, params: EnvParams, n_envs: int = 1, device: str | torch.device = "cpu"):
         check_terminate(params, scenario.target_accuracy)
+        self.check_scenario(scenario)
         self.scenario, self.params = scenario, params
         self.sim = MELSimulator(scenario, n_envs=n_envs, device=device)
         self.n_envs = n_envs
@@ -178,8 +179,20 @@ class EnvCore(BaseCore):
         self.previous_share = np.zeros((n_envs, s.num_learners))
         self.loss_history = np.zeros((n_envs, s.drift.history_cycles if s.drift.enabled else 0))
         self.reference_tau = s.max_local_iterations / 4.0  # tau_ref of the log-capacity feature
+        self.phase_energy_j = np.zeros(n_envs)  # spent before the cycle (a redistribution phase), J
 
     # ------------------------------------------------------------------------------------------------ per env
+    #: the env runs the scenario's redistribution phase (TaskAllocation-v0)
+    supports_redistribution: ClassVar[bool] = False
+
+    def check_scenario(self, scenario: Scenario) -> None:
+        """Raise :class:`~mel_gym.schema.ConfigError` (naming the key) where the env cannot run on ``scenario``;
+        called before anything is built. By default every scenario fits except one with a redistribution phase in
+        an env that does not run it."""
+        if scenario.redistribution.enabled and not self.supports_redistribution:
+            raise ConfigError(f"scenario key 'redistribution.enabled' = true: {type(self).__name__} has no "
+                              "redistribution phase; use mel_gym/TaskAllocation-v0")
+
     def build_env_problem(self) -> Any:
         """The env's public side (what its baselines know): the world's :class:`AllocationProblem` unless a core
         adds to it (SplitChain-v0's :class:`~mel_gym.envs.chain_problem.ChainProblem`)."""
@@ -283,6 +296,7 @@ class EnvCore(BaseCore):
             test_accuracy=sim.accuracy, orchestrator_m=st.orchestrator_m,
             orchestrator_velocity_mps=st.orchestrator_velocity_mps, orchestrator_battery_j=st.orchestrator_battery_j,
             loss_history=self.loss_history, cycles_since_drift=sim.drift.cycles_since(st.cycle),
+            label_share=sim.label_share() if self.scenario.redistribution.enabled else None,
         )
 
     def observe(self) -> np.ndarray:
@@ -307,7 +321,8 @@ class EnvCore(BaseCore):
         ``reward_lql`` = scale x gain, the gain measured on test losses bounded by :func:`loss_bound_nats` (a
         diverging model cannot give an absurd reward); ``reward_tau_bonus`` = tau_bonus x sum_k d_k tau_k over
         the learners that finished, / (d max_local_iterations): local work that reached the orchestrator;
-        ``reward_energy_penalty`` and ``reward_straggler_penalty`` (learners that missed T or the energy cap).
+        ``reward_energy_penalty`` (the cycle's energy and what a redistribution phase before it spent) and
+        ``reward_straggler_penalty`` (learners that missed T or the energy cap).
         """
         r, s = self.params.reward, self.scenario
         classes = self.sim.trainer.num_classes
@@ -319,7 +334,7 @@ class EnvCore(BaseCore):
         parts = {
             "reward_lql": r.scale * gain,
             "reward_tau_bonus": r.tau_bonus * work / (s.samples_per_cycle * s.max_local_iterations),
-            "reward_energy_penalty": r.energy_penalty_per_j * out.energy_j.sum(axis=1),
+            "reward_energy_penalty": r.energy_penalty_per_j * (out.energy_j.sum(axis=1) + self.phase_energy_j),
             "reward_straggler_penalty": r.straggler_penalty * (out.stragglers | out.over_cap).sum(axis=1),
         }
         reward = (parts["reward_lql"] + parts["reward_tau_bonus"] - parts["reward_energy_penalty"]
@@ -476,7 +491,9 @@ def build_problem(s: Scenario, world: World, cost: CostModel, params: EnvParams,
             orchestrator_max_speed_mps=s.drone.max_speed_mps, orchestrator_battery_j=s.drone.battery_j,
             loss_history=s.drift.history_cycles if s.drift.enabled else 0,
             reveals_drift=s.drift.enabled and s.drift.reveal,
+            label_classes=num_classes if s.redistribution.enabled else 0,
         ),
+        send_cap_fraction=s.redistribution.cap_fraction if s.redistribution.enabled else 0.0,
     )
 
 

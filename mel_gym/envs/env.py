@@ -63,6 +63,7 @@ class MELEnv(gym.Env):
         self._last_obs, self._last_tau = self.core.observe()[0], None
         self._cycle_obs = None
         self._trail = [self._orchestrator_xy(self._last_obs)]
+        self._overlay: dict[str, Any] = {}
         return self._last_obs, scalar_info(self.core.reset_info())
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -74,7 +75,14 @@ class MELEnv(gym.Env):
         self._cycle_obs = self._last_obs
         self._last_obs, self._last_tau = obs[0], info["tau"][0].item()
         self._trail.append(self._orchestrator_xy(self._last_obs))
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), scalar_info(info)
+        info = scalar_info(info)
+        self._overlay = self.render_overlay(info)
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render_overlay(self, info: dict) -> dict[str, Any]:
+        """What the map draws of the last step beyond the star (keyword arguments of :func:`render_rgb`, from the
+        step's ``info``): nothing by default; SplitChain-v0's chains, MultiHop-v0's tree."""
+        return {}
 
     def _world_view(self, obs: np.ndarray) -> Any:
         """The world's named arrays of an observation (:class:`~mel_gym.envs.observation.DecodedObservation`)."""
@@ -105,4 +113,4 @@ class MELEnv(gym.Env):
         return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.coverage_radius_m,
                           trail=self.orchestrator_trail, last_cycle=last_cycle,
                           color_by="battery" if self.scenario.battery_enabled else "outage",
-                          drone=self.core.mobile_orchestrator)
+                          drone=self.core.mobile_orchestrator, **self._overlay)

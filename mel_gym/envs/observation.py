@@ -119,11 +119,22 @@ class DecodedObservation:
     orchestrator_battery_fraction: np.ndarray  # (...,) a drone's propulsion energy left / full (1: no battery)
     loss_history: np.ndarray | None = None  # (..., H) test losses of the H earlier decisions, newest first, nats
     cycles_since_drift: np.ndarray | None = None  # (...,) revealed drifts only (non-causal); None: not observed
+    label_share: np.ndarray | None = None  # (..., K, C) each learner's share of each class (redistribution)
 
     @property
     def available(self) -> np.ndarray:
         """Learners that can take part: battery left, within coverage and a CPU that is not frozen."""
-        return (self.battery_fraction > 0) & self.in_coverage & (self.cpu_hz > 0)
+        return self.can_work & self.in_coverage
+
+    @property
+    def label_counts(self) -> np.ndarray:
+        """(..., K, C) samples of each class each learner holds: its label shares x its pool (FL's task cap)."""
+        return np.rint(self.label_share * self.task_caps[..., None])
+
+    @property
+    def can_work(self) -> np.ndarray:
+        """Learners with battery left and a CPU that is not frozen, wherever they are (relays: MultiHop-v0)."""
+        return (self.battery_fraction > 0) & (self.cpu_hz > 0)
 
     @property
     def failure_probability(self) -> np.ndarray:
@@ -158,6 +169,7 @@ class WorldSnapshot:
     orchestrator_battery_j: np.ndarray | None = None  # (n,)
     loss_history: np.ndarray | None = None  # (n, H) nats, concept drift
     cycles_since_drift: np.ndarray | None = None  # (n,), revealed drift only
+    label_share: np.ndarray | None = None  # (n, K, C), redistribution
 
 
 class _WorldBlock(FeatureBlock):
@@ -321,6 +333,26 @@ class DriftRevealFeature(_WorldBlock):
         return dict(cycles_since_drift=np.round(values[..., 0] * self.c.horizon_cycles))
 
 
+class LabelFeatures(_WorldBlock):
+    """Redistribution (FL): each learner's label histogram, n_k(c) / N_k for its C classes (K x C values, learner by
+    learner), what learners report to the orchestrator (a documented choice: label counts, not samples)."""
+
+    name = "labels"
+
+    @property
+    def size(self) -> int:
+        return self.c.num_learners * self.c.label_classes
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(self.size), np.ones(self.size)
+
+    def encode(self, w: WorldSnapshot) -> np.ndarray:
+        return w.label_share.reshape(w.label_share.shape[0], -1)
+
+    def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(label_share=values.reshape(*values.shape[:-1], self.c.num_learners, self.c.label_classes))
+
+
 @dataclass(frozen=True)
 class ObservationCodec:
     """Scenario constants that scale the world's observation (see the module table), and its feature blocks."""
@@ -342,11 +374,12 @@ class ObservationCodec:
     orchestrator_battery_j: float | None = None  # scales the drone's battery; None = no battery
     loss_history: int = 0  # H: earlier test losses observed (concept drift)
     reveals_drift: bool = False  # adds the cycles since the last drift (non-causal)
+    label_classes: int = 0  # C: adds each learner's label histogram (redistribution)
 
     @cached_property
     def blocks(self) -> tuple[FeatureBlock, ...]:
         """The world's feature blocks, in order: the learners', the cycle's, and where the world has them the
-        drone's, the earlier losses and the revealed drift."""
+        drone's, the earlier losses, the revealed drift and the label histograms."""
         blocks: list[FeatureBlock] = [LearnerFeatures(self), CycleFeatures(self)]
         if self.mobile_orchestrator:
             blocks.append(DroneFeatures(self))
@@ -354,6 +387,8 @@ class ObservationCodec:
             blocks.append(LossHistoryFeatures(self))
         if self.reveals_drift:
             blocks.append(DriftRevealFeature(self))
+        if self.label_classes:
+            blocks.append(LabelFeatures(self))
         return tuple(blocks)
 
     @cached_property
@@ -379,7 +414,12 @@ class ObservationCodec:
 
     @property
     def size(self) -> int:
-        return len(PER_LEARNER_FEATURES) * self.num_learners + len(self.global_features)
+        return len(PER_LEARNER_FEATURES) * self.num_learners + len(self.global_features) + self.extra_size
+
+    @property
+    def extra_size(self) -> int:
+        """Entries after the globals: the label histograms (K x C) where the world has them."""
+        return self.num_learners * self.label_classes
 
     def space(self) -> spaces.Box:
         """Box with the tightest bounds known in advance."""

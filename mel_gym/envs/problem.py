@@ -99,7 +99,10 @@ def per_learner_rows(obs: np.ndarray, codec: ObservationCodec, extra_rows: np.nd
     K, F = codec.num_learners, len(PER_LEARNER_FEATURES)
     obs = np.asarray(obs)
     rows = obs[: F * K].reshape(F, K).T
-    globals_ = obs[F * K : codec.size]
+    end = codec.size - codec.extra_size
+    globals_ = obs[F * K : end]
+    if codec.extra_size:  # the label histograms: learner k's row
+        rows = np.concatenate([rows, obs[end : codec.size].reshape(K, -1)], axis=1)
     if extra_rows is not None:
         rows = np.concatenate([rows, extra_rows], axis=1)
     if extra_globals is not None:
@@ -137,6 +140,7 @@ class AllocationProblem:
     sample_fraction: float = 1.0  # the fraction of d this planning view plans for (:meth:`with_fraction`)
     action_mode: str = "raw"  # the env's action: its raw action, or its planner's knobs
     planner_name: str = "ha-sync-fraction"  # the env's planner (a baseline with planner knobs, mel_gym.agents)
+    send_cap_fraction: float = 0.0  # redistribution: the most of a learner's samples that may leave it in a phase
 
     @property
     def cycle_deadline_s(self) -> float:
@@ -262,17 +266,20 @@ class AllocationProblem:
     def encode_action(self, decoded: DecodedObservation, task_shares: np.ndarray, power_w: np.ndarray | None = None,
                       bandwidth_shares: np.ndarray | None = None, cpu_hz: np.ndarray | None = None,
                       backup_priority: np.ndarray | None = None, velocity_mps: np.ndarray | None = None,
-                      moves_m: np.ndarray | None = None) -> np.ndarray:
+                      moves_m: np.ndarray | None = None, send_fraction: np.ndarray | None = None,
+                      send_pooled: np.ndarray | None = None) -> np.ndarray:
         """The raw action that carries out a plan, written block by block (:class:`ActionLayout.encode`): (K,) task
         shares (zero shares encode as -1), and for the blocks the action has: powers (W; default full power),
         bandwidth shares (default equal), CPU frequencies (Hz; default each learner's top frequency), participation
         (the learners with a share), backup priorities (K values > 0 ask for a backup, larger first; default none),
-        the drone's velocity (2,) m/s (default hover), the learners' moves (K, 2) m (default stay); the amount is
-        this view's fraction (:meth:`with_fraction`), the effort full (1: the plan as it is)."""
+        the drone's velocity (2,) m/s (default hover), the learners' moves (K, 2) m (default stay), what each learner
+        may send in a redistribution phase (fractions of its cap, default 0) and whether into the shared pool; the
+        amount is this view's fraction (:meth:`with_fraction`), the effort full (1: the plan as it is)."""
         if not self.actions.has("shares"):
             raise ValueError("encode_action: this env's action is not task shares")
         plan = PlanParts(task_shares=task_shares, power_w=power_w, bandwidth_shares=bandwidth_shares, cpu_hz=cpu_hz,
-                         backup_priority=backup_priority, velocity_mps=velocity_mps, moves_m=moves_m)
+                         backup_priority=backup_priority, velocity_mps=velocity_mps, moves_m=moves_m,
+                         send_fraction=send_fraction, send_pooled=send_pooled)
         return self.actions.encode(plan, self, decoded)
 
     def view_at(self, decoded: DecodedObservation, orchestrator_m: np.ndarray | None = None,

@@ -53,7 +53,8 @@ def _circle(ax, centre: Sequence[float], radius: float, **style) -> None:
 
 def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: float, coverage_radius_m: float, *,
                trail: np.ndarray | None = None, last_cycle: DecodedObservation | None = None,
-               color_by: str = "outage", drone: bool = False, chains: list[np.ndarray] | None = None) -> np.ndarray:
+               color_by: str = "outage", drone: bool = False, chains: list[np.ndarray] | None = None,
+               routes: np.ndarray | None = None) -> np.ndarray:
     """(H, W, 3) uint8 map of the area (H, W = :data:`FRAME_SIZE_PX` reversed), drawn after a step (or a reset).
 
     What it shows:
@@ -77,6 +78,9 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
 
     - ``chains`` (SplitChain-v0): each chain's members in stage order, as learner indices (n,), drawn as a coloured
       path over the D2D links from the head (a square) to the last stage, each member labelled with its first stage.
+    - ``routes`` (MultiHop-v0): the last cycle's next hop of every learner (K,) (-2 none, -1 the orchestrator, j a
+      learner), drawn as arrows along the tree in place of the star's links; learners out of range that can work
+      are drawn as learners, not grey crosses.
 
     The title has the cycle, tau and test accuracy, and with ``drone=True`` the drone's battery left.
     """
@@ -97,7 +101,7 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
     here = np.asarray(decoded.orchestrator_m, dtype=np.float64)[:2]
     pos = np.asarray(decoded.position_m, dtype=np.float64)
     share = np.asarray(decoded.previous_share, dtype=np.float64)
-    alive = np.asarray(decoded.available, dtype=bool)
+    alive = np.asarray(decoded.available if routes is None else decoded.can_work, dtype=bool)
 
     _circle(ax, (0.0, 0.0), area_radius_m, facecolor="#f2f2f2", edgecolor="gray", linewidth=0.8, zorder=0)
     _circle(ax, here, coverage_radius_m, fill=False, edgecolor="tab:red", linestyle="--", linewidth=0.8, zorder=1)
@@ -105,7 +109,7 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
     source = decoded if last_cycle is None else last_cycle
     origin = np.asarray(source.orchestrator_m, dtype=np.float64)[:2]
     widths = link_width_pt(source.rate_up_bps)
-    for k in np.flatnonzero(share > 0):
+    for k in np.flatnonzero(share > 0) if routes is None else ():
         ax.plot([origin[0], pos[k, 0]], [origin[1], pos[k, 1]], color="black", alpha=0.6,
                 linewidth=float(widths[k]), solid_capstyle="round", zorder=2)
 
@@ -115,6 +119,14 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
         ax.plot(path[:, 0], path[:, 1], color=colour, linewidth=2.5, alpha=0.85, zorder=3)
         ax.scatter(path[:1, 0], path[:1, 1], s=160, marker="s", facecolors="none", edgecolors=colour, linewidths=2.0,
                    zorder=5)
+
+    if routes is not None:
+        hops = np.asarray(routes, dtype=np.int64)
+        for k in np.flatnonzero(hops >= -1):
+            end = origin if hops[k] == -1 else pos[hops[k]]
+            ax.annotate("", xy=(float(end[0]), float(end[1])), xytext=(float(pos[k, 0]), float(pos[k, 1])),
+                        arrowprops=dict(arrowstyle="-|>", color="tab:purple" if hops[k] >= 0 else "black",
+                                        linewidth=1.6, alpha=0.8, shrinkA=4, shrinkB=4), zorder=3)
 
     if trail is not None and len(trail) > 0:
         path = np.asarray(trail, dtype=np.float64).reshape(-1, 2)

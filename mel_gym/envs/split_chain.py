@@ -8,14 +8,11 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from mel_gym.config import Scenario
 from mel_gym.envs.action_blocks import ActionBlock, ChainSlot, ChainSplit
-from mel_gym.envs.action_maps import first_bad_integer
 from mel_gym.envs.chain_problem import ChainProblem, TopologySnapshot
-from mel_gym.envs.core import EnvCore
-from mel_gym.envs.env import MELEnv
+from mel_gym.envs.choices import ChoiceCore, MaskedEnv, masked_vector_env_class
 from mel_gym.envs.params import EnvParams
-from mel_gym.envs.render import render_rgb
-from mel_gym.envs.vector import vector_env_class
 from mel_gym.schema import ConfigError, param
 from mel_gym.simulation import Decision, Outcome
 from mel_gym.optim.rounding import apportion
@@ -32,18 +29,16 @@ class ChainParams(EnvParams):
                                                       "/ the sum over the formed chains")
 
 
-class SplitChainCore(EnvCore):
+class SplitChainCore(ChoiceCore):
     """Slots (chain, first stage) per learner and a share level per chain -> chains -> their common tau (see the
     env's docstring)."""
 
     params_class: ClassVar[type[EnvParams]] = ChainParams
     default_scenario: ClassVar[str] = "chains"
     planner_name: ClassVar[str] = "chain-dp-fraction"
-    discrete_amount: ClassVar[bool] = True
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        s = self.scenario
+    def check_scenario(self, s: Scenario) -> None:
+        super().check_scenario(s)
         if s.mode != "pl":
             raise ConfigError("SplitChain-v0 needs scenario key 'mode' = 'pl': a chain's head receives its samples from "
                               "the orchestrator")
@@ -71,32 +66,15 @@ class SplitChainCore(EnvCore):
         return spaces.MultiDiscrete(np.array([p.num_slots] * p.num_learners + [p.split_levels] * p.max_chains + levels,
                                              dtype=np.int64))
 
-    def validate(self, actions: np.ndarray) -> np.ndarray:
-        top = np.asarray(self.raw_action_space.nvec) - 1
-        numeric = np.asarray(actions).astype(np.float64)
-        bad = first_bad_integer(numeric, actions, top, self.n_envs)
-        if bad is not None:
-            where, value, entry = bad
-            K, C = self.problem.num_learners, self.problem.max_chains
-            what = ("a slot: 0 idle or 1 + c S + s" if entry < K else "a split level" if entry < K + C
-                    else "an amount level")
-            raise ValueError(f"action holds {value!r} at index {where}: it must be {what}, an integer in [0, "
-                             f"{top[entry]}]")
-        return numeric.astype(np.int64)
+    def entry_meaning(self, entry: int) -> str:
+        K, C = self.problem.num_learners, self.problem.max_chains
+        return "a slot: 0 idle or 1 + c S + s" if entry < K else "a split level" if entry < K + C else "an amount level"
 
-    def raw_noop_action(self) -> np.ndarray:
-        return np.zeros(self.raw_action_space.shape, dtype=np.int64)
-
-    def action_masks(self) -> np.ndarray:
-        """(n_envs, sum of nvec) bool: every learner's slots it may take this cycle (it can take part, the stage fits
-        its memory), then every split and amount level."""
-        if self.planner is not None:
-            raise AttributeError("action_masks: under action_mode='planner' the action is the planner's knobs, which "
-                                 "have no masks")
+    def learner_masks(self) -> np.ndarray:
+        """(n_envs, K, 1 + C S): every learner's slots it may take this cycle (it can take part, the stage fits its
+        memory)."""
         world = self.sim.world
-        slots = self.problem.slot_mask(world.available, world.memory_bytes)
-        rest = int(np.sum(self.raw_action_space.nvec[self.problem.num_learners:]))
-        return np.concatenate([slots.reshape(self.n_envs, -1), np.ones((self.n_envs, rest), dtype=bool)], axis=1)
+        return self.problem.slot_mask(world.available, world.memory_bytes)
 
     # ---------------------------------------------------------------------------------------------- cycle
     def chains_of(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -174,7 +152,7 @@ class SplitChainCore(EnvCore):
         return {"chain_of": decision.chain_of, "first_stage": decision.first_stage, "slot_idled": self._idled}
 
     def outcome_info(self, out: Outcome) -> dict[str, np.ndarray]:
-        return dict(out.chains)
+        return dict(out.topology)
 
     def observation_sources(self) -> dict:
         world = self.sim.world
@@ -184,7 +162,7 @@ class SplitChainCore(EnvCore):
                 "topology": TopologySnapshot(world.memory_bytes, links.neighbours, rates)}
 
 
-class SplitChainEnv(MELEnv):
+class SplitChainEnv(MaskedEnv):
     """Chains of learners training a split model (the seed's "chain formation for cascaded learning").
 
     The job's MLP (e.g. the seed's 784-300-124-60-10) is cut after the layers ``chains.cuts`` into S stages. Each
@@ -225,31 +203,9 @@ class SplitChainEnv(MELEnv):
 
     core_class = SplitChainCore
 
-    def step(self, action):
-        out = super().step(action)
-        self._chains = chains_of_info(out[-1])
-        return out
-
-    def reset(self, *, seed=None, options=None):
-        self._chains = []
-        return super().reset(seed=seed, options=options)
-
-    def render(self):
-        """As the other envs' (``ansi``, ``rgb_array``), with the last cycle's chains drawn as paths between their
-        members, the head marked by a square."""
-        if self.render_mode != "rgb_array" or self._last_obs is None:
-            return super().render()
-        decoded = self._world_view(self._last_obs)
-        last = None if self._cycle_obs is None else self._world_view(self._cycle_obs)
-        return render_rgb(decoded, self._last_tau, self.scenario.area_radius_m, self.scenario.coverage_radius_m,
-                          trail=self.orchestrator_trail, last_cycle=last, drone=False,
-                          color_by="battery" if self.scenario.battery_enabled else "outage", chains=self._chains)
-
-    def action_masks(self) -> np.ndarray:
-        """(sum of nvec,) bool: the slots each learner may take this cycle, then every level."""
-        if self._last_obs is None:
-            raise RuntimeError("call reset() before action_masks()")
-        return self.core.action_masks()[0]
+    def render_overlay(self, info: dict) -> dict:
+        """The last cycle's chains, drawn as paths between their members, the head marked by a square."""
+        return {"chains": chains_of_info(info)}
 
 
 def chains_of_info(info: dict) -> list[np.ndarray]:
@@ -262,10 +218,5 @@ def chains_of_info(info: dict) -> list[np.ndarray]:
     return chains
 
 
-class SplitChainVectorEnv(vector_env_class(SplitChainEnv)):
+class SplitChainVectorEnv(masked_vector_env_class(SplitChainEnv)):
     """Native vector env of :class:`SplitChainEnv`, with the action masks of every sub-env."""
-
-    def action_masks(self) -> np.ndarray:
-        if not self._was_reset:
-            raise RuntimeError("call reset() before action_masks()")
-        return self.core.action_masks()

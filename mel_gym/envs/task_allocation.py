@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mel_gym.envs.action_blocks import ActionBlock, Send, SendMode, Shares
 from mel_gym.envs.core import ShareCore
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.vector import vector_env_class
@@ -11,10 +12,44 @@ from mel_gym.simulation import Decision
 
 
 class TaskAllocationCore(ShareCore):
-    """Task shares -> integer task sizes -> the largest common tau every participant can run."""
+    """Task shares -> integer task sizes -> the largest common tau every participant can run; with the scenario's
+    ``redistribution``, first a phase in which learners exchange samples (docs/redistribution.md)."""
+
+    supports_redistribution = True
+
+    @property
+    def active_planner(self) -> str:
+        """The env parameter ``planner``, else ``min-cost-transport-fraction`` with a redistribution phase (so that
+        planner-level actions redistribute too), else ``ha-sync-fraction``."""
+        if self.params.planner is None and self.scenario.redistribution.enabled:
+            return "min-cost-transport-fraction"
+        return super().active_planner
+
+    def action_blocks(self) -> tuple[ActionBlock, ...]:
+        return (Shares(), Send(), SendMode()) if self.scenario.redistribution.enabled else self.blocks
 
     def decide(self, actions: np.ndarray, samples: np.ndarray) -> Decision:
-        return self.sync_decision(actions, samples)
+        layout = self.layout
+        if self.scenario.redistribution.enabled:
+            self._phase = self.redistribution_phase(layout.block("send").decode(actions[:, layout.slice_of("send")],
+                                                                                self.problem, None),
+                                                    layout.block("send_mode").decode(
+                                                        actions[:, layout.slice_of("send_mode")], self.problem, None))
+            self.phase_energy_j = self._phase["redistribution_energy_j"].sum(axis=1)
+        return self.sync_decision(actions[:, layout.slice_of("shares")], samples)
+
+    def redistribution_phase(self, fraction: np.ndarray, pooled: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the phase where it is due (every cycle, or before the first): learner k may send the ``fraction``
+        (n_envs, K) of its cap, into the shared pool where ``pooled``; the task caps the shares then meet are the
+        pools after it."""
+        s, sim = self.scenario, self.sim
+        r = s.redistribution
+        due = np.ones(self.n_envs, dtype=bool) if r.schedule == "cycle" else sim.world.state.cycle == 0
+        allowed = np.floor(fraction * r.cap_fraction * sim.pool_size + 1e-9)
+        return sim.redistribute(np.where(sim.world.can_work, allowed, 0.0), pooled, due)
+
+    def decision_info(self, decision: Decision) -> dict[str, np.ndarray]:
+        return dict(self._phase) if self.scenario.redistribution.enabled else {}
 
 
 class TaskAllocationEnv(MELEnv):
@@ -34,6 +69,17 @@ class TaskAllocationEnv(MELEnv):
     learners hold it. a = 0 is equal allocation. tau is also held to the energy a learner may spend (the
     per-cycle cap and its battery), when there are such limits. Out-of-range values are clipped to [-1, 1];
     NaN/inf or a wrong shape raise ``ValueError`` and leave the env as it was.
+
+    ## Redistribution
+
+    With the scenario's ``redistribution`` section (FL, D2D links; docs/redistribution.md) the action is
+    ``Box(-1, 1, (3K,))``: the shares, then per learner its send value (the fraction (a + 1) / 2 of its cap,
+    ``redistribution.cap_fraction`` of its samples, it may send) and its mode (< 0: the shared pool, equally to its
+    neighbours; else the orchestrator's min-imbalance transport plan). The phase runs before the first cycle (or every
+    cycle) within ``redistribution.budget_s`` of sending time per learner; its energy counts in the reward's energy
+    penalty. The observation adds each learner's label histogram (K x C after the globals) and the info
+    ``redistribution_sent``, ``redistribution_received``, ``redistribution_s``, ``redistribution_energy_j``,
+    ``label_emd``.
 
     ## Amount and planner actions
 

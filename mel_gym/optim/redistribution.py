@@ -1,5 +1,5 @@
-"""Redistributing samples between learners before training, toward less non-IID data (groundwork for issue 21's
-data redistribution; docs/model.md §3.3).
+"""Redistributing samples between learners before training, toward less non-IID data (TaskAllocation-v0's
+redistribution phase; docs/redistribution.md, docs/model.md §3.3).
 
 Learner k holds n_k(c) samples of class c (N_k in all); the population's label distribution is p(c). Its imbalance is
 the earth mover's distance of its labels to the population's, EMD_k = sum_c |n_k(c) / N_k - p(c)| (Zhao et al.,
@@ -11,7 +11,9 @@ arXiv 1806.00582). A plan x[k, m, c] >= 0 sends samples of class c from learner 
 :func:`min_imbalance_plan` is the min-cost transport that minimises sum_k sum_c |n'_k(c) - N_k p(c)|, the distance
 of every learner's new counts n' to the population's shape at its original size (the linear form of the EMD: with
 sizes kept, it is sum_k N_k EMD_k), by linear programming (scipy's HiGHS). :func:`shared_pool_plan` is Zhao et al.'s
-baseline: every learner sends alpha of its data to everyone, in proportion.
+baseline: every learner sends alpha of its data to everyone, in proportion. :func:`phase_plan` is what the env runs
+for its action (each learner's allowance and whether it goes into the shared pool or into the transport plan):
+whole samples, within every limit.
 """
 
 from __future__ import annotations
@@ -100,3 +102,50 @@ def shared_pool_plan(counts: np.ndarray, neighbours: np.ndarray, alpha: float) -
         if valid.any():
             plan[k, valid] = alpha * counts[k] / valid.sum()
     return plan
+
+
+def send_times_s(plan: np.ndarray, rate_bps: np.ndarray, sample_bits: float) -> np.ndarray:
+    """(K,) each sender's time, s: sum over its links of the samples it sends x S_d / r (links used one after the
+    other; 0 for a learner that sends nothing)."""
+    samples = np.asarray(plan, dtype=np.float64).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_link = np.where(samples > 0, samples * sample_bits / rate_bps, 0.0)
+    return per_link.sum(axis=1)
+
+
+def fit_budget(plan: np.ndarray, rate_bps: np.ndarray, sample_bits: float, budget_s: float) -> np.ndarray:
+    """``plan`` (K, M, C) with each sender's part scaled down (all its links alike) so that it sends within
+    ``budget_s``; links of rate 0 carry nothing."""
+    plan = np.where((rate_bps > 0)[..., None], np.asarray(plan, dtype=np.float64), 0.0)
+    time = send_times_s(plan, rate_bps, sample_bits)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(time > budget_s, budget_s / time, 1.0)
+    return plan * scale[:, None, None]
+
+
+def whole_samples(plan: np.ndarray) -> np.ndarray:
+    """(K, M, C) int: a fractional plan rounded down (never more than it allowed: every limit still holds)."""
+    return np.floor(np.asarray(plan, dtype=np.float64) + 1e-9).astype(np.int64)
+
+
+def phase_plan(counts: np.ndarray, neighbours: np.ndarray, rate_bps: np.ndarray, sample_bits: float, budget_s: float,
+               allowed: np.ndarray, pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pool, transport), each (K, M, C) int: one phase of the env's redistribution, run in that order. Each learner k
+    may send ``allowed[k]`` samples; those with ``pooled[k]`` put them into the shared pool (:func:`shared_pool_plan`'s
+    split: every class in proportion to what k holds, equally between its neighbours, scaled to fit ``budget_s``),
+    the others offer them to the orchestrator's transport plan (:func:`min_imbalance_plan` on the counts after the
+    pool, with caps ``allowed``), which sends only what lowers the imbalance. Whole samples (rounded down)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    allowed = np.asarray(allowed, dtype=np.float64)
+    pooled = np.asarray(pooled, dtype=bool)
+    size = counts.sum(axis=1)
+    share = np.divide(np.where(pooled, allowed, 0.0), size, out=np.zeros_like(size), where=size > 0)
+    pool = whole_samples(fit_budget(shared_pool_plan(counts, neighbours, 1.0) * share[:, None, None], rate_bps,
+                                    sample_bits, budget_s))
+    transport_cap = np.where(pooled, 0.0, allowed)
+    if not np.any(transport_cap >= 1):
+        return pool, np.zeros_like(pool)
+    after_pool = apply_plan(counts, neighbours, pool)
+    transport = whole_samples(min_imbalance_plan(after_pool, neighbours, rate_bps, sample_bits, budget_s,
+                                                 transport_cap))
+    return pool, transport

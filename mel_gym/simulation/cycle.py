@@ -34,6 +34,7 @@ from mel_gym.config import Scenario
 from mel_gym.world.chains import StageModel, chain_costs
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCosts
 from mel_gym.world.d2d import member_link_rates
+from mel_gym.world.routes import model_arrival_s, route_costs, route_roots, subtree_updates
 from mel_gym.world.state import World
 
 
@@ -60,6 +61,9 @@ class Decision:
             ``task_sizes`` and ``local_iterations``, every other member's task is 0.
         first_stage: (n_envs, K) int, the first model stage a chain member hosts (its block runs to the next
             member's first stage); needed with ``chain_of``.
+        next_hop: (n_envs, K) int, where learner k sends its update (and gets the model from): -1 the orchestrator,
+            j another learner (a D2D neighbour), -2 nowhere (not on a route); with it the cycle is the routes'
+            (:func:`run_route_physics`). FL only.
     """
 
     task_sizes: np.ndarray
@@ -73,6 +77,7 @@ class Decision:
     backup_of: np.ndarray | None = None
     chain_of: np.ndarray | None = None
     first_stage: np.ndarray | None = None
+    next_hop: np.ndarray | None = None
 
 
 @dataclass
@@ -104,7 +109,8 @@ class Outcome:
     loss_after: np.ndarray  # (n_envs,)
     accuracy_after: np.ndarray  # (n_envs,)
     cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
-    chains: dict[str, np.ndarray] | None = None  # the chains' report (:func:`run_chain_physics`), else None
+    topology: dict[str, np.ndarray] | None = None  # the chains' or routes' report (:func:`run_chain_physics`,
+    # :func:`run_route_physics`), else None
 
 
 @dataclass
@@ -122,7 +128,7 @@ class Physics:
     rate_down_bps: np.ndarray
     rate_up_bps: np.ndarray
     costs: CycleCosts
-    chains: dict[str, np.ndarray] | None = None
+    topology: dict[str, np.ndarray] | None = None
 
     def outcome(self, finished: np.ndarray, diverged: np.ndarray, backup_used: np.ndarray, task_sizes: np.ndarray,
                 iterations: np.ndarray, loss_before: np.ndarray, accuracy_before: np.ndarray, loss_after: np.ndarray,
@@ -137,7 +143,7 @@ class Physics:
             time_compute_s=c.time_compute_s, time_return_s=c.time_return_s, time_s=c.time_s,
             energy_compute_j=c.energy_compute_j, energy_transmit_j=c.energy_transmit_j, energy_j=c.energy_j,
             loss_before=loss_before, accuracy_before=accuracy_before, loss_after=loss_after,
-            accuracy_after=accuracy_after, cycle=cycle, chains=self.chains,
+            accuracy_after=accuracy_after, cycle=cycle, topology=self.topology,
         )
 
 
@@ -169,6 +175,20 @@ def run_physics(world: World, cost: CostModel, decision: Decision, task_sizes: n
                    compute_dropped=compute_dropped, rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs)
 
 
+def _topology_links(world: World, decision: Decision) -> tuple:
+    """What a cycle over D2D links reads of the world, arrays (n_envs, K): the CPU each learner really has, the
+    senders' powers, the access links' rates and outages, the CPU drops, the D2D links and their rates
+    (n_envs, K, M) at those powers."""
+    shape = world.state.battery_j.shape
+    power = np.broadcast_to(np.asarray(world.tx_power_w if decision.tx_power_w is None else decision.tx_power_w,
+                                       dtype=np.float64), shape)
+    rate_down, rate_up = world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
+    links = world.d2d_links()
+    return (world.cpu_available_hz(reported=False), power, rate_down, rate_up,
+            world.link_outage(decision.tx_power_w, decision.bandwidth_hz), world.compute_dropped(), links,
+            links.rates_bps(power))
+
+
 def chain_members(chain_of: np.ndarray, first_stage: np.ndarray, env: int, chain: int) -> np.ndarray:
     """The learners of ``chain`` in env ``env`` in stage order (by their first stage)."""
     members = np.flatnonzero(chain_of[env] == chain)
@@ -182,21 +202,14 @@ def run_chain_physics(world: World, cost: CostModel, model: StageModel, decision
     and energies (at the CPU share they really have, over the cycle's D2D links), the batteries drain, and a chain's
     result is delivered when it meets T, no member hits its energy cap or empties its battery, and every member's
     uplink holds. ``delivered`` is the chain's for every member; only the head holds the chain's task. The report
-    (``Physics.chains``): ``chain_formed``, ``chain_time_s``, ``chain_iteration_s``, ``chain_samples``,
+    (``Physics.topology``): ``chain_formed``, ``chain_time_s``, ``chain_iteration_s``, ``chain_samples``,
     ``chain_delivered`` (n_envs, C), ``stage_compute_s`` (n_envs, C, S: the compute time per iteration of the
     member hosting each stage) and ``activation_bits`` (n_envs, K: sent over D2D links); C = ``num_chains``."""
     chain_of = np.asarray(decision.chain_of)
     first = np.asarray(decision.first_stage)
     n_envs, K = chain_of.shape
     C, S = num_chains, model.num_stages
-    cpu = world.cpu_available_hz(reported=False)
-    power = np.broadcast_to(np.asarray(world.tx_power_w if decision.tx_power_w is None else decision.tx_power_w,
-                                       dtype=np.float64), (n_envs, K))
-    rate_down, rate_up = world.rates_bps(decision.tx_power_w, decision.bandwidth_hz)
-    outage = world.link_outage(decision.tx_power_w, decision.bandwidth_hz)
-    compute_dropped = world.compute_dropped()
-    links = world.d2d_links()
-    d2d_rates = links.rates_bps(power)
+    cpu, power, rate_down, rate_up, outage, compute_dropped, links, d2d_rates = _topology_links(world, decision)
     fields = ("time_send_s", "time_compute_s", "time_return_s", "energy_compute_j", "energy_transmit_j")
     per_learner = {name: np.zeros((n_envs, K)) for name in fields}
     in_time = np.zeros((n_envs, K), dtype=bool)
@@ -249,7 +262,114 @@ def run_chain_physics(world: World, cost: CostModel, model: StageModel, decision
     report["activation_bits"] = activation_bits
     return Physics(participants=participants, delivered=delivered, stragglers=participants & ~in_time,
                    depleted=depleted, over_cap=over_cap, outage=outage, compute_dropped=compute_dropped,
-                   rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs, chains=report)
+                   rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs, topology=report)
+
+
+@dataclass(frozen=True)
+class RouteRules:
+    """How routes carry updates (scenario section ``multihop``): in-route aggregation or forwarding, the time a relay
+    takes to aggregate (s) and the energy of receiving a bit over a D2D link (J/bit, ``d2d.receive_j_per_bit``)."""
+
+    aggregate: bool
+    aggregation_s: float
+    receive_j_per_bit: float
+
+
+def parent_link_rates(d2d_rates: np.ndarray, neighbours: np.ndarray, parent: np.ndarray,
+                      rate_up_bps: np.ndarray) -> np.ndarray:
+    """(K,) the rate of each learner's link to its next hop, of one env: its uplink where the next hop is the
+    orchestrator (-1), the D2D link's rate (``d2d_rates``, ``neighbours`` (K, M)) where it is a learner, 0 where that
+    learner is not a neighbour."""
+    match = neighbours == parent[:, None]
+    d2d = np.where(match, d2d_rates, 0.0).sum(axis=1)
+    return np.where(parent >= 0, d2d, np.where(parent == -1, rate_up_bps, 0.0))
+
+
+def run_route_physics(world: World, cost: CostModel, decision: Decision, task_sizes: np.ndarray,
+                      iterations: np.ndarray, cycle_cap_j: float | None, rules: RouteRules) -> Physics:
+    """Steps 1-2 of a cycle over multi-hop routes (:mod:`mel_gym.world.routes`, docs/multihop.md): the model comes down
+    the tree (the orchestrator's downlink to each top, a relay's broadcast to its children), each learner with a task
+    computes tau d_k C_m / f_k at the CPU share it really has, and the updates go up the tree (aggregated in route or
+    forwarded), each node sending once it has its own update and every child's message. An update counts when its
+    route's top delivers it by T, the top's uplink holds, and no node on its route hit its energy cap or emptied its
+    battery (such a node stops, and what went through it is lost). Late updates are dropped and still pay their
+    energy. Learners on no route (next hop -2) spend nothing. The report (``Physics.topology``, (n_envs, K) each):
+    ``next_hop``, ``hops`` (-1: no update), ``aggregated_at`` (the learner that first merged k's update with others,
+    -1: the orchestrator), ``link_bits`` (sent to the next hop), ``model_relay_bits`` (the model broadcast to
+    children), ``late``, ``relay_energy_j`` (spent for others: D2D receptions, the model's broadcast, and bits sent
+    beyond its own update) and ``delivery_s`` (when k's update reached the orchestrator, -1: none or never)."""
+    hop_choice = np.asarray(decision.next_hop, dtype=np.int64)
+    n_envs, K = hop_choice.shape
+    T = cost.cycle_deadline_s
+    cpu, power, rate_down, rate_up, outage, compute_dropped, links, d2d_rates = _topology_links(world, decision)
+    compute_s = cost.compute_time_s(task_sizes, iterations, cpu)
+    compute_j = cost.compute_power_w(cpu, cost.kappa) * compute_s
+    shape = (n_envs, K)
+    send, ret, transmit, receive = (np.zeros(shape) for _ in range(4))
+    on_time = np.zeros(shape, dtype=bool)
+    report = {"next_hop": hop_choice.copy(), "hops": np.full(shape, -1), "aggregated_at": np.full(shape, -1),
+              "link_bits": np.zeros(shape), "model_relay_bits": np.zeros(shape), "late": np.zeros(shape, dtype=bool),
+              "relay_energy_j": np.zeros(shape), "delivery_s": np.full(shape, -1.0)}
+    tops = np.full(shape, -1)
+    parents = np.where(hop_choice >= 0, hop_choice, -1)
+    for i in range(n_envs):
+        parent = parents[i]
+        has = task_sizes[i] > 0
+        rate = parent_link_rates(d2d_rates[i], links.neighbours[i], parent, rate_up[i])
+        depth = route_roots(parent)[1]
+        active = subtree_updates(parent, has, depth) > 0
+        relay = model_arrival_s(parent, active, depth, rate_down[i], rate, cost.model_bits)
+        r = route_costs(parent, has, relay.arrival_s + compute_s[i], rate, cost.model_bits, rules.aggregate, T,
+                        power[i], rules.aggregation_s, rules.receive_j_per_bit)
+        model_rx = np.where(active & (parent >= 0), rules.receive_j_per_bit * cost.model_bits, 0.0)
+        own_bits = np.where(has, cost.model_bits, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            extra_tx = np.where(r.message_bits > own_bits, r.energy_transmit_j * (1.0 - own_bits / r.message_bits), 0.0)
+        broadcast_j = power[i] * np.where(np.isfinite(relay.broadcast_s), relay.broadcast_s, 0.0)
+        send[i] = np.where(active, np.minimum(relay.arrival_s, T), 0.0)
+        finish = np.where(active, np.minimum(r.finish_s, T), 0.0)
+        ret[i] = np.maximum(finish - send[i] - np.minimum(compute_s[i], np.maximum(T - send[i], 0.0)), 0.0)
+        transmit[i] = r.energy_transmit_j + broadcast_j
+        receive[i] = r.energy_receive_j + model_rx
+        on_time[i] = r.delivered
+        tops[i] = r.top
+        report["hops"][i] = np.where(has & ~r.cut_off, r.hops, -1)
+        report["aggregated_at"][i] = np.where(has & (parent >= 0) & rules.aggregate, parent, -1)
+        report["link_bits"][i] = np.where(active, r.message_bits, 0.0)
+        report["model_relay_bits"][i] = relay.broadcast_bits
+        report["late"][i] = has & ~r.delivered
+        report["relay_energy_j"][i] = receive[i] + broadcast_j + extra_tx
+        report["delivery_s"][i] = np.where(has & np.isfinite(r.arrival_s), r.arrival_s, -1.0)
+    participants = task_sizes > 0
+    working = participants | (report["link_bits"] > 0)
+    compute_time = np.where(participants, np.minimum(compute_s, np.maximum(T - send, 0.0)), 0.0)
+    cap_j = np.inf if cycle_cap_j is None else cycle_cap_j
+    battery = world.state.battery_j
+    wanted = compute_j + transmit + receive
+    limit = np.minimum(cap_j, battery)
+    over_cap = working & (wanted * (1.0 - DEADLINE_RTOL) > cap_j) & (cap_j <= battery)
+    depleted = working & (wanted * (1.0 - DEADLINE_RTOL) > battery) & (battery < cap_j)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(wanted > limit, limit / wanted, 1.0)  # a learner stops at its limit
+    costs = CycleCosts(time_send_s=send, time_compute_s=compute_time, time_return_s=ret,
+                       energy_compute_j=compute_j * scale, energy_transmit_j=(transmit + receive) * scale,
+                       in_time=on_time, energy_wanted_j=wanted)
+    world.drain(costs.energy_j)
+    stopped = over_cap | depleted
+    blocked = np.zeros(shape, dtype=bool)  # a stopped node on the route (the learner itself included)
+    for i in range(n_envs):
+        parent, node = parents[i], np.arange(K)
+        for _ in range(K):  # walk up at most K hops (routes are trees here: cut-off routes deliver nothing anyway)
+            blocked[i] |= stopped[i, node]
+            node = np.where(parent[node] >= 0, parent[node], node)
+            if np.all(parent[node] < 0):
+                blocked[i] |= stopped[i, node]
+                break
+    top_outage = np.take_along_axis(outage, np.maximum(tops, 0), axis=1)
+    delivered = on_time & ~blocked & ~top_outage
+    return Physics(participants=participants, delivered=delivered, stragglers=participants & ~on_time,
+                   depleted=depleted, over_cap=over_cap, outage=outage, compute_dropped=compute_dropped,
+                   rate_down_bps=rate_down, rate_up_bps=rate_up, costs=costs, topology=report)
 
 
 def energy_limit_j(scenario: Scenario, world: World) -> np.ndarray:

@@ -16,8 +16,10 @@ from mel_gym.learning.partition import LearnerPools, make_partition, slice_conse
 from mel_gym.learning.trainer import FLTrainer
 from mel_gym.simulation.base import SimulatorBase
 from mel_gym.schema import ConfigError
-from mel_gym.simulation.cycle import Decision, Outcome, run_chain_physics, run_physics
+from mel_gym.simulation.cycle import Decision, Outcome, RouteRules, run_chain_physics, run_physics, run_route_physics
 from mel_gym.world.chains import StageModel
+from mel_gym.optim.redistribution import emd, phase_plan, send_times_s
+from mel_gym.world.routes import route_roots
 from mel_gym.world.costs import CostModel, CycleCoefficients, EnergyBudget, EnergyCoefficients
 
 
@@ -60,8 +62,11 @@ class MELSimulator(SimulatorBase):
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
         self.loss = np.zeros(n_envs)
         self.accuracy = np.zeros(n_envs)
-        # FL: each learner's local pool (sizes (n_envs, K)); PL: every learner can take all d.
-        self.pools = LearnerPools((n_envs, s.num_learners), int(np.ceil(n_train / s.num_learners)) if s.mode == "fl" else 1)
+        # FL: each learner's local pool (sizes (n_envs, K)); PL: every learner can take all d. With redistribution a
+        # pool may grow to the whole training split: its per-cycle draw keys are that many from the start, so the
+        # data draws never depend on what moved.
+        width = int(np.ceil(n_train / s.num_learners)) if s.mode == "fl" else 1
+        self.pools = LearnerPools((n_envs, s.num_learners), n_train if s.redistribution.enabled else width)
         if s.mode == "pl":
             self.pools.size[:] = s.samples_per_cycle
 
@@ -93,6 +98,67 @@ class MELSimulator(SimulatorBase):
         for i, rng in zip(env_ids, rngs):
             self.pools.store(i, make_partition(rng, self._train_labels, self.num_learners, ln.partition,
                                                ln.dirichlet_alpha, ln.shards_per_learner))
+
+    def label_counts(self) -> np.ndarray:
+        """FL: (n_envs, K, C) how many samples of each class every learner holds."""
+        C = self.trainer.num_classes
+        labels = self._train_labels[self.pools.index]
+        held = np.arange(self.pools.index.shape[-1]) < self.pools.size[..., None]
+        return np.stack([(held & (labels == c)).sum(axis=-1) for c in range(C)], axis=-1)
+
+    def label_share(self) -> np.ndarray:
+        """FL: (n_envs, K, C) each learner's share of each class, n_k(c) / N_k (0 for an empty pool)."""
+        counts = self.label_counts().astype(np.float64)
+        size = counts.sum(axis=-1, keepdims=True)
+        return np.divide(counts, size, out=np.zeros_like(counts), where=size > 0)
+
+    def redistribute(self, allowed: np.ndarray, pooled: np.ndarray, due: np.ndarray) -> dict[str, np.ndarray]:
+        """A redistribution phase (scenario section ``redistribution``, docs/redistribution.md) in the envs where
+        ``due`` (n_envs,): learner k may send ``allowed`` (n_envs, K) samples, into the shared pool where ``pooled``,
+        else to the orchestrator's transport plan (:func:`mel_gym.optim.redistribution.phase_plan`). The samples
+        move between the pools (the first of each class in a pool's order; they are trained where they moved to),
+        each sender spends P x its sending time and each receiver ``d2d.receive_j_per_bit`` per bit received, drawn
+        from the batteries. Returns per learner (n_envs, K): ``redistribution_sent``, ``redistribution_received``
+        (samples), ``redistribution_s`` (sending time), ``redistribution_energy_j``, ``label_emd`` (after)."""
+        s, world = self.scenario, self.world
+        links = world.d2d_links()
+        power = np.broadcast_to(world.tx_power_w, allowed.shape)
+        rates = links.rates_bps(power)
+        shape = allowed.shape
+        out = {name: np.zeros(shape) for name in ("redistribution_sent", "redistribution_received", "redistribution_s",
+                                                   "redistribution_energy_j")}
+        counts = self.label_counts()
+        for i in np.flatnonzero(due):
+            steps = phase_plan(counts[i], links.neighbours[i], rates[i], self.sample_bits, s.redistribution.budget_s,
+                               allowed[i], pooled[i])
+            for plan in steps:  # the pool, then the transport planned on the counts after it
+                self._move(i, plan, links.neighbours[i])
+                sent = plan.sum(axis=(1, 2))
+                received = np.zeros(shape[1])
+                np.add.at(received, links.neighbours[i][links.neighbours[i] >= 0],
+                          plan.sum(axis=2)[links.neighbours[i] >= 0])
+                out["redistribution_sent"][i] += sent
+                out["redistribution_received"][i] += received
+                seconds = send_times_s(plan, rates[i], self.sample_bits)
+                out["redistribution_s"][i] += seconds
+                out["redistribution_energy_j"][i] += (power[i] * seconds
+                                                      + s.d2d.receive_j_per_bit * received * self.sample_bits)
+        world.drain(out["redistribution_energy_j"])
+        out["label_emd"] = np.stack([emd(c) for c in self.label_counts()])
+        return out
+
+    def _move(self, i: int, plan: np.ndarray, neighbours: np.ndarray) -> None:
+        """Move the samples of ``plan`` (K, M, C) int between env ``i``'s pools: each sender gives the first samples
+        of each class in its pool's order, each receiver appends them."""
+        pools = [list(self.pools.index[i, k, : self.pools.size[i, k]]) for k in range(self.num_learners)]
+        labels = self._train_labels
+        outgoing: list[list[int]] = [[] for _ in pools]
+        for k, m, c in zip(*np.nonzero(plan)):
+            mine = [x for x in pools[k] if labels[x] == c][: plan[k, m, c]]
+            taken = set(mine)
+            pools[k] = [x for x in pools[k] if x not in taken]
+            outgoing[neighbours[k, m]] += mine
+        self.pools.store(i, [np.array(p + q, dtype=np.int64) for p, q in zip(pools, outgoing)])
 
     @property
     def pool_index(self) -> np.ndarray:
@@ -174,7 +240,8 @@ class MELSimulator(SimulatorBase):
                 f"samples_per_cycle = "
                 f"{self.scenario.samples_per_cycle}"
             )
-        dead = (task_sizes > 0) & ~self.world.available
+        able = self.world.available if decision.next_hop is None else self.world.can_work  # relays reach the others
+        dead = (task_sizes > 0) & ~able
         if np.any(dead):
             raise ValueError("Decision.task_sizes gives samples to learners that cannot take part (empty battery, out "
                              f"of coverage or reported frozen): {np.argwhere(dead).tolist()}")
@@ -182,6 +249,8 @@ class MELSimulator(SimulatorBase):
             self._validate_backups(np.asarray(decision.backup_of), task_sizes, iterations)
         if decision.chain_of is not None:
             self._validate_chains(decision, task_sizes)
+        if decision.next_hop is not None:
+            self._validate_routes(np.asarray(decision.next_hop), task_sizes)
         return task_sizes, iterations
 
     @property
@@ -231,6 +300,43 @@ class MELSimulator(SimulatorBase):
         if np.any((task_sizes > 0) & ~heads):
             raise ValueError("Decision.task_sizes: in a cycle of chains only a chain's head (first stage 0) holds a task")
 
+    def _validate_routes(self, next_hop: np.ndarray, task_sizes: np.ndarray) -> None:
+        """A route decision (FL): next hops in [-2, K - 1], never the learner itself; the orchestrator only from within
+        its range, another learner only over a D2D link and only if that learner is on a route; a task only on a
+        route; learners on a route can work; no loops (``ValueError`` naming the env and learner)."""
+        shape = (self.n_envs, self.num_learners)
+        K = self.num_learners
+        if next_hop.shape != shape or not np.issubdtype(next_hop.dtype, np.integer):
+            raise ValueError(f"Decision.next_hop must be integers of shape {shape}, got {next_hop.dtype} {next_hop.shape}")
+        if self.scenario.mode != "fl":
+            raise ValueError("Decision.next_hop: routes carry updates only in FL (scenario key 'mode' = 'fl'): PL "
+                             "would relay every learner's samples too")
+        if np.any((next_hop < -2) | (next_hop >= K)):
+            raise ValueError(f"Decision.next_hop must lie in [-2, K - 1 = {K - 1}] (-1: the orchestrator, -2: none)")
+        world = self.world
+        links = world.d2d_links()
+        on = next_hop >= -1
+        for i in range(self.n_envs):
+            problems = [
+                (next_hop[i] == np.arange(K), "a learner cannot be its own next hop"),
+                ((task_sizes[i] > 0) & ~on[i], "a learner with a task must be on a route"),
+                (on[i] & ~world.can_work[i], "the learner cannot work (empty battery or reported frozen)"),
+                ((next_hop[i] == -1) & ~world.in_coverage[i], "out of the orchestrator's range"),
+            ]
+            to_learner = np.flatnonzero(next_hop[i] >= 0)
+            linked = np.array([next_hop[i, k] in links.neighbours[i, k] for k in to_learner], dtype=bool)
+            bad_link = np.zeros(K, dtype=bool)
+            bad_link[to_learner] = ~linked
+            relay_off = np.zeros(K, dtype=bool)
+            relay_off[to_learner] = ~on[i, next_hop[i, to_learner]]
+            problems += [(bad_link, "the next hop is not a D2D neighbour"), (relay_off, "the next hop is on no route")]
+            top = route_roots(np.where(on[i], next_hop[i], -1))[0]
+            problems.append((on[i] & (top < 0), "its route loops"))
+            for bad, why in problems:
+                if np.any(bad):
+                    k = int(np.flatnonzero(bad)[0])
+                    raise ValueError(f"Decision.next_hop[{i}, {k}] = {next_hop[i, k]}: {why}")
+
     def _validate_backups(self, backup_of: np.ndarray, task_sizes: np.ndarray, iterations: np.ndarray) -> None:
         shape = (self.n_envs, self.num_learners)
         if backup_of.shape != shape or not np.issubdtype(backup_of.dtype, np.integer):
@@ -270,6 +376,11 @@ class MELSimulator(SimulatorBase):
         if decision.chain_of is not None:
             ph = run_chain_physics(self.world, self.cost, self.stage_model, decision, task_sizes, iterations, cap,
                                    self.scenario.max_local_iterations, self.scenario.chains.max_chains)
+        elif decision.next_hop is not None:
+            m = self.scenario.multihop
+            ph = run_route_physics(self.world, self.cost, decision, task_sizes, iterations, cap,
+                                   RouteRules(m.aggregation == "in_route", m.aggregation_s,
+                                              self.scenario.d2d.receive_j_per_bit))
         else:
             ph = run_physics(self.world, self.cost, decision, task_sizes, iterations, cap)
         participants, delivered = ph.participants, ph.delivered

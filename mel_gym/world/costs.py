@@ -167,6 +167,18 @@ class CostModel:
         per = self.kappa * np.square(np.asarray(cpu_hz, dtype=np.float64)) * self.cycles_per_sample
         return EnergyCoefficients(*_same_shape(fixed, per))
 
+    def compute_time_s(self, task_sizes: np.ndarray, iterations: np.ndarray, cpu_hz: np.ndarray) -> np.ndarray:
+        """tau d_k C_m / f_k, s: the local computation (0 without work, inf on a frozen CPU)."""
+        d = np.asarray(task_sizes, dtype=np.float64)
+        work = np.asarray(iterations, dtype=np.float64) * d * self.cycles_per_sample
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where((d > 0) & (work > 0), work / np.asarray(cpu_hz, dtype=np.float64), 0.0)
+
+    @staticmethod
+    def compute_power_w(cpu_hz: np.ndarray, kappa: float) -> np.ndarray:
+        """kappa f^3, W: computing draws kappa f^2 J per cycle at f cycles per second."""
+        return kappa * np.asarray(cpu_hz, dtype=np.float64) ** 3
+
     def spent(self, task_sizes: np.ndarray, iterations: np.ndarray, rate_down_bps: np.ndarray,
               rate_up_bps: np.ndarray, tx_power_w: np.ndarray | float, cpu_hz: np.ndarray,
               energy_limit_j: np.ndarray | None = None) -> CycleCosts:
@@ -189,10 +201,9 @@ class CostModel:
         inv_down, inv_up = _inverse(rate_down_bps), _inverse(rate_up_bps)
         send_bits = self.model_bits + (d * self.sample_bits if self.sends_data else 0.0)
         cpu = np.asarray(cpu_hz, dtype=np.float64)
+        need_compute = self.compute_time_s(d, tau, cpu)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0 bits x inf s/bit where nobody sends
             need_send = np.where(takes_part, send_bits * inv_down, 0.0)
-            work = tau * d * self.cycles_per_sample
-            need_compute = np.where(takes_part & (work > 0), work / cpu, 0.0)  # inf on a frozen CPU
             need_return = np.where(takes_part, self.model_bits * inv_up, 0.0)
         in_time = takes_part & (need_send + need_compute + need_return <= T * (1.0 + DEADLINE_RTOL))
         send = np.minimum(need_send, T)
@@ -202,7 +213,7 @@ class CostModel:
         upload = np.where(in_time, need_return, upload)  # within the rounding slack the upload completes
         compute = np.where(in_time, need_compute, compute)
         send = np.where(in_time, need_send, send)
-        compute_w = self.kappa * cpu**3  # cycles run = f x compute time, at kappa f^2 J per cycle
+        compute_w = self.compute_power_w(cpu, self.kappa)
         power = np.broadcast_to(np.asarray(tx_power_w, dtype=np.float64), d.shape)
         e_compute, e_transmit = compute_w * compute, power * upload
         wanted = e_compute + e_transmit

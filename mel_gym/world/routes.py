@@ -1,5 +1,5 @@
 """The cost of delivering learners' updates over multi-hop routes to the orchestrator, with or without in-route
-aggregation (groundwork for MultiHop-v0; docs/model.md §3.2 has the formulas).
+aggregation, and of relaying the model down the same routes (MultiHop-v0; docs/multihop.md has the formulas).
 
 Every learner k names the next hop of its update, ``parent[k]``: the orchestrator (-1) or another learner. The
 choices form a forest rooted at the orchestrator unless some of them close a loop; learners on a loop, or whose
@@ -15,8 +15,16 @@ route runs into one, are *cut off* (documented choice: they deliver nothing and 
   orchestrator); it counts if that is within T.
 
 Transmit energy of node v: P_v S_v / r_{v -> parent}; reception energy: ``receive_j_per_bit`` x the bits it receives
-from its children. All arrays are one env's, over K learners; the loops run over the tree's depth (pointer jumping),
-not over pairs of learners.
+from its children.
+
+The model travels down the same tree before the cycle's work (:func:`model_arrival_s`): the orchestrator sends it to
+every top over its downlink (as in the star), and a relay broadcasts it once to its children, at the rate of its
+slowest child's link (D2D links are reciprocal at equal power). :func:`planned_offsets` gives each learner the time
+its own update's delivery adds to its computation if nobody waits: the plan sizes tasks so that
+ready_k + U_k <= T for every k, which makes every update arrive in time (docs/multihop.md).
+
+All arrays are one env's, over K learners; the loops run over the tree's depth levels or its nodes in depth order
+(pointer jumping for the depths), never over pairs of learners.
 """
 
 from __future__ import annotations
@@ -48,6 +56,88 @@ def route_roots(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(reaches, nxt, -1), np.where(reaches, dist, -1)
 
 
+def depth_order(depth: np.ndarray) -> np.ndarray:
+    """The learners on a route (depth >= 0), deepest first: children before their parents."""
+    on = np.flatnonzero(depth >= 0)
+    return on[np.argsort(-depth[on], kind="stable")]
+
+
+def subtree_updates(parent: np.ndarray, has_update: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """(K,) int: the updates in each learner's subtree (its own and its descendants'), 0 where cut off (depth -1)."""
+    updates = (np.asarray(has_update, dtype=bool) & (depth >= 0)).astype(np.int64)
+    for v in depth_order(depth):
+        if parent[v] >= 0:
+            updates[parent[v]] += updates[v]
+    return updates
+
+
+def message_bits(updates: np.ndarray, model_bits: float, aggregate: bool) -> np.ndarray:
+    """(K,) S_v: one |w| per message with in-route aggregation, |w| per update forwarded without; 0 with nothing."""
+    return np.where(updates > 0, model_bits * (1 if aggregate else updates), 0.0)
+
+
+def _hop_s(bits: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(bits > 0, np.where(rate_bps > 0, bits / np.where(rate_bps > 0, rate_bps, 1.0), np.inf), 0.0)
+
+
+@dataclass
+class ModelRelay:
+    """The model's way down the tree; arrays (K,). Units: s, bit."""
+
+    arrival_s: np.ndarray  # when learner k holds the model (inf: never; 0 where it is not on an active route)
+    broadcast_bits: np.ndarray  # bits k broadcasts to its children (|w| where it has any, else 0)
+    broadcast_s: np.ndarray  # how long that broadcast takes (at the slowest child's rate)
+
+
+def model_arrival_s(parent: np.ndarray, active: np.ndarray, depth: np.ndarray, rate_down_bps: np.ndarray,
+                    rate_to_parent_bps: np.ndarray, model_bits: float) -> ModelRelay:
+    """The model relayed down the tree to the ``active`` learners (those whose subtree holds an update): a top
+    receives it over its downlink, |w| / r_down; a relay broadcasts it once to its active children at the rate of the
+    slowest one's link (reciprocal: the child's ``rate_to_parent_bps``), after it holds it itself."""
+    K = parent.size
+    active = np.asarray(active, dtype=bool) & (depth >= 0)
+    child = active & (parent >= 0)
+    slowest = np.full(K, np.inf)
+    np.minimum.at(slowest, parent[child], np.asarray(rate_to_parent_bps, dtype=np.float64)[child])
+    has_children = np.isfinite(slowest)
+    broadcast_bits = np.where(has_children, model_bits, 0.0)
+    broadcast_s = _hop_s(broadcast_bits, np.where(has_children, slowest, 0.0))
+    arrival = np.zeros(K)
+    tops = active & (parent < 0)
+    arrival[tops] = _hop_s(np.full(int(tops.sum()), model_bits), np.asarray(rate_down_bps, dtype=np.float64)[tops])
+    for level in range(1, int(depth.max(initial=0)) + 1):
+        nodes = np.flatnonzero(child & (depth == level))
+        arrival[nodes] = arrival[parent[nodes]] + broadcast_s[parent[nodes]]
+    return ModelRelay(arrival_s=arrival, broadcast_bits=broadcast_bits, broadcast_s=broadcast_s)
+
+
+def planned_offsets(parent: np.ndarray, has_update: np.ndarray, rate_down_bps: np.ndarray,
+                    rate_to_parent_bps: np.ndarray, model_bits: float, aggregate: bool,
+                    aggregation_s: float = 0.0) -> np.ndarray:
+    """(K,) the time around learner k's own computation, s: when it holds the model plus U_k, the sum over its route of
+    each node's send time (S_v / r_v, and t_agg where v aggregates children), as if nobody waited. If every learner's
+    update is ready by T - U_k, every update arrives by T (docs/multihop.md); inf where k's route is cut off or has a
+    dead link; 0 for learners without an update."""
+    parent = np.asarray(parent, dtype=np.int64)
+    top, depth = route_roots(parent)
+    has = np.asarray(has_update, dtype=bool) & (depth >= 0)
+    updates = subtree_updates(parent, has, depth)
+    active = updates > 0
+    bits = message_bits(updates, model_bits, aggregate)
+    rate = np.asarray(rate_to_parent_bps, dtype=np.float64)
+    children = np.zeros(parent.size, dtype=np.int64)
+    np.add.at(children, parent[active & (parent >= 0)], 1)
+    hop = _hop_s(bits, rate) + np.where(aggregate & (children > 0), aggregation_s, 0.0)
+    upward = np.zeros(parent.size)
+    for level in range(0, int(depth.max(initial=0)) + 1):
+        nodes = np.flatnonzero(active & (depth == level))
+        above = np.where(parent[nodes] >= 0, upward[np.maximum(parent[nodes], 0)], 0.0)
+        upward[nodes] = hop[nodes] + above
+    relay = model_arrival_s(parent, active, depth, rate_down_bps, rate, model_bits)
+    return np.where(has, relay.arrival_s + upward, np.where(depth >= 0, 0.0, np.inf))
+
+
 @dataclass
 class RouteCosts:
     """One cycle's delivery over the routes; arrays (K,). Units: s, bit, J."""
@@ -58,6 +148,7 @@ class RouteCosts:
     delivered: np.ndarray  # bool: k has an update and it arrives within T
     cut_off: np.ndarray  # bool: k's route loops
     hops: np.ndarray  # links of k's route to the orchestrator (-1: cut off)
+    top: np.ndarray  # the learner on k's route that sends to the orchestrator (-1: cut off)
     energy_transmit_j: np.ndarray
     energy_receive_j: np.ndarray
 
@@ -74,28 +165,20 @@ def route_costs(parent: np.ndarray, has_update: np.ndarray, ready_s: np.ndarray,
     top, depth = route_roots(parent)
     cut = top < 0
     has = np.asarray(has_update, dtype=bool) & ~cut
-    order = np.argsort(-np.where(cut, -1, depth), kind="stable")  # deepest first: children before parents
-    updates = has.astype(np.int64)  # updates in each subtree
-    for v in order:
-        if not cut[v] and parent[v] >= 0:
-            updates[parent[v]] += updates[v]
-    bits = np.where(updates > 0, model_bits * (1 if aggregate else updates), 0.0)
-    bits = np.where(cut, 0.0, bits)
+    bits = message_bits(subtree_updates(parent, has, depth), model_bits, aggregate)
     child_arrival = np.full(K, -np.inf)
     has_children = np.zeros(K, dtype=bool)
     finish = np.full(K, np.inf)
     rate = np.asarray(rate_to_parent_bps, dtype=np.float64)
     ready = np.where(has, np.asarray(ready_s, dtype=np.float64), 0.0)
-    for v in order:
-        if cut[v]:
-            continue
+    hop = _hop_s(bits, rate)
+    for v in depth_order(depth):
         if bits[v] == 0:
             finish[v] = -np.inf  # nothing to send: never waited for
             continue
         start = max(ready[v], child_arrival[v])
         extra = aggregation_s if (aggregate and has_children[v]) else 0.0
-        with np.errstate(divide="ignore"):
-            finish[v] = start + extra + (bits[v] / rate[v] if rate[v] > 0 else np.inf)
+        finish[v] = start + extra + hop[v]
         p = parent[v]
         if p >= 0:
             child_arrival[p] = max(child_arrival[p], finish[v])
@@ -106,8 +189,8 @@ def route_costs(parent: np.ndarray, has_update: np.ndarray, ready_s: np.ndarray,
     sends_to_learner = ~cut & (parent >= 0) & (bits > 0)
     np.add.at(received, parent[sends_to_learner], bits[sends_to_learner])
     power = np.broadcast_to(np.asarray(tx_power_w, dtype=np.float64), (K,))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        transmit = np.where(bits > 0, power * bits / rate, 0.0)
+    with np.errstate(invalid="ignore"):
+        transmit = np.where(bits > 0, power * hop, 0.0)
     return RouteCosts(finish_s=np.where(finish == -np.inf, 0.0, finish), message_bits=bits,
-                      arrival_s=arrival, delivered=delivered, cut_off=cut, hops=np.where(cut, -1, depth + 1),
+                      arrival_s=arrival, delivered=delivered, cut_off=cut, hops=np.where(cut, -1, depth + 1), top=top,
                       energy_transmit_j=np.nan_to_num(transmit, posinf=0.0), energy_receive_j=receive_j_per_bit * received)

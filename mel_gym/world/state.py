@@ -321,7 +321,13 @@ class World:
     @property
     def available(self) -> np.ndarray:
         """(n_envs, K) bool: learners that can take part: battery left, within coverage and not reported frozen."""
-        return self.state.alive & self.in_coverage & (self.cpu_share[self.measured.cpu_state] > 0)
+        return self.can_work & self.in_coverage
+
+    @property
+    def can_work(self) -> np.ndarray:
+        """(n_envs, K) bool: learners with battery left and not reported frozen, wherever they are (a learner out of
+        coverage can still work and relay over D2D links: MultiHop-v0)."""
+        return self.state.alive & (self.cpu_share[self.measured.cpu_state] > 0)
 
     def channel_gain(self) -> np.ndarray:
         """(n_envs, K) true linear power gain of the coming cycle (the same in both directions)."""
