@@ -38,24 +38,28 @@ class Direct(_TreePolicy):
         return np.where(self.problem.hop_mask(decoded)[:, ORCHESTRATOR], TO_ORCHESTRATOR, NO_ROUTE)
 
 
-class ShortestPathTree(_TreePolicy):
+class _SearchedTree(_TreePolicy):
+    """The tree a search from the orchestrator gives on the allowed links (``search``: (root times, neighbours, link
+    times) -> (parent, reachable)); learners that cannot reach the orchestrator idle."""
+
+    search = staticmethod(shortest_path_tree)
+
+    def tree(self, decoded: RouteObservation) -> np.ndarray:
+        root_s, link_s = self.problem.allowed_graph(decoded)
+        parent, reachable = self.search(root_s, decoded.neighbours, link_s)
+        return np.where(reachable, parent, NO_ROUTE)
+
+
+class ShortestPathTree(_SearchedTree):
     """The least-time route of every learner that can reach the orchestrator
     (:func:`mel_gym.optim.routes.shortest_path_tree` on the allowed links)."""
 
-    def tree(self, decoded: RouteObservation) -> np.ndarray:
-        root_s, link_s = self.problem.allowed_graph(decoded)
-        parent, reachable = shortest_path_tree(root_s, decoded.neighbours, link_s)
-        return np.where(reachable, parent, NO_ROUTE)
 
-
-class MinMaxTree(_TreePolicy):
+class MinMaxTree(_SearchedTree):
     """The route whose slowest link is fastest, for every learner that can reach the orchestrator
     (:func:`mel_gym.optim.routes.bottleneck_tree` on the allowed links)."""
 
-    def tree(self, decoded: RouteObservation) -> np.ndarray:
-        root_s, link_s = self.problem.allowed_graph(decoded)
-        parent, reachable = bottleneck_tree(root_s, decoded.neighbours, link_s)
-        return np.where(reachable, parent, NO_ROUTE)
+    search = staticmethod(bottleneck_tree)
 
 
 class RandomTree(_TreePolicy):

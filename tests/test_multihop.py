@@ -239,3 +239,12 @@ def test_a_thousand_learners_build_and_step():
     _, _, _, _, info = env.step(policy.predict(obs)[0])
     assert info["hops"].max() >= 2 and info["participants"].sum() > 100
     assert env.unwrapped.core.sim.world.d2d.neighbours.shape == (1, 1000, 6)
+
+
+def test_an_update_is_merged_where_it_first_meets_another():
+    from mel_gym.simulation.cycle import merge_points
+
+    parent = np.array([-1, 0, 1, 0])  # 2 -> 1 (a pure relay) -> 0 <- 3; 0 -> orchestrator
+    has = np.array([True, False, True, True])
+    updates = np.array([3, 1, 1, 1])  # subtree updates: 0 holds its own, 2's (via 1) and 3's
+    assert merge_points(parent, updates, has).tolist() == [-1, -1, 0, 0]  # 1 only forwards 2's: no merge there

@@ -285,6 +285,25 @@ def parent_link_rates(d2d_rates: np.ndarray, neighbours: np.ndarray, parent: np.
     return np.where(parent >= 0, d2d, np.where(parent == -1, rate_up_bps, 0.0))
 
 
+def merge_points(parent: np.ndarray, updates: np.ndarray, has_update: np.ndarray) -> np.ndarray:
+    """(K,) for each learner with an update, the first learner up its route whose subtree holds more updates than the
+    part of the route below it (where k's update is first added to others), -1: the orchestrator (or no update)."""
+    K = parent.size
+    node = np.arange(K)
+    merged = np.full(K, -1)
+    walking = np.asarray(has_update, dtype=bool).copy()
+    for _ in range(K):
+        up = parent[node]
+        walking &= up >= 0
+        if not walking.any():
+            break
+        hit = walking & (updates[np.maximum(up, 0)] > updates[node])
+        merged[hit] = up[hit]
+        walking &= ~hit
+        node = np.where(walking, up, node)
+    return merged
+
+
 def run_route_physics(world: World, cost: CostModel, decision: Decision, task_sizes: np.ndarray,
                       iterations: np.ndarray, cycle_cap_j: float | None, rules: RouteRules) -> Physics:
     """Steps 1-2 of a cycle over multi-hop routes (:mod:`mel_gym.world.routes`, docs/multihop.md): the model comes down
@@ -317,7 +336,8 @@ def run_route_physics(world: World, cost: CostModel, decision: Decision, task_si
         has = task_sizes[i] > 0
         rate = parent_link_rates(d2d_rates[i], links.neighbours[i], parent, rate_up[i])
         depth = route_roots(parent)[1]
-        active = subtree_updates(parent, has, depth) > 0
+        updates = subtree_updates(parent, has, depth)
+        active = updates > 0
         relay = model_arrival_s(parent, active, depth, rate_down[i], rate, cost.model_bits)
         r = route_costs(parent, has, relay.arrival_s + compute_s[i], rate, cost.model_bits, rules.aggregate, T,
                         power[i], rules.aggregation_s, rules.receive_j_per_bit)
@@ -334,7 +354,7 @@ def run_route_physics(world: World, cost: CostModel, decision: Decision, task_si
         on_time[i] = r.delivered
         tops[i] = r.top
         report["hops"][i] = np.where(has & ~r.cut_off, r.hops, -1)
-        report["aggregated_at"][i] = np.where(has & (parent >= 0) & rules.aggregate, parent, -1)
+        report["aggregated_at"][i] = merge_points(parent, updates, has & rules.aggregate)
         report["link_bits"][i] = np.where(active, r.message_bits, 0.0)
         report["model_relay_bits"][i] = relay.broadcast_bits
         report["late"][i] = has & ~r.delivered
