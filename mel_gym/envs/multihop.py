@@ -116,8 +116,8 @@ class MultiHopCore(ChoiceCore):
                              for i in range(self.n_envs)])
         for i in range(self.n_envs):
             on = next_hop[i] > NO_ROUTE
-            top = route_roots(np.where(on, next_hop[i], -1))[0]
-            broken = on & ((top < 0) | ~on[np.maximum(top, 0)] | (next_hop[i, np.maximum(top, 0)] != -1))
+            top = route_roots(np.where(on, next_hop[i], -1))[0]  # an idle learner is a top here: its route ends
+            broken = on & ((top < 0) | ~on[np.maximum(top, 0)])
             next_hop[i] = np.where(broken, NO_ROUTE, next_hop[i])
         return next_hop, (choices > 0) & (next_hop == NO_ROUTE)
 

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from gymnasium import spaces
 
 from mel_gym.envs.action_blocks import ActionLayout
 from mel_gym.envs.action_maps import (action_from_level, fraction_from_action, level_from_fraction,
                                       samples_from_fraction)
 from mel_gym.envs.features import FeatureBlock, FeatureLayout
 from mel_gym.envs.observation import LOG_CAPACITY_CLIP, LOSS_FEATURE_MAX, DecodedObservation, bounded_loss
+from mel_gym.envs.topology_view import WorldBlocksView
 from mel_gym.envs.problem import AllocationProblem, per_learner_rows
 from mel_gym.simulation.jobs import Job
 from mel_gym.world.costs import CycleCoefficients, EnergyBudget
@@ -141,7 +141,7 @@ class JobFeatures(FeatureBlock):
 
 
 @dataclass(frozen=True)
-class MultiJobProblem:
+class MultiJobProblem(WorldBlocksView):
     """The public constants of a MultiJob-v0 scenario: the world's (``world``, whose codec encodes the first
     14K + 3 entries), each job's (``jobs``) and its planning view (``job_problems[j]``: the world's problem with
     job j's cost model, deadline T_j and samples d_j)."""
@@ -199,10 +199,6 @@ class MultiJobProblem:
         return level_from_fraction(f, self.min_fraction, self.fraction_levels)
 
     @property
-    def num_learners(self) -> int:
-        return self.world.num_learners
-
-    @property
     def num_jobs(self) -> int:
         return len(self.jobs)
 
@@ -224,17 +220,6 @@ class MultiJobProblem:
     def layout(self) -> FeatureLayout:
         """The observation's feature blocks: the world's, then :class:`JobFeatures` (built once per view)."""
         return FeatureLayout(self.world.codec.blocks + (JobFeatures(self),))
-
-    @property
-    def size(self) -> int:
-        return self.layout.size
-
-    def space(self) -> spaces.Box:
-        return self.layout.space()
-
-    def world_view(self, obs: np.ndarray) -> DecodedObservation:
-        """The world's named arrays of an observation (its first 14K + 3 entries)."""
-        return self.world.codec.decode(np.asarray(obs)[..., : self.world.codec.size])
 
     def agent_observations(self, obs: np.ndarray) -> np.ndarray:
         """(K, 17 + 6J (+ 2J with arrivals)): learner k's 14 world features and its 3J job features (holding, log

@@ -1,6 +1,9 @@
-"""What the public sides of the topology envs (SplitChain-v0's :class:`~mel_gym.envs.chain_problem.ChainProblem`,
-MultiHop-v0's :class:`~mel_gym.envs.route_problem.RouteProblem`) share: the world's problem inside them, the
-observation's layout (the world's blocks, then the env's own) and the amount of the cycle's samples a plan is for."""
+"""What the public sides of the envs that wrap the world's problem share: the world's problem inside them and the
+observation's layout, the world's blocks then the env's own (:class:`WorldBlocksView`: MultiJob-v0's
+:class:`~mel_gym.envs.multijob_problem.MultiJobProblem` and the topology envs'), and for the topology envs
+(SplitChain-v0's :class:`~mel_gym.envs.chain_problem.ChainProblem`, MultiHop-v0's
+:class:`~mel_gym.envs.route_problem.RouteProblem`) the one amount of the cycle's samples a plan is for
+(:class:`TopologyView`)."""
 
 from __future__ import annotations
 
@@ -14,21 +17,46 @@ from mel_gym.envs.action_maps import action_from_level, fraction_from_action, le
 from mel_gym.envs.observation import DecodedObservation
 
 
-class TopologyView:
-    """A mixin for frozen dataclasses with fields ``world`` (:class:`~mel_gym.envs.problem.AllocationProblem`),
-    ``actions`` (the action layout), ``fraction_levels``, ``min_fraction``, ``sample_fraction`` and a ``layout``
-    (the observation's :class:`~mel_gym.envs.features.FeatureLayout`)."""
+class WorldBlocksView:
+    """A mixin for frozen dataclasses with a field ``world`` (:class:`~mel_gym.envs.problem.AllocationProblem`) and a
+    ``layout`` (the observation's :class:`~mel_gym.envs.features.FeatureLayout`: the world's blocks first)."""
 
     world: Any
-    actions: Any
-    fraction_levels: int
-    min_fraction: float
-    sample_fraction: float
     layout: Any
 
     @property
     def num_learners(self) -> int:
         return self.world.num_learners
+
+    @property
+    def codec(self):
+        """The world part's codec (the first :attr:`world_size` entries)."""
+        return self.world.codec
+
+    @property
+    def world_size(self) -> int:
+        return self.world.codec.size
+
+    @property
+    def size(self) -> int:
+        return self.layout.size
+
+    def space(self) -> spaces.Box:
+        return self.layout.space()
+
+    def world_view(self, obs: np.ndarray) -> DecodedObservation:
+        """The world's named arrays of an observation (its first :attr:`world_size` entries)."""
+        return self.world.codec.decode(np.asarray(obs)[..., : self.world_size])
+
+
+class TopologyView(WorldBlocksView):
+    """:class:`WorldBlocksView` for frozen dataclasses that also have the fields ``actions`` (the action layout),
+    ``fraction_levels``, ``min_fraction`` and ``sample_fraction``: one amount for the whole plan."""
+
+    actions: Any
+    fraction_levels: int
+    min_fraction: float
+    sample_fraction: float
 
     @property
     def amount_action(self) -> bool:
@@ -63,26 +91,6 @@ class TopologyView:
             return np.zeros(0, dtype=np.int64)
         return np.array([level_from_fraction(self.sample_fraction, self.min_fraction, self.fraction_levels)],
                         dtype=np.int64)
-
-    @property
-    def codec(self):
-        """The world part's codec (the first :attr:`world_size` entries)."""
-        return self.world.codec
-
-    @property
-    def world_size(self) -> int:
-        return self.world.codec.size
-
-    @property
-    def size(self) -> int:
-        return self.layout.size
-
-    def space(self) -> spaces.Box:
-        return self.layout.space()
-
-    def world_view(self, obs: np.ndarray) -> DecodedObservation:
-        """The world's named arrays of an observation (its first :attr:`world_size` entries)."""
-        return self.world.codec.decode(np.asarray(obs)[..., : self.world_size])
 
     @property
     def job_names(self) -> tuple[str, ...]:

@@ -33,8 +33,8 @@ import numpy as np
 from mel_gym.config import Scenario
 from mel_gym.world.chains import StageModel, chain_costs
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCosts
-from mel_gym.world.d2d import member_link_rates
-from mel_gym.world.routes import model_arrival_s, route_costs, route_roots, subtree_updates
+from mel_gym.world.d2d import link_values, member_link_rates
+from mel_gym.world.routes import from_root, model_arrival_s, route_costs, route_roots, subtree_updates
 from mel_gym.world.state import World
 
 
@@ -280,8 +280,7 @@ def parent_link_rates(d2d_rates: np.ndarray, neighbours: np.ndarray, parent: np.
     """(K,) the rate of each learner's link to its next hop, of one env: its uplink where the next hop is the
     orchestrator (-1), the D2D link's rate (``d2d_rates``, ``neighbours`` (K, M)) where it is a learner, 0 where that
     learner is not a neighbour."""
-    match = neighbours == parent[:, None]
-    d2d = np.where(match, d2d_rates, 0.0).sum(axis=1)
+    d2d = link_values(d2d_rates, neighbours, np.arange(parent.size), parent)
     return np.where(parent >= 0, d2d, np.where(parent == -1, rate_up_bps, 0.0))
 
 
@@ -329,13 +328,13 @@ def run_route_physics(world: World, cost: CostModel, decision: Decision, task_si
     report = {"next_hop": hop_choice.copy(), "hops": np.full(shape, -1), "aggregated_at": np.full(shape, -1),
               "link_bits": np.zeros(shape), "model_relay_bits": np.zeros(shape), "late": np.zeros(shape, dtype=bool),
               "relay_energy_j": np.zeros(shape), "delivery_s": np.full(shape, -1.0)}
-    tops = np.full(shape, -1)
+    tops, depths = np.full(shape, -1), np.full(shape, -1)
     parents = np.where(hop_choice >= 0, hop_choice, -1)
     for i in range(n_envs):
         parent = parents[i]
         has = task_sizes[i] > 0
         rate = parent_link_rates(d2d_rates[i], links.neighbours[i], parent, rate_up[i])
-        depth = route_roots(parent)[1]
+        depth = depths[i] = route_roots(parent)[1]
         updates = subtree_updates(parent, has, depth)
         active = updates > 0
         relay = model_arrival_s(parent, active, depth, rate_down[i], rate, cost.model_bits)
@@ -375,16 +374,8 @@ def run_route_physics(world: World, cost: CostModel, decision: Decision, task_si
                        energy_compute_j=compute_j * scale, energy_transmit_j=(transmit + receive) * scale,
                        in_time=on_time, energy_wanted_j=wanted)
     world.drain(costs.energy_j)
-    stopped = over_cap | depleted
-    blocked = np.zeros(shape, dtype=bool)  # a stopped node on the route (the learner itself included)
-    for i in range(n_envs):
-        parent, node = parents[i], np.arange(K)
-        for _ in range(K):  # walk up at most K hops (routes are trees here: cut-off routes deliver nothing anyway)
-            blocked[i] |= stopped[i, node]
-            node = np.where(parent[node] >= 0, parent[node], node)
-            if np.all(parent[node] < 0):
-                blocked[i] |= stopped[i, node]
-                break
+    stopped = over_cap | depleted  # a stopped node on the route (the learner itself included) loses the update
+    blocked = np.stack([from_root(parents[i], depths[i], stopped[i], np.logical_or) for i in range(n_envs)])
     top_outage = np.take_along_axis(outage, np.maximum(tops, 0), axis=1)
     delivered = on_time & ~blocked & ~top_outage
     return Physics(participants=participants, delivered=delivered, stragglers=participants & ~on_time,

@@ -324,9 +324,8 @@ class MELSimulator(SimulatorBase):
                 ((next_hop[i] == -1) & ~world.in_coverage[i], "out of the orchestrator's range"),
             ]
             to_learner = np.flatnonzero(next_hop[i] >= 0)
-            linked = np.array([next_hop[i, k] in links.neighbours[i, k] for k in to_learner], dtype=bool)
             bad_link = np.zeros(K, dtype=bool)
-            bad_link[to_learner] = ~linked
+            bad_link[to_learner] = ~(links.neighbours[i, to_learner] == next_hop[i, to_learner, None]).any(axis=1)
             relay_off = np.zeros(K, dtype=bool)
             relay_off[to_learner] = ~on[i, next_hop[i, to_learner]]
             problems += [(bad_link, "the next hop is not a D2D neighbour"), (relay_off, "the next hop is on no route")]

@@ -64,19 +64,27 @@ def pair_normals(key: int, low: np.ndarray, high: np.ndarray, stream: int) -> np
     return np.sqrt(-2.0 * np.log(u[..., 0])) * np.cos(2.0 * np.pi * u[..., 1])
 
 
+def link_values(values: np.ndarray, neighbours: np.ndarray, senders: np.ndarray, receivers: np.ndarray
+                ) -> np.ndarray:
+    """(n,) the value (a gain, a rate) of each link senders[i] -> receivers[i] from one env's per-link ``values``
+    (K, M) and ``neighbours`` (K, M); 0 where the receiver is not one of the sender's neighbours (a learner is never
+    listed twice)."""
+    senders = np.asarray(senders, dtype=np.int64)
+    match = neighbours[senders] == np.asarray(receivers)[:, None]
+    return np.where(match, values[senders], 0.0).sum(axis=1)
+
+
 def link_value(values: np.ndarray, neighbours: np.ndarray, sender: int, receiver: int) -> float:
-    """The value (a gain, a rate) of the link sender -> receiver from one env's per-link ``values`` (K, M) and
-    ``neighbours`` (K, M); 0 where receiver is not one of sender's neighbours."""
-    hit = np.flatnonzero(neighbours[sender] == receiver)
-    return float(values[sender, hit[0]]) if hit.size else 0.0
+    """The value of the one link sender -> receiver (:func:`link_values`)."""
+    return float(link_values(values, neighbours, [sender], [receiver])[0])
 
 
 def member_link_rates(rates: np.ndarray, neighbours: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n - 1,) each: the rates from member i to member i + 1 and back, of a sequence of ``members`` (a chain, a
     route), from one env's per-link ``rates`` (K, M) and ``neighbours`` (K, M); 0 where two are not linked."""
-    pairs = list(zip(members[:-1], members[1:]))
-    return (np.array([link_value(rates, neighbours, a, b) for a, b in pairs]),
-            np.array([link_value(rates, neighbours, b, a) for a, b in pairs]))
+    members = np.asarray(members, dtype=np.int64)
+    return (link_values(rates, neighbours, members[:-1], members[1:]),
+            link_values(rates, neighbours, members[1:], members[:-1]))
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,19 @@ def depth_order(depth: np.ndarray) -> np.ndarray:
     return on[np.argsort(-depth[on], kind="stable")]
 
 
+def from_root(parent: np.ndarray, depth: np.ndarray, own: np.ndarray, combine, mask: np.ndarray | None = None
+              ) -> np.ndarray:
+    """(K,) value[v] = combine(own[v], value[parent(v)]) down every route from its top (value[top] = own[top]), one
+    depth level at a time, over the learners in ``mask`` (default: every learner on a route); the others keep
+    ``own``. E.g. with ``np.add`` the sum of ``own`` from the top down to each learner."""
+    value = np.array(own, copy=True)
+    on = depth >= 0 if mask is None else np.asarray(mask, dtype=bool) & (depth >= 0)
+    for level in range(1, int(depth.max(initial=0)) + 1):
+        nodes = np.flatnonzero(on & (depth == level))
+        value[nodes] = combine(own[nodes], value[parent[nodes]])
+    return value
+
+
 def subtree_updates(parent: np.ndarray, has_update: np.ndarray, depth: np.ndarray) -> np.ndarray:
     """(K,) int: the updates in each learner's subtree (its own and its descendants'), 0 where cut off (depth -1)."""
     updates = (np.asarray(has_update, dtype=bool) & (depth >= 0)).astype(np.int64)
@@ -103,12 +116,10 @@ def model_arrival_s(parent: np.ndarray, active: np.ndarray, depth: np.ndarray, r
     has_children = np.isfinite(slowest)
     broadcast_bits = np.where(has_children, model_bits, 0.0)
     broadcast_s = _hop_s(broadcast_bits, np.where(has_children, slowest, 0.0))
-    arrival = np.zeros(K)
     tops = active & (parent < 0)
-    arrival[tops] = _hop_s(np.full(int(tops.sum()), model_bits), np.asarray(rate_down_bps, dtype=np.float64)[tops])
-    for level in range(1, int(depth.max(initial=0)) + 1):
-        nodes = np.flatnonzero(child & (depth == level))
-        arrival[nodes] = arrival[parent[nodes]] + broadcast_s[parent[nodes]]
+    own = np.where(child, broadcast_s[np.maximum(parent, 0)], 0.0)  # the parent's broadcast; a top: its downlink
+    own[tops] = _hop_s(np.full(int(tops.sum()), model_bits), np.asarray(rate_down_bps, dtype=np.float64)[tops])
+    arrival = from_root(parent, depth, own, np.add, mask=active)
     return ModelRelay(arrival_s=arrival, broadcast_bits=broadcast_bits, broadcast_s=broadcast_s)
 
 
@@ -129,11 +140,7 @@ def planned_offsets(parent: np.ndarray, has_update: np.ndarray, rate_down_bps: n
     children = np.zeros(parent.size, dtype=np.int64)
     np.add.at(children, parent[active & (parent >= 0)], 1)
     hop = _hop_s(bits, rate) + np.where(aggregate & (children > 0), aggregation_s, 0.0)
-    upward = np.zeros(parent.size)
-    for level in range(0, int(depth.max(initial=0)) + 1):
-        nodes = np.flatnonzero(active & (depth == level))
-        above = np.where(parent[nodes] >= 0, upward[np.maximum(parent[nodes], 0)], 0.0)
-        upward[nodes] = hop[nodes] + above
+    upward = from_root(parent, depth, hop, np.add, mask=active)
     relay = model_arrival_s(parent, active, depth, rate_down_bps, rate, model_bits)
     return np.where(has, relay.arrival_s + upward, np.where(depth >= 0, 0.0, np.inf))
 
