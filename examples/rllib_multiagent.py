@@ -48,7 +48,7 @@ def main(argv=None) -> int:
                          "gymnasium==1.2.2: use e.g. the Makefile's .venv-gym1.2.2)") from None
     import torch
 
-    from mel_gym.integrations.rllib_multiagent import register_rllib_env, shared_policy_config
+    from mel_gym.integrations.rllib_multiagent import register_rllib_env, shared_policy_config, train_iteration
 
     torch.set_num_threads(args.torch_threads)
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         try:
             for _ in range(args.iterations):
                 start = time.perf_counter()
-                result = algo.train()
+                result = train_iteration(algo)  # a clear error, not KeyError 'env_runners', if nothing was sampled
                 runners = result["env_runners"]
                 agent_returns = list(runners.get("agent_episode_returns_mean", {}).values())
                 per_agent = sum(agent_returns) / len(agent_returns) if agent_returns else math.nan

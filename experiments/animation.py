@@ -14,7 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from mel_gym.experiments import progress
 from mel_gym.experiments.common import env_kwargs_with, make_env
+from mel_gym.experiments.episodes import planned_cycles
 from mel_gym.experiments.evaluate import episode_policy
 
 #: Height in pixels of the header with the policy's name above each panel.
@@ -41,12 +43,14 @@ def play_episode(env_id: str, policy: str, seed: int, scenario: str | None = Non
                                env.action_space, seed, device=device)
         obs, info = env.reset(seed=seed)
         frames, total, done = [], 0.0, False
-        while not done:
-            action, _ = agent.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            frames.append(env.render())
-            done = terminated or truncated
+        with progress.task(f"episode of {policy} on seed {seed}, one frame per cycle", planned_cycles(env), "cycles"):
+            while not done:
+                action, _ = agent.predict(obs, deterministic=True)
+                obs, reward, terminated, truncated, info = env.step(action)
+                total += float(reward)
+                frames.append(env.render())
+                done = terminated or truncated
+                progress.advance(1)
     finally:
         env.close()
     return PlayedEpisode(policy, frames, float(info["test_accuracy"]), total)
@@ -111,6 +115,7 @@ def animate_episode(env_id: str, policies: Sequence[str], seed: int, path: str |
     and write the animated GIF to ``path``; returns the episodes."""
     if not 1 <= len(policies) <= 2:
         raise ValueError(f"animate one policy or compare two, not {len(policies)}")
-    episodes = [play_episode(env_id, p, seed, scenario, env_kwargs, device) for p in policies]
-    write_gif(side_by_side(episodes), path, fps)
+    with progress.task(f"episode GIF of {' vs '.join(policies)} -> {path}", unit=None):
+        episodes = [play_episode(env_id, p, seed, scenario, env_kwargs, device) for p in policies]
+        write_gif(side_by_side(episodes), path, fps)
     return episodes

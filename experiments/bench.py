@@ -11,7 +11,10 @@
    outage predictor on every step) and the drone and relocation presets in DroneOrchestrator-v0 and
    LearnerRelocation-v0 (flight, moves, the air-to-ground channel), with the training GFLOP/s each mode reaches (how close it runs to the
    FLOP limit).
-4. Peak resident memory of the process (after the trainer part and at the end).
+4. Scale: seconds to build, reset and step one env at K = 16 and 1,000 learners (MultiHop-v0) and at K = 10 and
+   1,000 (the dynamic preset in ReliableTaskAllocation-v0 with HA-Sync's plan, the multijob preset in MultiJob-v0
+   with greedy-jobs' plan), and the step time per learner at the large K over that at the small one.
+5. Peak resident memory of the process (after the trainer part and at the end).
 
 Every ratio compares two implementations timed in turns in the same process (best of a few rounds), so that a
 slow spell of the machine hits both; repeat a run to see the remaining noise.
@@ -38,6 +41,7 @@ from mel_gym.config import load_scenario
 from mel_gym.learning.datasets import DATASET_SHAPES, Dataset
 from mel_gym.learning.model import MLPSpec
 from mel_gym.learning.trainer import FLTrainer, resolve_device
+from mel_gym.experiments import progress
 
 ENV_ID = "mel_gym/TaskAllocation-v0"
 
@@ -271,38 +275,81 @@ def vector_env_cases(quick: bool) -> list[tuple[str, int, str, int]]:
 
 #: The learner counts of the scale rows (MultiHop-v0 with the shortest-path tree; the area grows with K).
 SCALE_LEARNERS = (16, 1000)
+#: ``--quick`` caps every scale row's learner count here (a check of the pipeline, not a measurement at scale).
+QUICK_MAX_LEARNERS = 100
+
+
+def scale_counts(counts: tuple[int, ...], quick: bool) -> tuple[int, ...]:
+    """The learner counts a scale case measures: ``counts``, each capped at :data:`QUICK_MAX_LEARNERS` when quick."""
+    return tuple(min(K, QUICK_MAX_LEARNERS) for K in counts) if quick else tuple(counts)
+
+#: Scale rows of shipped presets: (env ID, preset, extra make kwargs, the baseline that plans each step, learner
+#: counts). The world is the preset's with only ``num_learners`` changed (the cell stays, so density grows with K),
+#: except that the multijob preset runs in PL mode: its FL jobs need a training sample of every job per learner,
+#: and the digits hold only 729 samples of classes 0-4.
+PRESET_SCALE_CASES = (
+    ("mel_gym/ReliableTaskAllocation-v0", "dynamic", {}, "ha-sync", (10, 1000)),
+    ("mel_gym/MultiJob-v0", "multijob", {"mode": "pl"}, "greedy-jobs", (10, 1000)),
+)
+
+
+def _scale_row(env_id: str, kwargs: dict[str, Any], policy_name: str, learners: int, steps: int,
+               log: Callable[[str], None], label: str) -> dict[str, Any]:
+    """Seconds to build (gym.make), reset (seed 0) and step (the median over ``steps`` cycles of the plan of
+    ``policy_name`` plus the cycle) one env of ``learners`` learners."""
+    from mel_gym.agents import make_policy
+
+    started = time.perf_counter()
+    env = gym.make(env_id, num_learners=learners, **kwargs)
+    built = time.perf_counter() - started
+    started = time.perf_counter()
+    obs, _ = env.reset(seed=0)
+    reset = time.perf_counter() - started
+    policy = make_policy(policy_name, env.unwrapped.problem, env.action_space)
+    times = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        obs, *_ = env.step(policy.predict(obs)[0])
+        times.append(time.perf_counter() - started)
+    env.close()
+    step = float(np.median(times))
+    log(f"  scale {label:<22s} K={learners:<5d} build {built:6.2f} s  reset {reset:6.3f} s  step (plan + cycle) "
+        f"{step:6.3f} s")
+    return {"env": env_id, "learners": learners, "build_s": built, "reset_s": reset, "step_s": step,
+            "policy": policy_name}
+
+
+def _log_scale_ratio(rows: list[dict[str, Any]], label: str, log: Callable[[str], None]) -> None:
+    small, large = rows[0], rows[-1]
+    ratio = (large["step_s"] / large["learners"]) / (small["step_s"] / small["learners"])
+    log(f"  scale {label}: step time per learner at K={large['learners']} / at K={small['learners']}: x{ratio:.2f}")
 
 
 def bench_scale(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """Seconds to build, reset and step MultiHop-v0 (one env, the shortest-path tree's plan) at K = 16 and K = 1,000
     learners over an area whose density stays that of the preset, and the ratio per learner: the cost of a step
     should grow no faster than K (neighbour lists, not K x K loops)."""
-    from mel_gym.agents import make_policy
-
     rows = []
-    for K in SCALE_LEARNERS:
+    for K in scale_counts(SCALE_LEARNERS, quick):
         scale = float(np.sqrt(K / 16))
-        started = time.perf_counter()
-        env = gym.make("mel_gym/MultiHop-v0", num_learners=K, samples_per_cycle=max(600, K),
-                       learning={"partition": "iid"}, placement={"max_distance_m": 300.0 * scale},
-                       orchestrator={"range_m": 170.0 * scale})
-        built = time.perf_counter() - started
-        started = time.perf_counter()
-        obs, _ = env.reset(seed=0)
-        reset = time.perf_counter() - started
-        policy = make_policy("shortest-path-tree", env.unwrapped.problem, env.action_space)
-        times = []
-        for _ in range(2 if quick else 5):
-            started = time.perf_counter()
-            obs, *_ = env.step(policy.predict(obs)[0])
-            times.append(time.perf_counter() - started)
-        rows.append({"env": "mel_gym/MultiHop-v0", "learners": K, "build_s": built, "reset_s": reset,
-                     "step_s": float(np.median(times))})
-        log(f"  scale MultiHop-v0 K={K:<5d} build {built:6.2f} s  reset {reset:6.3f} s  step (plan + cycle) "
-            f"{np.median(times):6.3f} s")
-    small, large = rows[0], rows[-1]
-    ratio = (large["step_s"] / large["learners"]) / (small["step_s"] / small["learners"])
-    log(f"  scale: step time per learner at K={large['learners']} / at K={small['learners']}: x{ratio:.2f}")
+        rows.append(_scale_row("mel_gym/MultiHop-v0", dict(
+            samples_per_cycle=max(600, K), learning={"partition": "iid"},
+            placement={"max_distance_m": 300.0 * scale}, orchestrator={"range_m": 170.0 * scale}),
+            "shortest-path-tree", K, 2 if quick else 5, log, "MultiHop-v0"))
+    _log_scale_ratio(rows, "MultiHop-v0", log)
+    return rows
+
+
+def bench_preset_scale(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Seconds to build, reset and step the presets of :data:`PRESET_SCALE_CASES` (one env, a baseline's plan) at
+    each learner count, and the step time per learner at the largest K over that at the smallest."""
+    rows = []
+    for env_id, preset, kwargs, policy, counts in PRESET_SCALE_CASES:
+        label = f"{preset} ({env_id.split('/')[-1]})"
+        case = [{**_scale_row(env_id, {"scenario": preset, **kwargs}, policy, K, 2 if quick else 5, log, label),
+                 "preset": preset} for K in scale_counts(counts, quick)]
+        _log_scale_ratio(case, label, log)
+        rows += case
     return rows
 
 
@@ -340,21 +387,30 @@ def run_bench(quick: bool = False, device: str = "cpu", torch_threads: int | Non
     started = time.perf_counter()
     log(f"mel-gym bench ({'quick' if quick else 'full'}) on {dev} ({platform.processor() or platform.machine()}), "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    peak = sgemm_peak_gflops(dev, n=2048 if quick else 4096)
-    log(f"  sgemm peak {peak:.1f} GFLOP/s")
-    trainer_rows = []
-    for w in trainer_workloads(quick):
-        row = bench_trainer(w, dev, repeats=3 if quick else 5)
-        trainer_rows.append(row)
-        log(f"  trainer {w.name:22s} loop {row['loop_steps_per_s']:9.0f}  batched {row['batched_steps_per_s']:9.0f} "
-            f"learner-steps/s  x{row['speedup']:.1f}  {row['gflops']:.1f} GFLOP/s ({row['kernel']} kernel)")
-    peak_after_trainer = peak_rss_mb()
-    vector_rows = bench_vector_env(quick, str(dev), log)
-    scale_rows = bench_scale(quick, log)
+    with progress.task(f"bench ({'quick' if quick else 'full'})", 5, "parts"):
+        peak = sgemm_peak_gflops(dev, n=2048 if quick else 4096)
+        log(f"  sgemm peak {peak:.1f} GFLOP/s")
+        progress.advance()
+        trainer_rows = []
+        for w in trainer_workloads(quick):
+            row = bench_trainer(w, dev, repeats=3 if quick else 5)
+            trainer_rows.append(row)
+            log(f"  trainer {w.name:22s} loop {row['loop_steps_per_s']:9.0f}  batched "
+                f"{row['batched_steps_per_s']:9.0f} learner-steps/s  x{row['speedup']:.1f}  {row['gflops']:.1f} "
+                f"GFLOP/s ({row['kernel']} kernel)")
+        peak_after_trainer = peak_rss_mb()
+        progress.advance()
+        vector_rows = bench_vector_env(quick, str(dev), log)
+        progress.advance()
+        scale_rows = bench_scale(quick, log)
+        progress.advance()
+        preset_scale_rows = bench_preset_scale(quick, log)
+        progress.advance()
     report = {
         "quick": quick, "device": str(dev), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "machine": platform.platform(), "sgemm_peak_gflops": peak, "trainer": trainer_rows,
-        "vector_env": vector_rows, "scale": scale_rows, "peak_rss_mb": peak_rss_mb(), "peak_rss_mb_after_trainer": peak_after_trainer,
+        "vector_env": vector_rows, "scale": scale_rows, "scale_presets": preset_scale_rows,
+        "peak_rss_mb": peak_rss_mb(), "peak_rss_mb_after_trainer": peak_after_trainer,
         "seconds": time.perf_counter() - started,
     }
     log(f"  peak RSS {report['peak_rss_mb']:.0f} MB ({peak_after_trainer:.0f} MB after the trainer part); "
@@ -378,10 +434,12 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"| {r['preset']} | {r['num_envs']} | {r['policy']} | {r['native_steps_per_s']:,.1f} | "
                      f"{r['sync_steps_per_s']:,.1f} | {r['speedup']:.1f}x | "
                      f"{r['native_train_gflops']:.1f} / {r['sync_train_gflops']:.1f} |")
-    if report.get("scale"):
-        lines += ["", "| env | learners K | build s | reset s | step s (plan + cycle) |", "|---|---|---|---|---|"]
-        lines += [f"| {r['env']} | {r['learners']:,} | {r['build_s']:.2f} | {r['reset_s']:.3f} | {r['step_s']:.3f} |"
-                  for r in report["scale"]]
+    scale = report.get("scale", []) + report.get("scale_presets", [])
+    if scale:
+        lines += ["", "| env | preset | learners K | build s | reset s | step s (plan + cycle) |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['env']} | {r.get('preset', '')} | {r['learners']:,} | {r['build_s']:.2f} | "
+                  f"{r['reset_s']:.3f} | {r['step_s']:.3f} |" for r in scale]
     return "\n".join(lines)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback
+
+from mel_gym.experiments import progress
 
 
 #: Per-cycle scalars (info key -> TensorBoard name under ``mel/cycle/``); per-learner arrays are summed over learners.
@@ -90,3 +93,30 @@ class LearningCurveCallback(BaseCallback):
         self.rows.append(row)
         self.logger.record("mel/validation_return", row["mean_return"])
         self._eval_seconds += time.perf_counter() - started
+
+
+class ProgressCallback(BaseCallback):
+    """Reports each training step's env steps (one per sub-env) to the open
+    :func:`mel_gym.experiments.progress.task` s: the plain progress lines of a training run whose stdout is not a
+    terminal."""
+
+    def _on_step(self) -> bool:
+        progress.advance(self.training_env.num_envs)
+        return True
+
+
+class RecordingCheckpointCallback(CheckpointCallback):
+    """SB3's :class:`CheckpointCallback` that, after each checkpoint, calls ``on_save(num_timesteps, path of the
+    saved agent)``: ``mel-gym train`` rewrites ``run.yaml`` there, so a run killed without a chance to save still
+    says how far its last checkpoint got."""
+
+    def __init__(self, *args, on_save=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.on_save = on_save
+
+    def _on_step(self) -> bool:
+        saving = self.n_calls % self.save_freq == 0
+        keep_going = super()._on_step()
+        if saving and self.on_save is not None:
+            self.on_save(int(self.num_timesteps), Path(self._checkpoint_path(extension="zip")))
+        return keep_going

@@ -2,7 +2,9 @@
 
 Every command imports its heavy parts (torch, SB3) only when it runs, so ``--help`` answers at once. Bad input
 (an unknown env ID, key, value, policy or file, an output path that cannot be written) prints one line and
-exits with status 2; Ctrl-C during ``train`` saves the run and exits with 130.
+exits with status 2; Ctrl-C during ``train`` or ``run`` saves what was trained, prints the commands that go on from
+there and exits with 130. With stdout not a terminal, the long commands print a plain progress line every
+``$MEL_GYM_PROGRESS_EVERY`` seconds (default 30; :mod:`mel_gym.experiments.progress`); ``--no-progress`` silences it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def _add_env_args(p: argparse.ArgumentParser) -> None:
                         "reward.metric=accuracy or channel.bandwidth_hz=1e6 (repeatable)")
     p.add_argument("--device", default="cpu", help="torch device of the embedded trainer and the agent: cpu, cuda, auto")
     p.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads of this process (default 1)")
+
+
+def _add_progress_arg(p: argparse.ArgumentParser) -> None:
+    """``--no-progress`` of a long command: no progress bar on a terminal, no progress lines in a log."""
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (terminal) and no progress lines (stdout not a terminal: one every "
+                        "$MEL_GYM_PROGRESS_EVERY seconds, default 30, 'off' for none)")
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -158,7 +167,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from mel_gym.experiments.run import run
 
     run(args.config, quick=args.quick, out_dir=args.out, progress_bar=not args.no_progress, overwrite=args.overwrite,
-        reuse_agents=args.reuse_agents, resume_agents=args.resume)
+        reuse_agents=args.reuse_agents, resume_agents=args.resume, finish_agents=args.finish)
 
 
 def _cmd_headroom(args: argparse.Namespace) -> None:
@@ -212,15 +221,32 @@ def _cmd_scenario(args: argparse.Namespace) -> None:
     print(yaml.safe_dump(scenario_to_dict(load_scenario(args.name)), sort_keys=False))
 
 
+def env_summary(env_class: type, width: int = 110) -> str:
+    """The first sentence of an env class's docstring, cut before its ``:`` when longer than ``width``."""
+    sentence = " ".join((env_class.__doc__ or "").strip().split("\n\n")[0].split()).split(". ")[0].rstrip(".")
+    return sentence.split(": ")[0] if len(sentence) > width else sentence
+
+
 def _cmd_envs(args: argparse.Namespace) -> None:
     import importlib
 
     from mel_gym.envs.params import describe_params
 
+    for env_id in args.env_ids:
+        check_env_id(env_id)
+    classes = {}
     for env_id, entry in ENV_IDS.items():
         module, _, cls_name = entry.partition(":")
-        core = getattr(importlib.import_module(module), cls_name).core_class
-        print(f"\n{env_id} (default scenario {core.default_scenario}), parameters "
+        classes[env_id] = getattr(importlib.import_module(module), cls_name)
+    if not (args.details or args.env_ids):
+        width = max(len(env_id) for env_id in ENV_IDS)
+        for env_id, env_class in classes.items():
+            print(f"{env_id:<{width}}  {env_summary(env_class)}")
+        print("\nparameters of an env: mel-gym envs ENV_ID; of all of them: mel-gym envs --details")
+        return
+    for env_id in args.env_ids or list(ENV_IDS):
+        core = classes[env_id].core_class
+        print(f"\n{env_id}: {env_summary(classes[env_id])} (default scenario {core.default_scenario}), parameters "
               f"({core.params_class.__name__}):\n\n| parameter | default | allowed | meaning |\n|---|---|---|---|")
         for key, default, allowed, doc in describe_params(core.params_class):
             print(f"| `{key}` | {default} | {allowed} | {doc} |")
@@ -247,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run to its planned step count (Ctrl-C saves a run)")
     p.add_argument("--checkpoint-every", type=int, default=10_000, help="env steps between checkpoints (0: none)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_progress_arg(p)
     p.add_argument("--curve-every", type=int, default=0, metavar="STEPS",
                    help="every STEPS env steps, play the policy on validation seeds 5000-5003 and write "
                         "learning_curve.json (steps, wall time, mean return); 0 = no curve (default)")
@@ -266,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", default=None, metavar="DIR",
                    help="write per-cycle scalars (accuracy, loss, tau, energy, outages, participants; mean over the "
                         "episodes) here, a run folder per policy")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("episode", help="one episode in pictures: paths, outages, predicted vs realised, accuracy; "
@@ -279,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", default=None, metavar="POLICY2",
                    help="with --gif: play this policy too on the same seed, side by side")
     p.add_argument("--fps", type=float, default=2.0, help="GIF frames (cycles) per second (default 2)")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_episode)
 
     p = sub.add_parser("compare", help="means with 95%% bootstrap intervals and paired differences against the best "
@@ -299,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: the config's, else all)")
     p.add_argument("--quick", action="store_true", help="tiny budget (the config's quick section): check the sweep")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("rlzoo-tune", help="tune RL Baselines3 Zoo's hyperparameter file of an algorithm with rl-zoo's "
@@ -329,7 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "the output folder again (no training); the other outputs are replaced")
     p.add_argument("--resume", action="store_true", help="continue a run that was stopped in the output folder: "
                    "complete agents are reused, a stopped one continues from its latest save, the rest are trained")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--finish", action="store_true", help="finish a run that was stopped in the output folder without "
+                   "training more: each agent is evaluated as trained so far (its latest save; agents never started "
+                   "are left out) and every output is written")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("headroom", help="the bound test: causal baselines (tuned-constant planners included) beside "
@@ -340,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "values per knob in the bound rows")
     p.add_argument("--out", default=None, help="output folder (default runs/headroom-<config>)")
     p.add_argument("--device", default="cpu", help="where the embedded trainer runs: cpu, cuda or auto")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_headroom)
 
     p = sub.add_parser("bench", help="measure trainer and vector-env speed against loop baselines, in one run")
@@ -347,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the measurements as JSON here")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("reproduce", help="the seed's Fig. 2 (HA-Sync vs equal) or Fig. 3 (joint vs task-/resource-only)")
@@ -366,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a scenario key or set an env parameter")
     p.add_argument("--out", default="runs/reproduce", help="folder of the plots (default runs/reproduce)")
     p.add_argument("--json", default=None, help="write the result as JSON here")
+    _add_progress_arg(p)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser("download", help="download a data set that is not shipped (needs internet)")
@@ -378,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "YAML path to print")
     p.set_defaults(func=_cmd_scenario)
 
-    p = sub.add_parser("envs", help="list the env IDs and each env's parameters")
+    p = sub.add_parser("envs", help="list the env IDs, one line each; their parameters with --details or ENV_ID")
+    p.add_argument("env_ids", nargs="*", metavar="ENV_ID", help="print these envs' parameters (default: list the IDs)")
+    p.add_argument("--details", action="store_true", help="print every env's parameters")
     p.set_defaults(func=_cmd_envs)
     return parser
 
@@ -386,6 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from mel_gym.experiments import progress
+
+        progress.interval()  # a bad MEL_GYM_PROGRESS_EVERY is refused before any work
+        progress.configure(enabled=not getattr(args, "no_progress", False))
         args.func(args)
     except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as err:
         print(f"mel-gym {args.command}: error: {err}", file=sys.stderr)  # bad input: one clear line, no traceback
@@ -400,13 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mel-gym {args.command}: error: {str(err).split(' was raised from')[0]}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        result = getattr(err, "result", None)
-        if result is not None:
-            print(f"mel-gym {args.command}: interrupted at {result.timesteps} steps; saved to {result.run_dir}; "
-                  f"continue with: mel-gym train --resume {result.run_dir}", file=sys.stderr)
-        else:
-            print(f"mel-gym {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # train and run say what was saved and the commands that go on
+        print(f"mel-gym {args.command}: {getattr(err, 'hint', None) or 'interrupted'}", file=sys.stderr)
         return 130
     return 0
 

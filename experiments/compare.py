@@ -2,8 +2,10 @@
 
 For every policy: the mean of each metric with its 95% percentile-bootstrap interval (:mod:`.stats`); for every
 policy but the best baseline, the paired difference of its return and final accuracy against the best baseline (the
-baseline with the largest mean return, ``random`` aside) over the seeds both played; agents trained with several
-seeds (``NAME-seedN`` rows of ``run``) also pooled into one row, their returns averaged per evaluation seed first.
+baseline with the largest mean return, ``random`` aside) over the seeds both played, each marked ``(better)`` or
+``(worse)`` where its interval excludes 0; agents trained with several seeds (``NAME-seedN`` rows of ``run``) also
+pooled into one row, their returns averaged per evaluation seed first. A results file that is not what evaluate or run
+writes is refused with one line naming it (:func:`read_results_file`).
 Per-cycle curves (test accuracy, tau, energy, participants, outages, test loss), mean over episodes with a bootstrap
 band, go into one figure. Writes ``compare.md`` (the printed tables), ``compare.csv`` (a row per policy and metric) and
 ``compare.json``.
@@ -39,9 +41,7 @@ def load_results(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], dic
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no results file at '{path}' (mel-gym evaluate --json PATH or run write one)")
-        data = json.loads(path.read_text())
-        if "results" not in data:
-            raise ValueError(f"'{path}' has no 'results': not a results file of mel-gym evaluate or run")
+        data = read_results_file(path)
         for row in data["results"]:
             key = (row["policy"], int(row["seed"]))
             if key in seen:
@@ -56,6 +56,67 @@ def load_results(paths: Sequence[str | Path]) -> tuple[list[dict[str, Any]], dic
                 for key, values in episode.items():
                     curves.setdefault(name, {}).setdefault(key, []).append(values)
     return rows, curves
+
+
+#: The keys every result row needs (``cycles_to_target`` may be missing: then it never reached the target).
+ROW_KEYS = ("policy", "seed", *METRICS)
+
+
+def read_results_file(path: Path) -> dict[str, Any]:
+    """The parsed results JSON at ``path``, checked: a mapping whose ``results`` is a non-empty list of rows, each a
+    mapping with :data:`ROW_KEYS` (a string policy, an integer seed, each metric a number or null), and curves, if
+    any, as :func:`mel_gym.experiments.episodes.write_json` writes them.
+
+    Raises:
+        ValueError: one line naming the file and what is wrong.
+    """
+    what = "not a results file of mel-gym evaluate --json or run"
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"'{path}' is not valid JSON ({err}): {what}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"'{path}' is not a text file: {what}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"'{path}' holds a JSON {_json_type(data)}, not a mapping with 'results': {what}")
+    if "results" not in data:
+        raise ValueError(f"'{path}' has no 'results': {what}")
+    rows = data["results"]
+    if not isinstance(rows, list):
+        raise ValueError(f"'{path}': 'results' is a JSON {_json_type(rows)}, not a list of result rows")
+    if not rows:
+        raise ValueError(f"'{path}': 'results' is empty: no episodes to compare")
+    for i, row in enumerate(rows):
+        where = f"'{path}': results[{i}]"
+        if not isinstance(row, dict):
+            raise ValueError(f"{where} is a JSON {_json_type(row)}, not a row (a mapping with {list(ROW_KEYS)})")
+        missing = [key for key in ROW_KEYS if key not in row]
+        if missing:
+            raise ValueError(f"{where} has no {missing[0]!r}; every row needs {list(ROW_KEYS)}")
+        if not isinstance(row["policy"], str):
+            raise ValueError(f"{where}: 'policy' = {row['policy']!r} must be a string")
+        if isinstance(row["seed"], bool) or not isinstance(row["seed"], int):
+            raise ValueError(f"{where}: 'seed' = {row['seed']!r} must be an integer")
+        for key in (*METRICS, "cycles_to_target"):
+            value = row.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{where}: {key!r} = {value!r} must be a number or null")
+    for key in ("accuracy_curves", "cycle_curves"):
+        curves = data.get(key, {})
+        if not isinstance(curves, dict) or not all(isinstance(v, list) for v in curves.values()):
+            raise ValueError(f"'{path}': {key!r} must map each policy to a list of episodes")
+    if not all(isinstance(e, dict) for episodes in data.get("cycle_curves", {}).values() for e in episodes):
+        raise ValueError(f"'{path}': 'cycle_curves' must hold one mapping (curve name -> values) per episode")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    """What JSON calls the type of ``value``: null, number, string, list, mapping, boolean."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return {dict: "mapping", list: "list", str: "string"}.get(type(value), "number")
 
 
 def _per_seed(rows: Sequence[dict[str, Any]], policy: str, metric: str) -> dict[int, float]:
@@ -90,18 +151,25 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None, leve
     for name in names:
         members = pooled.get(name, [name])
         mine = [r for r in rows if r["policy"] in members]
+        empty = [m for m in METRICS if not per_seed[name][m]]
+        if empty:
+            raise ValueError(f"policy {name!r} has no {empty[0]!r} value (all null) in {', '.join(map(str, paths))}")
         policies[name] = {m: bootstrap_mean(list(per_seed[name][m].values()), level, seed=seed).row() for m in METRICS}
         policies[name]["episodes"] = len(mine)
-        policies[name]["reached_target"] = sum(r["cycles_to_target"] is not None for r in mine)
+        policies[name]["reached_target"] = sum(r.get("cycles_to_target") is not None for r in mine)
     baselines = [n for n in names if n in BASELINE_NAMES and n != "random"]
     best = max(baselines, key=lambda n: policies[n]["return"]["mean"]) if baselines else None
     differences: dict[str, Any] = {}
     if best is not None:
         for name in names:
-            if name != best:
-                differences[name] = {m: paired_difference(per_seed[name][m], per_seed[best][m], level,
-                                                          seed=seed).row()
-                                     for m in ("return", "final_accuracy")}
+            if name == best:
+                continue
+            differences[name] = {}
+            for m in ("return", "final_accuracy"):
+                if not set(per_seed[name][m]) & set(per_seed[best][m]):
+                    raise ValueError(f"policy {name!r} and the best baseline {best!r} share no seed with a {m!r} in "
+                                     f"{', '.join(map(str, paths))}: nothing to pair (evaluate them on the same seeds)")
+                differences[name][m] = paired_difference(per_seed[name][m], per_seed[best][m], level, seed=seed).row()
     text = _format(names, policies, best, differences, level)
     result = {"policies": policies, "best_baseline": best, "differences": differences, "level": level, "text": text,
               "inputs": [str(p) for p in paths]}
@@ -147,7 +215,7 @@ def _format(names: list[str], policies: dict[str, Any], best: str | None, differ
               "|---|---|---|---|"]
     for name, diff in differences.items():
         ret, acc = diff["return"], diff["final_accuracy"]
-        lines.append(f"| {name} | {ret['n']} | {difference_text(ret)} | {interval_text(acc)} |")
+        lines.append(f"| {name} | {ret['n']} | {difference_text(ret)} | {difference_text(acc)} |")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from mel_gym.agents.registry import Policy
+from mel_gym.experiments import progress
 
 RESULT_FIELDS = ("policy", "env_id", "seed", "return", "lql_return", "final_accuracy", "cycles_to_target",
                  "mean_tau")
@@ -68,6 +69,22 @@ def cycles_to(curve: Sequence[float], target: float | None) -> int | None:
     return int(hit[0]) + 1 if hit.size else None
 
 
+def planned_cycles(env: Any, episodes: int = 1) -> int:
+    """The cycles ``episodes`` episodes of ``env`` (an env or its ``unwrapped``) count in the progress lines: the
+    horizon's cycles each (:func:`play` counts an episode that ended early as a whole one)."""
+    return int(episodes) * int(env.unwrapped.params.horizon_cycles)
+
+
+def episode_horizon(env_id: str, env_kwargs: dict[str, Any] | None = None) -> int:
+    """The horizon (cycles per episode) of ``gym.make(env_id, **env_kwargs)``: what one episode counts in the
+    progress lines."""
+    env = gym.make(env_id, **(env_kwargs or {}))
+    try:
+        return planned_cycles(env)
+    finally:
+        env.close()
+
+
 class _VectorView:
     """What a policy factory reads from an env, for a vector env: the problem and the single action space."""
 
@@ -79,6 +96,9 @@ class _VectorView:
 def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, seeds: Sequence[int], label: str,
          env_kwargs: dict[str, Any] | None = None, device: str = "cpu") -> list[EpisodeResult]:
     """Play one episode per seed with deterministic actions, all in one native vector env.
+
+    Each step advances the open progress task (:mod:`mel_gym.experiments.progress`) by the episodes still running:
+    a whole call counts ``len(seeds)`` x the horizon's cycles (:func:`planned_cycles`).
 
     Args:
         make_agent: (problem, single action space) -> policy; called once.
@@ -101,9 +121,12 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
     job_done = [[0 if done else None for done in row] for row in info["job_done"]] if jobs else None
     job_acc = [list(map(float, a)) for a in info["job_accuracy"]] if jobs else None
     running = np.ones(n, dtype=bool)
+    played, planned = 0, planned_cycles(env, n)
     while running.any():
         actions, _ = agent.predict(obs, deterministic=True)
         obs, reward, terminated, truncated, info = env.step(actions)
+        progress.advance(int(running.sum()))  # the cycles played: the unit of the commands' progress lines
+        played += int(running.sum())
         for i in np.flatnonzero(running):  # NEXT_STEP autoreset: an ended sub-env's next step is a reset, ignored
             returns[i] += reward[i]
             lql[i] += info["reward_lql"][i]
@@ -118,6 +141,7 @@ def play(make_agent: Callable[[Any, gym.spaces.Space], Policy], env_id: str, see
                 job_done[i] = [c if c is not None else (len(curves[i]) - 1 if done else None)
                                for c, done in zip(job_done[i], info["job_done"][i])]
         running &= ~(terminated | truncated)
+    progress.advance(max(planned - played, 0))  # episodes that ended before the horizon count as whole ones
     env.close()
     return [EpisodeResult(label, env_id, int(seeds[i]), float(returns[i]), float(lql[i]), curves[i][-1],
                           success[i] if target is None else cycles_to(curves[i], target), float(np.mean(taus[i])),

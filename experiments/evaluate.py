@@ -14,9 +14,10 @@ from typing import Any, Callable, Sequence
 
 from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.registry import make_policy
+from mel_gym.experiments import progress
 from mel_gym.experiments.common import DEFAULT_ENV_ID, env_kwargs_with, make_env
-from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, play, play_settings, plot_curves, summarize,
-                                          write_csv, write_json)
+from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, episode_horizon, planned_cycles, play,
+                                          play_settings, plot_curves, summarize, write_csv, write_json)
 
 
 def evaluate(
@@ -39,7 +40,8 @@ def evaluate(
     of its knob grids on ``tune_seeds`` (training seeds, never the evaluation seeds) and keeps the one with the best
     mean return; the choice is logged and recorded in ``tuned`` (label -> {knob: value, "scores": [every setting
     with its mean return]}) when given. ``on_policy_done(results so far)`` is called after each
-    policy (to write results as they come); ``log`` gets one progress line per policy.
+    policy (to write results as they come); ``log`` gets one progress line per policy. The work is one progress
+    task (:mod:`mel_gym.experiments.progress`) counted in episode-cycles, tuning included.
     """
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")
@@ -54,17 +56,22 @@ def evaluate(
                          f"tuning seeds {overlap[0]}..{overlap[-1]} of the tuned baselines; evaluate on seeds above "
                          f"{max(tune_seeds)} (held out)")
     results: list[EpisodeResult] = []
-    for i, (spec, agent) in enumerate(zip(policies, agents)):
-        label = labels[i] if labels else spec
-        started = time.perf_counter()
-        if getattr(agent, "tuning", None):
-            tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
-        results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
-        if log:
-            log(f"[evaluate] {label}: {episodes} episodes in {time.perf_counter() - started:.0f} s "
-                f"({i + 1}/{len(policies)} policies)")
-        if on_policy_done:
-            on_policy_done(results)
+    episodes_each = [episodes + (len(grid_settings(agent.tuning)) * len(tune_seeds) if getattr(agent, "tuning", None)
+                                 else 0) for agent in agents]  # tuning plays every setting on every tuning seed
+    with progress.task(f"evaluate {len(policies)} policies", planned_cycles(env, sum(episodes_each)),
+                       "episode-cycles") as job:
+        for i, (spec, agent) in enumerate(zip(policies, agents)):
+            label = labels[i] if labels else spec
+            job.what = f"evaluate {label} ({i + 1}/{len(policies)} policies, {episodes} episodes each)"
+            started = time.perf_counter()
+            if getattr(agent, "tuning", None):
+                tune(agent, env_id, list(tune_seeds), label, kwargs, device, log, tuned)
+            results += play(lambda problem, space, agent=agent: agent, env_id, seeds, label, kwargs, device)
+            if log:
+                log(f"[evaluate] {label}: {episodes} episodes in {time.perf_counter() - started:.0f} s "
+                    f"({i + 1}/{len(policies)} policies)")
+            if on_policy_done:
+                on_policy_done(results)
     return results
 
 
@@ -93,7 +100,9 @@ def tune(agent: Any, env_id: str, seeds: list[int], label: str, kwargs: dict[str
     """Set the agent's knobs (``agent.tuning``: name -> grid, :mod:`mel_gym.agents.planners`) to the setting of the
     grids' product with the best mean return on ``seeds`` (training seeds)."""
     settings = grid_settings(agent.tuning)
-    runs = play_settings(lambda problem, space: agent, settings, env_id, seeds, label, kwargs, device)
+    with progress.task(f"tune {label}: {len(settings)} settings x {len(seeds)} training seeds",
+                       len(settings) * len(seeds) * episode_horizon(env_id, kwargs), "episode-cycles"):
+        runs = play_settings(lambda problem, space: agent, settings, env_id, seeds, label, kwargs, device)
     scores = [{**setting, "mean_return": sum(r.episode_return for r in episodes) / len(episodes)}
               for setting, episodes in zip(settings, runs)]
     best = max(scores, key=lambda row: row["mean_return"])

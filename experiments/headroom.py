@@ -45,7 +45,9 @@ import numpy as np
 from mel_gym.agents.planners import grid_settings
 from mel_gym.agents.registry import BASELINES, make_policy
 from mel_gym.experiments.common import check_output_dir, env_kwargs_with, make_env
-from mel_gym.experiments.episodes import EpisodeResult, format_table, json_safe, play, play_settings, summarize
+from mel_gym.experiments import progress
+from mel_gym.experiments.episodes import (EpisodeResult, episode_horizon, format_table, json_safe, play, play_settings,
+                                          summarize)
 from mel_gym.experiments.evaluate import evaluate, tune
 from mel_gym.schema import ConfigError
 
@@ -148,8 +150,10 @@ def bound_results(settings: dict[str, Any], env_id: str, kwargs: dict[str, Any],
         started = time.perf_counter()
         candidates = grid_settings(grids)
         candidates += [best] if best not in candidates else []  # the tuned constant is one of the choices
-        runs = list(zip(candidates, play_settings(lambda problem, space: make_policy(name, problem, space), candidates,
-                                                  env_id, seeds, name, kwargs, device)))
+        with progress.task(f"hindsight bound of {name}: {len(candidates)} settings x {len(seeds)} episodes",
+                           len(candidates) * len(seeds) * episode_horizon(env_id, kwargs), "episode-cycles"):
+            runs = list(zip(candidates, play_settings(lambda problem, space: make_policy(name, problem, space),
+                                                      candidates, env_id, seeds, name, kwargs, device)))
         chosen, picks = per_episode_best(runs, f"{BOUND}hindsight {name}")
         results += chosen
         record[f"hindsight {name}"] = {"settings": len(runs), "chosen": picks}
@@ -184,17 +188,18 @@ def _schedules(name: str, best: dict[str, float], schedules: dict[str, Any], env
         fractions, switches = fractions[:: max(len(fractions) - 1, 1)], switches[:1]
     fractions = sorted(set(fractions) | {float(best["fraction"])})  # the tuned constant is one of the plans
     started = time.perf_counter()
+    plans = [(early, late, switch) for early in fractions for late in fractions
+             for switch in (switches if early != late else switches[:1])]
     runs = []
-    for early in fractions:
-        for late in fractions:
-            for switch in (switches if early != late else switches[:1]):
-                def agent(problem: Any, space: Any, early: float = early, late: float = late,
-                          switch: int = switch) -> Any:
-                    policy = make_policy(name, problem, space)
-                    policy.set_knobs(best)
-                    return ScheduledFraction(policy, early, late, switch)
-                runs.append(({"early": early, "late": late, "switch_cycle": switch},
-                             play(agent, env_id, seeds, name, kwargs, device)))
+    with progress.task(f"open-loop bound of {name}: {len(plans)} schedules x {len(seeds)} episodes",
+                       len(plans) * len(seeds) * episode_horizon(env_id, kwargs), "episode-cycles"):
+        for early, late, switch in plans:
+            def agent(problem: Any, space: Any, early: float = early, late: float = late, switch: int = switch) -> Any:
+                policy = make_policy(name, problem, space)
+                policy.set_knobs(best)
+                return ScheduledFraction(policy, early, late, switch)
+            runs.append(({"early": early, "late": late, "switch_cycle": switch},
+                         play(agent, env_id, seeds, name, kwargs, device)))
     chosen, picks = per_episode_best(runs, f"{BOUND}open-loop hindsight {name}")
     record[f"open-loop hindsight {name}"] = {"schedules": len(runs), "chosen": picks, "other_knobs": best}
     say(f"[headroom] open-loop schedules of {name}: {len(runs)} x {len(seeds)} episodes in "
@@ -323,10 +328,11 @@ def headroom(config: str | Path = "default", quick: bool = False, out_dir: str |
     seeds = list(range(int(evaluation.get("seed", 10_000)), int(evaluation.get("seed", 10_000)) + episodes))
     tuned: dict[str, Any] = {}
     started = time.perf_counter()
-    causal = evaluate(baselines, env_id, episodes=episodes, seed=seeds[0], env_kwargs=kwargs, device=device,
-                      tuned=tuned, tune_seeds=range(tune_episodes), log=log)
-    bounds, record = bound_results(settings, env_id, kwargs, seeds, list(range(tune_episodes)), device, tuned, quick,
-                                   log)
+    with progress.task(f"mel-gym headroom {config} -> {out}", unit=None):
+        causal = evaluate(baselines, env_id, episodes=episodes, seed=seeds[0], env_kwargs=kwargs, device=device,
+                          tuned=tuned, tune_seeds=range(tune_episodes), log=log)
+        bounds, record = bound_results(settings, env_id, kwargs, seeds, list(range(tune_episodes)), device, tuned,
+                                       quick, log)
     results = causal + bounds
     lines, numbers = headroom_lines(results, baselines)
     table = "\n\n".join([format_headroom_table(summarize(results), target, metric), *lines, *record["notes"]])

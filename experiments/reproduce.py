@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from mel_gym.agents.registry import make_policy
+from mel_gym.experiments import progress
 from mel_gym.experiments.episodes import cycles_to, json_safe, play, plot_curves
 from mel_gym.learning.datasets import FASHION_MNIST_DEBIAN_DIR
 
@@ -201,28 +202,30 @@ def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = Non
     if datasets is None:
         datasets = ["mnist5k"] if quick or scenario else available_datasets()
     results = []
-    for dataset in datasets:
-        started = time.perf_counter()
-        kwargs = dict(env_kwargs or {})
-        if not scenario:
-            kwargs.setdefault("learning", {})["dataset"] = dataset
-        curves = {p: figure_curves(fig, p, seeds, cycles, seed, kwargs, scenario or fig.scenario)
-                  for p in fig.policies}
-        chosen, kind, best = choose_targets(fig, curves, targets, relative)
-        result = summarise(fig, dataset if not scenario else scenario, curves, chosen, kind, best, seeds, cycles)
-        result["wall_s"] = round(time.perf_counter() - started, 1)
-        png = Path(out_dir) / f"{figure}_{result['dataset']}.png"
-        png.parent.mkdir(parents=True, exist_ok=True)
-        plot(result, png)
-        result["plot"] = str(png)
-        log(f"\n{figure} on {result['dataset']} ({fig.description}; {seeds} seeds, {cycles} cycles, "
-            f"{result['wall_s']:.0f} s). Cycles to each target accuracy, mean over the seeds that reach it "
-            f"(how many did); reductions paired by seed, the seed's beside them:")
-        if result["note"]:
-            log(f"note: {result['note']}")
-        log(format_table(result))
-        log(f"plot: {png}")
-        results.append(result)
+    total = len(datasets) * len(fig.policies) * seeds * cycles  # each policy plays every seed for `cycles` cycles
+    with progress.task(f"reproduce {figure} on {', '.join(datasets)}", total, "episode-cycles"):
+        for dataset in datasets:
+            started = time.perf_counter()
+            kwargs = dict(env_kwargs or {})
+            if not scenario:
+                kwargs.setdefault("learning", {})["dataset"] = dataset
+            curves = {p: figure_curves(fig, p, seeds, cycles, seed, kwargs, scenario or fig.scenario)
+                      for p in fig.policies}
+            chosen, kind, best = choose_targets(fig, curves, targets, relative)
+            result = summarise(fig, dataset if not scenario else scenario, curves, chosen, kind, best, seeds, cycles)
+            result["wall_s"] = round(time.perf_counter() - started, 1)
+            png = Path(out_dir) / f"{figure}_{result['dataset']}.png"
+            png.parent.mkdir(parents=True, exist_ok=True)
+            plot(result, png)
+            result["plot"] = str(png)
+            log(f"\n{figure} on {result['dataset']} ({fig.description}; {seeds} seeds, {cycles} cycles, "
+                f"{result['wall_s']:.0f} s). Cycles to each target accuracy, mean over the seeds that reach it "
+                f"(how many did); reductions paired by seed, the seed's beside them:")
+            if result["note"]:
+                log(f"note: {result['note']}")
+            log(format_table(result))
+            log(f"plot: {png}")
+            results.append(result)
     return results
 
 

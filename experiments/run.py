@@ -17,14 +17,17 @@ row with the baseline of the best mean return.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from mel_gym.agents.sb3 import load_agent_config
+from mel_gym.experiments import progress
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_output_dir, env_kwargs_with, make_env
 from mel_gym.experiments.episodes import (EpisodeResult, accuracy_curves, compare_with_best, format_job_table,
                                           format_table, plot_curves, summarize, summarize_seeds, write_tensorboard)
@@ -32,14 +35,23 @@ from mel_gym.experiments.evaluate import evaluate, write_outputs
 from mel_gym.experiments.headroom import BOUND, bound_results, format_headroom_table, headroom_lines, headroom_settings
 from mel_gym.experiments.train import latest_save, resume, train
 from mel_gym.schema import ConfigError, read_yaml
-from mel_gym.paths import configs_dir
+from mel_gym.paths import configs_dir, preset_names
 
 RUN_KEYS = ("env_id", "scenario", "env_kwargs", "agent", "agents", "timesteps", "n_envs", "seed", "training_seeds",
             "out_dir", "evaluation", "quick", "learning_curve", "headroom")
 
 
 def load_run_config(name_or_path: str | Path = "default") -> dict[str, Any]:
-    preset = configs_dir() / "run" / f"{name_or_path}.yaml"
+    """The run config ``name_or_path``: a preset of ``configs/run`` or a YAML file, its keys checked.
+
+    Raises:
+        ConfigError: no such preset or file (naming the presets), or an unknown key.
+    """
+    folder = configs_dir() / "run"
+    preset = folder / f"{name_or_path}.yaml"
+    if not preset.is_file() and not Path(name_or_path).is_file():
+        raise ConfigError(f"--config {str(name_or_path)!r}: no run config of that name or path; the run configs are "
+                          f"{', '.join(preset_names('run'))} ({folder}), or give a YAML file's path")
     config = read_yaml(preset if preset.is_file() else Path(name_or_path))
     unknown = sorted(set(config) - set(RUN_KEYS))
     if unknown:
@@ -84,14 +96,21 @@ def pooled(results: list[EpisodeResult], labels: list[str], label: str) -> list[
 
 def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path | None = None,
         progress_bar: bool = True, overwrite: bool = False, reuse_agents: bool = False,
-        resume_agents: bool = False) -> dict[str, Any]:
+        resume_agents: bool = False, finish_agents: bool = False) -> dict[str, Any]:
     """Train, evaluate, write the outputs and print the table; returns the summary rows and paths.
 
     The output folder must not exist, unless ``overwrite`` (then it is replaced), ``reuse_agents`` (the agents a
     complete earlier run of the same config trained there are evaluated again, without training: their
-    ``run.yaml`` must say ``status: complete``) or ``resume_agents`` (continue a run that was stopped: complete
+    ``run.yaml`` must say ``status: complete``), ``resume_agents`` (continue a run that was stopped: complete
     agents are reused, an agent whose training stopped continues from its latest save, as ``mel-gym train
-    --resume`` does, and agents never started are trained). The other outputs are replaced.
+    --resume`` does, and agents never started are trained) or ``finish_agents`` (finish a stopped run without
+    training more: complete agents are reused, a stopped one is evaluated as trained so far, from its latest save,
+    and agents never started are left out; the table says which agents stopped short of their planned steps). The
+    other outputs are replaced. ``progress_bar``: SB3's bar on a terminal, plain progress lines otherwise
+    (:mod:`mel_gym.experiments.progress`).
+
+    Raises:
+        RunInterrupted: on Ctrl-C (or SIGTERM); its ``hint`` gives the commands that go on from there.
     """
     cfg = load_run_config(config)
     evaluation = dict(cfg.get("evaluation") or {})
@@ -101,11 +120,15 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         episodes = cfg.get("quick", {}).get("episodes", 2)
         tune_episodes = min(tune_episodes, 2)
     out = Path(out_dir or cfg.get("out_dir", "runs/main"))
-    if reuse_agents and resume_agents:
-        raise ValueError("--reuse-agents and --resume: choose one (--resume reuses the complete agents too)")
-    if out.exists() and not (overwrite or reuse_agents or resume_agents):
+    chosen = [flag for flag, on in (("--reuse-agents", reuse_agents), ("--resume", resume_agents),
+                                    ("--finish", finish_agents)) if on]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)}: choose one (--resume and --finish reuse the complete agents too)")
+    earlier = bool(chosen)  # the agents of an earlier run in the output folder are used
+    if out.exists() and not (overwrite or earlier):
         raise ValueError(f"output folder {out} exists: pass --overwrite to replace it, --reuse-agents to evaluate its "
-                         "agents again, --resume to continue it, or --out another folder")
+                         "agents again, --resume to continue it, --finish to evaluate a stopped run's agents as "
+                         "trained so far, or --out another folder")
     check_output_dir(out, "--out")
     env_id = cfg.get("env_id", DEFAULT_ENV_ID)
     env_kwargs = dict(cfg.get("env_kwargs") or {})
@@ -113,105 +136,167 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
     agents = agent_plan(cfg, quick)
     bounds_settings = headroom_settings(cfg)
     metric = make_env(env_id, scenario, env_kwargs).unwrapped.params.reward.metric  # checks the env settings first
-    if out.exists() and not (reuse_agents or resume_agents):
+    if out.exists() and not earlier:
         shutil.rmtree(out)
 
-    seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
-    seeds = seeds[:1] if quick else seeds
-    curve_every = int((cfg.get("learning_curve") or {}).get("every", 0))
-    specs, labels, seconds, groups = [], [], [], []
-    for agent, timesteps in agents:
-        algo = load_agent_config(agent)["algo"]
-        name = algo if len(agents) == 1 else str(agent)  # several agents: rows named by their configs
-        folder = "agent" if len(agents) == 1 else str(agent)
-        mine = []
-        for seed in seeds:
-            every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
-            sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
-            state = training_state(out / sub) if reuse_agents or resume_agents else "none"
-            if reuse_agents and state != "complete":
-                trained_agent(out / sub)  # raises: no complete run there
-            if state != "none":
-                check_training_matches(out / sub, env_id, env_kwargs_with(scenario, env_kwargs), agent, timesteps,
-                                       seed)
-            if state == "complete":
-                model_path, trained_s = trained_agent(out / sub)
-                print(f"[mel-gym run] reusing {model_path} ({agent}, seed {seed}, trained in {trained_s:.0f} s)",
-                      flush=True)
-            elif state == "stopped":
-                print(f"[mel-gym run] resuming {out / sub} ({agent}, seed {seed})", flush=True)
-                trained = resume(out / sub, progress_bar=progress_bar)
-                model_path, trained_s = trained_agent(out / sub)  # all recorded training time (a kill records none)
-                print(f"[mel-gym run] trained in {trained.seconds:.0f} s more", flush=True)
-            else:
-                print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
-                      f"{seed} -> {out / sub}", flush=True)
-                trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
-                                n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub,
-                                progress_bar=progress_bar, curve_every=every, overwrite=resume_agents)
-                model_path, trained_s = trained.model_path, trained.seconds
-                print(f"[mel-gym run] trained in {trained_s:.0f} s", flush=True)
-            specs.append(str(model_path))
-            mine.append(name if len(seeds) == 1 else f"{name}-seed{seed}")
-            seconds.append(round(trained_s, 1))
-        labels += mine
-        groups.append((mine, f"{name} ({len(seeds)} training seeds)" if len(seeds) > 1 else name))
-    baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
-    baselines += [p for p in bounds_settings["planners"] if p not in baselines]
-    print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
-    start = time.perf_counter()
-    tuned: dict[str, Any] = {}
-    eval_seed = int(evaluation.get("seed", 10_000))
-    log = lambda line: print(line, flush=True)  # noqa: E731
-    results = evaluate(specs + baselines, env_id, episodes=episodes, seed=eval_seed, scenario=scenario,
-                       env_kwargs=env_kwargs, labels=labels + baselines, log=log, tuned=tuned,
-                       tune_seeds=range(tune_episodes))
-    curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs), tuned) \
-        if curve_every else {}
-    bounds_record: dict[str, Any] = {"notes": []}
-    if bounds_settings["planners"]:
-        bounds, bounds_record = bound_results(bounds_settings, env_id, env_kwargs_with(scenario, env_kwargs),
-                                              list(range(eval_seed, eval_seed + episodes)), list(range(tune_episodes)),
-                                              tuned=tuned, quick=quick, log=log)
-        results += bounds
-    rows = summarize(results)
-    learned_rows = []
-    for mine, label in groups:
-        if len(mine) > 1:
-            at = max(i for i, r in enumerate(rows) if r["policy"] in mine) + 1
-            rows.insert(at, summarize_seeds(rows, mine, label))
-        learned_rows.append(next(r for r in rows if r["policy"] == label))
-    env = make_env(env_id, scenario, env_kwargs).unwrapped
-    target = env.scenario.target_accuracy
-    causal = [b for b in baselines if b != "random"]
-    verdicts = [compare_with_best(rows, row, causal) for row in learned_rows]
-    paired_learned = results + [r for mine, label in groups if len(mine) > 1 for r in pooled(results, mine, label)]
-    lines, numbers = headroom_lines(paired_learned, causal, [label for _, label in groups])
-    table = "\n\n".join([(format_headroom_table if bounds_settings["planners"] else format_table)(rows, target, metric),
-                          *[v for v in verdicts if v], *lines, *bounds_record["notes"]])
-    if results[0].job_accuracy is not None:  # MultiJob-v0: each job's accuracy and cycles to its target
-        names = list(env.problem.job_names)
-        table += ("\n\nPer job: final test accuracy, cycles to its target (episodes that reached it); 'cycles to "
-                  "target' above: until every job is done\n\n" + format_job_table(results, names))
-    write_outputs(results, out / "results.json", out / "results.csv", None,
-                  title=f"{env_id} ({scenario}), {episodes} held-out seeds",
-                  extra={"train_seconds": seconds[0] if len(seconds) == 1 else seconds,
-                         "timesteps": agents[0][1] if len(agents) == 1 else {a: t for a, t in agents},
-                         "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
-                         "comparison": verdicts[0] if len(verdicts) == 1 else verdicts, "headroom": numbers,
-                         "bounds": bounds_record, "learning_curves": curves})
-    (out / "table.md").write_text(table + "\n")
-    causal_results = [r for r in results if not r.policy.startswith(BOUND)]  # the bounds replay baselines' curves
-    plot_curves(out / "accuracy.png", accuracy_curves(causal_results),
-                title=f"{env_id} ({scenario}), {episodes} held-out seeds")
-    shutil.rmtree(out / "eval_tb", ignore_errors=True)  # a reused folder: one event file, not a second series
-    write_tensorboard(out / "eval_tb", causal_results)
-    print(table)
-    print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
-          f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
-          f"TensorBoard: tensorboard --logdir {out}", flush=True)
-    return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs],
-            "headroom": numbers}
+    with progress.task(f"mel-gym run {config} -> {out}", unit=None, quiet=not progress_bar), \
+            _stop_hint(config, out, quick, "--finish" if finish_agents else "--reuse-agents") as phase:
+        seeds = [int(x) for x in cfg.get("training_seeds") or [cfg.get("seed", 0)]]
+        seeds = seeds[:1] if quick else seeds
+        curve_every = int((cfg.get("learning_curve") or {}).get("every", 0))
+        specs, labels, seconds, groups = [], [], [], []
+        stopped: dict[str, dict[str, int]] = {}  # --finish: label -> steps done and planned
+        for agent, timesteps in agents:
+            algo = load_agent_config(agent)["algo"]
+            name = algo if len(agents) == 1 else str(agent)  # several agents: rows named by their configs
+            folder = "agent" if len(agents) == 1 else str(agent)
+            mine = []
+            for seed in seeds:
+                every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
+                sub = folder if len(seeds) == 1 else f"{folder}_seed{seed}"
+                label = name if len(seeds) == 1 else f"{name}-seed{seed}"
+                state = training_state(out / sub) if earlier else "none"
+                if reuse_agents and state != "complete":
+                    trained_agent(out / sub)  # raises: no complete run there
+                if state != "none":
+                    check_training_matches(out / sub, env_id, env_kwargs_with(scenario, env_kwargs), agent, timesteps,
+                                           seed)
+                if state == "complete":
+                    model_path, trained_s = trained_agent(out / sub)
+                    print(f"[mel-gym run] reusing {model_path} ({agent}, seed {seed}, trained in {trained_s:.0f} s)",
+                          flush=True)
+                elif state == "stopped" and finish_agents:
+                    model_path, trained_s, done, planned = stopped_agent(out / sub)
+                    stopped[label] = {"timesteps_done": done, "timesteps": planned}
+                    print(f"[mel-gym run] evaluating {model_path} as trained so far ({done} of {planned} steps; "
+                          f"{agent}, seed {seed})", flush=True)
+                elif finish_agents:
+                    print(f"[mel-gym run] {out / sub} ({agent}, seed {seed}) was never trained: left out", flush=True)
+                    continue
+                elif state == "stopped":
+                    print(f"[mel-gym run] resuming {out / sub} ({agent}, seed {seed})", flush=True)
+                    trained = resume(out / sub, progress_bar=progress_bar)
+                    model_path, trained_s = trained_agent(out / sub)  # all recorded training time (a kill records none)
+                    print(f"[mel-gym run] trained in {trained.seconds:.0f} s more", flush=True)
+                else:
+                    print(f"[mel-gym run] training {agent} on {env_id} (scenario {scenario}) for {timesteps} steps, seed "
+                          f"{seed} -> {out / sub}", flush=True)
+                    trained = train(env_id, agent=agent, scenario=scenario, env_kwargs=env_kwargs, timesteps=timesteps,
+                                    n_envs=cfg.get("n_envs"), seed=seed, runs_dir=out, name=sub,
+                                    progress_bar=progress_bar, curve_every=every, overwrite=resume_agents)
+                    model_path, trained_s = trained.model_path, trained.seconds
+                    print(f"[mel-gym run] trained in {trained_s:.0f} s", flush=True)
+                specs.append(str(model_path))
+                mine.append(label)
+                seconds.append(round(trained_s, 1))
+            labels += mine
+            if mine:
+                groups.append((mine, f"{name} ({len(mine)} training seeds)" if len(mine) > 1 else mine[0]))
+        if not specs:
+            raise ValueError(f"--finish: no agent in {out} has been trained yet (nothing saved to evaluate); continue "
+                             f"training with: {rerun_command(config, out, quick, '--resume')}")
+        phase["training"] = False
+        baselines = list(evaluation.get("baselines", ["equal", "ha-sync", "random"]))
+        baselines += [p for p in bounds_settings["planners"] if p not in baselines]
+        print(f"[mel-gym run] evaluating on {episodes} held-out seeds", flush=True)
+        start = time.perf_counter()
+        tuned: dict[str, Any] = {}
+        eval_seed = int(evaluation.get("seed", 10_000))
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        results = evaluate(specs + baselines, env_id, episodes=episodes, seed=eval_seed, scenario=scenario,
+                           env_kwargs=env_kwargs, labels=labels + baselines, log=log, tuned=tuned,
+                           tune_seeds=range(tune_episodes))
+        curves = learning_curves(out, specs, labels, baselines, env_id, env_kwargs_with(scenario, env_kwargs), tuned) \
+            if curve_every else {}
+        bounds_record: dict[str, Any] = {"notes": []}
+        if bounds_settings["planners"]:
+            bounds, bounds_record = bound_results(bounds_settings, env_id, env_kwargs_with(scenario, env_kwargs),
+                                                  list(range(eval_seed, eval_seed + episodes)), list(range(tune_episodes)),
+                                                  tuned=tuned, quick=quick, log=log)
+            results += bounds
+        rows = summarize(results)
+        learned_rows = []
+        for mine, label in groups:
+            if len(mine) > 1:
+                at = max(i for i, r in enumerate(rows) if r["policy"] in mine) + 1
+                rows.insert(at, summarize_seeds(rows, mine, label))
+            learned_rows.append(next(r for r in rows if r["policy"] == label))
+        env = make_env(env_id, scenario, env_kwargs).unwrapped
+        target = env.scenario.target_accuracy
+        causal = [b for b in baselines if b != "random"]
+        verdicts = [compare_with_best(rows, row, causal) for row in learned_rows]
+        paired_learned = results + [r for mine, label in groups if len(mine) > 1 for r in pooled(results, mine, label)]
+        lines, numbers = headroom_lines(paired_learned, causal, [label for _, label in groups])
+        short = [f"{label} at {n['timesteps_done']:,} of {n['timesteps']:,} steps" for label, n in stopped.items()]
+        table = "\n\n".join([(format_headroom_table if bounds_settings["planners"] else format_table)(rows, target, metric),
+                              *[v for v in verdicts if v], *lines, *bounds_record["notes"],
+                              *([f"Stopped before their planned steps, evaluated as trained so far (--finish): "
+                                 f"{'; '.join(short)}"] if short else [])])
+        if results[0].job_accuracy is not None:  # MultiJob-v0: each job's accuracy and cycles to its target
+            names = list(env.problem.job_names)
+            table += ("\n\nPer job: final test accuracy, cycles to its target (episodes that reached it); 'cycles to "
+                      "target' above: until every job is done\n\n" + format_job_table(results, names))
+        write_outputs(results, out / "results.json", out / "results.csv", None,
+                      title=f"{env_id} ({scenario}), {episodes} held-out seeds",
+                      extra={"train_seconds": seconds[0] if len(seconds) == 1 else seconds,
+                             "timesteps": agents[0][1] if len(agents) == 1 else {a: t for a, t in agents},
+                             "training_seeds": seeds, "summary_with_seeds": rows, "tuned": tuned,
+                             "comparison": verdicts[0] if len(verdicts) == 1 else verdicts, "headroom": numbers,
+                             "bounds": bounds_record, "learning_curves": curves, "stopped_agents": stopped})
+        (out / "table.md").write_text(table + "\n")
+        causal_results = [r for r in results if not r.policy.startswith(BOUND)]  # the bounds replay baselines' curves
+        plot_curves(out / "accuracy.png", accuracy_curves(causal_results),
+                    title=f"{env_id} ({scenario}), {episodes} held-out seeds")
+        shutil.rmtree(out / "eval_tb", ignore_errors=True)  # a reused folder: one event file, not a second series
+        write_tensorboard(out / "eval_tb", causal_results)
+        print(table)
+        print(f"[mel-gym run] evaluation took {time.perf_counter() - start:.0f} s; wrote {out / 'table.md'}, "
+              f"{out / 'results.csv'}, {out / 'results.json'}, {out / 'accuracy.png'}; "
+              f"TensorBoard: tensorboard --logdir {out}", flush=True)
+        return {"rows": rows, "out_dir": out, "model_path": Path(specs[0]), "model_paths": [Path(p) for p in specs],
+                "headroom": numbers}
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during ``mel-gym run``: ``hint`` says what was saved and the commands that go on."""
+
+    def __init__(self, hint: str):
+        super().__init__(hint)
+        self.hint = hint
+
+
+def rerun_command(config: str | Path, out: Path, quick: bool, option: str) -> str:
+    """The ``mel-gym run`` command line that goes on with the run of ``config`` in ``out`` with ``option``
+    (``--resume``, ``--finish``, ``--reuse-agents``), quoted for a shell."""
+    words = ["mel-gym", "run", "--config", str(config), "--out", str(out), *(["--quick"] if quick else []), option]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+@contextmanager
+def _stop_hint(config: str | Path, out: Path, quick: bool, again: str = "--reuse-agents") -> Iterator[dict[str, bool]]:
+    """Turn a Ctrl-C inside the block into :class:`RunInterrupted` with the commands that go on from where it
+    stopped; the block sets ``phase["training"] = False`` once every agent is trained (``again``: the option that
+    evaluates them again: ``--reuse-agents``, or ``--finish`` where some stopped short)."""
+    phase = {"training": True}
+    try:
+        yield phase
+    except KeyboardInterrupt as err:
+        if phase["training"]:
+            hint = (f"interrupted while training; what was trained is saved in {out}. Finish the job now, evaluating "
+                    f"the agents as trained so far: {rerun_command(config, out, quick, '--finish')} ; or continue "
+                    f"training: {rerun_command(config, out, quick, '--resume')}")
+        else:
+            hint = (f"interrupted while evaluating; the agents are trained and saved in {out}. Evaluate them again: "
+                    f"{rerun_command(config, out, quick, again)}")
+        raise RunInterrupted(hint) from err
+
+
+def stopped_agent(folder: Path) -> tuple[Path, float, int, int]:
+    """(latest save, recorded training seconds, steps done, steps planned) of the stopped training run in
+    ``folder`` (``run.yaml`` keeps the steps of the last save, checkpoints included)."""
+    saved = read_yaml(folder / "run.yaml") or {}
+    return (latest_save(folder)[0], float(saved.get("train_seconds", 0.0)), int(saved.get("timesteps_done", 0)),
+            int(saved.get("timesteps", 0)))
 
 
 def training_state(folder: Path) -> str:

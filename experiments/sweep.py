@@ -268,10 +268,12 @@ def run_trial(config: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
+    from mel_gym.experiments import progress
     from mel_gym.experiments.evaluate import evaluate, write_outputs
     from mel_gym.experiments.train import train
 
     torch.set_num_threads(1)
+    progress.configure(enabled=False)  # a trial's lines would only clutter Ray's logs: the driver counts trials
     trial, settings = config["trial"], config["settings"]
     evaluation, label = settings["evaluation"], trial["label"]
     work = Path(tempfile.mkdtemp(prefix="mel_gym_trial_"))
@@ -384,6 +386,17 @@ def _fit(cfg: dict[str, Any], settings: dict[str, Any], out: Path, timesteps: in
     import ray
     from ray import tune
 
+    from mel_gym.experiments import progress
+
+    class TrialsDone(tune.Callback):
+        """Counts each finished or failed trial for the driver's progress lines."""
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            progress.advance(1)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            progress.advance(1)
+
     rows = trials(cfg)
     steps = timesteps or "the agent configs'"
     log(f"[mel-gym sweep] {len(rows)} trials on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs), "
@@ -395,9 +408,10 @@ def _fit(cfg: dict[str, Any], settings: dict[str, Any], out: Path, timesteps: in
         tune_config=tune.TuneConfig(max_concurrent_trials=cfg["max_concurrent_trials"],
                                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
         run_config=tune.RunConfig(name="tune", storage_path=storage_path(cfg["storage"], out), verbose=1,
-                                  failure_config=tune.FailureConfig(max_failures=0)),
+                                  failure_config=tune.FailureConfig(max_failures=0), callbacks=[TrialsDone()]),
     )
-    grid_results = tuner.fit()
+    with progress.task(f"mel-gym sweep -> {out}", len(rows), "trials"):
+        grid_results = tuner.fit()
     return collect(grid_results, out, log)
 
 

@@ -3,7 +3,8 @@
 Writes ``<runs_dir>/<name>/``: ``model.zip`` (the agent with its optimiser state and step counter),
 ``vecnormalize.pkl`` (normalisation statistics, when the agent config asks for them), ``replay_buffer.pkl``
 (off-policy agents), ``checkpoints/``, ``tb/`` (TensorBoard) and ``run.yaml`` (what is trained, on what, the
-planned and the done step counts, and the status ``running``, ``complete``, ``interrupted`` or ``failed``).
+planned and the done step counts, and the status ``running``, ``complete``, ``interrupted`` or ``failed``; rewritten
+at every checkpoint, so a run killed without a chance to save says the steps and file of its last checkpoint).
 
 Ctrl-C (or SIGTERM) saves the agent and ``run.yaml`` (status ``interrupted``); ``mel-gym train --resume RUN_DIR``
 continues to the planned step count from there, or from the latest checkpoint if the process was killed
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 import signal
 import threading
@@ -27,14 +29,15 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import yaml
-from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from mel_gym.agents.residual import wrap_residual
 from mel_gym.agents.sb3 import (ALGOS, NORMALIZE_FILE, build_agent, load_agent_config, load_normalizer, playing_agent,
                                 saved_normalizer, wrap_normalize)
-from mel_gym.experiments.callbacks import LearningCurveCallback, MELMetricsCallback
+from mel_gym.experiments import progress
+from mel_gym.experiments.callbacks import (LearningCurveCallback, MELMetricsCallback, ProgressCallback,
+                                           RecordingCheckpointCallback)
 from mel_gym.experiments.common import DEFAULT_ENV_ID, check_env_id, check_output_dir, env_kwargs_with, env_label
 from mel_gym.envs.sb3_adapter import make_sb3_vec_env
 
@@ -62,6 +65,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, result: TrainResult):
         super().__init__(f"training interrupted after {result.timesteps} steps; saved to {result.run_dir}")
         self.result = result
+        #: What the command line prints: what was saved and how to go on.
+        self.hint = (f"interrupted at {result.timesteps} steps; saved to {result.run_dir}; continue with: mel-gym "
+                     f"train --resume {shlex.quote(str(result.run_dir))}")
 
 
 def _make_venv(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any], vec_env: str) -> VecEnv:
@@ -71,6 +77,17 @@ def _make_venv(env_id: str, n_envs: int, seed: int, kwargs: dict[str, Any], vec_
         return make_vec_env(env_id, n_envs=n_envs, seed=seed, env_kwargs=kwargs,
                             monitor_kwargs={"info_keywords": ("test_accuracy",)})
     raise ValueError(f"vec_env={vec_env!r}: choose 'native' or 'dummy'")
+
+
+def check_run_name(name: str) -> None:
+    """A run's folder name must be one plain folder inside ``--runs-dir``: no path separator, not ``.`` or ``..``.
+
+    Raises:
+        ValueError: naming ``--name`` and what is allowed.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"--name {name!r}: give a plain folder name (no '/' or '\\', not '.' or '..'); the run "
+                         "folder is created inside --runs-dir")
 
 
 def _claim_run_dir(run_dir: Path, overwrite: bool) -> None:
@@ -107,8 +124,13 @@ def train(
 
     Args:
         timesteps / n_envs: override the agent config's ``total_timesteps`` / ``n_envs`` (>= 1).
+        runs_dir / name: the run folder is ``runs_dir/name`` (default name ``ALGO-ENV-TIMESTAMP``); ``name`` must be
+            a plain folder name (:func:`check_run_name`).
         seed: seeds the agent and the training envs (env i gets seed + i).
-        checkpoint_every: save a checkpoint every this many env steps (0 = never).
+        checkpoint_every: save a checkpoint every this many env steps (0 = never); ``run.yaml`` is rewritten at
+            each, so a killed run's ``timesteps_done`` is its last checkpoint's.
+        progress_bar: SB3's progress bar on a terminal, plain progress lines otherwise
+            (:mod:`mel_gym.experiments.progress`); False: neither.
         torch_threads: torch intra-op threads for this process (None = leave as is).
         vec_env: "native" (the n_envs sub-envs run as one batched simulator, :func:`make_sb3_vec_env`) or
             "dummy" (SB3's DummyVecEnv over single envs, stepped one after the other).
@@ -135,6 +157,8 @@ def train(
         raise ValueError("--curve-every: the learning curve plays the policy as it trains, which an agent with "
                          "'normalize' (statistics still moving) does not support; drop one of the two")
     check_env_id(env_id)
+    if name is not None:
+        check_run_name(name)
     name = name or f"{config['algo']}-{env_label(env_id)}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = Path(runs_dir) / name
     _claim_run_dir(run_dir, overwrite)
@@ -223,7 +247,7 @@ def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progre
     algo, n_envs = meta["agent"]["algo"], meta["n_envs"]
     normalizer = venv if isinstance(venv, VecNormalize) else None
     off_policy = hasattr(model, "replay_buffer")
-    callbacks: list[Any] = [MELMetricsCallback()]
+    callbacks: list[Any] = [MELMetricsCallback(), ProgressCallback()]
     curve = meta.get("learning_curve") or {"every": 0}
     curve_callback = None
     if curve["every"] > 0:
@@ -232,9 +256,14 @@ def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progre
                                                lambda m, problem, space: playing_agent(m, residual, problem, space))
         callbacks.append(curve_callback)
     if meta["checkpoint_every"] > 0:
-        callbacks.append(CheckpointCallback(max(meta["checkpoint_every"] // n_envs, 1), str(run_dir / "checkpoints"),
-                                            name_prefix=algo, save_vecnormalize=normalizer is not None,
-                                            save_replay_buffer=off_policy))
+        def checkpointed(steps: int, path: Path) -> None:  # a run killed later (SIGKILL) says how far it got
+            _write_meta(run_dir, meta, status="running", timesteps_done=steps,
+                        last_checkpoint=str(path.relative_to(run_dir)))
+
+        callbacks.append(RecordingCheckpointCallback(max(meta["checkpoint_every"] // n_envs, 1),
+                                                     str(run_dir / "checkpoints"), name_prefix=algo,
+                                                     save_vecnormalize=normalizer is not None,
+                                                     save_replay_buffer=off_policy, on_save=checkpointed))
     remaining = max(meta["timesteps"] - model.num_timesteps, 0)
     _write_meta(run_dir, meta, status="running", timesteps_done=int(model.num_timesteps))
     start = time.perf_counter()
@@ -243,8 +272,10 @@ def _learn(model: Any, venv: VecEnv, run_dir: Path, meta: dict[str, Any], progre
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None  # a polite kill saves too
     try:
         if remaining > 0:
-            model.learn(remaining, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo,
-                        reset_num_timesteps=reset_num_timesteps)
+            with progress.task(f"train {algo} on {env_label(meta['env_id'])} -> {run_dir}", remaining, "env steps",
+                               quiet=not progress_bar):
+                model.learn(remaining, callback=callbacks, progress_bar=progress_bar, tb_log_name=algo,
+                            reset_num_timesteps=reset_num_timesteps)
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception as err:

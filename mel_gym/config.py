@@ -30,13 +30,13 @@ from mel_gym.paths import scenario_preset_names, scenario_preset_path
 class PlacementConfig:
     """Where learners stand at reset: uniform in area on an annulus around the orchestrator's start point."""
 
-    min_distance_m: float = param(20.0, unit="m", low=1.0, doc="inner radius of the annulus")
-    max_distance_m: float = param(300.0, unit="m", low=1.0, doc="outer radius (the cell radius)")
+    min_distance_m: float = param(20.0, unit="m", low=1.0, high=1e5, doc="inner radius of the annulus")
+    max_distance_m: float = param(300.0, unit="m", low=1.0, high=1e5, doc="outer radius (the cell radius)")
     clusters: int = param(0, low=0, high=1000,
                           doc="0: uniform on the annulus; n > 0: n clusters of learners (learner k in cluster k mod n) "
                               "centred max_distance_m - cluster_radius_m from the origin, equally spaced in angle "
                               "(random rotation), learners uniform in each cluster's disc (min_distance_m is not used)")
-    cluster_radius_m: float = param(30.0, unit="m", low=0.0, doc="radius of a cluster of learners")
+    cluster_radius_m: float = param(30.0, unit="m", low=0.0, high=1e5, doc="radius of a cluster of learners")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class OrchestratorConfig:
                                 doc="downlink transmit power on each learner's link (model and PL data)")
     height_m: float = param(0.0, unit="m", low=0.0, high=10000.0,
                             doc="antenna height above the learners' plane (a drone's flight altitude)")
-    range_m: float | None = param(None, unit="m", low=0.0, low_open=True,
+    range_m: float | None = param(None, unit="m", low=0.0, low_open=True, high=1e5,
                                   doc="coverage radius on the ground around the point below the orchestrator: "
                                       "learners farther away cannot take part; null = placement.max_distance_m")
 
@@ -56,7 +56,7 @@ class OrchestratorConfig:
 class ChannelConfig:
     """Wireless links between the orchestrator and each learner (docs/model.md §3)."""
 
-    bandwidth_hz: float = param(0.8e6, unit="Hz", low=0.0, low_open=True, doc="bandwidth W per learner (both directions)")
+    bandwidth_hz: float = param(0.8e6, unit="Hz", low=1e3, high=1e11, doc="bandwidth W per learner (both directions)")
     tx_power_dbm: float = param(23.0, unit="dBm", low=-30.0, high=60.0, doc="learner's (uplink) transmit power P")
     power_range_db: float = param(30.0, unit="dB", low=0.0, high=100.0,
                                   doc="learner power control: P can be set in [P - range, P] (JointAllocation)")
@@ -73,7 +73,7 @@ class ChannelConfig:
     power_law_exponent: float = param(3.0, low=1.0, high=8.0, doc="path-loss exponent (power-law model)")
     shadowing_std_db: float = param(8.0, unit="dB", low=0.0, high=30.0, doc="log-normal shadowing sigma")
     shadowing_decorrelation_m: float | None = param(
-        None, unit="m", low=0.0, low_open=True,
+        None, unit="m", low=1.0, high=1e5,
         doc="Gudmundson decorrelation distance: shadowing follows the learner (AR(1) in the distance moved); "
             "null = drawn once per episode")
     fading: str = param("rayleigh", choices=("rayleigh", "gauss-markov", "none"),
@@ -83,6 +83,10 @@ class ChannelConfig:
         None, low=-1.0, high=1.0,
         doc="gauss-markov: correlation rho of the complex gain from one cycle to the next; null = Jakes "
             "J0(2 pi f_D dt) with f_D = speed f_c / c and dt = cycle_period_s")
+    min_doppler_hz: float = param(0.0, unit="Hz", low=0.0, high=1e4,
+                                  doc="gauss-markov with Jakes' rho: a Doppler floor, f_D = max(speed f_c / c, this): "
+                                      "moving scatterers make the fading of a learner at rest change too "
+                                      "(docs/dynamics.md §3); 0 = a learner at rest keeps its fading")
     csi: str = param("perfect", choices=("perfect", "outdated"),
                      doc="perfect: the coming cycle's channel is known at decision time; outdated: the orchestrator "
                          "knows the channel it measured at the end of the last cycle and schedules each link at a "
@@ -97,7 +101,7 @@ class ChannelConfig:
                                   doc="outdated CSI: an extra margin, the scheduled gain is lowered by this much "
                                       "on top of target_outage")
     packet_error_threshold: float | None = param(
-        None, low=0.0, low_open=True,
+        None, low=0.0, low_open=True, high=1e6,
         doc="waterfall threshold m of the upload's packet error rate q = 1 - exp(-m W N0 / (P gbar)) (Chen et al. "
             "2021), averaged over Rayleigh fading: gbar is the large-scale gain (path loss and shadowing); "
             "null = no packet errors")
@@ -107,19 +111,19 @@ class ChannelConfig:
 class ComputeConfig:
     """Learner CPUs (docs/model.md §4) and their energy (§2)."""
 
-    cpu_freqs_hz: list = param([0.7e9, 1.0e9, 1.4e9, 2.4e9], unit="Hz", low=1e6, doc="each learner draws one")
-    min_cpu_hz: float = param(0.3e9, unit="Hz", low=1e6,
+    cpu_freqs_hz: list = param([0.7e9, 1.0e9, 1.4e9, 2.4e9], unit="Hz", low=1e6, high=1e11, doc="each learner draws one")
+    min_cpu_hz: float = param(0.3e9, unit="Hz", low=1e6, high=1e11,
                               doc="lowest CPU frequency a learner can run (JointAllocation's CPU control)")
-    cycles_per_sample: float = param(8.0e4, unit="cycles", low=0.0, low_open=True,
+    cycles_per_sample: float = param(8.0e4, unit="cycles", low=1.0, high=1e12,
                                      doc="C_m: CPU cycles per sample per local iteration")
-    kappa: float = param(1e-28, unit="J/(cycle Hz^2)", low=0.0, doc="effective switched capacitance")
+    kappa: float = param(1e-28, unit="J/(cycle Hz^2)", low=0.0, high=1e-20, doc="effective switched capacitance")
     service: str = param("always", choices=("always", "markov"),
                          doc="always: a learner's CPU is always its own; markov: a chain over available / "
                              "throttled / frozen, stepped once per cycle")
     transition_matrix: list = param([0.9, 0.07, 0.03, 0.3, 0.6, 0.1, 0.1, 0.0, 0.9], low=0.0, high=1.0,
                                     doc="markov: the 3x3 per-cycle transition matrix, row-major, rows and columns "
                                         "available, throttled, frozen; each row sums to 1")
-    throttled_share: float = param(0.5, low=0.0, high=1.0, low_open=True, high_open=True,
+    throttled_share: float = param(0.5, low=0.01, high=1.0, high_open=True,
                                    doc="markov: the share of its CPU a throttled learner gets (frozen: 0)")
 
 
@@ -129,17 +133,17 @@ class MobilityConfig:
     is out of coverage: it cannot take part."""
 
     model: str = param("static", choices=("static", "random-waypoint", "gauss-markov"), doc="mobility model")
-    area_radius_m: float | None = param(None, unit="m", low=1.0,
+    area_radius_m: float | None = param(None, unit="m", low=1.0, high=1e5,
                                         doc="learners move in a disc of this radius around the origin; "
                                             "null = the cell")
-    speed_min_mps: float = param(0.5, unit="m/s", low=0.0, low_open=True, doc="random-waypoint: slowest speed")
-    speed_max_mps: float = param(1.5, unit="m/s", low=0.0, low_open=True,
+    speed_min_mps: float = param(0.5, unit="m/s", low=0.0, low_open=True, high=100.0, doc="random-waypoint: slowest speed")
+    speed_max_mps: float = param(1.5, unit="m/s", low=0.0, low_open=True, high=100.0,
                                  doc="random-waypoint: fastest speed; gauss-markov: speed clip")
-    pause_s: float = param(0.0, unit="s", low=0.0, doc="random-waypoint: pause at each waypoint")
+    pause_s: float = param(0.0, unit="s", low=0.0, high=86400.0, doc="random-waypoint: pause at each waypoint")
     memory: float = param(0.75, low=0.0, high=1.0, doc="gauss-markov: alpha, the velocity's memory per cycle")
-    mean_speed_mps: float = param(1.0, unit="m/s", low=0.0, doc="gauss-markov: speed of the mean velocity")
-    speed_std_mps: float = param(0.5, unit="m/s", low=0.0, doc="gauss-markov: sigma of the velocity per axis")
-    burn_in_s: float = param(3600.0, unit="s", low=0.0,
+    mean_speed_mps: float = param(1.0, unit="m/s", low=0.0, high=100.0, doc="gauss-markov: speed of the mean velocity")
+    speed_std_mps: float = param(0.5, unit="m/s", low=0.0, high=100.0, doc="gauss-markov: sigma of the velocity per axis")
+    burn_in_s: float = param(3600.0, unit="s", low=0.0, high=86400.0,
                              doc="random-waypoint: movement before the episode starts (near the stationary regime)")
 
 
@@ -149,20 +153,20 @@ class DroneConfig:
     start and the rotary-wing propulsion model of Zeng, Xu, Zhang (2019), whose defaults are the paper's."""
 
     max_speed_mps: float = param(25.0, unit="m/s", low=0.0, low_open=True, high=100.0, doc="top flight speed")
-    battery_j: float | None = param(None, unit="J", low=0.0, low_open=True,
+    battery_j: float | None = param(None, unit="J", low=0.0, low_open=True, high=1e9,
                                     doc="propulsion energy for the episode: the episode ends when it is spent; "
                                         "null = unlimited")
     start: str = param("centre", choices=("centre", "centroid"),
                        doc="where the orchestrator starts: above the origin, or above the learners' centroid")
-    blade_profile_power_w: float = param(79.86, unit="W", low=0.0, doc="P0, blade profile power in hover")
-    induced_power_w: float = param(88.63, unit="W", low=0.0, doc="Pi, induced power in hover")
-    tip_speed_mps: float = param(120.0, unit="m/s", low=0.0, low_open=True, doc="U_tip, rotor blade tip speed")
-    mean_induced_velocity_mps: float = param(4.03, unit="m/s", low=0.0, low_open=True,
+    blade_profile_power_w: float = param(79.86, unit="W", low=0.0, high=1e5, doc="P0, blade profile power in hover")
+    induced_power_w: float = param(88.63, unit="W", low=0.0, high=1e5, doc="Pi, induced power in hover")
+    tip_speed_mps: float = param(120.0, unit="m/s", low=10.0, high=1000.0, doc="U_tip, rotor blade tip speed")
+    mean_induced_velocity_mps: float = param(4.03, unit="m/s", low=0.1, high=100.0,
                                              doc="v0, mean rotor induced velocity in hover")
-    fuselage_drag_ratio: float = param(0.6, low=0.0, doc="d0, fuselage drag ratio")
-    air_density_kg_m3: float = param(1.225, unit="kg/m^3", low=0.0, doc="rho, air density")
-    rotor_solidity: float = param(0.05, low=0.0, doc="s, rotor solidity")
-    rotor_disc_area_m2: float = param(0.503, unit="m^2", low=0.0, doc="A, rotor disc area")
+    fuselage_drag_ratio: float = param(0.6, low=0.0, high=10.0, doc="d0, fuselage drag ratio")
+    air_density_kg_m3: float = param(1.225, unit="kg/m^3", low=0.0, high=10.0, doc="rho, air density")
+    rotor_solidity: float = param(0.05, low=0.0, high=1.0, doc="s, rotor solidity")
+    rotor_disc_area_m2: float = param(0.503, unit="m^2", low=0.0, high=1000.0, doc="A, rotor disc area")
 
 
 @dataclass(frozen=True)
@@ -170,9 +174,9 @@ class RelocationConfig:
     """Learners the orchestrator can move (robots, vehicles; LearnerRelocation-v0, docs/drone.md): the first
     ``controllable`` learners move between cycles at most max_speed_mps x (period - T) and pay per metre."""
 
-    controllable: int = param(0, low=0, doc="how many learners (the first, in index order) can be moved")
-    max_speed_mps: float = param(1.0, unit="m/s", low=0.0, low_open=True, doc="top speed of a controllable learner")
-    energy_per_m_j: float = param(10.0, unit="J/m", low=0.0, doc="locomotion energy per metre moved (c_move)")
+    controllable: int = param(0, low=0, high=10000, doc="how many learners (the first, in index order) can be moved")
+    max_speed_mps: float = param(1.0, unit="m/s", low=0.0, low_open=True, high=100.0, doc="top speed of a controllable learner")
+    energy_per_m_j: float = param(10.0, unit="J/m", low=0.0, high=1e6, doc="locomotion energy per metre moved (c_move)")
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ class D2DConfig:
                                     doc="log-normal shadowing sigma per pair (TR 38.901 UMi NLOS: 7.82)")
     fading: str = param("rayleigh", choices=("rayleigh", "none"),
                         doc="rayleigh: i.i.d. exponential power gain per pair and cycle; none: 1")
-    bandwidth_hz: float | None = param(None, unit="Hz", low=0.0, low_open=True,
+    bandwidth_hz: float | None = param(None, unit="Hz", low=1e3, high=1e11,
                                        doc="bandwidth of a D2D link; null = channel.bandwidth_hz")
     receive_j_per_bit: float = param(50.0e-9, unit="J/bit", low=0.0, high=1e-3,
                                      doc="energy of receiving a bit over a D2D link (radio electronics; 50 nJ/bit, "
@@ -204,13 +208,13 @@ class ChainConfig:
     consecutive layers, each hosted by one learner of a chain; a learner can host a stage only if its memory holds
     the stage's parameters, their gradients and one microbatch's activations."""
 
-    cuts: list = param([1, 2], low=1, item=int,
+    cuts: list = param([1, 2], low=1, high=1000, item=int,
                        doc="the layers after which the model is cut (increasing; layer 1 = the first weight layer): "
                            "S = len(cuts) + 1 stages")
     max_chains: int = param(3, low=1, high=64, doc="C, chains formed at most in a cycle")
     microbatch: int = param(32, low=1, high=100000,
                             doc="samples per microbatch of the pipeline (memory holds one microbatch's activations)")
-    memory_classes_bytes: list = param([0.5e6, 1.0e6, 2.5e6, 4.0e6], unit="B", low=1.0, item=float,
+    memory_classes_bytes: list = param([0.5e6, 1.0e6, 2.5e6, 4.0e6], unit="B", low=1.0, high=1e15, item=float,
                                        doc="device memory classes; each learner draws one uniformly per episode")
 
 
@@ -260,10 +264,10 @@ class PredictionConfig:
 class EnergyConfig:
     """Learner batteries that drain across cycles (a learner with an empty battery leaves), and a cap per cycle."""
 
-    battery_min_j: float | None = param(None, unit="J", low=0.0, low_open=True,
+    battery_min_j: float | None = param(None, unit="J", low=0.0, low_open=True, high=1e9,
                                         doc="battery capacity drawn U[min, max] per learner; null = no battery")
-    battery_max_j: float | None = param(None, unit="J", low=0.0, low_open=True, doc="see battery_min_j")
-    cycle_cap_j: float | None = param(None, unit="J", low=0.0, low_open=True,
+    battery_max_j: float | None = param(None, unit="J", low=0.0, low_open=True, high=1e9, doc="see battery_min_j")
+    cycle_cap_j: float | None = param(None, unit="J", low=0.0, low_open=True, high=1e9,
                                       doc="per-learner energy cap of one cycle (E_max); null = none")
 
 
@@ -276,14 +280,14 @@ class LearningConfig:
     data_dir: str | None = param(None, doc="directory of IDX files (mnist, fashion-mnist); null = default place")
     hidden_layers: list = param([32], low=1, high=100000, item=int, doc="MLP hidden widths; [] = logistic regression")
     learning_rate: float = param(0.1, low=0.0, high=100.0, low_open=True, doc="SGD step size")
-    local_batch_size: int | None = param(None, low=1, doc="null = one full-batch step per local iteration")
+    local_batch_size: int | None = param(None, low=1, high=1000000, doc="null = one full-batch step per local iteration")
     partition: str = param("iid", choices=("iid", "dirichlet", "shards"), doc="FL: how learners' data is split")
-    dirichlet_alpha: float = param(0.5, low=0.0, low_open=True, doc="FL Dirichlet label-skew concentration")
-    shards_per_learner: int = param(2, low=1, doc="FL shard partition: label-sorted shards per learner")
+    dirichlet_alpha: float = param(0.5, low=0.05, high=1e6, doc="FL Dirichlet label-skew concentration")
+    shards_per_learner: int = param(2, low=1, high=100000, doc="FL shard partition: label-sorted shards per learner")
     test_fraction: float = param(0.2, low=0.0, high=1.0, low_open=True, high_open=True,
                                  doc="held-out share for data sets without an official test split")
-    max_test_samples: int = param(2000, low=1, doc="evaluate on at most this many held-out samples")
-    split_seed: int = param(0, low=0, doc="seed of the fixed train/test split and test subset")
+    max_test_samples: int = param(2000, low=1, high=10000000, doc="evaluate on at most this many held-out samples")
+    split_seed: int = param(0, low=0, high=10**12, doc="seed of the fixed train/test split and test subset")
     bits_per_parameter: int = param(32, unit="bit", low=1, high=64, doc="model size S_m = parameters x this")
     bits_per_feature: int = param(32, unit="bit", low=1, high=64,
                                   doc="sample size S_d = (features + 1 label) x this (PL)")
@@ -347,13 +351,13 @@ class JobConfig:
                                        doc="MLP hidden widths; null = learning.hidden_layers")
     learning_rate: float | None = param(None, low=0.0, high=100.0, low_open=True,
                                         doc="SGD step size; null = learning.learning_rate")
-    cycle_deadline_s: float | None = param(None, unit="s", low=0.0, low_open=True,
+    cycle_deadline_s: float | None = param(None, unit="s", low=1e-4, high=3600.0,
                                            doc="T_j, the job's deadline within each cycle; null = cycle_deadline_s")
-    samples_per_cycle: int | None = param(None, low=1, doc="d_j, samples the job trains per cycle; null = "
+    samples_per_cycle: int | None = param(None, low=1, high=1000000, doc="d_j, samples the job trains per cycle; null = "
                                                          "samples_per_cycle")
-    cycles_per_sample: float | None = param(None, unit="cycles", low=0.0, low_open=True,
+    cycles_per_sample: float | None = param(None, unit="cycles", low=1.0, high=1e12,
                                             doc="C_m of this job's model; null = compute.cycles_per_sample")
-    weight: float = param(1.0, low=0.0, low_open=True, doc="importance w_j: the job's gains count w_j times")
+    weight: float = param(1.0, low=0.0, low_open=True, high=1e6, doc="importance w_j: the job's gains count w_j times")
     target_accuracy: float | None = param(None, low=0.0, high=1.0,
                                           doc="test accuracy at which the job is done (it then frees its "
                                               "learners); null = never done")
@@ -369,11 +373,11 @@ class Scenario:
     name: str = param("custom", doc="preset name, for logs")
     mode: str = param("pl", choices=("pl", "fl"), doc="pl: orchestrator sends data; fl: data stays local")
     num_learners: int = param(10, low=1, high=10000, doc="K")
-    cycle_deadline_s: float = param(0.1, unit="s", low=0.0, low_open=True, doc="T, length of a global cycle")
-    samples_per_cycle: int = param(1000, low=1, doc="d: samples trained per cycle over all learners")
+    cycle_deadline_s: float = param(0.1, unit="s", low=1e-4, high=3600.0, doc="T, length of a global cycle")
+    samples_per_cycle: int = param(1000, low=1, high=1000000, doc="d: samples trained per cycle over all learners")
     max_local_iterations: int = param(40, low=1, high=100000, doc="cap on tau, the local iterations per cycle")
     target_accuracy: float | None = param(None, low=0.0, high=1.0, doc="test accuracy the job aims for")
-    cycle_period_s: float | None = param(None, unit="s", low=0.0, low_open=True,
+    cycle_period_s: float | None = param(None, unit="s", low=1e-4, high=86400.0,
                                          doc="time from one cycle's start to the next, over which learners move "
                                              "and channels and CPUs change; null = T")
     placement: PlacementConfig = field(default_factory=PlacementConfig)
@@ -541,15 +545,23 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _resolve_yaml(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Read a preset (by name) or YAML file, following ``extends: <preset or path>`` chains."""
+def _resolve_yaml(name_or_path: str | Path, seen: tuple[Path, ...] = (), base: Path | None = None) -> dict[str, Any]:
+    """Read a preset (by name) or YAML file, following ``extends: <preset or path>`` chains.
+
+    A relative path is taken relative to ``base``: the folder of the file that says ``extends:`` (None: the working
+    directory, for a path given by the caller).
+    """
     text = str(name_or_path)
     if text in scenario_preset_names():
         path = scenario_preset_path(text)
     else:
         path = Path(text)
+        if base is not None and not path.is_absolute():
+            path = base / path
         if not path.suffix and not path.exists():
-            raise ConfigError(f"unknown scenario '{text}': presets are {scenario_preset_names()}, or give a YAML path")
+            where = f" (relative to '{base}')" if base is not None else ""
+            raise ConfigError(f"unknown scenario '{text}'{where}: presets are {scenario_preset_names()}, or give a "
+                              "YAML path")
     path = path.resolve()
     if path in seen:
         raise ConfigError(f"scenario file '{path}' extends itself (cycle through {[str(p) for p in seen]})")
@@ -557,7 +569,7 @@ def _resolve_yaml(name_or_path: str | Path, seen: tuple[Path, ...] = ()) -> dict
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    return deep_merge(_resolve_yaml(parent, seen + (path,)), data)
+    return deep_merge(_resolve_yaml(parent, seen + (path,), base=path.parent), data)
 
 
 def load_scenario(

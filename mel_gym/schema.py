@@ -192,15 +192,53 @@ def describe_fields(cls: type, prefix: str = "") -> list[tuple[str, Any, str, st
     return rows
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping of a YAML file names ``key`` twice (the second time on ``line``, 1-based)."""
+
+    def __init__(self, key: Any, line: int):
+        super().__init__(f"duplicate key {key!r} on line {line}")
+        self.key, self.line = key, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a mapping naming a key twice is an error (PyYAML silently keeps the last
+    one, so a typo'd copy of a section would override the first). Keys merged in with ``<<`` may be overridden, as
+    YAML allows."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: list[Any] = []
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.append(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML mapping; a missing file or broken YAML is a :class:`ConfigError` naming the file."""
+    """Parse a YAML mapping from a UTF-8 file.
+
+    Raises:
+        ConfigError: naming the file, when it is missing or a folder, is not UTF-8 text, is not valid YAML, names a
+            key twice in one mapping, or does not hold a mapping at the top level (one line each).
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file '{path}' is a folder, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file '{path}' is not UTF-8 text: byte {err.object[err.start]:#04x} at offset "
+                          f"{err.start} ({err.reason})") from err
+    except _DuplicateKey as err:
+        raise ConfigError(f"YAML file '{path}' names the key {err.key!r} twice in one mapping (again on line "
+                          f"{err.line}): each key may appear once") from err
     except yaml.YAMLError as err:
-        raise ConfigError(f"could not parse YAML file '{path}': {err}") from err
+        raise ConfigError(f"could not parse YAML file '{path}': {' '.join(str(err).split())}") from err
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 import torch
@@ -76,3 +79,19 @@ def ppo_and_random_returns(env_id: str, kwargs: dict, timesteps: int) -> tuple[f
     single = gym.make(env_id, **kwargs)
     random_policy = make_policy("random", single.unwrapped.problem, single.action_space)
     return mean_return(single, model), mean_return(single, random_policy)
+
+
+@contextmanager
+def time_limit(seconds: int):
+    """Fail with TimeoutError (instead of hanging) when the block runs longer than ``seconds`` (a guard against a
+    hang, not a speed test: the limit is many times what the block needs)."""
+    def fail(signum, frame):
+        raise TimeoutError(f"took more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -34,7 +34,10 @@ def test_bench_quick_writes_the_documented_json(tmp_path, capsys):
     assert {("default", n) for n in (1, 16, 64, 256)} <= cases and ("paper", 1) in cases and ("dynamic", 16) in cases
     assert ("drone", 16) in cases and ("relocation", 16) in cases and ("chains", 16) in cases
     assert ("multihop", 16) in cases and ("redistribution", 16) in cases
-    assert [r["learners"] for r in report["scale"]] == [16, 1000]
+    assert [r["learners"] for r in report["scale"]] == [16, 100]  # quick: K capped at 100 (the full bench: 1,000)
+    assert [(r["preset"], r["learners"]) for r in report["scale_presets"]] == [
+        ("dynamic", 10), ("dynamic", 100), ("multijob", 10), ("multijob", 100)]
+    assert all(r["build_s"] > 0 and r["reset_s"] > 0 and r["step_s"] > 0 for r in report["scale_presets"])
     assert all(r["build_s"] > 0 and r["step_s"] > 0 for r in report["scale"])
     for row in report["vector_env"]:
         assert {"preset", "num_envs", "native_steps_per_s", "sync_steps_per_s", "speedup"} <= set(row)

@@ -209,7 +209,7 @@ def test_scenario_and_envs_commands_list_and_print(capsys):
     assert "default" in listing and "`channel.bandwidth_hz`" in listing and "`orchestrator.tx_power_dbm`" in listing
     assert main(["scenario", "paper"]) == 0
     assert "num_learners: 20" in capsys.readouterr().out
-    assert main(["envs"]) == 0
+    assert main(["envs", "--details"]) == 0  # `mel-gym envs` alone lists the IDs (tests/test_cli_audit.py)
     listing = capsys.readouterr().out
     for env_id in ("TaskAllocation-v0", "AsyncTaskAllocation-v0", "JointAllocation-v0", "LearnerSelection-v0"):
         assert env_id in listing

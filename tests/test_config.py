@@ -29,7 +29,7 @@ def test_unknown_key_is_named():
     "override, pattern",
     [
         ({"num_learners": 0}, r"'num_learners' = 0 is out of range: must be >= 1"),
-        ({"channel": {"bandwidth_hz": -5}}, r"'channel.bandwidth_hz' = -5 is out of range: must be > 0 \(Hz\)"),
+        ({"channel": {"bandwidth_hz": -5}}, r"'channel.bandwidth_hz' = -5 is out of range: must be >= 1000 and <= 1e\+11 \(Hz\)"),
         ({"cycle_deadline_s": float("nan")}, r"'cycle_deadline_s' = nan is out of range"),
         ({"learning": {"test_fraction": 1.0}}, r"'learning.test_fraction' = 1.0 is out of range: must be > 0 and < 1"),
         ({"mode": "xl"}, r"'mode' = 'xl' is not one of \['pl', 'fl'\]"),

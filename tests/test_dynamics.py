@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mel_gym.world.dynamics import (
+    RWP_STATIONARY_AFTER_LEGS,
     SPEED_OF_LIGHT_M_PER_S,
     draw_complex_gain,
     draw_stationary,
@@ -17,6 +18,7 @@ from mel_gym.world.dynamics import (
     gauss_markov_step,
     jakes_correlation,
     markov_step,
+    mean_leg_length_m,
     packet_error_probability,
     random_waypoint_init,
     random_waypoint_step,
@@ -24,6 +26,7 @@ from mel_gym.world.dynamics import (
     stationary_distribution,
     uniform_in_disc,
 )
+from conftest import time_limit
 
 SERVICE = np.array([[0.9, 0.07, 0.03], [0.3, 0.6, 0.1], [0.3, 0.0, 0.7]])
 
@@ -342,3 +345,118 @@ def test_same_seed_same_trajectory():
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(first, other))
+
+
+# --- issue 22: long intervals, the Doppler floor, the clipped Gauss-Markov velocity ---
+
+
+def test_random_waypoint_long_burn_in_is_a_quick_stationary_draw():
+    radius, v_min, v_max, pause_s = 100.0, 1.0, 5.0, 20.0
+    rng = np.random.default_rng(30)
+    with time_limit(20):
+        position, velocity, waypoint, pause_left = random_waypoint_init(rng, 200_000, radius, v_min, v_max, pause_s,
+                                                                         1e12)
+        stepped = random_waypoint_step(rng, position[:10], velocity[:10], waypoint[:10], pause_left[:10], 1e15,
+                                       radius, v_min, v_max, pause_s)
+    assert all(a.shape[0] == 10 for a in stepped)
+    r = np.linalg.norm(position, axis=1)
+    speed = np.linalg.norm(velocity, axis=1)
+    paused = pause_left > 0
+    assert r.max() <= radius + 1e-9 and np.linalg.norm(waypoint, axis=1).max() <= radius + 1e-9
+    # paused <=> at the waypoint with zero velocity and a residual pause in (0, pause]
+    assert np.array_equal(paused, speed == 0.0) and pause_left.max() <= pause_s
+    np.testing.assert_array_equal(position[paused], waypoint[paused])
+    assert np.mean(pause_left[paused]) == pytest.approx(pause_s / 2, rel=0.02)  # uniform residual
+    # the paused share: pause / (pause + E[L] E[1/V]), E[L] = 128 R / (45 pi),
+    # E[1/V] = ln(v_max / v_min) / (v_max - v_min)
+    mean_travel_s = 128.0 * radius / (45.0 * math.pi) * math.log(v_max / v_min) / (v_max - v_min)
+    assert np.mean(paused) == pytest.approx(pause_s / (pause_s + mean_travel_s), abs=0.005)
+    # the time-average speed of the travellers: 1 / E[1/V]; each heads straight for its waypoint
+    assert np.mean(speed[~paused]) == pytest.approx((v_max - v_min) / math.log(v_max / v_min), rel=0.01)
+    heading = (waypoint - position)[~paused]
+    cosine = np.sum(heading * velocity[~paused], axis=1) / (np.linalg.norm(heading, axis=1) * speed[~paused])
+    assert cosine.min() > 1.0 - 1e-9
+    # travellers: a point uniform on a length-weighted leg (independent Monte Carlo, as in the burn-in test above)
+    mc = np.random.default_rng(31)
+    start, end = uniform_in_disc(mc, 500_000, 1.0), uniform_in_disc(mc, 500_000, 1.0)
+    length = np.linalg.norm(end - start, axis=1)
+    r_mc = np.linalg.norm(start + mc.random(500_000)[:, None] * (end - start), axis=1)
+    inner = np.sum(length * (r_mc < 0.5)) / length.sum()
+    assert np.mean(r[~paused] < radius / 2) == pytest.approx(inner, abs=0.01)
+    assert np.mean(r[paused] < radius / 2) == pytest.approx(0.25, abs=0.01)  # paused: at a uniform waypoint
+
+
+def test_random_waypoint_short_intervals_keep_the_loop():
+    # the shipped dynamic preset (350 m, 0.5-1.5 m/s, 60 s pauses): a 1 h burn-in and 10 s periods are far below
+    # RWP_STATIONARY_AFTER_LEGS legs, so they walk the legs as before
+    leg_s = mean_leg_length_m(350.0) / 1.5 + 60.0
+    assert mean_leg_length_m(350.0) == pytest.approx(128 * 350 / (45 * math.pi))
+    assert 3600.0 < RWP_STATIONARY_AFTER_LEGS * leg_s
+    # below the switch the state walks on from where it was; above it, it is the stationary draw whatever the start
+    leg_s = mean_leg_length_m(100.0) / 5.0
+    for interval_s, depends_on_start in ((0.5 * RWP_STATIONARY_AFTER_LEGS * leg_s, True),
+                                         (2.0 * RWP_STATIONARY_AFTER_LEGS * leg_s, False)):
+        a, b = (random_waypoint_step(np.random.default_rng(32), np.full((4, 2), start), np.zeros((4, 2)),
+                                     np.zeros((4, 2)), np.zeros(4), interval_s, 100.0, 1.0, 5.0, 0.0)
+                for start in (0.0, 10.0))
+        assert np.array_equal(a[0], b[0]) != depends_on_start
+
+
+def test_jakes_doppler_floor_hand_value():
+    # f_min = 0.05 Hz over 10 s: rho = J0(2 pi 0.05 10) = J0(pi) = -0.30424 at any speed below 0.05 c / f_c
+    expected = _bessel_j0_series(math.pi)
+    assert expected == pytest.approx(-0.3042422, abs=1e-6)
+    slow = 0.5 * 0.05 * SPEED_OF_LIGHT_M_PER_S / 2e9  # half the floor's speed
+    rho = jakes_correlation(np.array([0.0, slow, 1.0]), 2e9, 10.0, min_doppler_hz=0.05)
+    assert rho[0] == pytest.approx(expected, abs=1e-9) and rho[1] == pytest.approx(expected, abs=1e-9)
+    assert rho[2] == pytest.approx(float(jakes_correlation(1.0, 2e9, 10.0)), abs=1e-12)  # above the floor
+    speeds = np.array([0.0, 0.3, 1.0])
+    np.testing.assert_array_equal(jakes_correlation(speeds, 2e9, 10.0, 0.0), jakes_correlation(speeds, 2e9, 10.0))
+
+
+def test_gauss_markov_clipped_velocity_variance():
+    # The default clip (speed_max_mps 1.5 = |vbar| + sigma with vbar 1 m/s, sigma 0.5 m/s, alpha 0.75) pulls the
+    # per-axis variance of v - vbar to 0.80 sigma^2 (0.68 along vbar, 0.88 across it) and the mean along vbar to
+    # -0.21 sigma (docs/dynamics.md §2); without the clip it is sigma^2 (test above).
+    rng = np.random.default_rng(33)
+    sigma = 0.5
+    position, velocity, mean_velocity = gauss_markov_init(rng, 4000, 1e12, 1.0)
+    deviation, along = [], []
+    for step in range(100):
+        position, velocity, mean_velocity = gauss_markov_step(rng, position, velocity, mean_velocity, 10.0, 0.75,
+                                                              sigma, 1e12, 1.5)
+        if step >= 20:
+            d = velocity - mean_velocity
+            deviation.append(d)
+            along.append(np.sum(d * mean_velocity, axis=1) / np.linalg.norm(mean_velocity, axis=1))
+    deviation, along = np.concatenate(deviation), np.concatenate(along)
+    np.testing.assert_allclose(deviation.var(axis=0) / sigma**2, [0.804, 0.804], atol=0.02)
+    assert along.var() / sigma**2 == pytest.approx(0.681, abs=0.02)
+    assert along.mean() / sigma == pytest.approx(-0.211, abs=0.02)
+
+
+def test_doppler_floor_decorrelates_learners_at_rest():
+    # Learners at rest (static mobility) with Gauss-Markov fading over the dynamic preset's 10 s period: with the
+    # floor f_min = 0.05 Hz the lag-one correlation E[h_t conj(h_{t-1})] of the world's fading is J0(pi) = -0.3042
+    # (|h|^2's correlation rho^2); without it, the fading never changes.
+    from mel_gym.config import load_scenario
+    from conftest import make_world
+
+    rho = _bessel_j0_series(2.0 * math.pi * 0.05 * 10.0)
+    for floor in (0.05, 0.0):
+        scenario = load_scenario("dynamic", {"mobility": {"model": "static"}, "channel": {"min_doppler_hz": floor}})
+        assert scenario.period_s == 10.0
+        world, rngs, dyn = make_world(scenario, n_envs=20)
+        lag, power_now, power_before = [], [], []
+        for _ in range(100):
+            before = world.state.fading_gain.copy()
+            world.advance(rngs, dyn)
+            after = world.state.fading_gain
+            lag.append(np.real(after * np.conj(before)).ravel())
+            power_now.append(np.abs(after).ravel() ** 2)
+            power_before.append(np.abs(before).ravel() ** 2)
+            if floor == 0.0:
+                np.testing.assert_array_equal(after, before)
+        if floor > 0.0:  # Var(Re(h' conj h)) = rho^2 + (1 - rho^2) / 2 = 0.55: standard error 0.005 on 20,000 pairs
+            assert np.mean(lag) == pytest.approx(rho, abs=0.025)
+            assert _corr(np.concatenate(power_now), np.concatenate(power_before)) == pytest.approx(rho**2, abs=0.03)

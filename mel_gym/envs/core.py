@@ -130,7 +130,9 @@ class BaseCore:
         return self.planner.raw_actions(actions, self.observe())
 
     def check_shape(self, actions: Any) -> Any:
-        """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`)."""
+        """``actions`` batched over the n_envs envs, shapes checked (:func:`mel_gym.envs.batching.check_batch`) after
+        the one action type rule of every env: arrays of real numbers (:func:`mel_gym.envs.batching.real_array`;
+        ``ValueError`` naming the index, before any state changes)."""
         return check_batch(self.action_space, actions, self.n_envs)
 
     def noop_action(self) -> Any:

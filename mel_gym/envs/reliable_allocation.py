@@ -45,8 +45,8 @@ class ReliableTaskAllocationCore(ShareCore):
                                      sim.energy_budget())
             failure = failure_probability(*self.predictor.predict())
             for i in np.flatnonzero(requested.any(axis=1)):
-                order = [k for k in np.argsort(-a_backup[i], kind="stable") if requested[i, k]]
-                backup_of[i] = pair_backups(order, capable[i], free[i], failure[i])
+                order = np.argsort(-a_backup[i], kind="stable")  # the requests, highest value first
+                backup_of[i] = pair_backups(order[requested[i, order]].tolist(), capable[i], free[i], failure[i])
             is_backup = backup_of >= 0
             primary = np.maximum(backup_of, 0)
             task_sizes = np.where(is_backup, np.take_along_axis(task_sizes, primary, axis=1), task_sizes)

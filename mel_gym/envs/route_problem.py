@@ -7,7 +7,7 @@ followed by the route block (:data:`ROUTE_FEATURES`):
 |---------|---------------------------------------------------------------------------------------|----------|
 | K x M   | learner k's neighbour m: (index + 1) / K, 0 for no neighbour (nearest first)          |          |
 | K x M   | rate of the link k -> neighbour m / W_D2D / 10 (spectral efficiency)                  | bit/s    |
-| K       | k's least time to the orchestrator over any route, sum of |w| / r per link, / T (capped | s        |
+| K       | k's least time to the orchestrator over any route, sum of model bits / r per link, / T (capped | s |
 |         | at 10; 10: it cannot reach the orchestrator)                                          |          |
 
 Action (``MultiDiscrete``): per learner its next hop, 0 idle, 1 the orchestrator, 2 + m its neighbour m; then per

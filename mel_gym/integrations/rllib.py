@@ -5,6 +5,9 @@
   it.
 - :func:`register_multi_agent_env` and :func:`shared_policy_config` (from :mod:`mel_gym.integrations.rllib_multiagent`) do the same
   for the multi-agent view, every learner an agent, with one policy shared by all of them.
+- :func:`train_iteration` runs ``algo.train()`` and turns an iteration whose env runners returned no samples (slow
+  env steps on a busy machine) into a clear error; both configs size RLlib's sample timeouts for mel_gym's slow steps
+  (:func:`sample_timeout_s`).
 
 Every creator sets torch to one intra-op thread in the process that builds the env (an RLlib env runner), so many
 runners on one machine do not oversubscribe its cores with the embedded trainer's threads. The envs pickle (Ray
@@ -19,7 +22,7 @@ Example (``examples/rllib_multiagent.py`` runs the multi-agent one)::
     ray.init(num_cpus=2)
     name = register_single_agent_env("mel_gym/TaskAllocation-v0", num_learners=4, horizon_cycles=5)
     algo = single_agent_ppo_config(name, seed=0).build_algo()
-    print(algo.train()["env_runners"]["episode_return_mean"])
+    print(train_iteration(algo)["env_runners"]["episode_return_mean"])
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mel_gym.integrations.rllib_multiagent import _require_ray, register_rllib_env, shared_policy_config
+from mel_gym.integrations.rllib_multiagent import (STEP_SECONDS, _require_ray, env_runner_results, ppo_config,
+                                                   register_rllib_env, sample_timeout_s, shared_policy_config,
+                                                   train_iteration)
 
 
 def default_single_agent_name(env_id: str) -> str:
@@ -63,28 +68,19 @@ def register_single_agent_env(env_id: str = "mel_gym/TaskAllocation-v0", name: s
 def single_agent_ppo_config(name: str, *, env_config: dict | None = None, seed: int | None = None,
                             train_batch_size: int = 128, minibatch_size: int = 64, num_epochs: int = 4,
                             lr: float = 3e-4, gamma: float = 0.99, hidden: tuple[int, ...] = (64, 64),
-                            num_env_runners: int = 0):
+                            num_env_runners: int = 0, step_seconds: float = STEP_SECONDS):
     """A small ``PPOConfig`` (RLlib's new API stack) on the env registered as ``name``: ``train_batch_size`` env
-    steps per iteration, ``num_env_runners`` remote samplers (0: sample in the driver). Change anything with RLlib's
-    own methods before ``build_algo()``."""
-    _require_ray()
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
-
-    config = (
-        PPOConfig()
-        .environment(name, env_config=dict(env_config or {}))
-        .env_runners(num_env_runners=num_env_runners, num_envs_per_env_runner=1)
-        .learners(num_learners=0)
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=list(hidden), vf_share_layers=False))
-        .training(train_batch_size_per_learner=train_batch_size, minibatch_size=minibatch_size,
-                  num_epochs=num_epochs, lr=lr, gamma=gamma)
-    )
-    return config if seed is None else config.debugging(seed=seed)
+    steps per iteration, ``num_env_runners`` remote samplers (0: sample in the driver), sampling timeouts sized for
+    env steps of up to ``step_seconds`` (:func:`mel_gym.integrations.rllib_multiagent.sample_timeout_s`). Change
+    anything with RLlib's own methods before ``build_algo()``."""
+    return ppo_config(name, env_config=env_config, seed=seed, train_batch_size=train_batch_size,
+                      minibatch_size=minibatch_size, num_epochs=num_epochs, lr=lr, gamma=gamma, hidden=hidden,
+                      num_env_runners=num_env_runners, step_seconds=step_seconds)
 
 
 #: The multi-agent view's registration (every learner an agent), under this module's naming.
 register_multi_agent_env = register_rllib_env
 
-__all__ = ["default_single_agent_name", "make_single_agent_env", "register_multi_agent_env",
-           "register_single_agent_env", "shared_policy_config", "single_agent_ppo_config"]
+__all__ = ["STEP_SECONDS", "default_single_agent_name", "env_runner_results", "make_single_agent_env",
+           "register_multi_agent_env", "register_single_agent_env", "sample_timeout_s", "shared_policy_config",
+           "single_agent_ppo_config", "train_iteration"]

@@ -45,12 +45,12 @@ class MELSimulator(SimulatorBase):
         self._train_labels = np.asarray(dataset.y_train)
         n_train = self.trainer.num_train_samples
         if s.samples_per_cycle > n_train:
-            raise ValueError(
+            raise ConfigError(
                 f"scenario key 'samples_per_cycle' = {s.samples_per_cycle} exceeds the {n_train} training samples "
-                f"of data set '{dataset.name}': must be <= {n_train}"
+                f"of data set '{dataset.name}': must be >= 1 and <= {n_train}"
             )
         if s.mode == "fl" and n_train < s.num_learners:
-            raise ValueError(f"FL needs at least one sample per learner: {n_train} < num_learners {s.num_learners}")
+            raise ConfigError(f"FL needs at least one sample per learner: {n_train} < num_learners {s.num_learners}")
         self.model_bits = float(self.spec.num_parameters * ln.bits_per_parameter)
         self.sample_bits = float((dataset.num_features + 1) * ln.bits_per_feature)
         self.cost = CostModel(model_bits=self.model_bits, sample_bits=self.sample_bits, sends_data=s.mode == "pl",

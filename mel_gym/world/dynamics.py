@@ -7,7 +7,8 @@ modified) and takes every random number from the ``np.random.Generator`` passed 
 Models, formulas and sources:
 
 * Small-scale fading, Clarke/Jakes correlation (Jakes, "Microwave Mobile Communications", 1974): the complex gain's
-  correlation over an interval dt is rho = J0(2 pi f_D dt), Doppler f_D = v f_c / c.
+  correlation over an interval dt is rho = J0(2 pi f_D dt), Doppler f_D = max(v f_c / c, f_min): a floor f_min
+  (default 0) stands for the Doppler that moving scatterers give even a terminal at rest.
 * Rayleigh fading as a first-order Gauss-Markov process (e.g. Baddour & Beaulieu, IEEE TWC 2005):
   h' = rho h + sqrt(1 - rho^2) w, w ~ CN(0, 1); h stays CN(0, 1), so |h|^2 ~ Exp(1), and
   corr(|h_t|^2, |h_{t+1}|^2) = rho^2. Given h, |h'|^2 is (1 - rho^2) / 2 times a noncentral chi-square with 2 degrees
@@ -23,7 +24,10 @@ Models, formulas and sources:
 * Random waypoint mobility in a disc (Bettstetter, Hartenstein & Perez-Costa, "Stochastic properties of the random
   waypoint mobility model", Wireless Networks 2004): waypoints uniform in the disc, speed U[v_min, v_max] per leg,
   pause ``pause_s`` at each waypoint; v_min > 0 avoids the speed decay of Yoon, Liu & Noble (INFOCOM 2003).
-  The stationary regime is approached by a burn-in run.
+  The stationary regime is approached by a burn-in run; an interval longer than
+  :data:`RWP_STATIONARY_AFTER_LEGS` legs of the fastest learner is replaced by an exact draw from the stationary
+  regime (perfect simulation: Le Boudec & Vojnovic, "Perfect simulation and stationarity of a class of mobility
+  models", INFOCOM 2005), so its cost does not grow with the interval.
 * Gauss-Markov mobility (Liang & Haas, "Predictive distance-based mobility management for PCS networks",
   INFOCOM 1999), per axis: v' = alpha v + (1 - alpha) vbar + sqrt(1 - alpha^2) sigma w, w ~ N(0, I2); reflected
   radially at the disc's boundary.
@@ -52,7 +56,10 @@ __all__ = [
     "evolve_shadowing",
     "packet_error_probability",
     "uniform_in_disc",
+    "RWP_STATIONARY_AFTER_LEGS",
+    "mean_leg_length_m",
     "random_waypoint_init",
+    "random_waypoint_stationary",
     "random_waypoint_step",
     "gauss_markov_init",
     "gauss_markov_step",
@@ -71,12 +78,16 @@ AVAILABLE, THROTTLED, FROZEN = 0, 1, 2
 
 
 def jakes_correlation(speed_mps: np.ndarray | float, carrier_hz: np.ndarray | float,
-                      interval_s: np.ndarray | float) -> np.ndarray:
+                      interval_s: np.ndarray | float, min_doppler_hz: float = 0.0) -> np.ndarray:
     """Clarke/Jakes correlation of the complex channel gain over ``interval_s`` seconds: rho = J0(2 pi f_D dt),
-    f_D = v f_c / c (Hz) for speed v (m/s) and carrier f_c (Hz). Elementwise (broadcast); speed 0 gives 1.
+    f_D = max(v f_c / c, f_min) (Hz) for speed v (m/s), carrier f_c (Hz) and the Doppler floor
+    f_min = ``min_doppler_hz`` (Hz, >= 0: what moving scatterers give a terminal at rest; docs/dynamics.md §3).
+    Elementwise (broadcast); speed 0 gives 1 when f_min = 0 (bit for bit the formula without a floor).
     The result lies in [-0.403, 1] (J0's range on [0, inf))."""
     speed = np.asarray(speed_mps, dtype=np.float64)
     doppler_hz = np.abs(speed) * np.asarray(carrier_hz, dtype=np.float64) / SPEED_OF_LIGHT_M_PER_S
+    if min_doppler_hz > 0.0:
+        doppler_hz = np.maximum(doppler_hz, float(min_doppler_hz))
     return np.asarray(j0(2.0 * np.pi * doppler_hz * np.asarray(interval_s, dtype=np.float64)), dtype=np.float64)
 
 
@@ -195,7 +206,9 @@ def random_waypoint_init(rng: np.random.Generator, num: int, area_radius_m: floa
 
     Positions, then waypoints, are drawn uniform in the disc and speeds U[speed_min_mps, speed_max_mps] (m/s), with
     no pause; then :func:`random_waypoint_step` runs for ``burn_in_s`` seconds (one call) so that the returned state
-    is close to the model's stationary regime (denser in the centre than uniform).
+    is close to the model's stationary regime (denser in the centre than uniform). A burn-in longer than
+    :data:`RWP_STATIONARY_AFTER_LEGS` legs of the fastest learner is an exact draw from that regime instead
+    (:func:`random_waypoint_step`), so the cost never grows with ``burn_in_s``.
 
     Returns (position_m (num, 2), velocity_mps (num, 2), waypoint_m (num, 2), pause_left_s (num,)).
     """
@@ -226,10 +239,20 @@ def random_waypoint_step(rng: np.random.Generator, position_m: np.ndarray, veloc
     whose waypoint equals its position arrives at once. When a pause ends, the next leg is drawn at once (even at
     the very end of the interval), so a learner with pause_left_s = 0 is always travelling.
 
+    An interval of more than :data:`RWP_STATIONARY_AFTER_LEGS` legs of a learner at ``speed_max_mps``,
+    ``interval_s`` > N (E[L] / v_max + pause_s) with E[L] = 128 R / (45 pi), would cost the loop that many rounds;
+    the state is then drawn from the stationary regime (:func:`random_waypoint_stationary`) instead, independent of
+    the given state: the process renews at every arrival, so after that many legs its law is the stationary one
+    to within sampling noise (needs speed_min_mps > 0; with v_min = 0 there is no stationary regime and the loop
+    runs).
+
     Returns new arrays (position_m (K, 2), velocity_mps (K, 2), waypoint_m (K, 2), pause_left_s (K,)); the velocity
     is the current one: speed times the unit vector toward the waypoint, or zero while paused.
     """
     _check_speeds(speed_min_mps, speed_max_mps)
+    if _rwp_is_stationary_after(interval_s, area_radius_m, speed_min_mps, speed_max_mps, pause_s):
+        return random_waypoint_stationary(rng, np.shape(position_m)[0], area_radius_m, speed_min_mps, speed_max_mps,
+                                          pause_s)
     position = np.array(position_m, dtype=np.float64, copy=True)
     waypoint = np.array(waypoint_m, dtype=np.float64, copy=True)
     pause_left = np.maximum(np.array(pause_left_s, dtype=np.float64, copy=True), 0.0)
@@ -278,6 +301,79 @@ def random_waypoint_step(rng: np.random.Generator, position_m: np.ndarray, veloc
 
     direction, _ = _unit_vectors(waypoint - position)
     velocity = np.where((pause_left > 0.0)[:, None], 0.0, speed[:, None] * direction)
+    return position, velocity, waypoint, pause_left
+
+
+#: An interval (or burn-in) longer than this many legs of the fastest random-waypoint learner is replaced by a draw
+#: from the stationary regime (:func:`random_waypoint_step`).
+RWP_STATIONARY_AFTER_LEGS = 100
+
+
+def mean_leg_length_m(area_radius_m: float) -> float:
+    """E|X - Y| for X, Y independent and uniform in a disc of radius R = ``area_radius_m`` (m): 128 R / (45 pi), m
+    (the mean random-waypoint leg)."""
+    return 128.0 * area_radius_m / (45.0 * np.pi)
+
+
+def _rwp_is_stationary_after(interval_s: float, area_radius_m: float, speed_min_mps: float, speed_max_mps: float,
+                             pause_s: float) -> bool:
+    """Whether ``interval_s`` spans more than :data:`RWP_STATIONARY_AFTER_LEGS` legs (and pauses) of a learner at
+    the top speed, and the model has a stationary regime (v_min > 0)."""
+    if speed_min_mps <= 0.0:
+        return False
+    leg_s = mean_leg_length_m(area_radius_m) / speed_max_mps + max(float(pause_s), 0.0)
+    return float(interval_s) > RWP_STATIONARY_AFTER_LEGS * leg_s
+
+
+def random_waypoint_stationary(rng: np.random.Generator, num: int, area_radius_m: float, speed_min_mps: float,
+                               speed_max_mps: float,
+                               pause_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``num`` independent draws of the random-waypoint state in its time-stationary regime (perfect simulation,
+    Le Boudec & Vojnovic, INFOCOM 2005), for the disc of radius R = ``area_radius_m`` (m), speeds
+    U[v_min, v_max] = U[``speed_min_mps``, ``speed_max_mps``] (m/s, v_min > 0) and pause p = ``pause_s`` (s).
+
+    By Palm inversion a learner is paused with probability p / (p + E[L] E[1/V]), E[L] = 128 R / (45 pi),
+    E[1/V] = ln(v_max / v_min) / (v_max - v_min) (1 / v when equal). Paused: at a waypoint uniform in the disc,
+    with a residual pause uniform on (0, p]. Travelling: on a leg whose ends are uniform in the disc, weighted by
+    its length (rejection: a pair is kept with probability |Y - X| / (2R); R = 0 keeps every pair), at a speed
+    with density proportional to 1 / v on [v_min, v_max] (v = v_min (v_max / v_min)^u), at a point uniform along
+    the leg, heading to its end.
+
+    Draws, in order: num uniforms (paused or not), then for the paused learners their waypoints and residual
+    pauses, then for the travelling ones rounds of (start, end, acceptance) until every pair is kept, then their
+    speeds and the fractions along their legs. Returns (position_m (num, 2), velocity_mps (num, 2),
+    waypoint_m (num, 2), pause_left_s (num,)) as :func:`random_waypoint_step`.
+    """
+    _check_speeds(speed_min_mps, speed_max_mps)
+    if speed_min_mps <= 0.0:
+        raise ValueError("random waypoint with speed_min_mps = 0 has no stationary regime")
+    if speed_max_mps > speed_min_mps:
+        mean_inverse_speed = np.log(speed_max_mps / speed_min_mps) / (speed_max_mps - speed_min_mps)
+    else:
+        mean_inverse_speed = 1.0 / speed_min_mps
+    pause_s = max(float(pause_s), 0.0)
+    cycle_s = pause_s + mean_leg_length_m(area_radius_m) * mean_inverse_speed  # mean leg and pause, s
+    paused = rng.random(num) < (pause_s / cycle_s if cycle_s > 0.0 else 0.0)
+    position, waypoint, pause_left = np.empty((num, 2)), np.empty((num, 2)), np.zeros(num)
+    n_paused = int(paused.sum())
+    position[paused] = uniform_in_disc(rng, n_paused, area_radius_m)
+    waypoint[paused] = position[paused]
+    pause_left[paused] = pause_s * (1.0 - rng.random(n_paused))  # in (0, pause_s]
+    moving = np.flatnonzero(~paused)
+    start, end = np.empty((moving.size, 2)), np.empty((moving.size, 2))
+    todo = np.arange(moving.size)
+    while todo.size:  # length-biased legs by rejection (acceptance E[L] / 2R = 0.45 per round)
+        start[todo] = uniform_in_disc(rng, todo.size, area_radius_m)
+        end[todo] = uniform_in_disc(rng, todo.size, area_radius_m)
+        length = np.hypot(*(end[todo] - start[todo]).T)
+        todo = todo[rng.random(todo.size) * 2.0 * area_radius_m > length]  # kept: u 2R <= |Y - X|
+    speed = speed_min_mps * (speed_max_mps / speed_min_mps) ** rng.random(moving.size)
+    along = rng.random(moving.size)
+    position[moving] = start + along[:, None] * (end - start)
+    waypoint[moving] = end
+    direction, _ = _unit_vectors(end - position[moving])
+    velocity = np.zeros((num, 2))
+    velocity[moving] = speed[:, None] * direction
     return position, velocity, waypoint, pause_left
 
 

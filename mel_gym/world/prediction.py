@@ -27,7 +27,8 @@ Predictors (``prediction.predictor``):
   draw that has not happened): an upper bound on what prediction can give, never a baseline.
 
 Every predictor evaluates the links at the scenario's learner power and band, and none draws from the world's
-random streams.
+random streams. The prediction is computed once per cycle (the observation and a decision that weighs the risk
+both ask) and returned read-only.
 """
 
 from __future__ import annotations
@@ -65,9 +66,20 @@ class OutagePredictor:
         state_share = world.cpu_share
         #: P(the coming share is below the reported one | reported state), per state
         self._drop_by_state = np.array([world.transition[s, state_share < state_share[s]].sum() for s in range(3)])
+        self._cache: tuple[int, tuple[np.ndarray, np.ndarray]] | None = None  # (world revision, prediction)
 
     def predict(self) -> tuple[np.ndarray, np.ndarray]:
-        """(outage probability, compute-drop probability), each (n_envs, K) in [0, 1]."""
+        """(outage probability, compute-drop probability), each (n_envs, K) in [0, 1], read-only; computed once
+        per state of the coming cycle (:attr:`World.revision <mel_gym.world.state.World.revision>`)."""
+        revision = self.world.revision
+        if self._cache is None or self._cache[0] != revision:
+            prediction = self._predict()
+            for array in prediction:
+                array.setflags(write=False)
+            self._cache = (revision, prediction)
+        return self._cache[1]
+
+    def _predict(self) -> tuple[np.ndarray, np.ndarray]:
         w = self.world
         shape = w.state.battery_j.shape
         if self.kind == "none":

@@ -131,6 +131,9 @@ class World:
         self.memory_bytes = np.zeros((n_envs, self.num_learners))
         self._default_rates: tuple[np.ndarray, np.ndarray] | None = None  # at default resources, this cycle
         self._outdated_gain: np.ndarray | None = None  # the scheduled gain under outdated CSI, this cycle
+        #: goes up whenever the coming cycle's state changes (:meth:`_forget_cycle`): what is cached for a cycle
+        #: elsewhere (the outage predictor's output) is valid while it stays the same
+        self.revision = 0
 
     # ---------------------------------------------------------------- randomness
     def reset(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator],
@@ -209,11 +212,12 @@ class World:
 
     def fading_correlation(self, moved_m: np.ndarray) -> np.ndarray:
         """Correlation rho of the complex gain over one period for learners that moved ``moved_m`` metres in
-        it: the scenario's ``fading_correlation``, or Jakes J0(2 pi f_D dt) with f_D = (moved / dt) f_c / c."""
+        it (any shape, e.g. (n_envs, K)): the scenario's ``fading_correlation``, or Jakes J0(2 pi f_D dt) with
+        f_D = max((moved / dt) f_c / c, ``channel.min_doppler_hz``) and dt the period (s)."""
         ch, period = self.scenario.channel, self.scenario.period_s
         if ch.fading_correlation is not None:
             return np.full(np.shape(moved_m), ch.fading_correlation)
-        return dynamics.jakes_correlation(np.asarray(moved_m) / period, ch.carrier_hz, period)
+        return dynamics.jakes_correlation(np.asarray(moved_m) / period, ch.carrier_hz, period, ch.min_doppler_hz)
 
     def _first_fading(self, rng: np.random.Generator, rng_dyn: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(|h|^2, h) of the first cycle."""
@@ -265,6 +269,7 @@ class World:
 
     def _forget_cycle(self) -> None:
         """Drop what was cached for the coming cycle (its default rates, scheduled gain and D2D links)."""
+        self.revision += 1
         self._default_rates = None
         self._outdated_gain = None
         self._d2d_fresh[:] = False
