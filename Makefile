@@ -13,14 +13,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mel_gym_installed
 COMPAT_VENV := .venv-gym$(GYM_MIN)
 COMPAT_STAMP := $(COMPAT_VENV)/.mel_gym_installed
-# What each venv installs (variables, since a comma would split $(call ...)): RL Baselines3 Zoo in the main venv,
-# RLlib in the Gymnasium 1.2.2 venv (it pins that version).
-MAIN_INSTALL := ".[dev,rlzoo]"
+# What each venv installs (variables, since a comma would split $(call ...)): RL Baselines3 Zoo and the docs tools
+# (Sphinx, for `make docs`) in the main venv, RLlib in the Gymnasium 1.2.2 venv (it pins that version).
+MAIN_INSTALL := ".[dev,rlzoo,docs]"
 COMPAT_INSTALL := ".[dev,ray]" "gymnasium==$(GYM_MIN)"
 OLD_VENV := .venv-gym$(GYM_OLD)
 OLD_STAMP := $(OLD_VENV)/.mel_gym_installed
 
-.PHONY: install run test test-compat test-gym-old clean
+# The docs site (Sphinx + MyST + furo): every warning is an error (-W, -n: every cross-reference must resolve), and
+# -E reads every page again, so that a warning of an unchanged page is not hidden by the saved environment.
+DOCS_BUILD := docs/_build
+SPHINXOPTS ?= -E -W --keep-going -n -q
+# The reference pages docs/_ext/mel_gym_docs.py writes at build time (its GENERATED; ignored by git).
+DOCS_GENERATED := docs/reference/envs docs/reference/observations.md docs/reference/scenario.md docs/reference/cli.md \
+                  docs/reference/result_files.md
+
+.PHONY: install run test test-compat test-gym-old docs wheel clean
 
 # A venv in folder $(1) with torch first (TORCH_SPEC), then the project with the pip arguments $(2).
 define make_venv
@@ -41,6 +49,7 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
+	$(MAKE) docs
 	$(MAKE) test-compat
 	$(MAKE) test-gym-old
 
@@ -62,5 +71,14 @@ test-gym-old: $(OLD_STAMP)
 	$(OLD_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_OLD)', gymnasium.__version__"
 	$(OLD_VENV)/bin/python -m pytest -n 2 -q tests/test_gymnasium_compat.py tests/test_env.py tests/test_examples.py
 
+# The HTML site in docs/_build/html (open docs/_build/html/index.html); no network needed.
+docs: install
+	$(BIN)/sphinx-build $(SPHINXOPTS) -b html docs $(DOCS_BUILD)/html
+	@echo "docs: $(DOCS_BUILD)/html/index.html"
+
+# A wheel of the project in dist/ (mel_gym is not on PyPI): pip install dist/mel_gym-*.whl
+wheel:
+	$(PYTHON) -m pip wheel --no-deps -w dist .
+
 clean:
-	rm -rf $(VENV) $(COMPAT_VENV) $(OLD_VENV) runs build *.egg-info
+	rm -rf $(VENV) $(COMPAT_VENV) $(OLD_VENV) runs build dist *.egg-info $(DOCS_BUILD) $(DOCS_GENERATED)
