@@ -189,9 +189,23 @@ def _cmd_bench(args: argparse.Namespace) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     import json
 
-    from mel_gym.experiments.reproduce import json_payload, reproduce
+    from mel_gym.experiments.reproduce import json_payload, reproduce, tau_sweep
 
     check_output_path(args.json, "--json")
+    if args.sweep:
+        key, sep, raw = args.sweep.partition("=")
+        if not sep or not key or not raw:
+            raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,... (e.g. energy.cycle_cap_j=0.5,1,2)")
+        import yaml
+
+        rows = tau_sweep(args.figure, key, [yaml.safe_load(v) for v in raw.split(",") if v], seeds=args.seeds,
+                         cycles=args.cycles or 3, seed=args.seed, dataset=(args.dataset or ["mnist5k"])[0],
+                         env_kwargs=parse_env_kwargs(args.env_kwarg), scenario=args.scenario)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({"figure": args.figure, "tau_sweep": rows}, indent=1,
+                                                  allow_nan=False))
+        return
     check_output_dir(args.out, "--out")
     results = reproduce(args.figure, quick=args.quick, datasets=args.dataset or None, seeds=args.seeds,
                         cycles=args.cycles, seed=args.seed, targets=args.targets, relative=args.relative,
@@ -350,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the main job: train PPO on the default scenario and compare with baselines")
     p.add_argument("--config", default="default",
                    help=f"run config: {', '.join(preset_names('run'))} (configs/run) or a YAML path")
-    p.add_argument("--quick", action="store_true", help="tiny budget: check the whole pipeline in about a minute")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny budget: check the whole pipeline (about 2 minutes on 2 cores, more on a busy CPU)")
     p.add_argument("--out", default=None, help="output folder (default: the config's out_dir, runs/main); must "
                    "not exist unless --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace the output folder if it exists")
@@ -385,7 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="the seed's Fig. 2 (HA-Sync vs equal) or Fig. 3 (joint vs task-/resource-only)")
     p.add_argument("figure", choices=["fig2", "fig3"])
-    p.add_argument("--quick", action="store_true", help="MNIST-5k only, 25 cycles (under 5 minutes on 2 cores)")
+    p.add_argument("--quick", action="store_true",
+                   help="MNIST-5k only, 25 cycles (about a minute on an idle 2-core machine)")
     p.add_argument("--dataset", action="append", choices=["mnist5k", "fashion-mnist", "mnist"],
                    help="data set(s) (default: mnist5k, and fashion-mnist when its Debian package is installed)")
     p.add_argument("--seeds", type=int, default=3, help="seeds averaged (default 3)")
@@ -398,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
                    f"({', '.join(preset_names('scenarios'))}) or YAML (checks)")
     p.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key or set an env parameter")
+    p.add_argument("--sweep", default=None, metavar="KEY=V1,V2,...",
+                   help="instead of the figure: each policy's mean tau over --cycles cycles (default 3) for each "
+                        "value of one scenario key, and the reductions of cycles that would give if cycles scaled "
+                        "with 1/tau (what in the setting drives the figure)")
     p.add_argument("--out", default="runs/reproduce", help="folder of the plots (default runs/reproduce)")
     p.add_argument("--json", default=None, help="write the result as JSON here")
     _add_progress_arg(p)

@@ -11,6 +11,12 @@ that reach it) and the reduction of one policy's cycles against another's, paire
 (b_i - a_i) / b_i over the seeds where both reach the target; where only one reaches it within the N cycles
 run, that seed gives a bound (:func:`paired_reduction`) and the reduction is reported as "≥ x%" or "≤ x%". Where the data set and network here do not reach the seed's targets, the targets are
 set relative to the best mean accuracy reached, and the output says so.
+
+:func:`tau_sweep` (``mel-gym reproduce fig3 --sweep KEY=V1,V2,...``) asks what in the setting drives a figure's
+reductions without training to the targets: for each value of one scenario key it plays every policy for a few
+cycles on the same seeds and reports its mean tau (local iterations per cycle) and, per pair, 1 - tau_b / tau_a:
+the reduction of cycles the pair would show if the cycles to a target scaled with 1 / tau (full-batch gradient
+descent on the same data, before the model saturates).
 """
 
 from __future__ import annotations
@@ -227,6 +233,56 @@ def reproduce(figure: str, quick: bool = False, datasets: list[str] | None = Non
             log(f"plot: {png}")
             results.append(result)
     return results
+
+
+def tau_sweep(figure: str, key: str, values: list[Any], seeds: int = 3, cycles: int = 3, seed: int = 0,
+              dataset: str = "mnist5k", env_kwargs: dict[str, Any] | None = None, scenario: str | None = None,
+              log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Mean tau of each of ``figure``'s policies, and 1 - tau_b / tau_a per pair (the reduction of cycles if they
+    scaled with 1 / tau), for each value of scenario key ``key`` (dotted, e.g. ``energy.cycle_cap_j``); ``seeds``
+    episodes of ``cycles`` cycles per policy and value, on env seeds ``seed``, ``seed + 1``, ... (those of the
+    figure's curves by default); ``scenario`` replaces the figure's (then ``dataset`` is the scenario's). Prints a
+    Markdown table; returns one row per value."""
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}: choose one of {sorted(FIGURES)}")
+    if seeds < 1 or cycles < 1:
+        raise ValueError(f"seeds={seeds} and cycles={cycles} must be >= 1")
+    if not values:
+        raise ValueError(f"--sweep {key}=...: give at least one value")
+    from mel_gym.experiments.common import parse_env_kwargs
+    from mel_gym.schema import deep_merge
+
+    fig = FIGURES[figure]
+    rows = []
+    with progress.task(f"tau sweep of {figure} over {key}", len(values) * len(fig.policies) * seeds * cycles,
+                       "episode-cycles"):
+        for value in values:
+            setting = {"horizon_cycles": cycles, "scenario": scenario or fig.scenario}
+            if not scenario:
+                setting["learning"] = {"dataset": dataset}
+            kwargs = deep_merge(deep_merge(dict(env_kwargs or {}), setting), parse_env_kwargs([f"{key}={value}"]))
+            taus = {}
+            for policy in fig.policies:
+                make = lambda problem, space, name=policy: make_policy(name, problem, space, seed=seed)  # noqa: E731
+                results = play(make, fig.env_id, range(seed, seed + seeds), policy, kwargs)
+                taus[policy] = float(np.mean([r.mean_tau for r in results]))
+            row = {"key": key, "value": value, "mean_tau": taus,
+                   "tau_reduction_pct": {f"{a} vs {b}": (100.0 * (1.0 - taus[b] / taus[a]) if taus[a] > 0 else None)
+                                         for a, b in fig.pairs}}
+            rows.append(row)
+    head = f"| {key} | " + " | ".join(f"mean tau {p}" for p in fig.policies) + " | " + \
+        " | ".join(f"1 - tau ratio, {a} vs {b}" for a, b in fig.pairs) + " |"
+    lines = [head, "|" + "---|" * (1 + len(fig.policies) + len(fig.pairs))]
+    for row in rows:
+        pct = [f"{v:.0f}%" if v is not None else "-" for v in row["tau_reduction_pct"].values()]
+        lines.append(f"| {row['value']} | " + " | ".join(f"{row['mean_tau'][p]:.2f}" for p in fig.policies) +
+                     " | " + " | ".join(pct) + " |")
+    seed_pct = ", ".join(f"{pair} {pct:.0f}%" for target in fig.paper_reduction_pct.values() for pair, pct in
+                         target.items())
+    log(f"\n{figure} ({fig.description}) on {scenario or dataset}: mean tau over {seeds} seeds x {cycles} cycles "
+        f"per value of {key}; the seed reports {seed_pct} fewer cycles:")
+    log("\n".join(lines))
+    return rows
 
 
 def json_payload(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -71,6 +71,28 @@ def test_reproduce_fig3_quick_on_a_small_joint_setting(tmp_path):
     assert len(result["accuracy_curves"]["joint"]) == 2 and len(result["accuracy_curves"]["joint"][0]) == 7
 
 
+def test_tau_sweep_reports_each_policys_tau_and_the_implied_reductions(tmp_path, capsys):
+    """``reproduce fig3 --sweep``: mean tau per policy and value, and 1 - tau_b / tau_a per pair; a tighter energy
+    cap lowers task-only's tau (it cannot slow its CPUs down) at least as much as joint's."""
+    out = tmp_path / "sweep.json"
+    assert main(["reproduce", "fig3", "--scenario", "joint", "--seeds", "2", "--cycles", "1", "--env-kwarg",
+                 "num_learners=5", "--sweep", "energy.cycle_cap_j=0.05,5", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["tau_sweep"]
+    assert [row["value"] for row in rows] == [0.05, 5]
+    for row in rows:
+        taus = row["mean_tau"]
+        assert set(taus) == {"joint", "task-only", "resource-only"} and all(t >= 0 for t in taus.values())
+        for pair, pct in row["tau_reduction_pct"].items():
+            better, base = pair.split(" vs ")
+            assert pct == pytest.approx(100 * (1 - taus[base] / taus[better]))
+        assert taus["joint"] >= taus["task-only"]  # joint optimises over task-only's resources too
+    tight, loose = rows
+    assert tight["mean_tau"]["task-only"] <= loose["mean_tau"]["task-only"]
+    printed = capsys.readouterr().out
+    assert "| energy.cycle_cap_j | mean tau joint |" in printed and "1 - tau ratio, joint vs task-only" in printed
+    assert main(["reproduce", "fig3", "--sweep", "energy.cycle_cap_j"]) == 2
+
+
 def test_reproduce_rejects_bad_input(capsys):
     assert main(["reproduce", "fig2", "--seeds", "0", "--quick"]) == 2
     assert "seeds=0" in capsys.readouterr().err

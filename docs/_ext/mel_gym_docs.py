@@ -361,14 +361,14 @@ def result_kind(data: Any) -> str:
     """What wrote a result file, from its top-level keys."""
     if not isinstance(data, dict):
         return ""
+    if "figure" in data:  # reproduce's JSON also holds accuracy curves: test it first
+        return "`mel-gym reproduce`"
     if "headroom" in data:
         return "`mel-gym headroom`"
     if "accuracy_curves" in data:
         return "`mel-gym run`"
     if "sgemm_peak_gflops" in data:
         return "`mel-gym bench`"
-    if "figure" in data:
-        return "`mel-gym reproduce`"
     return ""
 
 
