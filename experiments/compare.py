@@ -152,6 +152,9 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None, leve
         members = pooled.get(name, [name])
         mine = [r for r in rows if r["policy"] in members]
         empty = [m for m in METRICS if not per_seed[name][m]]
+        if empty and name in pooled:
+            raise ValueError(f"policy {name!r} pools {', '.join(map(repr, members))}, which share no evaluation seed "
+                             f"with a {empty[0]!r} value in {', '.join(map(str, paths))}: nothing to pool")
         if empty:
             raise ValueError(f"policy {name!r} has no {empty[0]!r} value (all null) in {', '.join(map(str, paths))}")
         policies[name] = {m: bootstrap_mean(list(per_seed[name][m].values()), level, seed=seed).row() for m in METRICS}

@@ -166,9 +166,12 @@ def task(what: str, total: float | None = None, unit: str | None = "steps", quie
     printer = None
     with _lock:
         outermost = not _stack
+    # a bad MEL_GYM_PROGRESS_EVERY raises here, before the task is on the stack (it would stay there otherwise)
+    every = interval() if outermost and not quiet and lines_wanted() else None
+    with _lock:
         _stack.append(current)
-    if outermost and not quiet and lines_wanted():
-        printer = _Printer(interval() or 0.0, sys.stderr)
+    if every is not None:
+        printer = _Printer(every, sys.stderr)
         printer.start()
     try:
         yield current

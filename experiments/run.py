@@ -149,7 +149,8 @@ def run(config: str | Path = "default", quick: bool = False, out_dir: str | Path
         for agent, timesteps in agents:
             algo = load_agent_config(agent)["algo"]
             name = algo if len(agents) == 1 else str(agent)  # several agents: rows named by their configs
-            folder = "agent" if len(agents) == 1 else str(agent)
+            # several agents: a folder each, named by the config (a YAML path gives its file name, no separators)
+            folder = "agent" if len(agents) == 1 else Path(str(agent)).stem
             mine = []
             for seed in seeds:
                 every = max(int(timesteps or 0) // 2, 1) if quick and curve_every else curve_every
@@ -326,7 +327,7 @@ def check_training_matches(folder: Path, env_id: str, env_kwargs: dict[str, Any]
     saved = read_yaml(folder / "run.yaml") or {}
     for key, value in wanted.items():
         if saved.get(key) != value:
-            raise ValueError(f"--reuse-agents/--resume: {folder / 'run.yaml'} was trained with {key} "
+            raise ValueError(f"--reuse-agents/--resume/--finish: {folder / 'run.yaml'} was trained with {key} "
                              f"{saved.get(key)!r}, the run config asks for {value!r}; pass --overwrite to train again")
 
 

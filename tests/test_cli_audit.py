@@ -203,6 +203,7 @@ def test_envs_lists_the_ids_first_and_the_parameters_on_request(capsys):
     every = capsys.readouterr().out
     assert every.count("| parameter |") == len(ENV_IDS) and "`aggregation.max_staleness`" in every
     _one_line_error(capsys, ["envs", "mel_gym/Nope-v0"], "unknown env ID 'mel_gym/Nope-v0'")
+    _one_line_error(capsys, ["envs", "CartPole-v1"], "env ID 'CartPole-v1' is not a mel_gym env")
 
 
 # ---------------------------------------------------------------------------------------------------- 6. progress
@@ -246,6 +247,10 @@ def test_progress_lines_nest_count_for_every_task_and_stay_off_on_a_terminal(mon
     monkeypatch.setenv(progress.INTERVAL_ENV, "soon")
     with pytest.raises(ValueError, match="MEL_GYM_PROGRESS_EVERY='soon'"):
         progress.interval()
+    with pytest.raises(ValueError, match="MEL_GYM_PROGRESS_EVERY='soon'"):
+        with progress.task("refused", 3):
+            pass
+    assert progress.current() is None  # the refused task did not stay open
     assert progress.duration(42) == "42s" and progress.duration(303) == "5m03s" and progress.duration(7620) == "2h07m"
 
 

@@ -18,7 +18,7 @@ from mel_gym.world.dynamics import (
     gauss_markov_step,
     jakes_correlation,
     markov_step,
-    mean_leg_length_m,
+    mean_leg_time_s,
     packet_error_probability,
     random_waypoint_init,
     random_waypoint_step,
@@ -389,11 +389,11 @@ def test_random_waypoint_long_burn_in_is_a_quick_stationary_draw():
 def test_random_waypoint_short_intervals_keep_the_loop():
     # the shipped dynamic preset (350 m, 0.5-1.5 m/s, 60 s pauses): a 1 h burn-in and 10 s periods are far below
     # RWP_STATIONARY_AFTER_LEGS legs, so they walk the legs as before
-    leg_s = mean_leg_length_m(350.0) / 1.5 + 60.0
-    assert mean_leg_length_m(350.0) == pytest.approx(128 * 350 / (45 * math.pi))
+    leg_s = mean_leg_time_s(350.0, 0.5, 1.5, 60.0)
+    assert leg_s == pytest.approx(128 * 350 / (45 * math.pi) * math.log(3.0) / 1.0 + 60.0)  # E[L] E[1/V] + pause
     assert 3600.0 < RWP_STATIONARY_AFTER_LEGS * leg_s
     # below the switch the state walks on from where it was; above it, it is the stationary draw whatever the start
-    leg_s = mean_leg_length_m(100.0) / 5.0
+    leg_s = mean_leg_time_s(100.0, 1.0, 5.0, 0.0)
     for interval_s, depends_on_start in ((0.5 * RWP_STATIONARY_AFTER_LEGS * leg_s, True),
                                          (2.0 * RWP_STATIONARY_AFTER_LEGS * leg_s, False)):
         a, b = (random_waypoint_step(np.random.default_rng(32), np.full((4, 2), start), np.zeros((4, 2)),

@@ -363,10 +363,12 @@ def result_kind(data: Any) -> str:
         return ""
     if "figure" in data:  # reproduce's JSON also holds accuracy curves: test it first
         return "`mel-gym reproduce`"
+    if "training_seeds" in data:  # run's JSON also holds the headroom test's bounds
+        return "`mel-gym run`"
     if "headroom" in data:
         return "`mel-gym headroom`"
     if "accuracy_curves" in data:
-        return "`mel-gym run`"
+        return "`mel-gym evaluate`"
     if "sgemm_peak_gflops" in data:
         return "`mel-gym bench`"
     return ""

@@ -58,6 +58,7 @@ __all__ = [
     "uniform_in_disc",
     "RWP_STATIONARY_AFTER_LEGS",
     "mean_leg_length_m",
+    "mean_leg_time_s",
     "random_waypoint_init",
     "random_waypoint_stationary",
     "random_waypoint_step",
@@ -239,8 +240,8 @@ def random_waypoint_step(rng: np.random.Generator, position_m: np.ndarray, veloc
     whose waypoint equals its position arrives at once. When a pause ends, the next leg is drawn at once (even at
     the very end of the interval), so a learner with pause_left_s = 0 is always travelling.
 
-    An interval of more than :data:`RWP_STATIONARY_AFTER_LEGS` legs of a learner at ``speed_max_mps``,
-    ``interval_s`` > N (E[L] / v_max + pause_s) with E[L] = 128 R / (45 pi), would cost the loop that many rounds;
+    An interval of more than :data:`RWP_STATIONARY_AFTER_LEGS` mean legs, ``interval_s`` > N (E[L] E[1/V] +
+    pause_s) with E[L] = 128 R / (45 pi), would cost the loop many rounds;
     the state is then drawn from the stationary regime (:func:`random_waypoint_stationary`) instead, independent of
     the given state: the process renews at every arrival, so after that many legs its law is the stationary one
     to within sampling noise (needs speed_min_mps > 0; with v_min = 0 there is no stationary regime and the loop
@@ -315,14 +316,27 @@ def mean_leg_length_m(area_radius_m: float) -> float:
     return 128.0 * area_radius_m / (45.0 * np.pi)
 
 
+def mean_leg_time_s(area_radius_m: float, speed_min_mps: float, speed_max_mps: float, pause_s: float) -> float:
+    """The mean time of one random-waypoint leg and its pause (s): E[L] E[1/V] + pause, E[1/V] = ln(v_max / v_min)
+    / (v_max - v_min) for V ~ U[v_min, v_max] (1 / v_min when they are equal); v_min > 0."""
+    if speed_max_mps > speed_min_mps:
+        mean_inverse_speed = np.log(speed_max_mps / speed_min_mps) / (speed_max_mps - speed_min_mps)
+    else:
+        mean_inverse_speed = 1.0 / speed_min_mps
+    return max(float(pause_s), 0.0) + mean_leg_length_m(area_radius_m) * float(mean_inverse_speed)
+
+
 def _rwp_is_stationary_after(interval_s: float, area_radius_m: float, speed_min_mps: float, speed_max_mps: float,
                              pause_s: float) -> bool:
-    """Whether ``interval_s`` spans more than :data:`RWP_STATIONARY_AFTER_LEGS` legs (and pauses) of a learner at
-    the top speed, and the model has a stationary regime (v_min > 0)."""
+    """Whether ``interval_s`` spans more than :data:`RWP_STATIONARY_AFTER_LEGS` mean legs and pauses
+    (:func:`mean_leg_time_s`), and the model has a stationary regime (v_min > 0). Measured in mean legs, not in legs
+    of the fastest learner, so that with widely spread speeds a slow learner is not redrawn after a fraction of
+    its leg; the loop that runs below the threshold stays bounded (at most about N v_max E[1/V] legs of the fastest
+    learner)."""
     if speed_min_mps <= 0.0:
         return False
-    leg_s = mean_leg_length_m(area_radius_m) / speed_max_mps + max(float(pause_s), 0.0)
-    return float(interval_s) > RWP_STATIONARY_AFTER_LEGS * leg_s
+    return float(interval_s) > RWP_STATIONARY_AFTER_LEGS * mean_leg_time_s(area_radius_m, speed_min_mps,
+                                                                             speed_max_mps, pause_s)
 
 
 def random_waypoint_stationary(rng: np.random.Generator, num: int, area_radius_m: float, speed_min_mps: float,
@@ -347,12 +361,8 @@ def random_waypoint_stationary(rng: np.random.Generator, num: int, area_radius_m
     _check_speeds(speed_min_mps, speed_max_mps)
     if speed_min_mps <= 0.0:
         raise ValueError("random waypoint with speed_min_mps = 0 has no stationary regime")
-    if speed_max_mps > speed_min_mps:
-        mean_inverse_speed = np.log(speed_max_mps / speed_min_mps) / (speed_max_mps - speed_min_mps)
-    else:
-        mean_inverse_speed = 1.0 / speed_min_mps
     pause_s = max(float(pause_s), 0.0)
-    cycle_s = pause_s + mean_leg_length_m(area_radius_m) * mean_inverse_speed  # mean leg and pause, s
+    cycle_s = mean_leg_time_s(area_radius_m, speed_min_mps, speed_max_mps, pause_s)  # mean leg and pause, s
     paused = rng.random(num) < (pause_s / cycle_s if cycle_s > 0.0 else 0.0)
     position, waypoint, pause_left = np.empty((num, 2)), np.empty((num, 2)), np.zeros(num)
     n_paused = int(paused.sum())
