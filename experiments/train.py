@@ -214,19 +214,29 @@ def resume(run_dir: str | Path, progress_bar: bool = True, torch_threads: int | 
 
 def latest_save(run_dir: Path) -> tuple[Path, Path | None, Path | None] | None:
     """(agent, normalisation statistics or None, replay buffer or None) of the newest save of a run: model.zip,
+    unless a complete checkpoint holds more steps (a run saved by Ctrl-C, resumed, then killed after a checkpoint),
     else the complete checkpoint with the most steps; None if there is neither."""
     model = run_dir / "model.zip"
-    if model.is_file():
-        buffer = run_dir / REPLAY_FILE
-        return model, saved_normalizer(model), buffer if buffer.is_file() else None
     steps = lambda p: int(re.search(r"_(\d+)_steps", p.name).group(1))  # noqa: E731 - SB3's checkpoint names
     # a run killed while writing a checkpoint leaves a partial file: resume from the last complete one
     checkpoints = sorted((p for p in (run_dir / "checkpoints").glob("*_steps.zip") if _complete_save(p)), key=steps)
+    if model.is_file() and not (checkpoints and steps(checkpoints[-1]) > _saved_steps(model)):
+        buffer = run_dir / REPLAY_FILE
+        return model, saved_normalizer(model), buffer if buffer.is_file() else None
     if not checkpoints:
         return None
     model, n = checkpoints[-1], steps(checkpoints[-1])
     buffer = next(iter((run_dir / "checkpoints").glob(f"*replay_buffer_{n}_steps.pkl")), None)
     return model, saved_normalizer(model), buffer
+
+
+def _saved_steps(path: Path) -> int:
+    """The env steps an SB3 save has trained (its ``num_timesteps``; 0 when the save does not say)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read("data")).get("num_timesteps", 0))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return 0
 
 
 def _complete_save(path: Path) -> bool:

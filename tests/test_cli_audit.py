@@ -292,3 +292,24 @@ def test_rllib_configs_carry_the_timeouts():
         config = make("any", train_batch_size=256, num_env_runners=2, step_seconds=3.0)
         assert config.sample_timeout_s == sample_timeout_s(256, 2, 1, 3.0) == 384.0
         assert config.evaluation_sample_timeout_s == 384.0 and config.rollout_fragment_length == "auto"
+
+
+def test_latest_save_prefers_a_checkpoint_newer_than_model_zip(tmp_path):
+    """Ctrl-C saved model.zip at 100 steps, the resumed run checkpointed at 200 and was killed: --finish and
+    --resume take the 200-step checkpoint (run.yaml says 200); a model.zip at least as new as every checkpoint wins."""
+    import zipfile
+
+    from mel_gym.experiments.train import latest_save
+
+    def save(path, steps):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("data", json.dumps({"num_timesteps": steps}))
+
+    save(tmp_path / "model.zip", 100)
+    save(tmp_path / "checkpoints" / "ppo_64_steps.zip", 64)
+    assert latest_save(tmp_path)[0] == tmp_path / "model.zip"
+    save(tmp_path / "checkpoints" / "ppo_200_steps.zip", 200)
+    assert latest_save(tmp_path)[0] == tmp_path / "checkpoints" / "ppo_200_steps.zip"
+    save(tmp_path / "model.zip", 256)
+    assert latest_save(tmp_path)[0] == tmp_path / "model.zip"
