@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from mel_gym.agents.registry import BASELINES
 from mel_gym.experiments.common import (DEFAULT_ENV_ID, check_env_id, check_output_dir, check_output_path,
-                                        parse_env_kwargs)
+                                        parse_env_kwargs, parse_value)
 from mel_gym.paths import preset_names
-from mel_gym.registration import ENV_IDS
+from mel_gym.registration import ENV_IDS, env_class
 
 
 def _add_env_args(p: argparse.ArgumentParser) -> None:
@@ -186,20 +186,6 @@ def _cmd_bench(args: argparse.Namespace) -> None:
         write_report(args.json, report)
 
 
-def sweep_value(raw: str) -> Any:
-    """One value of ``--sweep``: YAML (``null``, ``true``, ``1.5``), and a number where YAML 1.1 reads text
-    (``2e5``)."""
-    import yaml
-
-    value = yaml.safe_load(raw)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
 def _cmd_reproduce(args: argparse.Namespace) -> None:
     import json
 
@@ -210,7 +196,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> None:
         key, sep, raw = args.sweep.partition("=")
         if not sep or not key or not raw:
             raise ValueError(f"--sweep {args.sweep!r} must look like KEY=V1,V2,... (e.g. energy.cycle_cap_j=0.5,1,2)")
-        rows = tau_sweep(args.figure, key, [sweep_value(v) for v in raw.split(",") if v], seeds=args.seeds,
+        rows = tau_sweep(args.figure, key, [parse_value(v) for v in raw.split(",") if v], seeds=args.seeds,
                          cycles=args.cycles or 3, seed=args.seed, dataset=(args.dataset or ["mnist5k"])[0],
                          env_kwargs=parse_env_kwargs(args.env_kwarg), scenario=args.scenario)
         if args.json:
@@ -254,22 +240,17 @@ def env_summary(env_class: type, width: int = 110) -> str:
 
 
 def _cmd_envs(args: argparse.Namespace) -> None:
-    import importlib
-
     from mel_gym.envs.params import describe_params
 
     for env_id in args.env_ids:
         check_env_id(env_id)
         if env_id not in ENV_IDS:  # registered with Gymnasium (e.g. CartPole-v1) but not one of ours
             raise ValueError(f"env ID {env_id!r} is not a mel_gym env: choose one of {', '.join(ENV_IDS)}")
-    classes = {}
-    for env_id, entry in ENV_IDS.items():
-        module, _, cls_name = entry.partition(":")
-        classes[env_id] = getattr(importlib.import_module(module), cls_name)
+    classes = {env_id: env_class(env_id) for env_id in ENV_IDS}
     if not (args.details or args.env_ids):
         width = max(len(env_id) for env_id in ENV_IDS)
-        for env_id, env_class in classes.items():
-            print(f"{env_id:<{width}}  {env_summary(env_class)}")
+        for env_id, cls in classes.items():
+            print(f"{env_id:<{width}}  {env_summary(cls)}")
         print("\nparameters of an env: mel-gym envs ENV_ID; of all of them: mel-gym envs --details")
         return
     for env_id in args.env_ids or list(ENV_IDS):

@@ -16,20 +16,36 @@ from mel_gym.schema import deep_merge
 DEFAULT_ENV_ID = "mel_gym/TaskAllocation-v0"
 
 
+def parse_value(raw: str) -> Any:
+    """One value given on the command line: YAML (``null``, ``true``, ``1.5``, ``[8, 8]``), and a number where YAML 1.1
+    reads text (``2e5``, ``1e6``); "" stays ""."""
+    value = yaml.safe_load(raw) if raw else ""
+    if isinstance(value, str) and value:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def dotted(key: str, value: Any) -> dict[str, Any]:
+    """``("channel.bandwidth_hz", 1e6)`` -> ``{"channel": {"bandwidth_hz": 1e6}}``: a dotted key as nested sections."""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
 def parse_env_kwargs(pairs: Sequence[str] | None) -> dict[str, Any]:
     """``["reward.metric=accuracy", "mode=fl"]`` -> ``{"reward": {"metric": "accuracy"}, "mode": "fl"}``.
 
-    Values are parsed as YAML (numbers, booleans, lists); dotted keys build nested sections.
+    Values are parsed by :func:`parse_value` (numbers, booleans, lists); dotted keys build nested sections.
     """
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--env-kwarg {pair!r} must look like KEY=VALUE (e.g. reward.metric=accuracy)")
-        value: Any = yaml.safe_load(raw) if raw else ""
-        for part in reversed(key.split(".")[1:]):
-            value = {part: value}
-        out = deep_merge(out, {key.split(".")[0]: value})
+        out = deep_merge(out, dotted(key, parse_value(raw)))
     return out
 
 

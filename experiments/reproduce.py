@@ -249,6 +249,7 @@ def tau_sweep(figure: str, key: str, values: list[Any], seeds: int = 3, cycles: 
         raise ValueError(f"seeds={seeds} and cycles={cycles} must be >= 1")
     if not values:
         raise ValueError(f"--sweep {key}=...: give at least one value")
+    from mel_gym.experiments.common import dotted
     from mel_gym.schema import deep_merge
 
     fig = FIGURES[figure]
@@ -259,10 +260,7 @@ def tau_sweep(figure: str, key: str, values: list[Any], seeds: int = 3, cycles: 
             setting = {"horizon_cycles": cycles, "scenario": scenario or fig.scenario}
             if not scenario:
                 setting["learning"] = {"dataset": dataset}
-            override: Any = value
-            for part in reversed(key.split(".")):
-                override = {part: override}
-            kwargs = deep_merge(deep_merge(dict(env_kwargs or {}), setting), override)
+            kwargs = deep_merge(deep_merge(dict(env_kwargs or {}), setting), dotted(key, value))
             taus = {}
             for policy in fig.policies:
                 make = lambda problem, space, name=policy: make_policy(name, problem, space, seed=seed)  # noqa: E731

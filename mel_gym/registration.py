@@ -6,6 +6,8 @@ which imports it) is what makes the IDs known.
 
 from __future__ import annotations
 
+import importlib
+
 import gymnasium as gym
 
 #: env ID -> "module:EnvClass"; the module also defines the native vector env, named "<Name>VectorEnv"
@@ -28,6 +30,12 @@ def vector_entry_point(entry_point: str) -> str:
     """``module:NameEnv`` -> ``module:NameVectorEnv``."""
     module, _, name = entry_point.partition(":")
     return f"{module}:{name.removesuffix('Env')}VectorEnv"
+
+
+def env_class(env_id: str) -> type:
+    """The env class of a mel_gym env ID (imports its module); KeyError for an ID that is not in :data:`ENV_IDS`."""
+    module, _, name = ENV_IDS[env_id].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def register_envs() -> None:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import math
 from typing import Any, get_args, get_origin, get_type_hints
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 
 from mel_gym.config import ConfigError, Scenario, load_scenario, scenario_to_dict
-from mel_gym.registration import ENV_IDS
+from mel_gym.registration import ENV_IDS, env_class
 from mel_gym.schema import is_section
 
 #: Small worlds per env (the topology envs keep their presets' K, which their D2D and chain layouts are made for).
@@ -133,8 +132,7 @@ def test_values_that_gave_non_finite_results_are_refused(override, pattern):
 def _override(env_id: str, key: str, value: Any) -> dict[str, Any]:
     """gym.make keyword arguments setting ``key`` (dotted; ``jobs[].key``: in every job of the env's preset)."""
     if key.startswith("jobs[]."):
-        module, _, name = gym.spec(env_id).entry_point.partition(":")
-        preset = getattr(importlib.import_module(module), name).core_class.default_scenario
+        preset = env_class(env_id).core_class.default_scenario
         jobs = scenario_to_dict(load_scenario(preset))["jobs"]
         return {"jobs": [{**job, key.removeprefix("jobs[]."): value} for job in jobs]}
     *sections, name = key.split(".")

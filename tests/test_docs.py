@@ -17,7 +17,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 import mel_gym_docs  # noqa: E402
 
 from mel_gym.config import describe_fields  # noqa: E402
-from mel_gym.registration import ENV_IDS  # noqa: E402
+from mel_gym.registration import ENV_IDS, env_class  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_every_env_id_has_a_page(env_pages):
 def test_env_page_has_the_docstring_and_every_parameter(env_pages):
     from mel_gym.envs.params import describe_params
 
-    cls = mel_gym_docs.load_object(ENV_IDS["mel_gym/TaskAllocation-v0"])
+    cls = env_class("mel_gym/TaskAllocation-v0")
     text = (env_pages / "TaskAllocation-v0.md").read_text()
     assert "## Action space" in text and "Synchronous MEL task allocation" in text
     # a reST role of the docstring becomes a MyST role; a docs/<page>.md mention a link

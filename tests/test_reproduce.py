@@ -91,8 +91,8 @@ def test_tau_sweep_reports_each_policys_tau_and_the_implied_reductions(tmp_path,
     printed = capsys.readouterr().out
     assert "| energy.cycle_cap_j | mean tau joint |" in printed and "1 - tau ratio, joint vs task-only" in printed
     assert main(["reproduce", "fig3", "--sweep", "energy.cycle_cap_j"]) == 2
-    from mel_gym.experiments.cli import sweep_value
-    assert [sweep_value(v) for v in ("null", "2e5", "1.5", "3", "fl")] == [None, 200000.0, 1.5, 3, "fl"]
+    from mel_gym.experiments.common import parse_value
+    assert [parse_value(v) for v in ("null", "2e5", "1.5", "3", "fl")] == [None, 200000.0, 1.5, 3, "fl"]
 
 
 def test_reproduce_rejects_bad_input(capsys):

@@ -42,12 +42,6 @@ _REST_ROLE = re.compile(r":(class|func|mod|data|meth|attr|exc|obj):`~?([\w.]+)`"
 
 # --- helpers -------------------------------------------------------------------------------------------------------
 
-def load_object(entry_point: str) -> Any:
-    """``module:Name`` -> the object."""
-    module, _, name = entry_point.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def page_name(env_id: str) -> str:
     """``mel_gym/TaskAllocation-v0`` -> ``TaskAllocation-v0`` (the page's file name, without ``.md``)."""
     return env_id.split("/", 1)[-1]
@@ -152,9 +146,9 @@ def write_if_changed(path: Path, text: str) -> None:
 
 def env_classes() -> dict[str, type]:
     """env ID -> its class, in the order of :data:`mel_gym.registration.ENV_IDS`."""
-    from mel_gym.registration import ENV_IDS
+    from mel_gym.registration import ENV_IDS, env_class
 
-    return {env_id: load_object(entry_point) for env_id, entry_point in ENV_IDS.items()}
+    return {env_id: env_class(env_id) for env_id in ENV_IDS}
 
 
 def env_page(env_id: str, cls: type, env: Any) -> str:

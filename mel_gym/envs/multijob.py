@@ -256,9 +256,9 @@ class MultiJobEnv(MELEnv):
 
     With ``amount_action=True`` the action ends with the amount levels, one per job
     (``MultiDiscrete([J + 1] * K + [L] * J)``, each job j handing out n_j of its d_j; ``action_masks()`` allows every
-    level): the plan hands out n =
-    max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 - min_fraction)(a + 1) / 2 (docs/envs.md); the
-    info adds ``job_sample_fraction`` (J,), and ``samples_planned`` / ``samples_processed`` per learner come always.
+    level): the plan hands out n = max(1, round(f d)) of the cycle's d samples, f = min_fraction + (1 -
+    min_fraction)(a + 1) / 2 (docs/envs.md); the info adds ``job_sample_fraction`` (J,), and ``samples_planned`` /
+    ``samples_processed`` per learner come always.
     ``action_mode="planner"``: the action is ``Box(-1, 1, (2J,))``, the knobs of the planner ``milp-fraction`` (each
     job's fraction and value weight), which plans the full action from the observation.
 
