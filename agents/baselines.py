@@ -41,7 +41,7 @@ class _ObservationPolicy:
     classical plans; below 1 the env's action needs the amount) is every policy's; subclasses add theirs. Where the
     env's action has the effort (env parameter ``effort_action``), three more knobs say how much of the plan is run
     (:meth:`effort_for`): ``effort`` u, ``full_effort_cycles`` (full effort for the first n cycles, then u: an
-    open-loop plan) and ``loss_threshold`` (nats: idle while the observed test loss is at or below it).
+    open-loop plan) and ``loss_threshold`` (nats: idle while the observed validation loss is at or below it).
     ``tuning`` maps the knobs a baseline is tuned on to their grids (set by
     :func:`mel_gym.agents.registry.make_policy`).
     """
@@ -96,10 +96,10 @@ class _ObservationPolicy:
         return action
 
     def effort_for(self, decoded: DecodedObservation) -> float:
-        """The effort u in [0, 1] of the coming cycle: 0 (idle) when the observed test loss is at or below
+        """The effort u in [0, 1] of the coming cycle: 0 (idle) when the observed validation loss is at or below
         ``loss_threshold``; else 1 during the first ``full_effort_cycles`` cycles of the episode (counted from the last
         drift where the world reveals drifts: the drift-time oracle, non-causal), then ``effort``."""
-        if float(decoded.test_loss) <= self.loss_threshold:
+        if float(decoded.val_loss) <= self.loss_threshold:
             return 0.0
         age = decoded.cycle if decoded.cycles_since_drift is None else decoded.cycles_since_drift
         return 1.0 if float(age) < self.full_effort_cycles else float(self.effort)
@@ -487,7 +487,7 @@ class _PartitionPolicy(_ObservationPolicy):
     (:mod:`mel_gym.optim.partitioning`) from the observation: each learner's work for each job from the observed
     rates and CPUs with that job's model and deadline (and its energy limit), over the samples n_j the job's plan
     hands out, the action mask's who-can-serve-what, and the job values v_j = m_j w_j (L_j / ln C_j)^loss_exponent,
-    L_j the job's last test loss (a job far from trained gains more per iteration). Knobs: ``loss_exponent`` (tuned
+    L_j the job's last validation loss (a job far from trained gains more per iteration). Knobs: ``loss_exponent`` (tuned
     on training seeds by ``evaluate``), ``fraction`` (every job's fraction of its d_j) and, as MultiJob-v0's planner,
     each job's ``fraction_<j>`` and value multiplier ``weight_<j>`` (m_j, 1 by default)."""
 

@@ -70,7 +70,7 @@ BASELINES = {
                                  "training seeds", {"fraction": EFFORT_FRACTIONS, "full_effort_cycles": (2, 4, 8),
                                                     "effort": (0.0, 0.5)}),
     "ha-sync-loss-rule": Baseline("HASync", "shares", "HA-Sync for a fraction of the samples, trained (at effort u) "
-                                  "only while the observed test loss is above a threshold, else idle; fraction, "
+                                  "only while the observed validation loss is above a threshold, else idle; fraction, "
                                   "threshold and u tuned on training seeds",
                                   {"fraction": EFFORT_FRACTIONS, "loss_threshold": (0.2, 0.3, 0.5, 0.7),
                                    "effort": (1.0,)}),

@@ -6,7 +6,7 @@ update), then an evaluation of the trained policy and two baselines on the same 
 Each env step is one global cycle of Mobile Edge Learning: the action gives every one of the K learners a task
 share in [-1, 1] (a = 0 for all is equal allocation, a = -1 drops a learner), the env runs the cycle with the
 largest number of local iterations tau that every chosen learner can finish before the deadline, really trains
-the model, and rewards the decrease of its test loss plus a small bonus for finished work. HA-Sync solves that
+the model, and rewards the decrease of its validation loss plus a small bonus for finished work. HA-Sync solves that
 allocation exactly from the observation, so in this static world it is the reference a learned policy can at best
 match; equal allocation is the floor.
 

@@ -12,7 +12,8 @@ from mel_gym.experiments import progress
 
 
 #: Per-cycle scalars (info key -> TensorBoard name under ``mel/cycle/``); per-learner arrays are summed over learners.
-CYCLE_SCALARS = {"test_accuracy": "test_accuracy", "test_loss": "test_loss", "tau": "tau", "energy_j": "energy_j",
+CYCLE_SCALARS = {"test_accuracy": "test_accuracy", "test_loss": "test_loss", "val_accuracy": "val_accuracy",
+                 "val_loss": "val_loss", "tau": "tau", "energy_j": "energy_j",
                  "outage": "outages", "participants": "participants"}
 
 

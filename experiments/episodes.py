@@ -34,7 +34,7 @@ CYCLE_CURVES = ("tau", "energy_j", "participants", "outages", "test_loss")
 @dataclass
 class EpisodeResult:
     """One episode of one policy. ``lql_return`` is the learning-quality part of the return (the summed
-    ``reward_lql``: scale x test-loss decrease, or accuracy gain), without the tau bonus and penalties."""
+    ``reward_lql``: scale x validation-loss decrease, or accuracy gain), without the tau bonus and penalties."""
 
     policy: str
     env_id: str

@@ -286,8 +286,14 @@ class LearningConfig:
     shards_per_learner: int = param(2, low=1, high=100000, doc="FL shard partition: label-sorted shards per learner")
     test_fraction: float = param(0.2, low=0.0, high=1.0, low_open=True, high_open=True,
                                  doc="held-out share for data sets without an official test split")
-    max_test_samples: int = param(2000, low=1, high=10000000, doc="evaluate on at most this many held-out samples")
-    split_seed: int = param(0, low=0, high=10**12, doc="seed of the fixed train/test split and test subset")
+    validation_fraction: float = param(0.5, low=0.0, high=1.0, high_open=True,
+                                       doc="share of the held-out samples kept as the validation split, which the "
+                                           "reward, observations, termination and tuned baselines score on; the "
+                                           "rest is the test split of the reported test_accuracy / test_loss. "
+                                           "0 = no validation split: decisions score on the test split")
+    max_test_samples: int = param(2000, low=1, high=10000000,
+                                  doc="evaluate on at most this many samples of each held-out split")
+    split_seed: int = param(0, low=0, high=10**12, doc="seed of the fixed train/validation/test split and subsets")
     bits_per_parameter: int = param(32, unit="bit", low=1, high=64, doc="model size S_m = parameters x this")
     bits_per_feature: int = param(32, unit="bit", low=1, high=64,
                                   doc="sample size S_d = (features + 1 label) x this (PL)")
@@ -308,7 +314,7 @@ class DriftConfig:
     start_cycle: int = param(2, low=1, high=1000000, doc="the first cycle a drift can come before")
     min_gap_cycles: int = param(3, low=1, high=1000000, doc="cycles at least between two drifts")
     history_cycles: int = param(3, low=0, high=100,
-                                doc="the observation adds the test losses of this many earlier decisions")
+                                doc="the observation adds the validation losses of this many earlier decisions")
     reveal: bool = param(False, doc="non-causal (a bound, never a baseline): the observation adds the cycles since the "
                                     "last drift (or since the episode began)")
 
@@ -359,7 +365,7 @@ class JobConfig:
                                             doc="C_m of this job's model; null = compute.cycles_per_sample")
     weight: float = param(1.0, low=0.0, low_open=True, high=1e6, doc="importance w_j: the job's gains count w_j times")
     target_accuracy: float | None = param(None, low=0.0, high=1.0,
-                                          doc="test accuracy at which the job is done (it then frees its "
+                                          doc="validation accuracy at which the job is done (it then frees its "
                                               "learners); null = never done")
     data_fraction: float = param(1.0, low=0.0, high=1.0, low_open=True,
                                  doc="FL: the share of learners holding this job's data (drawn per episode; at "
@@ -376,7 +382,9 @@ class Scenario:
     cycle_deadline_s: float = param(0.1, unit="s", low=1e-4, high=3600.0, doc="T, length of a global cycle")
     samples_per_cycle: int = param(1000, low=1, high=1000000, doc="d: samples trained per cycle over all learners")
     max_local_iterations: int = param(40, low=1, high=100000, doc="cap on tau, the local iterations per cycle")
-    target_accuracy: float | None = param(None, low=0.0, high=1.0, doc="test accuracy the job aims for")
+    target_accuracy: float | None = param(None, low=0.0, high=1.0,
+                                          doc="accuracy the job aims for: termination and is_success on the "
+                                              "validation split, the results' cycles to the target on the test split")
     cycle_period_s: float | None = param(None, unit="s", low=1e-4, high=86400.0,
                                          doc="time from one cycle's start to the next, over which learners move "
                                              "and channels and CPUs change; null = T")

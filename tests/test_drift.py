@@ -99,7 +99,7 @@ def test_effort_zero_costs_nothing_and_learns_nothing():
     assert np.all(rewards == 0.0)
     decoded = env.unwrapped.problem.decode(observations[-1])
     first = env.unwrapped.problem.decode(observations[0])
-    assert decoded.test_loss == pytest.approx(first.test_loss)  # no drift, no training: the same model
+    assert decoded.val_loss == pytest.approx(first.val_loss)  # no drift, no training: the same model
 
 
 def test_full_effort_is_the_plan_as_it_is():
@@ -130,10 +130,10 @@ def test_observation_holds_the_loss_history_and_the_loss_jumps_at_a_drift():
     decode = env.unwrapped.problem.decode
     decoded = [decode(o) for o in observations]
     for t in range(3, len(decoded)):
-        np.testing.assert_allclose(decoded[t].loss_history, [decoded[t - h].test_loss for h in (1, 2, 3)], rtol=1e-5)
+        np.testing.assert_allclose(decoded[t].loss_history, [decoded[t - h].val_loss for h in (1, 2, 3)], rtol=1e-5)
     drift = next(i for i, info in enumerate(infos) if info["drifted"] and i > 3)
     # the cycle's own test loss is on the old concept; the next observation shows the model on the new one
-    assert decoded[drift + 1].test_loss > infos[drift]["test_loss"] + 0.5
+    assert decoded[drift + 1].val_loss > infos[drift]["val_loss"] + 0.5
     assert decoded[drift + 1].cycles_since_drift is None  # not revealed: a causal observation
     oracle = drift_env(horizon_cycles=30, drift={"model": "permutation", "probability": 0.5, "reveal": True})
     _, _, revealed = play(oracle, baseline(oracle, "ha-sync-effort", fraction=0.2, effort=1.0), seed=1)

@@ -46,16 +46,17 @@ def test_spaces_and_info_contents():
     assert env.observation_space.shape == (14 * K + 3,) and env.observation_space.dtype == np.float32
     obs, info = env.reset(seed=3)
     assert env.observation_space.contains(obs)
-    assert set(info) == {"cycle", "test_accuracy", "test_loss"} and info["cycle"] == 0
+    assert set(info) == {"cycle", "test_accuracy", "test_loss", "val_accuracy", "val_loss"} and info["cycle"] == 0
     obs, reward, terminated, truncated, info = env.step(np.zeros(K, np.float32))
     assert env.observation_space.contains(obs) and isinstance(reward, float)
-    for key in ("tau", "task_sizes", "time_s", "energy_j", "stragglers", "test_accuracy", "test_loss", "is_success"):
+    for key in ("tau", "task_sizes", "time_s", "energy_j", "stragglers", "test_accuracy", "test_loss", "val_accuracy",
+                "val_loss", "is_success"):
         assert key in info
     assert info["task_sizes"].sum() == SMALL["samples_per_cycle"] and info["task_sizes"].shape == (K,)
     assert np.all(info["time_s"][~info["stragglers"]] <= env.unwrapped.scenario.cycle_deadline_s * (1 + 1e-9))
     decoded = env.unwrapped.problem.decode(obs)
     assert np.allclose(decoded.previous_share, info["task_sizes"] / SMALL["samples_per_cycle"], atol=1e-6)
-    assert decoded.cycle == 1 and decoded.test_accuracy == pytest.approx(info["test_accuracy"], abs=1e-6)
+    assert decoded.cycle == 1 and decoded.val_accuracy == pytest.approx(info["val_accuracy"], abs=1e-6)
 
 
 def test_observation_decoder_recovers_the_world():
@@ -68,7 +69,7 @@ def test_observation_decoder_recovers_the_world():
     assert np.allclose(decoded.cpu_hz, sim.world.state.cpu_hz[0], rtol=1e-6)
     assert np.allclose(decoded.position_m, sim.world.state.position_m[0], rtol=1e-5)
     assert np.allclose(decoded.battery_fraction, 1.0)
-    assert decoded.test_loss == pytest.approx(sim.loss[0], rel=1e-6)
+    assert decoded.val_loss == pytest.approx(sim.loss[0], rel=1e-6)
 
 
 def test_action_map():
@@ -178,15 +179,36 @@ def test_reward_is_the_configured_learning_gain():
     env = make(reward={"metric": "accuracy", "tau_bonus": 0.0, "scale": 2.0})
     _, info0 = env.reset(seed=0)
     _, reward, _, _, info = env.step(np.zeros(4))
-    assert reward == pytest.approx(2.0 * (info["test_accuracy"] - info0["test_accuracy"]))
+    assert reward == pytest.approx(2.0 * (info["val_accuracy"] - info0["val_accuracy"]))
     env = make(reward={"metric": "loss", "tau_bonus": 0.5, "straggler_penalty": 0.0})
     _, info0 = env.reset(seed=0)
     _, reward, _, _, info = env.step(np.zeros(4))
     assert info["samples_trained"] == SMALL["samples_per_cycle"]  # every learner finished
-    expected = (info0["test_loss"] - info["test_loss"]) + 0.5 * info["tau"] / SMALL["max_local_iterations"]
+    expected = (info0["val_loss"] - info["val_loss"]) + 0.5 * info["tau"] / SMALL["max_local_iterations"]
     assert reward == pytest.approx(expected)
-    assert info["reward_lql"] == pytest.approx(info0["test_loss"] - info["test_loss"])
+    assert info["reward_lql"] == pytest.approx(info0["val_loss"] - info["val_loss"])
+    # the reward is scored on the validation split, the reported scores on the test split: they differ
+    assert info["val_loss"] != info["test_loss"] and info0["val_loss"] != info0["test_loss"]
     assert info["reward_tau_bonus"] == pytest.approx(0.5 * info["tau"] / SMALL["max_local_iterations"])
+
+
+def test_nothing_the_env_decides_depends_on_the_test_split():
+    """Relabel the test samples of one env's trainer: its rewards, observations and flags stay those of an untouched
+    twin from the same seed, only the reported test scores change."""
+    import torch
+
+    plain, scrambled = make(), make()
+    trainer = scrambled.unwrapped.simulator.trainer
+    assert trainer.num_validation > 0
+    trainer.y_eval = torch.cat([trainer.y_val, (trainer.y_test + 1) % 10])  # a new tensor: the shared one stays
+    (obs_a, info_a), (obs_b, info_b) = plain.reset(seed=5), scrambled.reset(seed=5)
+    assert np.array_equal(obs_a, obs_b) and info_a["val_loss"] == info_b["val_loss"]
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        action = rng.uniform(-1, 1, SMALL["num_learners"]).astype(np.float32)
+        a, b = plain.step(action), scrambled.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4]  # obs; reward, terminated, truncated
+        assert a[4]["val_accuracy"] == b[4]["val_accuracy"] and a[4]["test_accuracy"] != b[4]["test_accuracy"]
 
 
 def test_tau_bonus_counts_only_the_data_of_learners_that_finished():
@@ -217,7 +239,7 @@ def test_a_diverging_model_gives_a_bounded_reward_and_is_marked():
     for _ in range(SMALL["horizon_cycles"]):
         _, reward, _, truncated, info = env.step(np.zeros(SMALL["num_learners"], np.float32))
         assert np.isfinite(reward) and abs(reward) <= bound + 1e-9
-        assert 0 <= info["test_loss"] <= bound
+        assert 0 <= info["test_loss"] <= bound and 0 <= info["val_loss"] <= bound
         assert info["model_diverged"] == (not env.unwrapped.simulator.loss[0] < bound)
         marked.append(info["model_diverged"])
     assert any(marked)  # lr 100 blows the model up (raw test loss > 23 nats) within the episode

@@ -63,15 +63,19 @@ def test_each_job_holds_trains_on_and_is_scored_on_its_own_classes():
             assert set(labels[pool]) <= set(classes)
         # the pools of a job split its training samples
         assert sim.pools.size[0, j].sum() == np.isin(labels, classes).sum()
-    # job b is scored on its classes only: its accuracy is the hand-computed one on those test samples
+    # job b is scored on its classes only: its accuracies are the hand-computed ones on those validation and
+    # test samples
     assignment = np.array([[-1, -1, -1, -1], [-1, -1, -1, -1], [1, 1, -1, -1]])
     sizes = np.where(assignment == 1, np.minimum(sim.task_caps[:, 1], 50), 0)
     out = sim.step(assignment, sizes, np.where(sizes > 0, 3, 0))
     row = 2 * 2 + 1  # env 2, job b's position in its group of 2 jobs
-    logits = forward_logits([(w[row : row + 1], b[row : row + 1]) for w, b in group.weights], group.trainer.x_test)
-    mine = np.isin(group.trainer.y_test.numpy(), [3, 4, 5])
-    hand = (logits[0].argmax(-1).numpy() == group.trainer.y_test.numpy())[mine].mean()
-    assert out.accuracy_after[2, 1] == pytest.approx(hand, abs=1e-6)
+    tr = group.trainer
+    assert tr.num_validation > 0
+    for after, x, y in ((out.accuracy_after, tr.x_val, tr.y_val), (out.test_accuracy_after, tr.x_test, tr.y_test)):
+        logits = forward_logits([(w[row : row + 1], b[row : row + 1]) for w, b in group.weights], x)
+        mine = np.isin(y.numpy(), [3, 4, 5])
+        hand = (logits[0].argmax(-1).numpy() == y.numpy())[mine].mean()
+        assert after[2, 1] == pytest.approx(hand, abs=1e-6)
     # nobody served job a (env 2) or any job (envs 0, 1): those models and scores did not change
     assert out.loss_after[2, 0] == out.loss_before[2, 0] and np.array_equal(out.loss_after[:2], out.loss_before[:2])
     assert out.loss_after[2, 1] != out.loss_before[2, 1]

@@ -104,24 +104,46 @@ def test_local_train_materialises_only_learners_that_train():
 def test_evaluate_matches_a_plain_forward_pass():
     tr = _trainer(max_test_samples=100)
     g = tr.init_global([np.random.default_rng(3)])
-    loss, acc = tr.evaluate(g)
+    scores = tr.evaluate(g)
     logits = forward_logits([(w[0:1], b[0:1]) for w, b in g], tr.x_test)[0]
-    assert loss[0] == pytest.approx(torch.nn.functional.cross_entropy(logits, tr.y_test).item(), rel=1e-5)
-    assert acc[0] == pytest.approx((logits.argmax(1) == tr.y_test).float().mean().item())
-    assert len(tr.x_test) == 100
+    assert scores.loss[0] == scores.test_loss[0]  # no validation split: decisions score on the test split
+    assert scores.test_loss[0] == pytest.approx(torch.nn.functional.cross_entropy(logits, tr.y_test).item(), rel=1e-5)
+    assert scores.test_accuracy[0] == pytest.approx((logits.argmax(1) == tr.y_test).float().mean().item())
+    assert len(tr.x_test) == 100 and tr.num_validation == 0
     chunked = tr.evaluate(g, chunk_elements=1)
-    assert np.allclose(chunked[0], loss)
+    assert np.allclose(chunked.test_loss, scores.test_loss)
+
+
+def test_validation_and_test_scores_come_from_their_own_splits():
+    ds = load_dataset("digits", validation_fraction=0.5)
+    tr = FLTrainer(MLPSpec.build(64, [16], 10), ds, torch.device("cpu"), learning_rate=0.5)
+    assert tr.num_validation == len(ds.x_val) and torch.equal(tr.x_val, torch.from_numpy(np.array(ds.x_val)))
+    assert torch.equal(tr.x_test, torch.from_numpy(np.array(ds.x_test)))
+    g = tr.init_global([np.random.default_rng(3), np.random.default_rng(4)])
+    scores = tr.evaluate(g)
+    for split, x, y in (("", tr.x_val, tr.y_val), ("test_", tr.x_test, tr.y_test)):
+        logits = forward_logits(g, x)  # (2, n, C)
+        hand = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(2, -1), reduction="none").mean(1)
+        assert np.allclose(getattr(scores, f"{split}loss"), hand.numpy(), rtol=1e-5)
+        accuracy = (logits.argmax(-1) == y).float().mean(1).numpy()
+        assert np.allclose(getattr(scores, f"{split}accuracy"), accuracy)
+    # a mask scores each model on its own samples of both splits: here only the classes 0-4
+    mask = torch.isin(tr.y_eval, torch.arange(5)).expand(2, -1)
+    masked = tr.evaluate(g, sample_mask=mask)
+    mine = tr.y_test < 5
+    logits = forward_logits(g, tr.x_test[mine])
+    assert np.allclose(masked.test_accuracy, (logits.argmax(-1) == tr.y_test[mine]).float().mean(1).numpy())
 
 
 def test_training_reduces_test_loss():
     tr = _trainer()
     g = tr.init_global([np.random.default_rng(0)])
-    before, _ = tr.evaluate(g)
+    before = tr.evaluate(g).test_loss
     K = 4
     index = np.arange(K * 200).reshape(1, K, 200)
     local = tr.local_train(g, K, index, np.full((1, K), 200), np.full((1, K), 60))
-    after, acc = tr.evaluate(tr.aggregate(g, local, np.full((1, K), 200.0)))
-    assert after[0] < 0.5 * before[0] and acc[0] > 0.8, (before, after, acc)
+    after = tr.evaluate(tr.aggregate(g, local, np.full((1, K), 200.0)))
+    assert after.test_loss[0] < 0.5 * before[0] and after.test_accuracy[0] > 0.8, (before, after)
 
 
 def test_kernel_choice_and_device_errors():

@@ -294,8 +294,8 @@ class EnvCore(BaseCore):
             rate_down_bps=rate_down, rate_up_bps=rate_up, cpu_hz=world.cpu_available_hz(), capacity=capacity,
             battery_j=st.battery_j, position_m=st.position_m, previous_share=self.previous_share,
             task_caps=sim.task_caps, velocity_mps=st.velocity_mps, in_coverage=world.in_coverage,
-            outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle, test_loss=sim.loss,
-            test_accuracy=sim.accuracy, orchestrator_m=st.orchestrator_m,
+            outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle, val_loss=sim.loss,
+            val_accuracy=sim.accuracy, orchestrator_m=st.orchestrator_m,
             orchestrator_velocity_mps=st.orchestrator_velocity_mps, orchestrator_battery_j=st.orchestrator_battery_j,
             loss_history=self.loss_history, cycles_since_drift=sim.drift.cycles_since(st.cycle),
             label_share=sim.label_share() if self.scenario.redistribution.enabled else None,
@@ -320,7 +320,7 @@ class EnvCore(BaseCore):
     def reward(self, decision: Decision, out: Outcome) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(n_envs,) reward and its parts (docs/envs.md):
 
-        ``reward_lql`` = scale x gain, the gain measured on test losses bounded by :func:`loss_bound_nats` (a
+        ``reward_lql`` = scale x gain, the gain measured on validation losses bounded by :func:`loss_bound_nats` (a
         diverging model cannot give an absurd reward); ``reward_tau_bonus`` = tau_bonus x sum_k d_k tau_k over
         the learners that finished, / (d max_local_iterations): local work that reached the orchestrator;
         ``reward_energy_penalty`` (the cycle's energy and what a redistribution phase before it spent) and
@@ -374,14 +374,24 @@ class EnvCore(BaseCore):
         loss = out.loss_after
         info = {"cycle": self.sim.world.state.cycle.copy(), "tau": tau, **learner_info(out),
                 "model_diverged": ~(np.isfinite(loss) & (loss < loss_bound_nats(classes))),
-                "test_accuracy": out.accuracy_after, "test_loss": bounded_loss(loss, classes)}
+                **score_info(out.accuracy_after, loss, out.test_accuracy_after, out.test_loss_after, classes)}
         if self.scenario.target_accuracy is not None:
             info["is_success"] = reached
         return info
 
     def reset_info(self) -> dict[str, np.ndarray]:
-        return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy.copy(),
-                "test_loss": bounded_loss(self.sim.loss, self.sim.trainer.num_classes)}
+        sim = self.sim
+        return {"cycle": sim.world.state.cycle.copy(),
+                **score_info(sim.accuracy, sim.loss, sim.test_accuracy, sim.test_loss, sim.trainer.num_classes)}
+
+
+def score_info(val_accuracy: np.ndarray, val_loss: np.ndarray, test_accuracy: np.ndarray, test_loss: np.ndarray,
+               classes) -> dict[str, np.ndarray]:
+    """The model's scores as info entries: ``test_accuracy`` / ``test_loss`` on the held-out test split (what results
+    report) and ``val_accuracy`` / ``val_loss`` on the validation split (what the reward and the observation use);
+    losses bounded by :func:`loss_bound_nats` for ``classes`` (an int, or (J,) per job)."""
+    return {"test_accuracy": np.array(test_accuracy, dtype=float), "test_loss": bounded_loss(test_loss, classes),
+            "val_accuracy": np.array(val_accuracy, dtype=float), "val_loss": bounded_loss(val_loss, classes)}
 
 
 def learner_info(out: Outcome) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from mel_gym.config import Scenario
 from mel_gym.envs.action_blocks import ActionBlock, ActionLayout, JobChoice
 from mel_gym.envs.action_maps import first_bad_integer
-from mel_gym.envs.core import BaseCore, build_problem, learner_info
+from mel_gym.envs.core import BaseCore, build_problem, learner_info, score_info
 from mel_gym.envs.env import MELEnv
 from mel_gym.envs.multijob_problem import JobSnapshot, MultiJobProblem, job_problem
 from mel_gym.envs.observation import WorldSnapshot, bounded_loss, loss_bound_nats
@@ -144,7 +144,7 @@ class MultiJobCore(BaseCore):
             capacity=relative * self.scenario.samples_per_cycle, battery_j=st.battery_j, position_m=st.position_m,
             previous_share=self.previous_share, task_caps=sim.task_caps.sum(axis=1), velocity_mps=st.velocity_mps,
             in_coverage=world.in_coverage, outage_probability=outage, compute_drop_probability=drop, cycle=st.cycle,
-            test_loss=bounded_loss(sim.loss, np.array(sim.num_classes)) @ weights, test_accuracy=sim.accuracy @ weights,
+            val_loss=bounded_loss(sim.loss, np.array(sim.num_classes)) @ weights, val_accuracy=sim.accuracy @ weights,
             orchestrator_m=st.orchestrator_m, orchestrator_velocity_mps=st.orchestrator_velocity_mps,
             orchestrator_battery_j=st.orchestrator_battery_j)
         jobs = JobSnapshot(sim.task_caps, capacity, self.previous_job, sim.loss, sim.accuracy, self.done,
@@ -197,7 +197,6 @@ class MultiJobCore(BaseCore):
         truncated = (sim.world.state.cycle >= self.params.horizon_cycles) & ~terminated
         trained = np.maximum(work.sum(axis=1), 1)  # tau: the jobs' taus weighted by the work each trained
         diverged = ~(np.isfinite(out.loss_after) & (out.loss_after < loss_bound_nats(classes)))  # (n_envs, J)
-        weights = p.weights / p.weights.sum()
         info = {
             "cycle": sim.world.state.cycle.copy(),
             "tau": np.where(work.sum(axis=1) > 0, (job_tau * work).sum(axis=1) / trained, 0.0),
@@ -207,14 +206,11 @@ class MultiJobCore(BaseCore):
             "job_sample_fraction": samples / d,
             "job_learners": serves.sum(axis=2),
             "job_gain": gain,
-            "job_accuracy": out.accuracy_after,
-            "job_loss": job_loss,
             "job_done": self.done.copy(),
             "job_completed": completed,
             "job_model_diverged": diverged,
             "model_diverged": diverged.any(axis=1),
-            "test_accuracy": out.accuracy_after @ weights,
-            "test_loss": job_loss @ weights,
+            **self._score_info(out.accuracy_after, out.loss_after, out.test_accuracy_after, out.test_loss_after),
             **parts,
         }
         if targeted.any():
@@ -226,11 +222,21 @@ class MultiJobCore(BaseCore):
         return self.observe(), reward, terminated, truncated, info
 
     def reset_info(self) -> dict[str, np.ndarray]:
+        sim = self.sim
+        return {"cycle": sim.world.state.cycle.copy(),
+                **self._score_info(sim.accuracy, sim.loss, sim.test_accuracy, sim.test_loss), "job_done": self.done.copy()}
+
+    def _score_info(self, val_accuracy: np.ndarray, val_loss: np.ndarray, test_accuracy: np.ndarray,
+                    test_loss: np.ndarray) -> dict[str, np.ndarray]:
+        """The jobs' scores ((n_envs, J) each) as info entries: per job (``job_accuracy`` / ``job_loss`` on the test
+        split, ``job_val_accuracy`` / ``job_val_loss`` on the validation split) and their w-weighted means
+        (:func:`~mel_gym.envs.core.score_info`'s keys)."""
         classes = np.array(self.sim.num_classes)
         weights = self.problem.weights / self.problem.weights.sum()
-        return {"cycle": self.sim.world.state.cycle.copy(), "test_accuracy": self.sim.accuracy @ weights,
-                "test_loss": bounded_loss(self.sim.loss, classes) @ weights, "job_accuracy": self.sim.accuracy.copy(),
-                "job_done": self.done.copy()}
+        per_job = score_info(val_accuracy, val_loss, test_accuracy, test_loss, classes)
+        return {**{key: value @ weights for key, value in per_job.items()},
+                "job_accuracy": per_job["test_accuracy"], "job_loss": per_job["test_loss"],
+                "job_val_accuracy": per_job["val_accuracy"], "job_val_loss": per_job["val_loss"]}
 
 
 class MultiJobEnv(MELEnv):
@@ -238,7 +244,7 @@ class MultiJobEnv(MELEnv):
 
     J jobs (scenario key ``jobs``; the ``multijob`` preset: three jobs on different classes of the 8x8 digits, FL)
     share the K learners of one world. Each job has its own model and data, deadline T_j, samples per cycle d_j,
-    importance w_j and target accuracy. A job whose test accuracy reaches its target is done and needs nobody.
+    importance w_j and target accuracy. A job whose validation accuracy reaches its target is done and needs nobody.
 
     ## Action space
 
@@ -265,14 +271,14 @@ class MultiJobEnv(MELEnv):
     ## Observation space
 
     ``Box(float32, (14K + 3 + 3JK + 3J,))``: the world in TaskAllocation-v0's layout, then J blocks of K holdings, J
-    blocks of K log capacities, J blocks of K served-last-cycle flags (block j: job j), then the J jobs' test losses,
-    their J accuracies and their J done flags (:mod:`mel_gym.envs.multijob_problem`;
+    blocks of K log capacities, J blocks of K served-last-cycle flags (block j: job j), then the J jobs' validation
+    losses, their J validation accuracies and their J done flags (:mod:`mel_gym.envs.multijob_problem`;
     ``env.unwrapped.problem.decode(obs)``).
 
     ## Reward
 
     ``scale x sum_j w_j gain_j + tau_bonus x sum_j w_j (sum_k d_k tau_k of its learners that finished) / (d_j
-    max_local_iterations) - energy and straggler penalties``; gain_j = job j's test-loss decrease over the cycle
+    max_local_iterations) - energy and straggler penalties``; gain_j = job j's validation-loss decrease over the cycle
     (``reward.metric: loss``; losses bounded at 10 ln(classes)) or accuracy increase (``accuracy``). Parameters:
     :class:`mel_gym.envs.params.MultiJobParams`.
 
@@ -285,10 +291,11 @@ class MultiJobEnv(MELEnv):
 
     As TaskAllocation-v0's per-learner entries (``task_sizes``, ``time_s``, ``energy_j``, ``participants``,
     ``stragglers``, ...) plus ``assignment`` (K,) (-1: idle), ``job_tau``, ``job_learners``, ``job_gain``,
-    ``job_accuracy``, ``job_loss``, ``job_done``, ``job_model_diverged`` (J,); ``model_diverged`` if any job's model
-    diverged; ``tau`` is the jobs' tau weighted by the work each trained,
-    ``test_accuracy`` and ``test_loss`` the w-weighted means over jobs; ``is_success`` (every job with a target is
-    done) when some job has a target.
+    ``job_accuracy``, ``job_loss`` (test split), ``job_val_accuracy``, ``job_val_loss`` (validation split, what the
+    gains, targets and observation use), ``job_done``, ``job_model_diverged`` (J,); ``model_diverged`` if any job's
+    model diverged; ``tau`` is the jobs' tau weighted by the work each trained, ``test_accuracy``, ``test_loss``,
+    ``val_accuracy`` and ``val_loss`` the w-weighted means over jobs; ``is_success`` (every job with a target is
+    done, on the validation split) when some job has a target.
     """
 
     core_class = MultiJobCore

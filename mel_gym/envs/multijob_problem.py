@@ -5,13 +5,13 @@ Observation (K learners, J jobs), ``Box(float32, (14K + 3 + 3JK + 3J,))``, with 
 
 | entries               | feature                                                                        |
 |-----------------------|--------------------------------------------------------------------------------|
-| 0 .. 14K + 2          | the world, TaskAllocation-v0's layout (:mod:`mel_gym.envs.observation`): rates, CPU, battery, positions, velocities, coverage, predicted outages; there its log capacity is the mean over jobs of the job blocks' (clipped after), previous share = d_k / d_j of the job the learner served last cycle, task cap = the samples it holds over all jobs / d, and the test loss and accuracy the weighted means over jobs (weights w_j) |
+| 0 .. 14K + 2          | the world, TaskAllocation-v0's layout (:mod:`mel_gym.envs.observation`): rates, CPU, battery, positions, velocities, coverage, predicted outages; there its log capacity is the mean over jobs of the job blocks' (clipped after), previous share = d_k / d_j of the job the learner served last cycle, task cap = the samples it holds over all jobs / d, and the validation loss and accuracy the weighted means over jobs (weights w_j) |
 | then J blocks of K    | holding: samples of job j learner k holds / d_j (FL; 1 in PL: the orchestrator sends them) |
 | then J blocks of K    | log capacity for job j: ln(c_kj / (d_j / K)) / 3 clipped to [-2, 2], c_kj = (T_j - C0_kj) / (C2_kj tau_ref + C1_kj) with job j's model, deadline and tau_ref = max_local_iterations / 4 |
 | then J blocks of K    | served job j last cycle (1) or not (0)                                          |
-| then J                | job j's last test loss / ln(classes), clipped at 10                             |
-| then J                | job j's last test accuracy (on its own classes)                                 |
-| then J                | job j is done (its test accuracy reached its target) (1) or not (0)             |
+| then J                | job j's last validation loss / ln(classes), clipped at 10                       |
+| then J                | job j's last validation accuracy (on its own classes)                           |
+| then J                | job j is done (its validation accuracy reached its target) (1) or not (0)       |
 | then J (with arrivals) | job j is open (arrived, deadline not passed) (1) or not (0)                   |
 | then J (with arrivals) | job j's open cycles left, this one included / arrivals.deadline_max_cycles (0 where not open) |
 

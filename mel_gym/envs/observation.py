@@ -19,8 +19,8 @@ Layout (K learners; each per-learner feature is a block of K values, learner ord
 | 12    | outage probability  | predicted probability that the learner's link fails in the coming cycle |     |
 | 13    | compute drop prob.  | predicted probability that its CPU share drops in the coming cycle |          |
 | 14K   | cycle               | cycles run / horizon                              |                           |
-| 14K+1 | test loss           | last test loss / ln(classes), clipped at 10       | nats                      |
-| 14K+2 | test accuracy       | last test accuracy                                |                           |
+| 14K+1 | validation loss     | last validation loss / ln(classes), clipped at 10 | nats                      |
+| 14K+2 | validation accuracy | last validation accuracy                          |                           |
 
 A mobile (drone) orchestrator adds five globals (DroneOrchestrator-v0; ``ObservationCodec.mobile_orchestrator``):
 
@@ -32,9 +32,9 @@ A mobile (drone) orchestrator adds five globals (DroneOrchestrator-v0; ``Observa
 | 14K+6 | orchestrator y velocity | v_y / the drone's top speed                          | m/s                      |
 | 14K+7 | orchestrator battery  | propulsion energy left / the full battery (1 without one) | J                     |
 
-A scenario with concept drift (``drift.model`` not ``none``; docs/drift.md) adds, after those, the test losses
-observed at the ``drift.history_cycles`` = H earlier decisions, newest first (``test_loss_lag1`` .. ``lagH``: loss /
-ln(classes), clipped at 10, like the test loss; at the episode's start the first loss), and with ``drift.reveal``
+A scenario with concept drift (``drift.model`` not ``none``; docs/drift.md) adds, after those, the validation losses
+observed at the ``drift.history_cycles`` = H earlier decisions, newest first (``val_loss_lag1`` .. ``lagH``: loss /
+ln(classes), clipped at 10, like the validation loss; at the episode's start the first loss), and with ``drift.reveal``
 (non-causal: for bounds only) the cycles since the last drift (or since the episode began) / horizon.
 
 The log capacity is derived from the rate and CPU blocks (it adds no information): how many samples learner
@@ -71,25 +71,25 @@ PER_LEARNER_FEATURES = (
 )
 _BLOCK = {name: j for j, name in enumerate(PER_LEARNER_FEATURES)}
 LOG_CAPACITY_CLIP = 2.0
-GLOBAL_FEATURES = ("cycle", "test_loss", "test_accuracy")
+GLOBAL_FEATURES = ("cycle", "val_loss", "val_accuracy")
 #: Globals added by a mobile orchestrator.
 ORCHESTRATOR_FEATURES = ("orchestrator_x", "orchestrator_y", "orchestrator_vx", "orchestrator_vy",
                          "orchestrator_battery")
 SPECTRAL_EFFICIENCY_SCALE = 10.0  # bit/s/Hz
 #: log2(1 + SNR) <= 1024 for any float64 SNR, so the spectral-efficiency feature never exceeds this.
 SPECTRAL_EFFICIENCY_MAX = 1024.0 / SPECTRAL_EFFICIENCY_SCALE
-#: The test-loss feature is clipped here (a loss of 10 ln(classes) nats is a diverged model).
+#: The validation-loss feature is clipped here (a loss of 10 ln(classes) nats is a diverged model).
 LOSS_FEATURE_MAX = 10.0
 
 
 def loss_bound_nats(num_classes: int | np.ndarray) -> float | np.ndarray:
-    """The largest test loss the envs report or reward: 10 ln(classes) nats, ten times a uniform guess's (per job
+    """The largest loss the envs report or reward: 10 ln(classes) nats, ten times a uniform guess's (per job
     where ``num_classes`` is an array)."""
     return LOSS_FEATURE_MAX * (math.log(num_classes) if np.ndim(num_classes) == 0 else np.log(num_classes))
 
 
 def bounded_loss(loss: np.ndarray, num_classes: int | np.ndarray) -> np.ndarray:
-    """Test loss clipped to [0, :func:`loss_bound_nats`]; NaN and inf (a diverged model) become the bound
+    """A loss (nats) clipped to [0, :func:`loss_bound_nats`]; NaN and inf (a diverged model) become the bound
     (``num_classes`` per job where it is an array broadcasting against ``loss``)."""
     bound = loss_bound_nats(num_classes)
     return np.clip(np.nan_to_num(np.asarray(loss, dtype=np.float64), nan=bound, posinf=bound), 0.0, bound)
@@ -112,12 +112,12 @@ class DecodedObservation:
     outage_probability: np.ndarray  # predicted P(the learner's link fails in the coming cycle)
     compute_drop_probability: np.ndarray  # predicted P(its CPU share drops in the coming cycle)
     cycle: np.ndarray  # (...,) cycles run
-    test_loss: np.ndarray  # (...,) nats
-    test_accuracy: np.ndarray  # (...,)
+    val_loss: np.ndarray  # (...,) nats
+    val_accuracy: np.ndarray  # (...,)
     orchestrator_m: np.ndarray  # (..., 3) x, y, antenna height (a fixed orchestrator: at the origin)
     orchestrator_velocity_mps: np.ndarray  # (..., 2) a drone's last flight velocity (0 for a fixed one)
     orchestrator_battery_fraction: np.ndarray  # (...,) a drone's propulsion energy left / full (1: no battery)
-    loss_history: np.ndarray | None = None  # (..., H) test losses of the H earlier decisions, newest first, nats
+    loss_history: np.ndarray | None = None  # (..., H) validation losses of the H earlier decisions, newest first, nats
     cycles_since_drift: np.ndarray | None = None  # (...,) revealed drifts only (non-causal); None: not observed
     label_share: np.ndarray | None = None  # (..., K, C) each learner's share of each class (redistribution)
 
@@ -162,8 +162,8 @@ class WorldSnapshot:
     outage_probability: np.ndarray
     compute_drop_probability: np.ndarray
     cycle: np.ndarray
-    test_loss: np.ndarray
-    test_accuracy: np.ndarray
+    val_loss: np.ndarray
+    val_accuracy: np.ndarray
     orchestrator_m: np.ndarray | None = None  # (n, 3), a mobile orchestrator's
     orchestrator_velocity_mps: np.ndarray | None = None  # (n, 2)
     orchestrator_battery_j: np.ndarray | None = None  # (n,)
@@ -244,7 +244,7 @@ class LearnerFeatures(_WorldBlock):
 
 
 class CycleFeatures(_WorldBlock):
-    """The 3 globals: cycles run / horizon, the test loss / ln(classes) (clipped at 10), the test accuracy."""
+    """The 3 globals: cycles run / horizon, the validation loss / ln(classes) (clipped at 10), the validation accuracy."""
 
     name = "cycle"
 
@@ -257,13 +257,13 @@ class CycleFeatures(_WorldBlock):
 
     def encode(self, w: WorldSnapshot) -> np.ndarray:
         c = self.c
-        return np.stack([np.minimum(w.cycle / c.horizon_cycles, 1.0), c.loss_feature(w.test_loss), w.test_accuracy],
+        return np.stack([np.minimum(w.cycle / c.horizon_cycles, 1.0), c.loss_feature(w.val_loss), w.val_accuracy],
                         axis=-1)
 
     def decode(self, values: np.ndarray) -> dict[str, np.ndarray]:
         c = self.c
         return dict(cycle=np.round(values[..., 0] * c.horizon_cycles),
-                    test_loss=values[..., 1] * math.log(c.num_classes), test_accuracy=values[..., 2])
+                    val_loss=values[..., 1] * math.log(c.num_classes), val_accuracy=values[..., 2])
 
 
 class DroneFeatures(_WorldBlock):
@@ -296,7 +296,7 @@ class DroneFeatures(_WorldBlock):
 
 
 class LossHistoryFeatures(_WorldBlock):
-    """Concept drift: the test losses of the H earlier decisions, newest first, scaled like the test loss."""
+    """Concept drift: the validation losses of the H earlier decisions, newest first, scaled like the validation loss."""
 
     name = "loss_history"
 
@@ -372,7 +372,7 @@ class ObservationCodec:
     mobile_orchestrator: bool = False  # adds ORCHESTRATOR_FEATURES
     orchestrator_max_speed_mps: float = 1.0  # scales the drone's velocity
     orchestrator_battery_j: float | None = None  # scales the drone's battery; None = no battery
-    loss_history: int = 0  # H: earlier test losses observed (concept drift)
+    loss_history: int = 0  # H: earlier validation losses observed (concept drift)
     reveals_drift: bool = False  # adds the cycles since the last drift (non-causal)
     label_classes: int = 0  # C: adds each learner's label histogram (redistribution)
 
@@ -400,16 +400,16 @@ class ObservationCodec:
     def global_features(self) -> tuple[str, ...]:
         """Names of the global (not per-learner) entries, in order."""
         return (GLOBAL_FEATURES + (ORCHESTRATOR_FEATURES if self.mobile_orchestrator else ())
-                + tuple(f"test_loss_lag{h + 1}" for h in range(self.loss_history))
+                + tuple(f"val_loss_lag{h + 1}" for h in range(self.loss_history))
                 + (("cycles_since_drift",) if self.reveals_drift else ()))
 
     @property
     def drift_offset(self) -> int:
-        """Index, among the globals, of the first concept-drift entry (the earlier test losses)."""
+        """Index, among the globals, of the first concept-drift entry (the earlier validation losses)."""
         return len(self.global_features) - self.loss_history - int(self.reveals_drift)
 
     def loss_feature(self, loss_nats: np.ndarray) -> np.ndarray:
-        """The test-loss feature of losses in nats: loss / ln(classes), bounded (:func:`bounded_loss`)."""
+        """The validation-loss feature of losses in nats: loss / ln(classes), bounded (:func:`bounded_loss`)."""
         return bounded_loss(loss_nats, self.num_classes) / math.log(self.num_classes)
 
     @property

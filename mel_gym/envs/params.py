@@ -19,7 +19,7 @@ class RewardParams:
     """reward = scale x gain + tau_bonus x (tau on finished data) - energy and straggler penalties (docs/envs.md)."""
 
     metric: str = param("loss", choices=("loss", "accuracy", "value"),
-                        doc="loss: decrease of test loss; accuracy: increase of test accuracy; value (MultiJob-v0): "
+                        doc="loss: decrease of validation loss; accuracy: increase of validation accuracy; value (MultiJob-v0): "
                             "w_j when job j reaches its target accuracy while open (by its deadline with arrivals)")
     scale: float = param(1.0, low=0.0, low_open=True, doc="multiplies the learning-quality gain")
     tau_bonus: float = param(0.1, low=0.0,

@@ -34,7 +34,7 @@ def render_ansi(decoded: DecodedObservation, tau: int | None) -> str:
     previous share, after a line with the global state and the orchestrator's position."""
     orchestrator = np.asarray(decoded.orchestrator_m, dtype=np.float64)
     header = (f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
-              f"test acc {float(decoded.test_accuracy):.3f}  test loss {float(decoded.test_loss):.3f}  "
+              f"val acc {float(decoded.val_accuracy):.3f}  val loss {float(decoded.val_loss):.3f}  "
               f"orchestrator ({orchestrator[0]:.1f}, {orchestrator[1]:.1f}) m, height {orchestrator[2]:.0f} m")
     lines = [header, " k  dist_m  down_Mbps  up_Mbps  cpu_GHz  battery  share"]
     distance = np.linalg.norm(decoded.position_m - orchestrator[:2], axis=-1)
@@ -82,7 +82,7 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
       learner), drawn as arrows along the tree in place of the star's links; learners out of range that can work
       are drawn as learners, not grey crosses.
 
-    The title has the cycle, tau and test accuracy, and with ``drone=True`` the drone's battery left.
+    The title has the cycle, tau and validation accuracy, and with ``drone=True`` the drone's battery left.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
@@ -157,7 +157,7 @@ def render_rgb(decoded: DecodedObservation, tau: int | None, area_radius_m: floa
     ax.set_xlabel("x (m)   dot size: task, line width: uplink rate", fontsize=7)
     ax.set_ylabel("y (m)", fontsize=7)
     title = (f"cycle {int(decoded.cycle)}  tau {tau if tau is not None else '-'}  "
-             f"acc {float(decoded.test_accuracy):.2f}")
+             f"val acc {float(decoded.val_accuracy):.2f}")
     if drone:
         title += f"  drone battery {float(decoded.orchestrator_battery_fraction):.0%}"
     ax.set_title(title, fontsize=8)

@@ -109,8 +109,8 @@ class TaskAllocationEnv(MELEnv):
     | 12K .. 13K-1 | predicted probability that the link fails in the coming cycle |  |
     | 13K .. 14K-1 | predicted probability that the CPU share drops in the coming cycle | |
     | 14K          | cycles run / horizon                      |            |
-    | 14K + 1      | last test loss / ln(classes), clipped at 10 | nats     |
-    | 14K + 2      | last test accuracy                        |            |
+    | 14K + 1      | last validation loss / ln(classes), clipped at 10 | nats |
+    | 14K + 2      | last validation accuracy                  |            |
 
     The log capacity is derived from the rate and CPU blocks (the quantity HA-Sync optimises over, see
     ``mel_gym/envs/observation.py``). ``env.unwrapped.problem.decode(obs)`` turns an observation back into
@@ -120,7 +120,7 @@ class TaskAllocationEnv(MELEnv):
 
     ``scale x gain + tau_bonus x sum_k(d_k tau_k, learners that finished) / (d max_local_iterations) -
     energy_penalty_per_j x energy - straggler_penalty x (stragglers + learners over the energy cap)``, gain =
-    test-loss decrease (``reward.metric: loss``, default; losses bounded at 10 ln(classes)) or test-accuracy
+    validation-loss decrease (``reward.metric: loss``, default; losses bounded at 10 ln(classes)) or validation-accuracy
     increase (``accuracy``) of the global model over the cycle, measured by really training it. The parts
     are in the info (``reward_lql``, ``reward_tau_bonus``, ``reward_energy_penalty``,
     ``reward_straggler_penalty``).
@@ -128,7 +128,7 @@ class TaskAllocationEnv(MELEnv):
     ## Episode
 
     Starts with a fresh world (positions, shadowing, CPUs, batteries) and a fresh model. Truncated after
-    ``horizon_cycles`` cycles; terminated when ``terminate_on_target`` is set and the test accuracy reaches
+    ``horizon_cycles`` cycles; terminated when ``terminate_on_target`` is set and the validation accuracy reaches
     the scenario's ``target_accuracy``.
 
     ## Info
@@ -136,7 +136,8 @@ class TaskAllocationEnv(MELEnv):
     ``tau``, ``task_sizes``, ``samples_trained``, per-learner ``time_s`` spent (at most T; and its send /
     compute / return parts), ``energy_j``, ``participants``, ``stragglers`` (missed T), ``over_cap`` (hit the
     energy cap), ``depleted`` (battery ran out), ``diverged`` (non-finite local model), ``model_diverged``
-    (the global test loss reached its bound), ``test_accuracy``, ``test_loss``, ``cycle``, the reward parts,
+    (the global validation loss reached its bound), ``test_accuracy``, ``test_loss`` (the test split: reported,
+    never used to decide), ``val_accuracy``, ``val_loss`` (the validation split the reward and observation use), ``cycle``, the reward parts,
     and ``is_success`` when a target accuracy is set.
 
     ## Arguments

@@ -8,11 +8,16 @@
 | ``mnist``       | 60,000 + 10,000    | 784      | IDX files in ``data_dir`` (``mel-gym download mnist`` fetches them) |
 
 Features are float32 in [0, 1]; labels int64. Sets without an official test split are split with
-``test_fraction`` and ``split_seed``. Loaded sets are cached per process.
+``test_fraction`` and ``split_seed``. The held-out samples (the official test split, or the ``test_fraction``) are
+then split once more: ``validation_fraction`` of them become the **validation split** (what the reward, the
+observations, termination and every tuned decision score on) and the rest the **test split** (what the reported
+``test_accuracy`` / ``test_loss`` are measured on; nothing is tuned on it). The learners' training split is the same
+whatever the validation fraction. Loaded sets are cached per process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import shutil
@@ -24,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mel_gym.paths import data_home
+from mel_gym.schema import ConfigError
 
 #: (features, classes) per data set, known without loading it.
 DATASET_SHAPES = {"digits": (64, 10), "mnist5k": (784, 10), "fashion-mnist": (784, 10), "mnist": (784, 10)}
@@ -45,7 +51,9 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A train/test split held in memory once; learners hold index views into it."""
+    """A train/validation/test split held in memory once; learners hold index views into the training split.
+
+    ``x_val`` / ``y_val`` are empty (0 rows) when the set was loaded without a validation split."""
 
     name: str
     x_train: np.ndarray  # (n_train, features) float32 in [0, 1]
@@ -53,6 +61,8 @@ class Dataset:
     x_test: np.ndarray  # (n_test, features) float32
     y_test: np.ndarray  # (n_test,) int64
     num_classes: int
+    x_val: np.ndarray | None = None  # (n_val, features) float32; None until split_validation
+    y_val: np.ndarray | None = None  # (n_val,) int64
 
     @property
     def num_features(self) -> int:
@@ -193,11 +203,44 @@ def _load_cached(name: str, data_dir: str | None, test_fraction: float, split_se
     raise DatasetNotFoundError(f"unknown data set '{name}'; choose one of {sorted(DATASET_SHAPES)}")
 
 
+def split_validation(ds: Dataset, validation_fraction: float, split_seed: int) -> Dataset:
+    """``ds`` with ``validation_fraction`` of its held-out samples moved into a validation split.
+
+    The held-out samples are permuted with a generator of their own (seeded by ``split_seed`` and 1, so the
+    train/test split of ``_split`` is untouched); the first round(fraction x n_held_out) become the validation split
+    (at least 1 and at most n_held_out - 1 when the fraction is above 0), the rest stay the test split; both keep
+    their original order. Fraction 0: an empty validation split (decisions then score on the test split)."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction = {validation_fraction}: must be >= 0 and < 1")
+    n_held_out = len(ds.x_test)
+    n_val = 0
+    if validation_fraction > 0:
+        if n_held_out < 2:
+            raise ConfigError(
+                f"scenario key 'learning.validation_fraction' = {validation_fraction}: data set '{ds.name}' holds "
+                f"{n_held_out} held-out sample(s) (learning.test_fraction), too few for a validation and a test "
+                "split; raise learning.test_fraction or set learning.validation_fraction to 0")
+        n_val = min(max(1, int(round(validation_fraction * n_held_out))), n_held_out - 1)
+    order = np.random.default_rng([split_seed, 1]).permutation(n_held_out)
+    val, test = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return dataclasses.replace(ds, x_test=ds.x_test[test], y_test=ds.y_test[test], x_val=ds.x_test[val],
+                               y_val=ds.y_test[val])
+
+
+@functools.lru_cache(maxsize=8)
+def _load_split(name: str, data_dir: str | None, test_fraction: float, split_seed: int,
+                validation_fraction: float) -> Dataset:
+    return split_validation(_load_cached(name, data_dir, test_fraction, split_seed), validation_fraction, split_seed)
+
+
 def load_dataset(
-    name: str, data_dir: str | None = None, test_fraction: float = 0.2, split_seed: int = 0
+    name: str, data_dir: str | None = None, test_fraction: float = 0.2, split_seed: int = 0,
+    validation_fraction: float = 0.0,
 ) -> Dataset:
-    """Load a data set by name (see the module table); the arrays are read-only and shared per process."""
-    ds = _load_cached(name, None if data_dir is None else str(data_dir), float(test_fraction), int(split_seed))
-    for arr in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
+    """Load a data set by name (see the module table) with ``validation_fraction`` of its held-out samples as the
+    validation split (:func:`split_validation`); the arrays are read-only and shared per process."""
+    ds = _load_split(name, None if data_dir is None else str(data_dir), float(test_fraction), int(split_seed),
+                     float(validation_fraction))
+    for arr in (ds.x_train, ds.y_train, ds.x_test, ds.y_test, ds.x_val, ds.y_val):
         arr.flags.writeable = False
     return ds

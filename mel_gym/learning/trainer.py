@@ -1,7 +1,8 @@
 """The embedded FL trainer: a functional API over stacked models on one device.
 
 ``init_global(rngs) -> global``, ``local_train(global, ...) -> local``, ``aggregate(global, local, weights)
--> global`` and ``evaluate(global) -> (loss, accuracy)``; global models are stacked per env (n_envs, ...),
+-> global`` and ``evaluate(global) -> Scores`` (loss and accuracy on the validation split, which decisions use, and on
+the test split, which is only reported); global models are stacked per env (n_envs, ...),
 local models only for the learners that trained (:class:`LocalModels`: rows env * K + k and (R, ...)). The trainer holds only constants (data on the
 device, the model shape, the kernel choice); the simulator holds the weights.
 """
@@ -48,17 +49,40 @@ def resolve_device(device: str | torch.device) -> torch.device:
 _DEVICE_TENSORS: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
 
+def _subset(n: int, max_samples: int, split_seed: int) -> np.ndarray:
+    """Indices of a fixed random subset of at most ``max_samples`` of ``n`` samples, in order."""
+    if n <= max_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(split_seed).choice(n, max_samples, replace=False))
+
+
 def _device_tensors(dataset: Dataset, device: torch.device, max_test_samples: int, split_seed: int) -> tuple[torch.Tensor, ...]:
-    """x_train, y_train, x_test, y_test on ``device``, shared by every trainer of this process that uses the same
-    (cached, read-only) data set: many envs in one process hold the data once. Nothing writes to them."""
+    """x_train, y_train, x_eval, y_eval on ``device``: the evaluation samples are the validation split's, then the
+    test split's (each a fixed subset of at most ``max_test_samples``). Shared by every trainer of this process that
+    uses the same (cached, read-only) data set: many envs in one process hold the data once. Nothing writes to them."""
     key = (id(dataset), str(device), max_test_samples, split_seed)
     if key not in _DEVICE_TENSORS:
-        test = np.arange(len(dataset.x_test))
-        if len(test) > max_test_samples:
-            test = np.sort(np.random.default_rng(split_seed).choice(len(test), max_test_samples, replace=False))
-        arrays = (dataset.x_train, dataset.y_train, dataset.x_test[test], dataset.y_test[test])
+        parts = [(dataset.x_test, dataset.y_test)]
+        if dataset.x_val is not None and len(dataset.x_val):
+            parts.insert(0, (dataset.x_val, dataset.y_val))
+        picks = [_subset(len(x), max_test_samples, split_seed) for x, _ in parts]
+        x_eval = np.concatenate([x[i] for (x, _), i in zip(parts, picks)])
+        y_eval = np.concatenate([y[i] for (_, y), i in zip(parts, picks)])
+        arrays = (dataset.x_train, dataset.y_train, x_eval, y_eval)
         _DEVICE_TENSORS[key] = tuple(torch.from_numpy(np.array(a)).to(device) for a in arrays)
     return _DEVICE_TENSORS[key]
+
+
+class Scores(NamedTuple):
+    """Mean cross-entropy (nats) and accuracy of each env's global model, (n_envs,) float64 arrays each (or
+    (n_envs, J) for several jobs): ``loss`` / ``accuracy`` on the validation split, which the reward, the
+    observation, termination and every tuned decision use, and ``test_loss`` / ``test_accuracy`` on the held-out
+    test split, which is only reported. Without a validation split the first pair equals the second."""
+
+    loss: np.ndarray
+    accuracy: np.ndarray
+    test_loss: np.ndarray
+    test_accuracy: np.ndarray
 
 
 class LocalModels(NamedTuple):
@@ -73,13 +97,13 @@ class FLTrainer:
 
     Args:
         spec: model widths.
-        dataset: train split (learners sample from it) and test split (evaluation).
+        dataset: train split (learners sample from it), validation and test split (evaluation, :class:`Scores`).
         device: torch device for the data and the models.
         learning_rate: SGD step size.
         batch_size: None = full-batch local iterations, else minibatches of this size.
         kernel: "auto", "stacked", "loop" or "autograd" (see :mod:`mel_gym.learning.kernels`).
-        max_test_samples: evaluate on a fixed random subset of at most this many test samples.
-        split_seed: seed of that subset.
+        max_test_samples: evaluate on a fixed random subset of at most this many samples of each held-out split.
+        split_seed: seed of those subsets.
     """
 
     def __init__(
@@ -105,8 +129,30 @@ class FLTrainer:
         self.learning_rate = float(learning_rate)
         self.batch_size = batch_size
         self.kernel = kernel
-        self.x_train, self.y_train, self.x_test, self.y_test = _device_tensors(dataset, device, max_test_samples, split_seed)
+        self.x_train, self.y_train, self.x_eval, self.y_eval = _device_tensors(dataset, device, max_test_samples,
+                                                                              split_seed)
+        n_val = 0 if dataset.x_val is None else min(len(dataset.x_val), max_test_samples)
+        #: how many of the evaluation samples (the first ones) are the validation split's; 0 = none
+        self.num_validation = n_val
         self.num_classes = dataset.num_classes
+
+    @property
+    def x_val(self) -> torch.Tensor:
+        """(n_val, features) the validation samples (empty without a validation split)."""
+        return self.x_eval[: self.num_validation]
+
+    @property
+    def y_val(self) -> torch.Tensor:
+        return self.y_eval[: self.num_validation]
+
+    @property
+    def x_test(self) -> torch.Tensor:
+        """(n_test, features) the test samples."""
+        return self.x_eval[self.num_validation :]
+
+    @property
+    def y_test(self) -> torch.Tensor:
+        return self.y_eval[self.num_validation :]
 
     @property
     def num_train_samples(self) -> int:
@@ -224,27 +270,31 @@ class FLTrainer:
 
     @torch.no_grad()
     def evaluate(self, global_weights: Weights, chunk_elements: int = 1 << 24,
-                 test_mask: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Test loss (mean cross-entropy, nats) and accuracy of each env's global model; two (n_envs,) arrays.
+                 sample_mask: torch.Tensor | None = None) -> Scores:
+        """Validation and test loss (mean cross-entropy, nats) and accuracy of each env's global model (:class:`Scores`
+        of (n_envs,) arrays), from one forward pass over both splits.
 
-        ``test_mask`` (n_envs, n_test) bool on the trainer's device: each model is scored on its own test samples
-        only (a job that learns some of the classes, :mod:`mel_gym.simulation.jobs`); None = all of them."""
+        ``sample_mask`` (n_envs, n_eval) bool on the trainer's device, over :attr:`x_eval` (validation samples, then
+        test samples): each model is scored on its own samples only (a job that learns some of the classes,
+        :mod:`mel_gym.simulation.jobs`); None = all of them."""
         n_envs = global_weights[0][0].shape[0]
         widest = max(self.spec.layer_sizes)
-        chunk = max(1, chunk_elements // (len(self.x_test) * widest))
-        losses, accs = [], []
+        chunk = max(1, chunk_elements // (len(self.x_eval) * widest))
+        n_val = self.num_validation
+        parts: list[list[torch.Tensor]] = [[], [], [], []]
         for start in range(0, n_envs, chunk):
             part = [(w[start : start + chunk], b[start : start + chunk]) for w, b in global_weights]
-            logits = forward_logits(part, self.x_test)  # (n, n_test, C)
-            target = self.y_test.expand(logits.shape[0], -1)
+            logits = forward_logits(part, self.x_eval)  # (n, n_eval, C)
+            target = self.y_eval.expand(logits.shape[0], -1)
             loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
             hit = (logits.argmax(dim=-1) == target).float()
-            if test_mask is None:
-                loss, acc = loss.mean(dim=1), hit.mean(dim=1)
-            else:
-                mask = test_mask[start : start + chunk].float()
-                count = mask.sum(dim=1).clamp(min=1.0)
-                loss, acc = (loss * mask).sum(dim=1) / count, (hit * mask).sum(dim=1) / count
-            losses.append(loss)
-            accs.append(acc)
-        return torch.cat(losses).double().cpu().numpy(), torch.cat(accs).double().cpu().numpy()
+            for i, split in enumerate((slice(0, n_val) if n_val else slice(None), slice(n_val, None))):
+                if sample_mask is None:
+                    parts[2 * i].append(loss[:, split].mean(dim=1))
+                    parts[2 * i + 1].append(hit[:, split].mean(dim=1))
+                    continue
+                weight = sample_mask[start : start + chunk, split].float()
+                count = weight.sum(dim=1).clamp(min=1.0)
+                parts[2 * i].append((loss[:, split] * weight).sum(dim=1) / count)
+                parts[2 * i + 1].append((hit[:, split] * weight).sum(dim=1) / count)
+        return Scores(*(torch.cat(p).double().cpu().numpy() for p in parts))

@@ -13,7 +13,7 @@ and of the action comes from its problem (:meth:`agent_observations`, :attr:`lea
 :meth:`action_from_choices`): the view has no per-env code. All agents act every cycle and
 get the env's (team) reward; the episode ends for all at once. ``state()`` is the env's whole observation
 (``state_space``), for centralised critics. Per-agent infos carry the learner's task size, participation and finish
-(and job), and the cycle's tau, test accuracy and team reward parts.
+(and job), and the cycle's tau, test and validation accuracy and loss and team reward parts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from mel_gym.registration import ENV_IDS
 #: Per-learner info entries copied to each agent's info (the rest of the env's info is per cycle, shared).
 AGENT_INFO_KEYS = ("task_sizes", "participants", "stragglers", "outage", "energy_j", "time_s", "assignment", "chain_of",
                    "first_stage")
-CYCLE_INFO_KEYS = ("cycle", "tau", "test_accuracy", "test_loss", "reward_lql", "reward_tau_bonus")
+CYCLE_INFO_KEYS = ("cycle", "tau", "test_accuracy", "test_loss", "val_accuracy", "val_loss", "reward_lql",
+                   "reward_tau_bonus")
 
 
 def agent_name(k: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from mel_gym.config import Scenario
-from mel_gym.learning.trainer import resolve_device
+from mel_gym.learning.trainer import Scores, resolve_device
 from mel_gym.simulation.cycle import energy_limit_j
 from mel_gym.world.prediction import OutagePredictor
 from mel_gym.world.state import World
@@ -72,6 +72,22 @@ class SimulatorBase:
         """RuntimeError naming the envs that were never reset."""
         if not self._was_reset.all():
             raise RuntimeError(f"call reset() for envs {np.flatnonzero(~self._was_reset).tolist()} before step()")
+
+    def init_scores(self, shape: tuple[int, ...]) -> None:
+        """The models' scores (:class:`Scores`), zero until reset: ``loss`` / ``accuracy`` on the validation split
+        (what the reward, observation and termination use) and ``test_loss`` / ``test_accuracy`` on the test split
+        (reported only); shape (n_envs,) for one job, (n_envs, J) for several."""
+        self.loss, self.accuracy = np.zeros(shape), np.zeros(shape)
+        self.test_loss, self.test_accuracy = np.zeros(shape), np.zeros(shape)
+
+    def scores(self) -> Scores:
+        """A copy of the current scores of every env's model(s)."""
+        return Scores(self.loss.copy(), self.accuracy.copy(), self.test_loss.copy(), self.test_accuracy.copy())
+
+    def store_scores(self, index, scores: Scores) -> None:
+        """Write freshly evaluated ``scores`` at ``index`` (env ids, or (env ids, job ids)) of the four score arrays."""
+        self.loss[index], self.accuracy[index] = scores.loss, scores.accuracy
+        self.test_loss[index], self.test_accuracy[index] = scores.test_loss, scores.test_accuracy
 
     def energy_limit_j(self) -> np.ndarray:
         """(n_envs, K) what each learner may spend this cycle: min(energy cap, remaining battery), J (inf if neither)."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mel_gym.config import Scenario
+from mel_gym.learning.trainer import Scores
 from mel_gym.world.chains import StageModel, chain_costs
 from mel_gym.world.costs import DEADLINE_RTOL, CostModel, CycleCosts
 from mel_gym.world.d2d import link_values, member_link_rates
@@ -104,10 +105,12 @@ class Outcome:
     energy_compute_j: np.ndarray
     energy_transmit_j: np.ndarray
     energy_j: np.ndarray
-    loss_before: np.ndarray  # (n_envs,) test loss before the cycle, nats
-    accuracy_before: np.ndarray  # (n_envs,)
+    loss_before: np.ndarray  # (n_envs,) validation loss before the cycle, nats (what the reward uses)
+    accuracy_before: np.ndarray  # (n_envs,) validation accuracy
     loss_after: np.ndarray  # (n_envs,)
     accuracy_after: np.ndarray  # (n_envs,)
+    test_loss_after: np.ndarray  # (n_envs,) test loss after the cycle, nats (reported only)
+    test_accuracy_after: np.ndarray  # (n_envs,)
     cycle: np.ndarray  # (n_envs,) index of the cycle just run, from 0
     topology: dict[str, np.ndarray] | None = None  # the chains' or routes' report (:func:`run_chain_physics`,
     # :func:`run_route_physics`), else None
@@ -131,9 +134,8 @@ class Physics:
     topology: dict[str, np.ndarray] | None = None
 
     def outcome(self, finished: np.ndarray, diverged: np.ndarray, backup_used: np.ndarray, task_sizes: np.ndarray,
-                iterations: np.ndarray, loss_before: np.ndarray, accuracy_before: np.ndarray, loss_after: np.ndarray,
-                accuracy_after: np.ndarray, cycle: np.ndarray) -> Outcome:
-        """The cycle's :class:`Outcome`, with what the learning side adds."""
+                iterations: np.ndarray, before: Scores, after: Scores, cycle: np.ndarray) -> Outcome:
+        """The cycle's :class:`Outcome`, with what the learning side adds (the models' scores before and after)."""
         c = self.costs
         return Outcome(
             participants=self.participants, finished=finished, stragglers=self.stragglers, depleted=self.depleted,
@@ -142,8 +144,9 @@ class Physics:
             rate_down_bps=self.rate_down_bps, rate_up_bps=self.rate_up_bps, time_send_s=c.time_send_s,
             time_compute_s=c.time_compute_s, time_return_s=c.time_return_s, time_s=c.time_s,
             energy_compute_j=c.energy_compute_j, energy_transmit_j=c.energy_transmit_j, energy_j=c.energy_j,
-            loss_before=loss_before, accuracy_before=accuracy_before, loss_after=loss_after,
-            accuracy_after=accuracy_after, cycle=cycle, topology=self.topology,
+            loss_before=before.loss, accuracy_before=before.accuracy, loss_after=after.loss,
+            accuracy_after=after.accuracy, test_loss_after=after.test_loss, test_accuracy_after=after.test_accuracy,
+            cycle=cycle, topology=self.topology,
         )
 
 

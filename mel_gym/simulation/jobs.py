@@ -72,7 +72,7 @@ class JobGroup:
 
     trainer: FLTrainer
     jobs: list[int]
-    test_mask: torch.Tensor  # (len(jobs), n_test) bool: each job's test samples
+    sample_mask: torch.Tensor  # (len(jobs), n_eval) bool: each job's validation and test samples
     weights: Weights | None = None  # (n_envs * len(jobs), ...), row env * len(jobs) + position of the job
 
 
@@ -97,7 +97,7 @@ class MultiJobSimulator(SimulatorBase):
         self.train_labels: list[np.ndarray] = []
         groups: dict[tuple, JobGroup] = {}
         for j, job in enumerate(self.jobs):
-            data = load_dataset(job.dataset, ln.data_dir, ln.test_fraction, ln.split_seed)
+            data = load_dataset(job.dataset, ln.data_dir, ln.test_fraction, ln.split_seed, ln.validation_fraction)
             spec = MLPSpec.build(data.num_features, job.hidden_layers, data.num_classes)
             ids = self._job_samples(j, job, data)
             self.train_ids.append(ids)
@@ -117,19 +117,20 @@ class MultiJobSimulator(SimulatorBase):
             if key not in groups:
                 trainer = FLTrainer(spec, data, self.device, job.learning_rate, ln.local_batch_size, ln.kernel,
                                     ln.max_test_samples, ln.split_seed)
-                groups[key] = JobGroup(trainer, [], torch.zeros((0, len(trainer.y_test)), dtype=torch.bool))
+                groups[key] = JobGroup(trainer, [], torch.zeros((0, len(trainer.y_eval)), dtype=torch.bool))
             group = groups[key]
             labels = torch.as_tensor(job.labels or range(data.num_classes), device=self.device)
-            scored = torch.isin(group.trainer.y_test, labels)
-            if not bool(scored.any()):
-                raise ConfigError(f"scenario key 'jobs[{j}].labels' = {list(job.labels)}: none of the test samples "
-                                  f"(learning.max_test_samples = {ln.max_test_samples}) is of these classes")
-            group.test_mask = torch.cat([group.test_mask.to(self.device), scored[None]])
+            scored = torch.isin(group.trainer.y_eval, labels)
+            n_val = group.trainer.num_validation
+            for split, part in (("validation", scored[:n_val]), ("test", scored[n_val:])):
+                if len(part) and not bool(part.any()):
+                    raise ConfigError(f"scenario key 'jobs[{j}].labels' = {list(job.labels)}: none of the {split} "
+                                      f"samples (learning.max_test_samples = {ln.max_test_samples}) is of these classes")
+            group.sample_mask = torch.cat([group.sample_mask.to(self.device), scored[None]])
             group.jobs.append(j)
         self.groups = list(groups.values())
         self.arrivals = JobArrivals(s.arrivals, n_envs, self.num_jobs)
-        self.loss = np.zeros((n_envs, self.num_jobs))
-        self.accuracy = np.zeros((n_envs, self.num_jobs))
+        self.init_scores((n_envs, self.num_jobs))
         J, K = self.num_jobs, self.num_learners
         width = max(int(np.ceil(len(ids) / K)) for ids in self.train_ids) if s.mode == "fl" else 1
         self.pools = LearnerPools((n_envs, J, K), width)  # FL: who holds which samples of each job
@@ -261,7 +262,7 @@ class MultiJobSimulator(SimulatorBase):
         ph = run_physics(self.world, self.learner_costs(assignment), decision, task_sizes, iterations,
                          self.scenario.energy.cycle_cap_j)
         learns = ph.delivered & (iterations > 0)
-        loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
+        before = self.scores()
         sample_index = self._draw_samples(assignment, task_sizes, learns)  # (n_envs, J, K, width)
         diverged = np.zeros_like(learns)
         J_axis = np.arange(self.num_jobs)[None, :, None]
@@ -281,16 +282,15 @@ class MultiJobSimulator(SimulatorBase):
         cycle = self.world.state.cycle.copy()
         self.world.advance(self._rng_world, self._rng_dynamics)
         return ph.outcome(ph.delivered & ~diverged, diverged, np.zeros_like(diverged), task_sizes, iterations,
-                          loss_before, acc_before, self.loss.copy(), self.accuracy.copy(), cycle)
+                          before, self.scores(), cycle)
 
     def _evaluate(self, group: JobGroup, rows: torch.Tensor) -> None:
-        """Score the group's models of flat ``rows`` (env * n + position) on their jobs' test samples."""
+        """Score the group's models of flat ``rows`` (env * n + position) on their jobs' validation and test samples."""
         n = len(group.jobs)
-        loss, acc = group.trainer.evaluate([(w.index_select(0, rows), b.index_select(0, rows)) for w, b in group.weights],
-                                           test_mask=group.test_mask.index_select(0, rows % n))
+        scores = group.trainer.evaluate([(w.index_select(0, rows), b.index_select(0, rows)) for w, b in group.weights],
+                                        sample_mask=group.sample_mask.index_select(0, rows % n))
         r = rows.cpu().numpy()
-        jobs = np.asarray(group.jobs)[r % n]
-        self.loss[r // n, jobs], self.accuracy[r // n, jobs] = loss, acc
+        self.store_scores((r // n, np.asarray(group.jobs)[r % n]), scores)
 
     def _draw_samples(self, assignment: np.ndarray, task_sizes: np.ndarray, learns: np.ndarray) -> np.ndarray:
         """(n_envs, J, K, width) indices into each job's data set for the learners that train; the draws do not

@@ -36,7 +36,7 @@ class MELSimulator(SimulatorBase):
         super().__init__(scenario if isinstance(scenario, Scenario) else load_scenario(scenario), n_envs, device)
         s = self.scenario
         ln = s.learning
-        dataset = load_dataset(ln.dataset, ln.data_dir, ln.test_fraction, ln.split_seed)
+        dataset = load_dataset(ln.dataset, ln.data_dir, ln.test_fraction, ln.split_seed, ln.validation_fraction)
         self.spec = MLPSpec.build(dataset.num_features, ln.hidden_layers, dataset.num_classes)
         self.trainer = FLTrainer(
             self.spec, dataset, self.device, ln.learning_rate, ln.local_batch_size, ln.kernel,
@@ -60,8 +60,7 @@ class MELSimulator(SimulatorBase):
         self.drift = DriftProcess(s.drift, n_envs)
         self._stage_model: StageModel | None = None
         self.global_weights: Weights = self.trainer.init_global(self._rng_data)
-        self.loss = np.zeros(n_envs)
-        self.accuracy = np.zeros(n_envs)
+        self.init_scores((n_envs,))
         # FL: each learner's local pool (sizes (n_envs, K)); PL: every learner can take all d. With redistribution a
         # pool may grow to the whole training split: its per-cycle draw keys are that many from the start, so the
         # data draws never depend on what moved.
@@ -89,8 +88,7 @@ class MELSimulator(SimulatorBase):
         for (gw, gb), (fw, fb) in zip(self.global_weights, fresh):
             gw[ids] = fw
             gb[ids] = fb
-        loss, acc = self.trainer.evaluate([(w[ids], b[ids]) for w, b in self.global_weights])
-        self.loss[env_ids], self.accuracy[env_ids] = loss, acc
+        self.store_scores(env_ids, self.trainer.evaluate([(w[ids], b[ids]) for w, b in self.global_weights]))
         self.finish_reset(env_ids)
 
     def _reset_pools(self, env_ids: Sequence[int], rngs: Sequence[np.random.Generator]) -> None:
@@ -395,7 +393,7 @@ class MELSimulator(SimulatorBase):
             sample_index = np.where((is_backup & learns)[..., None], rows, np.where(learns[..., None], sample_index, 0))
         else:
             sample_index = self._draw_samples(task_sizes, learns)
-        loss_before, acc_before = self.loss.copy(), self.accuracy.copy()
+        before = self.scores()
         weights = task_sizes if decision.aggregation_weights is None else decision.aggregation_weights
         self.global_weights, diverged = self.trainer.round(
             self.global_weights, self.num_learners, sample_index, np.where(learns, task_sizes, 0),
@@ -405,14 +403,13 @@ class MELSimulator(SimulatorBase):
         changed = np.flatnonzero((finished & learns).any(axis=1))  # other envs kept their model: same loss
         if changed.size:
             ids = torch.from_numpy(changed).to(self.device)
-            self.loss[changed], self.accuracy[changed] = self.trainer.evaluate(
-                [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
+            self.store_scores(changed, self.trainer.evaluate(
+                [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights]))
         cycle = self.world.state.cycle.copy()
-        loss_after, accuracy_after = self.loss.copy(), self.accuracy.copy()
+        after = self.scores()
         self.world.advance(self._rng_world, self._rng_dynamics)
         self._drift()
-        return ph.outcome(finished, diverged, is_backup & used, task_sizes, iterations, loss_before, acc_before,
-                          loss_after, accuracy_after, cycle)
+        return ph.outcome(finished, diverged, is_backup & used, task_sizes, iterations, before, after, cycle)
 
     def _drift(self) -> None:
         """Between two cycles: the concept drifts in the envs whose drift generator says so (the scenario's
@@ -423,8 +420,8 @@ class MELSimulator(SimulatorBase):
             return
         self.drift.apply(self.global_weights, envs, self._rng_drift, self.spec)
         ids = torch.from_numpy(envs).to(self.device)
-        self.loss[envs], self.accuracy[envs] = self.trainer.evaluate(
-            [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights])
+        self.store_scores(envs, self.trainer.evaluate(
+            [(w.index_select(0, ids), b.index_select(0, ids)) for w, b in self.global_weights]))
 
     def _draw_samples(self, task_sizes: np.ndarray, trains: np.ndarray) -> np.ndarray:
         """(n_envs, K, width) indices into the training split for this cycle's learners that train (rows of the
