@@ -53,7 +53,8 @@ class DatasetNotFoundError(FileNotFoundError):
 class Dataset:
     """A train/validation/test split held in memory once; learners hold index views into the training split.
 
-    ``x_val`` / ``y_val`` are empty (0 rows) when the set was loaded without a validation split."""
+    :func:`load_dataset` always sets ``x_val`` / ``y_val`` (0 rows without a validation split); a Dataset built
+    directly has None there until :func:`split_validation`."""
 
     name: str
     x_train: np.ndarray  # (n_train, features) float32 in [0, 1]
