@@ -281,14 +281,15 @@ class FLTrainer:
         widest = max(self.spec.layer_sizes)
         chunk = max(1, chunk_elements // (len(self.x_eval) * widest))
         n_val = self.num_validation
-        parts: list[list[torch.Tensor]] = [[], [], [], []]
+        splits = (slice(0, n_val), slice(n_val, None)) if n_val else (slice(None),)  # validation (if any), test
+        parts: list[list[torch.Tensor]] = [[] for _ in range(2 * len(splits))]
         for start in range(0, n_envs, chunk):
             part = [(w[start : start + chunk], b[start : start + chunk]) for w, b in global_weights]
             logits = forward_logits(part, self.x_eval)  # (n, n_eval, C)
             target = self.y_eval.expand(logits.shape[0], -1)
             loss = F.cross_entropy(logits.transpose(1, 2), target, reduction="none")
             hit = (logits.argmax(dim=-1) == target).float()
-            for i, split in enumerate((slice(0, n_val) if n_val else slice(None), slice(n_val, None))):
+            for i, split in enumerate(splits):
                 if sample_mask is None:
                     parts[2 * i].append(loss[:, split].mean(dim=1))
                     parts[2 * i + 1].append(hit[:, split].mean(dim=1))
@@ -297,4 +298,5 @@ class FLTrainer:
                 count = weight.sum(dim=1).clamp(min=1.0)
                 parts[2 * i].append((loss[:, split] * weight).sum(dim=1) / count)
                 parts[2 * i + 1].append((hit[:, split] * weight).sum(dim=1) / count)
-        return Scores(*(torch.cat(p).double().cpu().numpy() for p in parts))
+        means = [torch.cat(p).double().cpu().numpy() for p in parts]
+        return Scores(*means) if n_val else Scores(*means, means[0].copy(), means[1].copy())  # no validation: test
