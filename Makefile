@@ -2,8 +2,9 @@
 # `make test` (the test suite). Both create .venv and install the project into it first.
 PYTHON ?= python3
 VENV ?= .venv
-# torch==2.13.0 is a small CPU build on the project's build machines and the default (CUDA) build from
-# PyPI elsewhere; pick another build with e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
+# torch==2.13.0 installs the CPU-only build where the package index offers one for that version and the default
+# (CUDA) build from PyPI otherwise; pick another build with e.g.
+# TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 # The oldest Gymnasium whose vector API mel_gym supports (Ray RLlib pins it); `make test` also runs the API tests
 # against it, and the single-env tests against Gymnasium 0.29.1 (CleanRL's pin; no 1.x vector API there).
@@ -57,10 +58,11 @@ $(COMPAT_STAMP): pyproject.toml
 	$(call make_venv,$(COMPAT_VENV),$(COMPAT_INSTALL))
 
 # The Gymnasium-facing tests (registration, checkers, spaces, vector envs, baselines, SB3 training) on the
-# oldest Gymnasium.
+# oldest Gymnasium; the tests that train an agent until it beats a baseline (marker `learning`) run once, in the
+# main suite.
 test-compat: $(COMPAT_STAMP)
 	$(COMPAT_VENV)/bin/python -c "import gymnasium; assert gymnasium.__version__ == '$(GYM_MIN)', gymnasium.__version__"
-	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_sweep.py tests/test_gymnasium_compat.py tests/test_amount.py
+	$(COMPAT_VENV)/bin/python -m pytest -n 2 -q -m "not slow and not learning" tests/test_env.py tests/test_envs.py tests/test_vector.py tests/test_baselines.py tests/test_selection.py tests/test_reliable.py tests/test_drone.py tests/test_relocation.py tests/test_multiagent.py tests/test_multijob.py tests/test_agents.py tests/test_rllib.py tests/test_sweep.py tests/test_gymnasium_compat.py tests/test_amount.py
 
 $(OLD_STAMP): pyproject.toml
 	$(call make_venv,$(OLD_VENV),".[dev]" "gymnasium==$(GYM_OLD)")

@@ -113,6 +113,7 @@ def test_normalisation_statistics_travel_with_the_agent(tmp_path):
         load_agent_config({"normalize": {"norm_rewards": True}})
 
 
+@pytest.mark.learning
 def test_ppo_learns_to_beat_equal_allocation_and_random(tmp_path):
     """A few thousand steps of real training on the native batched env through the SB3 adapter: the learned
     split beats equal allocation's tau."""

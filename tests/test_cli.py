@@ -216,12 +216,12 @@ def test_scenario_and_envs_commands_list_and_print(capsys):
     assert "`aggregation.max_staleness`" in listing and "`reward.tau_bonus`" in listing
 
 
-def test_run_quick_writes_every_output(tmp_path):
+def test_run_quick_writes_every_output(tmp_path, capsys):
     out = subprocess.run([MEL_GYM, "run", "--quick", "--out", str(tmp_path / "main"), "--no-progress"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    again = subprocess.run([MEL_GYM, "run", "--quick", "--out", str(tmp_path / "main")], capture_output=True, text=True)
-    assert again.returncode == 2 and "exists: pass --overwrite" in again.stderr
+    assert main(["run", "--quick", "--out", str(tmp_path / "main")]) == 2
+    assert "exists: pass --overwrite" in capsys.readouterr().err
     for name in ("table.md", "results.csv", "results.json", "accuracy.png", "ppo/model.zip", "ppo-planner/model.zip"):
         assert (tmp_path / "main" / name).is_file(), name
     table = (tmp_path / "main" / "table.md").read_text()
@@ -262,13 +262,11 @@ def test_episode_draws_paths_outages_and_predictions(tmp_path, capsys):
 
 
 def run_config(tmp_path, name: str, text: str) -> None:
-    """``mel-gym run`` on the run config ``text`` (written to tmp_path/run.yaml), output in tmp_path/name; it must
-    succeed."""
+    """``mel-gym run`` on the run config ``text`` (written to tmp_path/run.yaml), output in tmp_path/name, in this
+    process (``test_run_quick_writes_every_output`` runs the installed command); it must succeed."""
     config = tmp_path / "run.yaml"
     config.write_text(text)
-    out = subprocess.run([MEL_GYM, "run", "--config", str(config), "--out", str(tmp_path / name), "--no-progress"],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / name), "--no-progress"]) == 0
 
 
 def test_run_with_several_training_seeds_reports_them_across_seeds(tmp_path):
@@ -355,7 +353,7 @@ def test_resume_skips_a_checkpoint_cut_off_by_a_kill(tmp_path):
     assert latest_save(tmp_path)[0].name == "ppo_256_steps.zip"
 
 
-def test_run_reuses_and_resumes_the_agents_of_an_earlier_run(tmp_path):
+def test_run_reuses_and_resumes_the_agents_of_an_earlier_run(tmp_path, capsys):
     """--reuse-agents evaluates the agents an earlier run trained in the output folder again, without training;
     --resume continues a stopped run: an agent whose training stopped continues from its save to its planned
     steps, one never started is trained, complete ones are reused. Agents trained otherwise than the config says,
@@ -365,14 +363,21 @@ def test_run_reuses_and_resumes_the_agents_of_an_earlier_run(tmp_path):
             "agent: ppo\ntimesteps: 64\nn_envs: 2\ntraining_seeds: [0, 1]\n"
             "evaluation: {episodes: 1, baselines: [ha-sync]}\n")
     run_config(tmp_path, "job", text)
+    capsys.readouterr()  # the first run's output
     job, config = tmp_path / "job", str(tmp_path / "run.yaml")
     stopped, missing = job / "agent_seed0", job / "agent_seed1"
     stamp = (stopped / "model.zip").stat().st_mtime_ns
     (job / "table.md").unlink()
-    command = [MEL_GYM, "run", "--config", config, "--out", str(job), "--no-progress"]
-    reused = subprocess.run(command + ["--reuse-agents"], capture_output=True, text=True, timeout=600)
-    assert reused.returncode == 0, reused.stderr
-    assert reused.stdout.count("reusing") == 2 and "training ppo" not in reused.stdout
+    command = ["run", "--config", config, "--out", str(job), "--no-progress"]
+
+    def run(*extra: str) -> tuple[int, str, str]:  # in this process: six interpreter start-ups saved
+        code = main(command + list(extra))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, err = run("--reuse-agents")
+    assert code == 0, err
+    assert out.count("reusing") == 2 and "training ppo" not in out
     assert (stopped / "model.zip").stat().st_mtime_ns == stamp and "| ppo-seed0 |" in (job / "table.md").read_text()
 
     meta = yaml.safe_load((stopped / "run.yaml").read_text())
@@ -380,21 +385,20 @@ def test_run_reuses_and_resumes_the_agents_of_an_earlier_run(tmp_path):
     (stopped / "run.yaml").write_text(yaml.safe_dump(meta))
     shutil.rmtree(missing)
     (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 192"))  # the plan it stopped in
-    out = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert f"resuming {stopped}" in out.stdout and "training ppo" in out.stdout and f"-> {missing}" in out.stdout
+    code, out, err = run("--resume")
+    assert code == 0, err
+    assert f"resuming {stopped}" in out and "training ppo" in out and f"-> {missing}" in out
     resumed = yaml.safe_load((stopped / "run.yaml").read_text())
     assert resumed["status"] == "complete" and resumed["timesteps_done"] >= 192 and resumed["resumed_at"]
     assert yaml.safe_load((missing / "run.yaml").read_text())["status"] == "complete"
-    again = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.count("reusing") == 2 and "training ppo" not in again.stdout and "resuming" not in again.stdout
+    code, out, err = run("--resume")
+    assert code == 0, err
+    assert out.count("reusing") == 2 and "training ppo" not in out and "resuming" not in out
 
-    both = subprocess.run(command + ["--resume", "--reuse-agents"], capture_output=True, text=True, timeout=600)
-    assert both.returncode == 2 and "choose one" in both.stderr
+    code, _, err = run("--resume", "--reuse-agents")
+    assert code == 2 and "choose one" in err
     (tmp_path / "run.yaml").write_text(text.replace("timesteps: 64", "timesteps: 96"))  # not what was trained
-    other = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
-    assert other.returncode == 2 and "was trained with timesteps 192" in other.stderr
-    empty = subprocess.run([MEL_GYM, "run", "--config", config, "--out", str(tmp_path / "new"), "--reuse-agents"],
-                           capture_output=True, text=True, timeout=600)
-    assert empty.returncode == 2 and "no complete training run" in empty.stderr
+    code, _, err = run("--resume")
+    assert code == 2 and "was trained with timesteps 192" in err
+    assert main(["run", "--config", config, "--out", str(tmp_path / "new"), "--reuse-agents"]) == 2
+    assert "no complete training run" in capsys.readouterr().err

@@ -59,6 +59,7 @@ def test_bad_agent_actions_name_the_agent():
         parallel_env("mel_gym/DroneOrchestrator-v0", **SMALL)
 
 
+@pytest.mark.learning
 def test_a_shared_policy_learns_from_every_learner():
     """PPO with one MLP shared by the 4 agents (parameter sharing through SharedPolicyVecEnv), a small budget:
     the team's return beats random's on held-out seeds."""

@@ -142,6 +142,7 @@ def test_the_threshold_is_tuned_on_training_seeds_only(tmp_path):
     assert len(scores) == 7 and scores[record["threshold"]] == max(scores.values())
     assert [r.seed for r in results] == [10_000, 10_001]
 
+@pytest.mark.learning
 def test_ppo_learns_to_beat_random_on_the_reliable_env():
     learned, random = ppo_and_random_returns(ENV_ID, {"num_learners": 4, "samples_per_cycle": 400, "horizon_cycles": 8},
                                              2048)
